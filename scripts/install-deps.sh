@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the asset fetch need on a bare
+# Debian 12 machine: apt packages (compiler, OpenBLAS/LAPACKE, cJSON, the text
+# packages) and the Python packages the reference tests use.
+set -euo pipefail
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config unzip python3 python3-pip \
+    libopenblas-dev liblapacke-dev libcjson-dev \
+    r-cran-janeaustenr bible-kjv >/dev/null
+python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/requirements.txt" 2>&1 \
+    | grep -v 'Running pip as the' || true

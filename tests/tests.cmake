@@ -1,0 +1,30 @@
+# C unit tests: tests/test_*.c, each its own executable and ctest.
+file(GLOB SP_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
+foreach(src ${SP_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_include_directories(${name} PRIVATE src tests)
+  target_link_libraries(${name} PRIVATE sparsity)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "SP_ASSETS=${CMAKE_SOURCE_DIR}/assets")
+endforeach()
+
+# Tools the Python reference tests drive: tests/tools/*.c.
+file(GLOB SP_TOOLS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/tools/*.c)
+foreach(src ${SP_TOOLS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_include_directories(${name} PRIVATE src tests)
+  target_link_libraries(${name} PRIVATE sparsity)
+endforeach()
+
+# Python reference tests (NumPy, gguf, tokenizers): tests/py/test_*.py, one ctest per file.
+find_program(PYTHON3 python3)
+file(GLOB SP_PYTESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/py/test_*.py)
+foreach(src ${SP_PYTESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME py_${name} COMMAND ${PYTHON3} -m pytest -q -x ${src})
+  set_tests_properties(py_${name} PROPERTIES
+    ENVIRONMENT "SP_BIN=${CMAKE_BINARY_DIR};SP_ASSETS=${CMAKE_SOURCE_DIR}/assets;SP_ROOT=${CMAKE_SOURCE_DIR}"
+    SKIP_RETURN_CODE 5)
+endforeach()
