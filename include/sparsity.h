@@ -300,10 +300,10 @@ int sp_forward(const sp_model *m, sp_state *s, const int32_t *tokens, int n,
                float *logits, int all_logits);
 
 /* Block-level pieces, used by calibration (prune/calibrate.c):
- * x (n, dim) = embed[tokens]; block b applied in place to x (n, dim), positions 0..n-1,
- * no cache kept. */
+ * x (n, dim) = embed[tokens]; block b applied in place to x (n, dim) as a fresh sequence
+ * at positions 0..n-1 (s is scratch: n <= its max_tokens; its position is untouched). */
 void sp_embed(const sp_model *m, const int32_t *tokens, int n, float *x);
-int sp_block_forward(const sp_model *m, int b, float *x, int n);
+int sp_block_forward(const sp_model *m, sp_state *s, int b, float *x, int n);
 
 /* ------------------------------------------------------------------ eval (eval/) */
 

@@ -192,11 +192,7 @@ int sp_forward(const sp_model *m, sp_state *s, const int32_t *tokens, int n, flo
     return sp_linear_forward(&m->lm_head, s->xb, cnt, logits);
 }
 
-int sp_block_forward(const sp_model *m, int b, float *x, int n) {
-    /* A throwaway state per call keeps calibration independent of any KV cache. */
-    sp_state *s = sp_state_new(m, n, n);
-    if (!s) return SP_ERR_NOMEM;
-    int rc = block(m, s, b, x, n, 0);
-    sp_state_free(s);
-    return rc;
+int sp_block_forward(const sp_model *m, sp_state *s, int b, float *x, int n) {
+    if (n <= 0 || n > s->max_tokens) return sp_error(SP_ERR_ARG, "block forward: %d tokens (max %d)", n, s->max_tokens);
+    return block(m, s, b, x, n, 0);
 }
