@@ -15,6 +15,7 @@ static const struct {
     {"convert", cmd_convert, "GGUF file -> model folder (config.json, model.safetensors, tokenizer.json)"},
     {"generate", cmd_generate, "greedy text generation"},
     {"eval", cmd_eval, "perplexity over non-overlapping windows of a text file"},
+    {"prune", cmd_prune, "prune a model (magnitude, Wanda, SparseGPT; unstructured, N:M, block; OWL)"},
     {"verify", cmd_verify, "per-layer sparsity of every linear weight"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -4,6 +4,7 @@
  *   model.safetensors  HF tensor names, f32/f16/bf16 (f32 weights are used in place, mmapped)
  *   tokenizer.json     byte-level BPE (model/tokenizer.c)
  * Writes go to DIR.tmp.PID and are renamed onto DIR only when complete. */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -174,6 +175,24 @@ static int rmdir_recursive(const char *dir) {
     return rmdir(dir);
 }
 
+/* DIR/NAME = json re-indented (a human-readable copy of the pruning metadata). */
+static int write_pretty_json(const char *json, const char *dir, const char *name) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cJSON *j = cJSON_Parse(json);
+    if (!j) return sp_error(SP_ERR_ARG, "%s: metadata is not valid JSON", path);
+    char *txt = cJSON_Print(j);
+    cJSON_Delete(j);
+    sp_atomic_file af;
+    int rc = sp_atomic_open(&af, path);
+    if (!rc) {
+        fprintf(af.fp, "%s\n", txt);
+        rc = sp_atomic_commit(&af);
+    }
+    cJSON_free(txt);
+    return rc;
+}
+
 int sp_model_save(const sp_model *m, const char *dir, const char *meta_json) {
     const sp_config *c = &m->cfg;
     char tmp[4200], path[4400], name[160];
@@ -224,6 +243,7 @@ int sp_model_save(const sp_model *m, const char *dir, const char *meta_json) {
     if (meta_json && (rc = sp_st_writer_meta(w, "sparsity", meta_json))) goto fail_w;
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     rc = sp_st_writer_save(w, path);
+    if (!rc && meta_json) rc = write_pretty_json(meta_json, tmp, "sparsity.json");
 fail_w:
     sp_st_writer_free(w);
     free(names);
