@@ -212,7 +212,7 @@ static int parse_kv(sp_gguf *g, rd *r, int i) {
         return sp_error(SP_ERR_FORMAT, "%s: array '%s' holds arrays (nested arrays are not supported)", r->path, kv->key);
     uint64_t min_each = es ? (uint64_t)es : 8; /* a string takes at least its u64 length */
     if (kv->n > (r->size - r->pos) / min_each)
-        return sp_error(SP_ERR_FORMAT, "%s: array '%s' has %llu elements at offset %zu, more than the %zu bytes left hold",
+        return sp_error(SP_ERR_FORMAT, "%s: truncated or corrupt: array '%s' has %llu elements at offset %zu but only %zu bytes remain",
                         r->path, kv->key, (unsigned long long)kv->n, r->pos, r->size - r->pos);
     if (es) {
         r->pos += (size_t)(kv->n * min_each);
@@ -296,11 +296,11 @@ static int parse(sp_gguf *g) {
     if (rd_u64(&r, &nt, "tensor count") || rd_u64(&r, &nkv, "kv count")) return SP_ERR_FORMAT;
     /* a kv takes >= 13 bytes (key length 8, type 4, value 1), a tensor info >= 24 */
     if (nkv > (r.size - r.pos) / 13 || nkv > INT_MAX)
-        return sp_error(SP_ERR_FORMAT, "%s: kv count %llu is impossible for a file of %zu bytes", g->path,
-                        (unsigned long long)nkv, g->size);
+        return sp_error(SP_ERR_FORMAT, "%s: truncated or corrupt: kv count %llu but only %zu bytes remain", g->path,
+                        (unsigned long long)nkv, r.size - r.pos);
     if (nt > (r.size - r.pos) / 24 || nt > INT_MAX)
-        return sp_error(SP_ERR_FORMAT, "%s: tensor count %llu is impossible for a file of %zu bytes", g->path,
-                        (unsigned long long)nt, g->size);
+        return sp_error(SP_ERR_FORMAT, "%s: truncated or corrupt: tensor count %llu but only %zu bytes remain", g->path,
+                        (unsigned long long)nt, r.size - r.pos);
     g->kv = calloc(nkv ? nkv : 1, sizeof *g->kv);
     g->tensors = calloc(nt ? nt : 1, sizeof *g->tensors);
     g->kv_cap = hash_cap_for((int)nkv);
@@ -333,9 +333,8 @@ static int parse(sp_gguf *g) {
         sp_gguf_tensor *t = &g->tensors[i];
         if (t->offset > data_len || t->nbytes > data_len - t->offset)
             return sp_error(SP_ERR_FORMAT,
-                            "%s: tensor %s data [%llu, %llu) runs past the end of the file (data section holds %zu bytes)",
-                            g->path, t->name, (unsigned long long)t->offset,
-                            (unsigned long long)t->offset + (unsigned long long)t->nbytes, data_len);
+                            "%s: tensor %s data at offset %llu (%zu bytes) runs past the end of the file (data section holds %zu bytes)",
+                            g->path, t->name, (unsigned long long)t->offset, t->nbytes, data_len);
         t->data = g->map + g->data_off + t->offset;
     }
     return 0;
