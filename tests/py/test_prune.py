@@ -14,7 +14,7 @@ import prune_ref as ref
 SEED = int(os.environ.get("SP_SEED", time.time_ns() % 2**31))
 print(f"test_prune seed {SEED} (set SP_SEED to repeat)")
 TOOL = os.path.join(os.environ.get("SP_BIN", "build"), "prune_tool")
-SHAPES = [(64, 256), (96, 384)]
+SHAPES = [(64, 256), (96, 384), (48, 320)]  # 320: a partial last SparseGPT column block
 NTOK = 600
 
 
@@ -33,14 +33,14 @@ def make_layer(out, inn, ntok=NTOK, salt=0):
     return W, X.astype(np.float32)
 
 
-def run_tool(tmp, W, X, method, pattern, ratio, n=2, m=4, block=16, scope="default"):
+def run_tool(tmp, W, X, method, pattern, ratio, n=2, m=4, block=16, scope="default", override=-1.0):
     out, inn = W.shape
     wp, xp = tmp / "w.f32", tmp / "x.f32"
     wo, mo = tmp / "wout.f32", tmp / "mask.u8"
     W.tofile(wp)
     args = [TOOL, "prune", f"w={wp}", f"out={out}", f"in={inn}", f"method={method}",
             f"pattern={pattern}", f"ratio={ratio!r}", f"n={n}", f"m={m}", f"block={block}",
-            f"scope={scope}", f"wout={wo}", f"mask={mo}"]
+            f"scope={scope}", f"wout={wo}", f"mask={mo}", f"override={override!r}"]
     if X is not None:
         X.tofile(xp)
         args += [f"x={xp}", f"ntok={X.shape[0]}"]
@@ -141,6 +141,20 @@ def test_sparsegpt(tmp_path, shape, pattern, ratio, n, m, scope):
     err_sgpt = np.linalg.norm(Xd @ (Wc.astype(np.float64) - W).T)
     err_mask = np.linalg.norm(Xd @ (W * Mc - W).T.astype(np.float64))
     assert err_sgpt < err_mask
+
+
+@pytest.mark.parametrize("method", ["magnitude", "wanda", "sparsegpt"])
+def test_ratio_override(tmp_path, method):
+    """OWL's per-block ratio replaces the config ratio."""
+    W, X = make_layer(64, 256, salt=3)
+    Wc, Mc = run_tool(tmp_path, W, X, method, "unstructured", 0.5, override=0.3)
+    if method == "sparsegpt":
+        Wr, Mr = ref.sparsegpt(W, X, "unstructured", 0.3)
+    elif method == "wanda":
+        Wr, Mr = ref.wanda(W, X, "unstructured", 0.3)
+    else:
+        Wr, Mr = ref.magnitude(W, "unstructured", 0.3)
+    assert (Mc == 0).sum() == (Mr == 0).sum() and float((Mc != Mr).mean()) <= 1e-3
 
 
 def test_owl(tmp_path):

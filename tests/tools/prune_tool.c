@@ -1,6 +1,6 @@
 /* prune_tool: drives the pruners on raw files for tests/py/test_prune.py.
  *   prune_tool prune w=W.f32 out=O in=I [x=X.f32 ntok=T] method=M pattern=P ratio=R
- *              [n= m= block= scope= blocksize= percdamp=] wout=OUT.f32 mask=MASK.u8
+ *              [n= m= block= scope= blocksize= percdamp= override=] wout=OUT.f32 mask=MASK.u8
  *   prune_tool outlier owlm=5 layer=W.f32:X.f32:out:in:ntok [layer=...]   -> prints D
  *   prune_tool owl target=0.5 lambda=0.08 d=D0 [d=D1 ...]                  -> prints ratios
  * W is raw f32 (out, in), X raw f32 (ntok, in); the mask is raw uint8 (1 = kept). */
@@ -90,7 +90,7 @@ static int cmd_prune(int argc, char **argv) {
         free(X);
     }
     uint8_t *keep = malloc((size_t)out * in);
-    int rc = sp_prune_layer(&c, W, out, in, s, -1.0, keep);
+    int rc = sp_prune_layer(&c, W, out, in, s, atof(arg(argc, argv, "override", "-1")), keep);
     if (rc) die(sp_last_error());
     write_raw(arg(argc, argv, "wout", NULL), W, (size_t)out * in * sizeof *W);
     write_raw(arg(argc, argv, "mask", NULL), keep, (size_t)out * in);
