@@ -67,7 +67,7 @@ int cli_parse(const char *cmd, const char *usage_line, int argc, char **argv, cl
             print_usage(stdout, usage_line, opts);
             exit(0);
         }
-        if (a[0] == '-' && a[1] == '-') {
+        if (a[0] == '-' && a[1] != 0 && !(a[1] >= '0' && a[1] <= '9') && a[1] != '.') {
             cli_opt *o = opts;
             while (o->name && strcmp(o->name, a)) o++;
             if (!o->name) {

@@ -166,6 +166,17 @@ int sp_owl_outlier_ratio(int n_lin, const float *const *W, const int *out, const
 int sp_owl_ratios(const double *outlier, int n_blocks, double target, double lambda,
                   double *ratios);
 
+/* ------------------------------------------------------------------ whole model (calibrate.c) */
+
+/* Checks the config against the model before any work: values, that every target/exclude
+ * pattern matches a layer, and every selected layer's shape (N:M m | in, block B | dims). */
+int sp_prune_model_check(sp_model *m, const sp_prune_config *c);
+/* Prunes every selected linear of m in place, one transformer block at a time (sequential
+ * calibration: each block's statistics come from the already-pruned previous blocks).
+ * *meta_json (malloc'ed, may be NULL) receives {"config", "layers": {name: {target,
+ * sparsity}}, "prune_seconds", "peak_rss_bytes"} for the checkpoint metadata. */
+int sp_prune_model(sp_model *m, const sp_prune_config *c, char **meta_json);
+
 #ifdef __cplusplus
 }
 #endif
