@@ -238,6 +238,7 @@ def test_random_strings(ref, ref_json, vocab, tmp_path):
     texts = [random_text(rng, rng.randint(1, 40)) for _ in range(400)]
     texts += ["", " ", "a", "1", "  1", "<|im_start|>", "<|im_start|>user\nHi 123!<|im_end|>\n",
               "a\u0085\u0085b", "x\x1c\x1cy", "hello  world\n\n\nfoo   ", "'s's'''s", "  \n  \n"]
+    texts += ["a\x04\x04b \x04\x04\x04", "\x04", "\U00040000x"]  # bytes without a token are dropped
     for src in sources(ref_json):
         compare(ref, src, texts, tmp_path, vocab)
 
