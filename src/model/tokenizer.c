@@ -310,6 +310,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 static int push_ids(enc *e, const int32_t *ids, size_t n) {
+    if (n == 0) return 0;
     if (grow((void **)&e->out, &e->cap_out, e->n_out + n, sizeof *e->out)) return SP_ERR_NOMEM;
     memcpy(e->out + e->n_out, ids, n * sizeof *ids);
     e->n_out += n;
@@ -459,7 +460,7 @@ static int encode_piece(void *ctx, size_t off, size_t len) {
     size_t n = e->n_out - start;
     if (len > UINT32_MAX || e->n_pool + n > UINT32_MAX) return 0; /* too big to cache */
     if (grow((void **)&e->pool, &e->cap_pool, e->n_pool + n, sizeof *e->pool)) return SP_ERR_NOMEM;
-    memcpy(e->pool + e->n_pool, e->out + start, n * sizeof *e->pool);
+    if (n) memcpy(e->pool + e->n_pool, e->out + start, n * sizeof *e->pool);
     e->cache[h] = (cache_slot){hash, off, (uint32_t)len, (uint32_t)e->n_pool, (uint32_t)n};
     e->n_pool += n;
     e->n_cache++;

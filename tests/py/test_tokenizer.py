@@ -27,7 +27,7 @@ BIN = os.environ.get("SP_BIN", "build")
 ASSETS = os.environ.get("SP_ASSETS", "assets")
 GGUF = os.path.join(ASSETS, "model", "smollm2-135m.gguf")
 TOOL = os.path.join(BIN, "tokenize")
-SLICE_CHARS = 300_000  # of each long text (>= 100 KB)
+SLICE_CHARS = 700_000  # of each long text (all of eval.txt, >= 100 KB of each)
 
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -238,6 +238,7 @@ def test_random_strings(ref, ref_json, vocab, tmp_path):
     texts = [random_text(rng, rng.randint(1, 40)) for _ in range(400)]
     texts += ["", " ", "a", "1", "  1", "<|im_start|>", "<|im_start|>user\nHi 123!<|im_end|>\n",
               "a\u0085\u0085b", "x\x1c\x1cy", "hello  world\n\n\nfoo   ", "'s's'''s", "  \n  \n"]
+    texts += ["a\x04\x04b \x04\x04\x04", "\x04", "\U00040000x"]  # bytes without a token are dropped
     for src in sources(ref_json):
         compare(ref, src, texts, tmp_path, vocab)
 
@@ -325,3 +326,56 @@ def test_malformed_json(ref_json, tmp_path):
         assert msg in err and p in err, (msg, err)
     r = run_tool("--json", str(tmp_path / "absent.json"), "--info", check=False)
     assert r.returncode == 1 and "absent.json" in r.stderr.decode()
+
+
+def write_gguf(path, model="gpt2", pre="smollm", tokens=None, types=None, merges=None, drop=()):
+    """A tiny GGUF holding only tokenizer keys (no tensors)."""
+    b2u = bytes_to_unicode()
+    tokens = tokens if tokens is not None else ["<|endoftext|>"] + [b2u[b] for b in range(256)] + ["ab", "abĠ"]
+    w = gguf.GGUFWriter(str(path), "llama")
+    if "model" not in drop:
+        w.add_tokenizer_model(model)
+    if "pre" not in drop:
+        w.add_tokenizer_pre(pre)
+    if "tokens" not in drop:
+        w.add_token_list(tokens)
+    w.add_token_types(types if types is not None else [3] + [1] * (len(tokens) - 1))
+    if "merges" not in drop:
+        w.add_token_merges(merges if merges is not None else ["a b", "ab Ġ"])
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return str(path)
+
+
+def test_tiny_gguf(tmp_path):
+    p = write_gguf(tmp_path / "tiny.gguf")
+    (tmp_path / "t.txt").write_bytes(b"abab ab <|endoftext|>ab 12")
+    run_tool("--gguf", p, str(tmp_path / "t.txt"), str(tmp_path / "t.i32"))
+    got = list(struct.unpack(f"<{(tmp_path / 't.i32').stat().st_size // 4}i", (tmp_path / "t.i32").read_bytes()))
+    ab, space, one, two = 257, 1 + 0x20, 1 + ord("1"), 1 + ord("2")  # token 1 + b is byte b
+    # "abab" -> ab ab; " ab" -> Ġ ab (no merge Ġ+ab); " " -> Ġ; special; "ab"; " " "1" "2" (digits alone)
+    assert got == [ab, ab, space, ab, space, 0, ab, space, one, two], got
+
+
+def test_malformed_gguf(tmp_path):
+    b2u = bytes_to_unicode()
+    base = [b2u[b] for b in range(256)]
+    cases = [
+        (dict(model="llama"), "tokenizer.ggml.model 'llama' not supported"),
+        (dict(pre="deepseek-llm"), "pre-tokenizer 'deepseek-llm' not supported"),
+        (dict(drop=("merges",)), "tokenizer.ggml.merges missing"),
+        (dict(drop=("tokens",)), "tokenizer.ggml.tokens missing"),
+        (dict(tokens=base, merges=["a zz"]), "not in vocab"),
+        (dict(tokens=base, merges=["a b"]), "merged token not in vocab"),
+        (dict(tokens=base, merges=["ab"]), "is not 'left right'"),
+        (dict(tokens=base, types=[1, 1]), "token types for"),
+    ]
+    for i, (kw, msg) in enumerate(cases):
+        p = write_gguf(tmp_path / f"bad{i}.gguf", **kw)
+        r = run_tool("--gguf", p, "--info", check=False)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and msg in err, (kw, msg, err)
