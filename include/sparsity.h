@@ -267,7 +267,7 @@ typedef struct sp_model {
     sp_tokenizer *tok;
     sp_st *weights_file;    /* mmapped model.safetensors that unowned weights point into, or NULL */
     char dir[4096];
-    char weights_meta[4096];/* safetensors __metadata__ "sparsity" (JSON) if any */
+    const char *weights_meta; /* safetensors __metadata__ "sparsity" (JSON), NULL if none; owned by weights_file */
 } sp_model;
 
 /* Loads a model folder (config.json + model.safetensors + tokenizer.json). */

@@ -115,8 +115,7 @@ sp_model *sp_model_load(const char *dir) {
     if (!(m->tok = sp_tokenizer_load(path))) goto fail;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!(m->weights_file = sp_st_open(path))) goto fail;
-    const char *meta = sp_st_meta(m->weights_file, "sparsity");
-    if (meta) snprintf(m->weights_meta, sizeof m->weights_meta, "%s", meta);
+    m->weights_meta = sp_st_meta(m->weights_file, "sparsity");
 
     const sp_config *c = &m->cfg;
     if (sp_model_alloc_layout(m)) goto fail;
