@@ -4,7 +4,7 @@
 #   env: NSAMPLES (128) SEQLEN (2048) EVAL_MAXTOK (0 = whole text) CTX (2048) ONLY (regex on run name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-S=./build/sparsity
+S=${S:-./build/sparsity}
 D=assets/smollm2-135m
 NSAMPLES=${NSAMPLES:-128} SEQLEN=${SEQLEN:-2048} EVAL_MAXTOK=${EVAL_MAXTOK:-0} CTX=${CTX:-2048} ONLY=${ONLY:-.}
 [ -d $D ] || $S convert assets/model/smollm2-135m.gguf $D
