@@ -217,6 +217,8 @@ int sp_gemv_ref(const sp_mat *a, const float *x, float *y);
 int sp_gemm_ref(const sp_mat *a, const float *x, int n, float *y);
 /* Rows r0..r1-1 of A as dense f32 into w (r1-r0, cols) (the prefill panel decoder). */
 int sp_mat_decode_rows(const sp_mat *a, int r0, int r1, float *w);
+/* Name of the kernel sp_gemv runs for a at level lv, e.g. "bitmap-avx512-expand". */
+const char *sp_cpu_kernel_name(const sp_mat *a, sp_cpu_level lv);
 /* Token count from which sp_gemm switches from per-token gemv to panels+sgemm. */
 int sp_gemm_panel_threshold(const sp_mat *a);
 

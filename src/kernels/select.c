@@ -119,7 +119,7 @@ int sp_linear_bind_params(sp_linear *l, sp_fmt fmt, sp_dtype vals, const sp_fmt_
     sp_mat_describe(&b->mat, desc, sizeof desc);
     snprintf(b->name, sizeof b->name, "%s%s", sp_cpu_kernel_name(&b->mat, lv),
              n_tokens_hint >= sp_gemm_panel_threshold(&b->mat) ? "+panel-sgemm" : "");
-    snprintf(b->why, sizeof b->why, "%s [%s, %zu bytes]", why, desc, sp_mat_bytes(&b->mat));
+    snprintf(b->why, sizeof b->why, "%.190s [%.40s, %zu bytes]", why, desc, sp_mat_bytes(&b->mat));
     l->kernel = b;
     l->forward = bound_forward;
     l->kernel_name = b->name;

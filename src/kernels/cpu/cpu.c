@@ -162,6 +162,8 @@ int sp_mat_decode_rows(const sp_mat *a, int r0, int r1, float *w) {
 /* Measured on Zen 4/5 with bench_layers (bench/results/cpu.md): below this many
  * tokens, repeating the memory-bound gemv beats decoding panels + sgemm. */
 int sp_gemm_panel_threshold(const sp_mat *a) {
+    const char *e = getenv("SP_PANEL_MIN"); /* benchmark override */
+    if (e && atoi(e) > 0) return atoi(e);
     if (a->fmt == SP_FMT_DENSE && a->u.dense.dtype == SP_DTYPE_F32) return 2;
     if (a->fmt == SP_FMT_CSR || a->fmt == SP_FMT_COO) return 8;
     return 4;
@@ -186,13 +188,13 @@ int sp_gemm(const sp_mat *a, const float *x, int n, float *y) {
     int P = (int)((2u << 20) / (4 * (size_t)(cols > 0 ? cols : 1)));
     P = P < 16 ? 16 : P > 1024 ? 1024 : P & ~15;
     if (P > rows) P = rows;
-    float *panel = aligned_alloc(64, sizeof(float) * ((size_t)P * cols + 16));
+    float *panel = aligned_alloc(64, (sizeof(float) * ((size_t)P * cols + 16) + 63) / 64 * 64);
     if (!panel) return sp_error(SP_ERR_NOMEM, "gemm: out of memory for a %dx%d panel", P, cols);
     sp_decode_fn dec = decode_fn(a, sp_cpu_get_level());
     for (int r0 = 0; r0 < rows; r0 += P) {
         int r1 = r0 + P < rows ? r0 + P : rows;
-#pragma omp parallel for schedule(static)
-        for (int r = r0; r < r1; r++) dec(a, r, r + 1, panel + (size_t)(r - r0) * cols);
+        /* decoded on this thread: an OpenMP team here would spin against OpenBLAS's own threads */
+        dec(a, r0, r1, panel);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r1 - r0, cols, 1.0f, x, cols, panel, cols, 0.0f,
                     y + r0, rows);
     }

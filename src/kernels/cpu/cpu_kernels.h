@@ -36,8 +36,6 @@ sp_decode_fn sp_cpu_nm_decode(const sp_mat *a, sp_cpu_level lv);
 /* generic scalar decode via the format's structure (any format) */
 void sp_cpu_decode_ref(const sp_mat *a, int r0, int r1, float *w);
 
-/* Kernel names for reports, e.g. "bitmap-avx512-expand". */
-const char *sp_cpu_kernel_name(const sp_mat *a, sp_cpu_level lv);
 
 /* Opaque zero: a fresh vpxord so that merge-masked expands do not wait on an old
  * register value (Zen 4 {z} false dependency, CPU-NOTES pitfall 1). */
