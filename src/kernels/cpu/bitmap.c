@@ -1,6 +1,6 @@
 /* bitmap.c: bitmap kernels.
  * AVX-512: per 32 columns (16 for f32) the row's mask word drives vpexpandw/vexpandps
- *   from the packed values (the pointer advances by its popcount), then FMAs against
+ *   of the packed values (masked load of popcount values, then a register expand) (the pointer advances by its popcount), then FMAs against
  *   x; the expand merges into a freshly zeroed register (Zen 4 false dependency).
  * AVX2: per 8 columns the mask byte picks a vpermps pattern from a 256-entry table
  *   (position j takes packed value popcount(mask & ((1<<j)-1))), absent lanes are
@@ -27,6 +27,7 @@ SP_INL SP_T512 void bitmap_h_rows_512(const sp_mat *a, const float *xp, float *y
     const sp_bitmap *b = &a->u.bitmap;
     int nch = (b->cols + 31) / 32;
     const __m512i hi16 = _mm512_set1_epi32((int)0xFFFF0000u);
+    const uint16_t *end = (const uint16_t *)b->vals + b->nnz;
     for (int r = r0; r < r1; r++) {
         const uint8_t *mb = (const uint8_t *)(b->bits + (size_t)r * b->row_words);
         const uint16_t *v = (const uint16_t *)b->vals + b->row_off[r];
@@ -34,9 +35,9 @@ SP_INL SP_T512 void bitmap_h_rows_512(const sp_mat *a, const float *xp, float *y
         int j = 0;
         for (; j + 2 <= nch; j += 2) {
             uint32_t m0 = sp_ld32(mb + 4 * j), m1 = sp_ld32(mb + 4 * j + 4);
-            __m512i w0 = _mm512_mask_expandloadu_epi16(sp_zero512(), m0, v);
+            __m512i w0 = sp_expand16_to(m0, v, end);
             v += __builtin_popcount(m0);
-            __m512i w1 = _mm512_mask_expandloadu_epi16(sp_zero512(), m1, v);
+            __m512i w1 = sp_expand16_to(m1, v, end);
             v += __builtin_popcount(m1);
             __m512 a0, b0, a1, b1;
             if (bf16) {
@@ -55,7 +56,7 @@ SP_INL SP_T512 void bitmap_h_rows_512(const sp_mat *a, const float *xp, float *y
         if (j < nch) {
             /* last chunk: the row may end inside this u32 (bits past cols are 0) */
             uint32_t m0 = (b->cols & 31) && (b->cols & 31) <= 16 ? sp_ld16(mb + 4 * j) : sp_ld32(mb + 4 * j);
-            __m512i w0 = _mm512_mask_expandloadu_epi16(sp_zero512(), m0, v);
+            __m512i w0 = sp_expand16_to(m0, v, end);
             __m512 a0, b0;
             if (bf16) a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
             else a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(w0)), b0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w0, 1));
@@ -78,6 +79,7 @@ SP_T512 static void bitmap_f32_rows_512(const sp_mat *a, const float *x, const f
     (void)x;
     const sp_bitmap *b = &a->u.bitmap;
     int nch = (b->cols + 15) / 16;
+    const float *end = (const float *)b->vals + b->nnz;
     for (int r = r0; r < r1; r++) {
         const uint8_t *mb = (const uint8_t *)(b->bits + (size_t)r * b->row_words);
         const float *v = (const float *)b->vals + b->row_off[r];
@@ -86,15 +88,15 @@ SP_T512 static void bitmap_f32_rows_512(const sp_mat *a, const float *x, const f
         for (; j + 2 <= nch; j += 2) {
             uint32_t m = sp_ld32(mb + 2 * j);
             __mmask16 m0 = (__mmask16)m, m1 = (__mmask16)(m >> 16);
-            s0 = _mm512_fmadd_ps(_mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), m0, v),
+            s0 = _mm512_fmadd_ps(sp_expand_ps_to(m0, v, end),
                                  _mm512_load_ps(xp + 16 * j), s0);
             v += __builtin_popcount(m0);
-            s1 = _mm512_fmadd_ps(_mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), m1, v),
+            s1 = _mm512_fmadd_ps(sp_expand_ps_to(m1, v, end),
                                  _mm512_load_ps(xp + 16 * j + 16), s1);
             v += __builtin_popcount(m1);
         }
         if (j < nch)
-            s0 = _mm512_fmadd_ps(_mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), sp_ld16(mb + 2 * j), v),
+            s0 = _mm512_fmadd_ps(sp_expand_ps_to(sp_ld16(mb + 2 * j), v, end),
                                  _mm512_load_ps(xp + 16 * j), s0);
         y[r] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
     }
@@ -200,9 +202,9 @@ SP_T512 static void bitmap_decode_512(const sp_mat *a, int r0, int r1, float *w)
             __mmask16 m = sp_ld16(mb + 2 * j);
             __m512 f;
             if (dt == SP_DTYPE_F32) {
-                f = _mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), m, (const float *)b->vals + k);
+                f = sp_expand_ps_to(m, (const float *)b->vals + k, (const float *)b->vals + b->nnz);
             } else {
-                __m256i h = _mm512_castsi512_si256(_mm512_mask_expandloadu_epi16(sp_zero512(), m, (const uint16_t *)b->vals + k));
+                __m256i h = _mm512_castsi512_si256(sp_expand16_to(m, (const uint16_t *)b->vals + k, (const uint16_t *)b->vals + b->nnz));
                 f = dt == SP_DTYPE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
                                         : _mm512_cvtph_ps(h);
             }

@@ -184,9 +184,9 @@ int sp_gemm(const sp_mat *a, const float *x, int n, float *y) {
                     0.0f, y, rows);
         return 0;
     }
-    /* panels of ~2 MB of f32 rows */
-    int P = (int)((2u << 20) / (4 * (size_t)(cols > 0 ? cols : 1)));
-    P = P < 16 ? 16 : P > 1024 ? 1024 : P & ~15;
+    /* panels of ~8 MB of f32 rows (few sgemm calls: each wakes OpenBLAS's threads) */
+    int P = (int)((8u << 20) / (4 * (size_t)(cols > 0 ? cols : 1)));
+    P = P < 16 ? 16 : P > 4096 ? 4096 : P & ~15;
     if (P > rows) P = rows;
     float *panel = aligned_alloc(64, (sizeof(float) * ((size_t)P * cols + 16) + 63) / 64 * 64);
     if (!panel) return sp_error(SP_ERR_NOMEM, "gemm: out of memory for a %dx%d panel", P, cols);

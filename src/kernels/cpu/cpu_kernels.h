@@ -45,6 +45,53 @@ SP_INL SP_T512 __m512i sp_zero512(void) {
     return z;
 }
 
+/* The popcount(m) values at v placed at m's set lanes, other lanes 0. A masked load
+ * then a register expand: vpexpandw/vexpandps with a memory source measured 3x
+ * slower when streaming from DRAM (bench/NOTES.md v2). */
+SP_INL SP_T512 __m512i sp_expand16(uint32_t m, const uint16_t *v) {
+    __m512i w = _mm512_maskz_loadu_epi16(_bzhi_u32(0xFFFFFFFFu, (unsigned)__builtin_popcount(m)), v);
+    return _mm512_mask_expand_epi16(sp_zero512(), m, w);
+}
+SP_INL SP_T512 __m512 sp_expand_ps(uint32_t m, const float *v) {
+    __m512 w = _mm512_maskz_loadu_ps((__mmask16)_bzhi_u32(0xFFFFu, (unsigned)__builtin_popcount(m)), v);
+    return _mm512_mask_expand_ps(_mm512_castsi512_ps(sp_zero512()), (__mmask16)m, w);
+}
+
+/* Same with a plain (unmasked) load of 32 values / 16 floats from v: for callers that
+ * know v[0..32) / v[0..16) is inside the array (masked loads streaming from DRAM were
+ * slow here, see bench/NOTES.md v3). */
+SP_INL SP_T512 __m512i sp_expand16_full(uint32_t m, const uint16_t *v) {
+    return _mm512_mask_expand_epi16(sp_zero512(), m, _mm512_loadu_si512(v));
+}
+SP_INL SP_T512 __m512i sp_expand16_half(uint32_t m, const uint16_t *v) { /* popcount(m) <= 16 */
+    return _mm512_mask_expand_epi16(sp_zero512(), m, _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)v)));
+}
+SP_INL SP_T512 __m512 sp_expand_ps_half(uint32_t m, const float *v) { /* popcount(m) <= 8 */
+    return _mm512_mask_expand_ps(_mm512_castsi512_ps(sp_zero512()), (__mmask16)m, _mm512_castps256_ps512(_mm256_loadu_ps(v)));
+}
+
+/* Expand with a plain load when v[0..32) / v[0..16) lies before end, else masked. */
+#ifndef SP_EXPAND_SPLIT
+#define SP_EXPAND_SPLIT 1
+#endif
+SP_INL SP_T512 __m512i sp_expand16_to(uint32_t m, const uint16_t *v, const uint16_t *end) {
+    if (v + 32 > end) return sp_expand16(m, v);
+    if (SP_EXPAND_SPLIT) { /* two 32-B loads: fewer cache-line splits than one 64-B load */
+        __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)v)),
+                                       _mm256_loadu_si256((const __m256i *)(v + 16)), 1);
+        return _mm512_mask_expand_epi16(sp_zero512(), m, w);
+    }
+    return sp_expand16_full(m, v);
+}
+SP_INL SP_T512 __m512 sp_expand_ps_to(uint32_t m, const float *v, const float *end) {
+    if (v + 16 > end) return sp_expand_ps(m, v);
+    if (SP_EXPAND_SPLIT) {
+        __m512 w = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(v)), _mm256_loadu_ps(v + 8), 1);
+        return _mm512_mask_expand_ps(_mm512_castsi512_ps(sp_zero512()), (__mmask16)m, w);
+    }
+    return _mm512_mask_expand_ps(_mm512_castsi512_ps(sp_zero512()), (__mmask16)m, _mm512_loadu_ps(v));
+}
+
 static inline uint32_t sp_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint16_t sp_ld16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 

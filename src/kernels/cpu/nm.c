@@ -60,9 +60,8 @@ SP_INL SP_T512 void nm24_h_rows_512(const sp_mat *a, const float *xp, float *y, 
             _mm512_store_si512(mk, meta_to_mask(mb + s, nb - s));
             int nch = ((nb - s < 64 ? nb - s : 64) + 3) / 4;
             int j = 0;
-            for (; j + 2 <= nch; j += 2, c += 64, v += 32) {
-                __m512i w0 = _mm512_mask_expandloadu_epi16(sp_zero512(), mk[j], v);
-                __m512i w1 = _mm512_mask_expandloadu_epi16(sp_zero512(), mk[j + 1], v + 16);
+            for (; j + 2 <= nch && c + 64 <= cols; j += 2, c += 64, v += 32) { /* both chunks full: plain loads */
+                __m512i w0 = sp_expand16_half(mk[j], v), w1 = sp_expand16_half(mk[j + 1], v + 16);
                 __m512 a0, b0, a1, b1;
                 if (bf16) {
                     a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
@@ -77,7 +76,7 @@ SP_INL SP_T512 void nm24_h_rows_512(const sp_mat *a, const float *xp, float *y, 
                 s3 = _mm512_fmadd_ps(b1, _mm512_load_ps(xp + c + 48), s3);
             }
             for (; j < nch; j++, c += 32, v += 16) {
-                __m512i w0 = _mm512_mask_expandloadu_epi16(sp_zero512(), mk[j], v);
+                __m512i w0 = sp_expand16(mk[j], v);
                 __m512 a0, b0;
                 if (bf16) a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
                 else a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(w0)), b0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w0, 1));
@@ -112,13 +111,13 @@ SP_T512 static void nm24_f32_rows_512(const sp_mat *a, const float *x, const flo
             int nch = (nb - s < 64 ? nb - s : 64) / 2; /* 16 columns each; cols % 16 == 0 */
             int j = 0;
             for (; j + 2 <= nch; j += 2, c += 32, v += 16) {
-                s0 = _mm512_fmadd_ps(_mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), mk[j], v),
+                s0 = _mm512_fmadd_ps(sp_expand_ps_half(mk[j], v),
                                      _mm512_load_ps(xp + c), s0);
-                s1 = _mm512_fmadd_ps(_mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), mk[j + 1], v + 8),
+                s1 = _mm512_fmadd_ps(sp_expand_ps_half(mk[j + 1], v + 8),
                                      _mm512_load_ps(xp + c + 16), s1);
             }
             for (; j < nch; j++, c += 16, v += 8)
-                s0 = _mm512_fmadd_ps(_mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), mk[j], v),
+                s0 = _mm512_fmadd_ps(sp_expand_ps_half(mk[j], v),
                                      _mm512_load_ps(xp + c), s0);
         }
         y[r] = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
@@ -265,10 +264,9 @@ SP_T512 static void nm24_decode_512(const sp_mat *a, int r0, int r1, float *w) {
             for (int j = 0; j < nch; j++, c += 16, k += 8) {
                 __m512 f;
                 if (dt == SP_DTYPE_F32) {
-                    f = _mm512_mask_expandloadu_ps(_mm512_castsi512_ps(sp_zero512()), mk[j], (const float *)q->vals + k);
+                    f = sp_expand_ps_half(mk[j], (const float *)q->vals + k);
                 } else {
-                    __m256i h = _mm512_castsi512_si256(
-                        _mm512_mask_expandloadu_epi16(sp_zero512(), mk[j], (const uint16_t *)q->vals + k));
+                    __m256i h = _mm512_castsi512_si256(sp_expand16(mk[j], (const uint16_t *)q->vals + k));
                     f = dt == SP_DTYPE_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
                                             : _mm512_cvtph_ps(h);
                 }
