@@ -16,6 +16,7 @@ static const struct {
     {"generate", cmd_generate, "greedy text generation"},
     {"eval", cmd_eval, "perplexity over non-overlapping windows of a text file"},
     {"prune", cmd_prune, "prune a model (magnitude, Wanda, SparseGPT; unstructured, N:M, block; OWL)"},
+    {"bench", cmd_bench, "TTFT/TPOT of a sparse model against dense kernels, memory, kernels chosen"},
     {"verify", cmd_verify, "per-layer sparsity of every linear weight"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
