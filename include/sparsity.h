@@ -45,6 +45,7 @@ typedef enum {
     SP_DTYPE_I16,
     SP_DTYPE_I32,
     SP_DTYPE_I64,
+    SP_DTYPE_U16,            /* packed index arrays (CSR columns, 2:4 meta) */
     SP_DTYPE_COUNT
 } sp_dtype;
 
