@@ -282,8 +282,9 @@ static int pack_linear(pack_ctx *x, const sp_linear *l, cJSON *layers, sp_pack_l
     return 0;
 }
 
-/* config.json += quantization_config as compressed-tensors' ModelCompressor.update_config writes it. */
-static int add_ct_config(const char *tmpdir, const char *fmt, double global_sparsity) {
+/* config.json: torch_dtype = the stored dtype; with fmt, quantization_config as
+ * compressed-tensors' ModelCompressor.update_config writes it. */
+static int patch_config(const char *tmpdir, sp_dtype dt, const char *fmt, double global_sparsity) {
     char path[4400], *txt;
     snprintf(path, sizeof path, "%s/config.json", tmpdir);
     int rc = sp_read_file(path, &txt, NULL);
@@ -291,6 +292,10 @@ static int add_ct_config(const char *tmpdir, const char *fmt, double global_spar
     cJSON *root = cJSON_Parse(txt);
     free(txt);
     if (!root) return sp_error(SP_ERR_FORMAT, "%s: not valid JSON", path);
+    const char *tdt = dt == SP_DTYPE_BF16 ? "bfloat16" : dt == SP_DTYPE_F16 ? "float16" : "float32";
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "torch_dtype");
+    cJSON_AddStringToObject(root, "torch_dtype", tdt);
+    if (!fmt) goto write;
     cJSON *q = cJSON_AddObjectToObject(root, "quantization_config");
     cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
     cJSON *s = cJSON_AddObjectToObject(q, "sparsity_config");
@@ -304,6 +309,7 @@ static int add_ct_config(const char *tmpdir, const char *fmt, double global_spar
     cJSON_AddItemToArray(tg, cJSON_CreateString("Linear"));
     cJSON_AddObjectToObject(q, "transform_config");
     cJSON_AddStringToObject(q, "version", SP_CT_VERSION);
+write:;
     char *out = cJSON_Print(root);
     cJSON_Delete(root);
     if (!out) return sp_error(SP_ERR_NOMEM, "pack: out of memory");
@@ -369,10 +375,10 @@ static int fill(void *ctx, sp_st_writer *w, const char *tmpdir) {
         if (strncmp(f, "sparse-", 7) || (ct && strcmp(ct, f))) { ct = ""; break; }
         ct = f;
     }
-    if (ct && ct[0]) {
-        snprintf(rep->ct_format, sizeof rep->ct_format, "%s", ct);
-        if ((rc = add_ct_config(tmpdir, ct, x->numel ? (double)x->zeros / (double)x->numel : 0.0))) goto out;
-    }
+    if (ct && ct[0]) snprintf(rep->ct_format, sizeof rep->ct_format, "%s", ct);
+    rc = patch_config(tmpdir, x->o->dtype, rep->ct_format[0] ? rep->ct_format : NULL,
+                      x->numel ? (double)x->zeros / (double)x->numel : 0.0);
+    if (rc) goto out;
     char *mj = cJSON_PrintUnformatted(meta);
     rc = mj ? sp_st_writer_meta(w, "sparsity_pack", mj) : sp_error(SP_ERR_NOMEM, "pack: out of memory");
     cJSON_free(mj);
