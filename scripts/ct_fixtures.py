@@ -13,6 +13,10 @@ run in CI: the CI tests read the fixtures this script committed).
       (the compressor named by its config.json) and checks every weight equals the
       dense folder's (rounded to the packed dtype); exits 1 on any difference.
 
+  ct_fixtures.py hf PACKED_DIR DENSE_DIR
+      transformers (AutoModelForCausalLM, needs accelerate) loads the packed folder:
+      same parameters and logits as the dense folder (f32 packs).
+
 compressed-tensors 0.14.0.1 is the last release that ships the sparse-bitmask and
 sparse-24-bitmask compressors (0.15 removed them; config classes remain).
 """
@@ -112,10 +116,29 @@ def check(packed, dense):
     sys.exit(1 if bad or missing else 0)
 
 
+def hf(packed, dense):
+    """transformers loads the packed folder (its compressed-tensors quantizer decompresses)
+    to the same weights and logits as the dense folder. (sparse-bitmask fails inside
+    compressed-tensors 0.14.0.1 under transformers: BitmaskCompressor cannot compress the
+    meta-device model transformers builds first; sparse-24-bitmask has that case.)"""
+    from transformers import AutoModelForCausalLM
+    ids = torch.tensor([[1, 504, 3156, 314, 253, 2573, 28, 339]])
+    ref = AutoModelForCausalLM.from_pretrained(dense, torch_dtype=torch.float32)
+    pk = AutoModelForCausalLM.from_pretrained(packed, torch_dtype=torch.float32)
+    with torch.no_grad():
+        diff = (ref(ids).logits - pk(ids).logits).abs().max().item()
+    w1, w2 = dict(ref.named_parameters()), dict(pk.named_parameters())
+    bad = [n for n in w1 if n not in w2 or not torch.equal(w1[n], w2[n].to(w1[n].dtype))]
+    print(f"transformers: {len(w1)} parameters, {len(bad)} differ; max logit difference {diff}")
+    sys.exit(1 if bad or diff != 0.0 else 0)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "make":
         make(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "hf":
+        hf(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Live interop check against compressed-tensors (needs torch + compressed-tensors 0.14.0.1,
 # the last release with the sparse-bitmask / sparse-24-bitmask compressors), e.g.
-#   python3 -m venv /tmp/ctvenv && /tmp/ctvenv/bin/pip install torch compressed-tensors==0.14.0.1 psutil
+#   python3 -m venv /tmp/ctvenv && /tmp/ctvenv/bin/pip install torch compressed-tensors==0.14.0.1 psutil accelerate
 #   PY=/tmp/ctvenv/bin/python scripts/ct_roundtrip.sh
 # 1. compressed-tensors compresses small pruned weights; our loader (pack_dump) decodes them.
 # 2. we prune + pack the real model (bitmap and 2:4, f32 and bf16); compressed-tensors
@@ -37,4 +37,9 @@ for dt in f32 bf16; do
         "$PY" scripts/ct_fixtures.py check "$T/packed" "$T/p24"
     done
 done
+# transformers' own loading path (sparse-24-bitmask; see ct_fixtures.py hf), if installed
+if "$PY" -c "import transformers, accelerate" 2>/dev/null; then
+    "$B/sparsity" pack "$T/p24" "$T/packed" --format 2:4 >/dev/null 2>&1
+    "$PY" scripts/ct_fixtures.py hf "$T/packed" "$T/p24"
+fi
 echo "compressed-tensors round trip: ok"
