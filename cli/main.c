@@ -18,6 +18,7 @@ static const struct {
     {"prune", cmd_prune, "prune a model (magnitude, Wanda, SparseGPT; unstructured, N:M, block; OWL)"},
     {"bench", cmd_bench, "TTFT/TPOT of a sparse model against dense kernels, memory, kernels chosen"},
     {"verify", cmd_verify, "per-layer sparsity of every linear weight"},
+    {"pack", cmd_pack, "store linear weights compressed (csr, coo, bsr, n:m, bitmap; compressed-tensors layouts)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -8,7 +8,8 @@
  *  - *_free(NULL) is safe. Only cli/ and tests call exit().
  *
  * Other public headers by concern: sparsity_formats.h (sparse formats and
- * CPU kernels), sparsity_prune.h (pruning), sparsity_cuda.h (GPU backend).
+ * CPU kernels), sparsity_prune.h (pruning), sparsity_pack.h (packed checkpoints),
+ * sparsity_cuda.h (GPU backend).
  */
 #ifndef SPARSITY_H
 #define SPARSITY_H
@@ -45,6 +46,7 @@ typedef enum {
     SP_DTYPE_I16,
     SP_DTYPE_I32,
     SP_DTYPE_I64,
+    SP_DTYPE_U16,            /* packed index arrays (CSR columns, 2:4 meta) */
     SP_DTYPE_COUNT
 } sp_dtype;
 

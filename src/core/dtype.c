@@ -8,6 +8,7 @@ static const struct { const char *name; size_t size; } dtypes[SP_DTYPE_COUNT] = 
     [SP_DTYPE_F32] = {"F32", 4}, [SP_DTYPE_F16] = {"F16", 2}, [SP_DTYPE_BF16] = {"BF16", 2},
     [SP_DTYPE_F64] = {"F64", 8}, [SP_DTYPE_I8] = {"I8", 1},   [SP_DTYPE_U8] = {"U8", 1},
     [SP_DTYPE_I16] = {"I16", 2}, [SP_DTYPE_I32] = {"I32", 4}, [SP_DTYPE_I64] = {"I64", 8},
+    [SP_DTYPE_U16] = {"U16", 2},
 };
 
 size_t sp_dtype_size(sp_dtype t) { return (unsigned)t < SP_DTYPE_COUNT ? dtypes[t].size : 0; }
@@ -66,6 +67,7 @@ int sp_convert_to_f32(sp_dtype t, const void *in, float *out, size_t n) {
     case SP_DTYPE_I16: for (size_t i = 0; i < n; i++) out[i] = ((const int16_t *)in)[i]; return 0;
     case SP_DTYPE_I32: for (size_t i = 0; i < n; i++) out[i] = (float)((const int32_t *)in)[i]; return 0;
     case SP_DTYPE_I64: for (size_t i = 0; i < n; i++) out[i] = (float)((const int64_t *)in)[i]; return 0;
+    case SP_DTYPE_U16: for (size_t i = 0; i < n; i++) out[i] = ((const uint16_t *)in)[i]; return 0;
     default: return sp_error(SP_ERR_ARG, "convert: unknown dtype %d", (int)t);
     }
 }

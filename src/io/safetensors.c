@@ -8,7 +8,7 @@
  *
  * The header maps each tensor name to
  *     {"dtype": "F32", "shape": [d0, d1, ...], "data_offsets": [begin, end]}
- * where dtype is one of F32 F16 BF16 F64 I8 U8 I16 I32 I64 (the ones we handle),
+ * where dtype is one of F32 F16 BF16 F64 I8 U8 I16 U16 I32 I64 (the ones we handle),
  * shape is row-major with 0..4 non-negative dims (0 dims = a scalar, 1 element),
  * and [begin, end) are byte offsets relative to the start of the data section with
  * end - begin == product(shape) * sizeof(dtype). An optional key "__metadata__"

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "sparsity.h"
+#include "model/checkpoint_internal.h"
+#include "sparsity_pack.h"
 
 static void linear_name(char *buf, size_t n, int b, int j) {
     snprintf(buf, n, "model.layers.%d.%s", b, sp_linear_suffix[j]);
@@ -99,8 +101,25 @@ static int get_f32(const sp_model *m, const char *path, const char *name, size_t
     return 0;
 }
 
+/* A linear weight: dense tensors as get_f32 does (f32 borrowed from the mmap), packed
+ * ones (sparsity_pack.h) validated and densified into an owned buffer. */
+static int get_linear(const sp_model *m, const sp_pack_index *ix, const char *path, sp_linear *l) {
+    const char *f = sp_pack_format(ix, l->name);
+    char name[160];
+    snprintf(name, sizeof name, "%s.weight", l->name);
+    if (!f || !strcmp(f, "dense")) return get_f32(m, path, name, (size_t)l->out * l->in, &l->w, &l->owns_w);
+    float *w = malloc((size_t)l->out * l->in * sizeof(float));
+    if (!w) return sp_error(SP_ERR_NOMEM, "%s: out of memory for '%s'", path, l->name);
+    int rc = sp_pack_read(ix, l->name, l->out, l->in, w);
+    if (rc) { free(w); return rc; }
+    l->w = w;
+    l->owns_w = 1;
+    return 0;
+}
+
 sp_model *sp_model_load(const char *dir) {
-    char path[4200], name[160];
+    char path[4200], cfg[4200], name[160];
+    sp_pack_index *ix = NULL;
     sp_model *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     snprintf(m->dir, sizeof m->dir, "%s", dir);
@@ -116,6 +135,8 @@ sp_model *sp_model_load(const char *dir) {
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!(m->weights_file = sp_st_open(path))) goto fail;
     m->weights_meta = sp_st_meta(m->weights_file, "sparsity");
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (!(ix = sp_pack_index_open(m->weights_file, path, cfg))) goto fail;
 
     const sp_config *c = &m->cfg;
     if (sp_model_alloc_layout(m)) goto fail;
@@ -129,22 +150,23 @@ sp_model *sp_model_load(const char *dir) {
         if (get_f32(m, path, name, (size_t)c->dim, &B->mlp_norm, NULL)) goto fail;
         for (int j = 0; j < SP_N_LINEAR; j++) {
             sp_linear *l = &B->lin[j];
-            snprintf(name, sizeof name, "%s.weight", l->name);
-            if (get_f32(m, path, name, (size_t)l->out * l->in, &l->w, &l->owns_w)) goto fail;
+            if (get_linear(m, ix, path, l)) goto fail;
             if (c->qkv_bias && j <= SP_V) {
                 snprintf(name, sizeof name, "%s.bias", l->name);
                 if (get_f32(m, path, name, (size_t)l->out, &l->bias, NULL)) goto fail;
             }
         }
     }
-    if (c->tie_embeddings || !sp_st_find(m->weights_file, "lm_head.weight")) {
+    if (c->tie_embeddings || !sp_pack_format(ix, "lm_head")) {
         m->lm_head.w = m->embed;
         m->lm_head.owns_w = 0;
-    } else if (get_f32(m, path, "lm_head.weight", (size_t)c->vocab_size * c->dim, &m->lm_head.w, &m->lm_head.owns_w)) {
+    } else if (get_linear(m, ix, path, &m->lm_head)) {
         goto fail;
     }
+    sp_pack_index_free(ix);
     return m;
 fail:
+    sp_pack_index_free(ix);
     sp_model_free(m);
     return NULL;
 }
@@ -192,31 +214,27 @@ static int write_pretty_json(const char *json, const char *dir, const char *name
     return rc;
 }
 
-int sp_model_save(const sp_model *m, const char *dir, const char *meta_json) {
-    const sp_config *c = &m->cfg;
-    char tmp[4200], path[4400], name[160];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid());
-    rmdir_recursive(tmp);
-    if (mkdir(tmp, 0755) != 0) return sp_error(SP_ERR_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
-    int rc;
-    snprintf(path, sizeof path, "%s/config.json", tmp);
-    if ((rc = sp_config_save(c, path))) goto fail;
-    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
-    if ((rc = sp_tokenizer_save(m->tok, path))) goto fail;
+struct dense_ctx {
+    const sp_model *m;
+    char (*names)[160]; /* tensor names, alive until the writer saves */
+};
 
-    sp_st_writer *w = sp_st_writer_new();
-    if (!w) { rc = sp_error(SP_ERR_NOMEM, "save: out of memory"); goto fail; }
+/* Adds the tensors of m as they are in memory (f32) to w. */
+static int add_dense(void *ctx, sp_st_writer *w, const char *tmpdir) {
+    (void)tmpdir;
+    struct dense_ctx *dc = ctx;
+    const sp_model *m = dc->m;
+    const sp_config *c = &m->cfg;
+    char name[160];
     int64_t shp[2];
-    /* Names are kept alive in this array until the writer saves. */
-    int nnames = 4 + c->n_layers * (2 + 2 * SP_N_LINEAR);
-    char (*names)[160] = calloc((size_t)nnames, sizeof *names);
-    if (!names) { sp_st_writer_free(w); rc = sp_error(SP_ERR_NOMEM, "save: out of memory"); goto fail; }
-    int k = 0;
+    int nnames = 4 + c->n_layers * (2 + 2 * SP_N_LINEAR), k = 0, rc;
+    char (*names)[160] = dc->names = calloc((size_t)nnames, sizeof *names);
+    if (!names) return sp_error(SP_ERR_NOMEM, "save: out of memory");
 #define ADD(nm, data, nd, d0, d1)                                                     \
     do {                                                                              \
         snprintf(names[k], sizeof names[k], "%s", nm);                                \
         shp[0] = (d0); shp[1] = (d1);                                                 \
-        if ((rc = sp_st_writer_add(w, names[k++], SP_DTYPE_F32, nd, shp, data))) goto fail_w; \
+        if ((rc = sp_st_writer_add(w, names[k++], SP_DTYPE_F32, nd, shp, data))) return rc; \
     } while (0)
     ADD("model.embed_tokens.weight", m->embed, 2, c->vocab_size, c->dim);
     ADD("model.norm.weight", m->final_norm, 1, c->dim, 0);
@@ -238,6 +256,32 @@ int sp_model_save(const sp_model *m, const char *dir, const char *meta_json) {
         }
     }
 #undef ADD
+    return 0;
+}
+
+int sp_model_save(const sp_model *m, const char *dir, const char *meta_json) {
+    struct dense_ctx dc = {m, NULL};
+    int rc = sp_model_write_folder(m, dir, meta_json, add_dense, &dc);
+    free(dc.names);
+    return rc;
+}
+
+int sp_model_write_folder(const sp_model *m, const char *dir, const char *meta_json, sp_add_tensors_fn add,
+                          void *ctx) {
+    const sp_config *c = &m->cfg;
+    char tmp[4200], path[4400];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid());
+    rmdir_recursive(tmp);
+    if (mkdir(tmp, 0755) != 0) return sp_error(SP_ERR_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    int rc;
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    if ((rc = sp_config_save(c, path))) goto fail;
+    snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
+    if ((rc = sp_tokenizer_save(m->tok, path))) goto fail;
+
+    sp_st_writer *w = sp_st_writer_new();
+    if (!w) { rc = sp_error(SP_ERR_NOMEM, "save: out of memory"); goto fail; }
+    if ((rc = add(ctx, w, tmp))) goto fail_w;
     sp_st_writer_meta(w, "format", "pt");
     if (meta_json && (rc = sp_st_writer_meta(w, "sparsity", meta_json))) goto fail_w;
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
@@ -245,7 +289,6 @@ int sp_model_save(const sp_model *m, const char *dir, const char *meta_json) {
     if (!rc && meta_json) rc = write_pretty_json(meta_json, tmp, "sparsity.json");
 fail_w:
     sp_st_writer_free(w);
-    free(names);
     if (rc) goto fail;
     /* Replace DIR: move an old one aside first so a crash leaves one whole folder. */
     char old[4300];

@@ -31,6 +31,7 @@ static void sum_tensor(const sp_st_tensor *t, double *fsum, int64_t *isum) {
         case SP_DTYPE_I8: u += (uint64_t)(int64_t)v.i8; break;
         case SP_DTYPE_U8: u += v.u8; break;
         case SP_DTYPE_I16: u += (uint64_t)(int64_t)v.i16; break;
+        case SP_DTYPE_U16: u += v.u16; break;
         case SP_DTYPE_I32: u += (uint64_t)(int64_t)v.i32; break;
         case SP_DTYPE_I64: u += (uint64_t)v.i64; break;
         default: break;
