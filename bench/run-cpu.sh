@@ -41,4 +41,27 @@ print(f\"| $name | $dt | {100*j['avg_sparsity']:.1f}% | {j['ttft_ms']:.1f} ({j['
     done
   done
   echo
+  echo "### checkpoint size: \`$S pack M OUT --format auto --dtype bf16\` against \`--format dense --dtype bf16\`"
+  echo
+  echo "Block linears = the pruned weights; whole file adds the dense tied embedding (49152 x 576, 57 MB in bf16)."
+  echo
+  echo "| model | formats chosen | block linears vs dense bf16 | model.safetensors bytes | whole file vs dense bf16 |"
+  echo "|---|---|---|---|---|"
+  for nm in $MODELS; do
+    name=${nm%%=*}; dir=${nm#*=}
+    [ -d "$dir" ] || continue
+    rm -rf $W/pk-$name $W/pk-$name-dense
+    $S pack "$dir" $W/pk-$name --format auto --dtype bf16 --json > $W/pk-$name.json 2>/dev/null
+    $S pack "$dir" $W/pk-$name-dense --format dense --dtype bf16 --json > $W/pk-$name-dense.json 2>/dev/null
+    python3 - "$W/pk-$name" "$W/pk-$name.json" "$W/pk-$name-dense" <<PY
+import json, os, sys, collections
+j = json.load(open(sys.argv[2]))
+L = [x for x in j["layers"] if x["name"].startswith("model.layers.")]
+packed = sum(x["bytes"] for x in L); dense = sum(x["dense_bytes"] for x in L)
+fmts = ", ".join(f"{f} x{c}" for f, c in collections.Counter(x["format"] for x in L).most_common())
+fp = os.path.getsize(sys.argv[1] + "/model.safetensors"); fd = os.path.getsize(sys.argv[3] + "/model.safetensors")
+print(f"| $name | {fmts} | {packed/dense:.3f} ({packed/2**20:.1f} / {dense/2**20:.1f} MiB) | {fp} (dense {fd}) | {fp/fd:.3f} |")
+PY
+  done
+  echo
 } | tee -a $out

@@ -2,6 +2,7 @@
 # Pruning results table: every method x pattern on the real model, perplexity on both
 # evaluation texts, pruning wall time and peak RSS. Appends to bench/results/pruning.md.
 #   env: NSAMPLES (128) SEQLEN (2048) EVAL_MAXTOK (0 = whole text) CTX (2048) ONLY (regex on run name)
+#        WORK (output folders; a run whose folder already has sparsity.json is not pruned again)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${S:-./build/sparsity}
@@ -19,14 +20,14 @@ runs=(
   "magnitude-2:4|--method magnitude --pattern n:m --n 2 --m 4"
   "wanda-2:4|--method wanda --pattern n:m --n 2 --m 4 $calib"
   "sparsegpt-2:4|--method sparsegpt --pattern n:m --n 2 --m 4 $calib"
-  "magnitude-4:8|--method magnitude --pattern n:m --n 4 --m 8"
-  "wanda-4:8|--method wanda --pattern n:m --n 4 --m 8 $calib"
-  "sparsegpt-4:8|--method sparsegpt --pattern n:m --n 4 --m 8 $calib"
   "magnitude-70|--method magnitude --pattern unstructured --sparsity-ratio 0.7"
   "wanda-70|--method wanda --pattern unstructured --sparsity-ratio 0.7 $calib"
   "sparsegpt-70|--method sparsegpt --pattern unstructured --sparsity-ratio 0.7 $calib"
   "owl-wanda-70|--method wanda --pattern unstructured --sparsity-ratio 0.7 --layerwise owl $calib"
   "owl-sparsegpt-70|--method sparsegpt --pattern unstructured --sparsity-ratio 0.7 --layerwise owl $calib"
+  "magnitude-4:8|--method magnitude --pattern n:m --n 4 --m 8"
+  "wanda-4:8|--method wanda --pattern n:m --n 4 --m 8 $calib"
+  "sparsegpt-4:8|--method sparsegpt --pattern n:m --n 4 --m 8 $calib"
 )
 {
   echo "## $(date -u +%Y-%m-%d) SmolLM2-135M-Instruct, calibration $NSAMPLES x $SEQLEN tokens of calib.txt, eval ctx $CTX, max tokens ${EVAL_MAXTOK} (0 = all)"
@@ -42,7 +43,8 @@ for r in "${runs[@]}"; do
   M=$D; t="-"; rss="-"
   if [ -n "$flags" ]; then
     M=$work/$name
-    $S prune --model $D --out $M $flags > $work/$name.log 2>&1 || { echo "prune $name failed"; tail -3 $work/$name.log; continue; }
+    [ -f $M/sparsity.json ] ||
+      $S prune --model $D --out $M $flags > $work/$name.log 2>&1 || { echo "prune $name failed"; tail -3 $work/$name.log; continue; }
     t=$(python3 -c "import json; j=json.load(open('$M/sparsity.json')); print(f\"{j['prune_seconds']:.0f}\")")
     rss=$(python3 -c "import json; j=json.load(open('$M/sparsity.json')); print(f\"{j['peak_rss_bytes']/2**20:.0f}\")")
   fi
