@@ -1,0 +1,85 @@
+/* sparsity_cuda.h: the GPU backend (prefix sp_cuda_), built when SP_CUDA finds nvcc.
+ *
+ * Without a CUDA build (or without a device) sp_cuda_available() returns 0 and
+ * every other call fails with SP_ERR_UNSUPPORTED and a message, so callers fall
+ * back to the CPU kernels. Host .c files include only this header, never CUDA's.
+ *
+ * A weight lives on the device as an opaque sp_cuda_weight bound to one kernel.
+ * Activations are bf16 device buffers: x (n, in), y (n, out), row-major, so
+ * y = x W^T exactly as sp_linear. All work goes to one library stream and calls
+ * return after enqueueing (sp_cuda_download and sp_cuda_sync wait).
+ *
+ * 2:4 input layout (shared with the CPU formats):
+ *   vals (out, in/2) bf16: the two kept values of each group of 4 inputs, ascending column;
+ *   meta (out, in/16) uint16: group g is the nibble at bits 4*(g%4) of meta[row][g/4];
+ *   nibble bits[1:0] = first kept index, bits[3:2] = second (first < second).
+ * The upload reorders these bytes into the mma.sp fragment order (see sp24_gemv.cu).
+ * in must be a multiple of 16 for every kernel; out is free. */
+#ifndef SPARSITY_CUDA_H
+#define SPARSITY_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when the backend is built and a device answers; else 0 and sp_last_error() says why. */
+int sp_cuda_available(void);
+/* Device name, multiprocessor count, L2 bytes and memory bytes (any pointer may be NULL). */
+int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2_bytes, size_t *mem_bytes);
+
+typedef enum {
+    SP_CUDA_KERNEL_DENSE = 0, /* cuBLAS GemmEx on the dense bf16 weight (the baseline) */
+    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16, n <= 16 per launch (decode) */
+    SP_CUDA_KERNEL_24_LT,     /* cuSPARSELt (dlopen'ed at run time), 2:4 bf16 (prefill) */
+    SP_CUDA_KERNEL_BITMAP,    /* own tiled-bitmap kernel, unstructured bf16 (decode) */
+    SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
+    SP_CUDA_KERNEL_COUNT
+} sp_cuda_kernel;
+
+const char *sp_cuda_kernel_name(sp_cuda_kernel k); /* "dense-cublas", "24-mma", ... */
+
+typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
+
+/* Dense bf16 weight w (out, in) for DENSE, BITMAP or CSR (zeros are dropped by the
+ * sparse ones). NULL + sp_last_error() on failure. */
+sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w_bf16);
+/* 2:4 weight in the shared layout above, for 24 or 24_LT. */
+sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint16_t *vals_bf16,
+                                  const uint16_t *meta);
+void sp_cuda_weight_free(sp_cuda_weight *w);
+sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w);
+/* Device bytes of the weight (what one decode call must read). */
+size_t sp_cuda_weight_bytes(const sp_cuda_weight *w);
+
+/* Device buffers. */
+void *sp_cuda_malloc(size_t bytes); /* NULL + message on failure */
+void sp_cuda_free(void *dev);
+int sp_cuda_upload(void *dev, const void *host, size_t bytes);
+int sp_cuda_download(void *host, const void *dev, size_t bytes);
+int sp_cuda_sync(void);
+
+/* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
+int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
+
+/* Median microseconds of sp_cuda_linear over iters calls (after warm-up), with a
+ * read of 2x L2 before each call so the weight comes from HBM; CUDA events. */
+int sp_cuda_time_linear(const sp_cuda_weight *w, const void *x, int n, void *y, int iters,
+                        double *median_us);
+
+/* Kernel choice from the measured table in bench/results/gpu-h100.md:
+ * structured = 1 for a 2:4 weight, else sparsity is the zero fraction. *why says why. */
+sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,
+                              const char **why);
+
+/* Tuning knob for the own kernels (bench sweeps): rows tiles per block (1,2,4,8) and
+ * K splits; 0 = automatic. Applies to later sp_cuda_linear calls. */
+void sp_cuda_set_config(int row_tiles_per_block, int k_splits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPARSITY_CUDA_H */

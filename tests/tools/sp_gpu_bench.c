@@ -1,0 +1,166 @@
+/* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
+ * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]
+ * With no section flag all run. Exit 77 when no GPU. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu_common.h"
+#include "sparsity_cuda.h"
+
+static const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {14336, 4096}, {4096, 14336}};
+#define NSHAPES 4
+static int iters = 200;
+
+static double time_w(sp_cuda_weight *w, const void *x, int n, void *y) {
+    double us = -1;
+    if (sp_cuda_time_linear(w, x, n, y, iters, &us)) {
+        fprintf(stderr, "timing %s failed: %s\n", sp_cuda_kernel_name(sp_cuda_weight_kernel(w)), sp_last_error());
+        return -1;
+    }
+    return us;
+}
+
+/* rel err of w's output against the dense weight's (cuBLAS) on the same x */
+static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const void *x, int n, void *y, void *yd) {
+    uint16_t *a = malloc((size_t)n * out * 2), *b = malloc((size_t)n * out * 2);
+    sp_cuda_linear(w, x, n, y);
+    sp_cuda_linear(wd, x, n, yd);
+    sp_cuda_download(a, y, (size_t)n * out * 2);
+    sp_cuda_download(b, yd, (size_t)n * out * 2);
+    double e = gc_relerr_bf16((size_t)n * out, a, b);
+    free(a); free(b);
+    return e;
+}
+
+int main(int argc, char **argv) {
+    int dec = 0, uns = 0, pre = 0, sweep = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--decode")) dec = 1;
+        else if (!strcmp(argv[i], "--unstructured")) uns = 1;
+        else if (!strcmp(argv[i], "--prefill")) pre = 1;
+        else if (!strcmp(argv[i], "--sweep")) sweep = 1;
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else { fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]\n", argv[0]); return 2; }
+    }
+    if (!dec && !uns && !pre && !sweep) dec = uns = pre = 1;
+    if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
+    char name[256];
+    int sms;
+    size_t l2;
+    sp_cuda_device_info(name, sizeof name, &sms, &l2, NULL);
+    time_t now = time(NULL);
+    printf("# device %s, %d SMs, L2 %zu MB, iters %d, %s", name, sms, l2 >> 20, iters, ctime(&now));
+
+    const int maxn = pre ? 8192 : 16, maxk = 14336, maxm = 14336;
+    uint16_t *xh = malloc((size_t)maxn * maxk * 2);
+    gc_make_x((size_t)maxn * maxk, xh);
+    void *xd = sp_cuda_malloc((size_t)maxn * maxk * 2);
+    void *yd = sp_cuda_malloc((size_t)maxn * maxm * 2), *yd2 = sp_cuda_malloc((size_t)maxn * maxm * 2);
+    if (!xd || !yd || !yd2) { printf("device allocation failed: %s\n", sp_last_error()); return 1; }
+    sp_cuda_upload(xd, xh, (size_t)maxn * maxk * 2);
+    const int ns[] = {1, 2, 4, 8, 16};
+    double dense_us[NSHAPES][5];
+
+    if (dec || uns || sweep) {
+        printf("\n## 2:4 decode (own mma.sp kernel) vs cuBLAS dense bf16\n\n");
+        printf("| out x in | n | cuBLAS us | 2:4 us | speedup | 2:4 TB/s | dense TB/s | rel err |\n|---|---|---|---|---|---|---|---|\n");
+    }
+    for (int s = 0; s < NSHAPES && (dec || uns || sweep); s++) {
+        int out = shapes[s][0], in = shapes[s][1];
+        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+        uint16_t *dense = malloc((size_t)out * in * 2);
+        gc_make_24(out, in, vals, meta, dense);
+        sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+        sp_cuda_weight *w24 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+        if (!wd || !w24) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        for (int i = 0; i < 5; i++) {
+            int n = ns[i];
+            double td = time_w(wd, xd, n, yd), t4 = time_w(w24, xd, n, yd);
+            dense_us[s][i] = td;
+            double e = check_vs(w24, wd, out, xd, n, yd, yd2);
+            if (dec || sweep)
+                printf("| %dx%d | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.1e |\n", out, in, n, td, t4, td / t4,
+                       sp_cuda_weight_bytes(w24) / t4 * 1e-6, sp_cuda_weight_bytes(wd) / td * 1e-6, e);
+        }
+        if (sweep && (s == 0 || s == 3)) {
+            printf("\n### launch-config sweep %dx%d (rows tiles per block, K splits): us\n\n", out, in);
+            const int rpbs[] = {1, 2, 4, 8}, spl[] = {0, 1, 2, 4, 8};
+            for (int ni = 0; ni < 5; ni += 4) {
+                int n = ns[ni];
+                printf("n=%d:", n);
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 5; b++) {
+                        sp_cuda_set_config(rpbs[a], spl[b]);
+                        printf(" %d/%d:%.2f", rpbs[a], spl[b], time_w(w24, xd, n, yd));
+                    }
+                printf("\n");
+                sp_cuda_set_config(0, 0);
+            }
+            printf("\n");
+        }
+        sp_cuda_weight_free(wd);
+        sp_cuda_weight_free(w24);
+        free(vals); free(meta); free(dense);
+    }
+
+    if (uns) {
+        printf("\n## unstructured decode: own bitmap kernel and cuSPARSE CSR vs cuBLAS dense bf16\n\n");
+        printf("| out x in | sparsity | n | cuBLAS us | bitmap us | speedup | CSR us | CSR speedup | bitmap TB/s | rel err |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        const double sps[] = {0.5, 0.7, 0.9};
+        const int uns_n[] = {0, 4}; /* indices into ns: 1 and 16 tokens */
+        for (int s = 0; s < NSHAPES; s++) {
+            int out = shapes[s][0], in = shapes[s][1];
+            uint16_t *dense = malloc((size_t)out * in * 2);
+            for (int p = 0; p < 3; p++) {
+                gc_make_unstructured(out, in, sps[p], dense);
+                sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+                sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+                sp_cuda_weight *wc = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                if (!wd || !wb || !wc) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                for (int q = 0; q < 2; q++) {
+                    int n = ns[uns_n[q]];
+                    double td = dense_us[s][uns_n[q]];
+                    double tb = time_w(wb, xd, n, yd), tc = time_w(wc, xd, n, yd);
+                    double e = check_vs(wb, wd, out, xd, n, yd, yd2);
+                    printf("| %dx%d | %.0f%% | %d | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.1e |\n", out, in,
+                           sps[p] * 100, n, td, tb, td / tb, tc, td / tc, sp_cuda_weight_bytes(wb) / tb * 1e-6, e);
+                }
+                sp_cuda_weight_free(wd); sp_cuda_weight_free(wb); sp_cuda_weight_free(wc);
+            }
+            free(dense);
+        }
+    }
+
+    if (pre) {
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen) vs cuBLAS dense bf16\n\n");
+        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err |\n|---|---|---|---|---|---|---|\n");
+        int save = iters;
+        iters = 20;
+        for (int s = 0; s < NSHAPES; s++) {
+            int out = shapes[s][0], in = shapes[s][1];
+            uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+            uint16_t *dense = malloc((size_t)out * in * 2);
+            gc_make_24(out, in, vals, meta, dense);
+            sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+            sp_cuda_weight *wl = sp_cuda_upload_24(SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
+            if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
+            const int pn[] = {2048, 8192};
+            for (int i = 0; i < 2 && wd; i++) {
+                int n = pn[i];
+                double td = time_w(wd, xd, n, yd);
+                double tl = wl ? time_w(wl, xd, n, yd) : -1;
+                double e = wl ? check_vs(wl, wd, out, xd, n, yd, yd2) : -1;
+                printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e |\n", out, in, n, td,
+                       2.0 * out * in * n / td * 1e-6, tl, tl > 0 ? td / tl : 0, e);
+            }
+            sp_cuda_weight_free(wd); sp_cuda_weight_free(wl);
+            free(vals); free(meta); free(dense);
+        }
+        iters = save;
+    }
+    sp_cuda_free(xd); sp_cuda_free(yd); sp_cuda_free(yd2);
+    free(xh);
+    return 0;
+}
