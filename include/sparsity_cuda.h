@@ -64,10 +64,16 @@ int sp_cuda_sync(void);
 /* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
 
-/* Median microseconds of sp_cuda_linear over iters calls (after warm-up), with a
- * read of 2x L2 before each call so the weight comes from HBM; CUDA events. */
-int sp_cuda_time_linear(const sp_cuda_weight *w, const void *x, int n, void *y, int iters,
-                        double *median_us);
+/* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.
+ * flush_l2 = 1: a 2x-L2 read before each call (cold L2), one call per event pair, cycling
+ *   through the n_w weights.
+ * flush_l2 = 0: the n_w weights (same shape; give enough that they exceed L2) run back to
+ *   back, as layers of a decode step do; time per round / n_w.
+ * iters = calls (flush) or rounds (rotate). */
+int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, int n, void *y,
+                        int iters, int flush_l2, double *median_us);
+/* The same two methods for a plain 16-byte streaming read of bytes (the bandwidth floor). */
+int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 
 /* Kernel choice from the measured table in bench/results/gpu-h100.md:
  * structured = 1 for a 2:4 weight, else sparsity is the zero fraction. *why says why. */

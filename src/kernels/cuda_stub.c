@@ -46,8 +46,15 @@ int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y) {
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
-int sp_cuda_time_linear(const sp_cuda_weight *w, const void *x, int n, void *y, int iters, double *us) {
-    (void)w; (void)x; (void)n; (void)y; (void)iters;
+int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, int n, void *y,
+                        int iters, int flush, double *us) {
+    (void)w; (void)n_w; (void)x; (void)n; (void)y; (void)iters; (void)flush;
+    if (us) *us = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
+int sp_cuda_time_read(size_t bytes, int iters, int flush, double *us) {
+    (void)bytes; (void)iters; (void)flush;
     if (us) *us = 0;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }

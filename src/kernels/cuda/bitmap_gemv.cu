@@ -82,7 +82,7 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
             int KM, int rpb, int spb, int splits, int xs_words) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     uint4 *wbuf = smem4 + xs_words / 4 + warp * 128; /* this warp's 2 KB tile slot */
     const uint16_t *wv = reinterpret_cast<const uint16_t *>(wbuf);
     const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
@@ -99,9 +99,18 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 
-    auto load = [&](spbm_tile &d, int it) {
+    const int steps32 = (m1 - m0) * 8;
+    /* tile offsets: lane j <= 4 holds boff of tile 4*ms + j for the current (oc) and the
+     * next (on) macro step, so value loads never wait on an offset load */
+    auto load_off = [&](int it) -> uint32_t {
+        if (it >= ntile || lane > 4) return 0;
+        return __ldg(boff + (size_t)rt * KT + tile_of(it) + lane);
+    };
+    uint32_t oc = load_off(0), on = load_off(4);
+    auto load = [&](spbm_tile &d, int it, uint32_t ocur) {
         size_t tile = (size_t)rt * KT + tile_of(it);
-        uint32_t o0 = __ldg(boff + tile), o1 = __ldg(boff + tile + 1);
+        int j = it & 3;
+        uint32_t o0 = __shfl_sync(0xffffffffu, ocur, j), o1 = __shfl_sync(0xffffffffu, ocur, j + 1);
         d.cnt16 = (int)(o1 - o0);
         d.mask = __ldg(bm + tile * 32 + lane);
 #pragma unroll
@@ -136,21 +145,26 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
                 uint32_t b[4];
-                sp_load_b(b, xs, sl + h, n, nt * 8 + g, t);
+                sp_load_b(b, xs, sl + h, n, nt, steps32);
                 sp_mma_dense(acc[nt], fr[8 * h + 0], fr[8 * h + 1], fr[8 * h + 2], fr[8 * h + 3], b[0], b[1]);
                 sp_mma_dense(acc[nt], fr[8 * h + 4], fr[8 * h + 5], fr[8 * h + 6], fr[8 * h + 7], b[2], b[3]);
             }
     };
     spbm_tile A, B;
-    if (ntile > 0) load(A, 0);
-    sp_stage_x(xs, x, n, K, m0 * 256, (m1 - m0) * 8);
-    __syncthreads();
-    for (int it = 0; it < ntile; it += 2) {
-        if (it + 1 < ntile) load(B, it + 1);
-        compute(A, it);
-        if (it + 1 >= ntile) break;
-        if (it + 2 < ntile) load(A, it + 2);
-        compute(B, it + 1);
+    if (ntile > 0) load(A, 0, oc);
+    sp_stage_x(xs, x, n, K, m0 * 256, steps32);
+    sp_stage_wait();
+    /* tile it+1 is loaded while tile it is decoded; offsets roll every 4 tiles */
+    for (int it = 0; it < ntile; it++) {
+        int nx = it + 1;
+        if ((nx & 3) == 0) { oc = on; on = load_off(nx + 4); }
+        if (it & 1) {
+            if (nx < ntile) load(A, nx, oc);
+            compute(B, it);
+        } else {
+            if (nx < ntile) load(B, nx, oc);
+            compute(A, it);
+        }
     }
     sp_epilogue<NT>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws, counters,
                     splits);
@@ -161,7 +175,7 @@ int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     int rc = sp_plan_make(w, n, c, &p);
     if (rc) return rc;
     const int KM = w->kp / 256, RT = w->mp / 16;
-    const int xs_words = (int)(((p.smem + 15) / 16) * 4);
+    const int xs_words = (int)(((p.smem + 15) / 16) * 4); /* x staging, 16-byte aligned */
     const size_t smem = (size_t)xs_words * 4 + SP_WARPS * 2048;
     dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
     if (p.nt == 1) {

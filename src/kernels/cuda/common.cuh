@@ -105,7 +105,7 @@ __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
  * lanes (t in {0,1} or {2,3}) whose e is read. */
 template <int SEL>
 __device__ __forceinline__ void sp_mma_sp(float *d, const uint4 &a, const uint32_t *b, uint32_t e) {
-    asm volatile(
+    asm(
         "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -116,45 +116,49 @@ __device__ __forceinline__ void sp_mma_sp(float *d, const uint4 &a, const uint32
 /* D (16x8 f32) += A (16x16 bf16, 4 regs) * B (16x8 bf16, 2 regs). */
 __device__ __forceinline__ void sp_mma_dense(float *d, uint32_t a0, uint32_t a1, uint32_t a2,
                                              uint32_t a3, uint32_t b0, uint32_t b1) {
-    asm volatile(
+    asm(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-/* Stages x[:, k0 : k0 + 256*steps] (n tokens) into shared memory in B-fragment order:
- * per 32-column step s and token j, 16 words where thread t of a quad finds its four
- * words (k pairs 2t, 2t+8, 2t+16, 2t+24) at word 4t..4t+3: xs[(s*n + j)*16 + 4t + q]
- * = x word (t + 4q). Columns past K read as 0. */
-__device__ __forceinline__ void sp_stage_x(uint32_t *xs, const __nv_bfloat16 *x, int n, int K,
-                                           int k0, int steps32) {
-    const int words = steps32 * 16; /* per token */
-    const int total4 = n * words / 4;  /* uint4 chunks */
-    for (int i = threadIdx.x; i < total4; i += blockDim.x) {
-        int j = i / (words / 4), c = i % (words / 4);
-        int s = c / 4, w0 = (c % 4) * 4; /* step and first word (of 16) in this chunk */
-        int col = k0 + s * 32 + w0 * 2;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (col < K) v = *reinterpret_cast<const uint4 *>(x + (size_t)j * K + col);
-        uint32_t *d = xs + (s * n + j) * 16;
-        uint32_t vv[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int u = 0; u < 4; u++) {
-            int w = w0 + u; /* word index 0..15 = t + 4q */
-            d[(w & 3) * 4 + (w >> 2)] = vv[u];
-        }
+/* Stages x[:, k0 : k0 + 32*steps32] (n tokens) into shared memory with cp.async, in its
+ * natural layout: token j at xs + j*stride (stride = 64*steps32 + 16 bytes, the 16-byte
+ * pad keeps the 8 rows of an ldmatrix on distinct banks), then a zero row at j = n for
+ * the unused token lanes. Columns past K read as 0. Waited for with sp_stage_wait. */
+__device__ __forceinline__ int sp_stage_stride(int steps32) { return steps32 * 64 + 16; }
+
+__device__ __forceinline__ void sp_stage_x(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
+                                           int steps32) {
+    const int stride = sp_stage_stride(steps32), chunks = steps32 * 4; /* 16-byte chunks per token */
+    char *base = reinterpret_cast<char *>(xs);
+    for (int i = threadIdx.x; i < n * chunks; i += blockDim.x) {
+        int j = i / chunks, c = i % chunks, col = k0 + c * 8;
+        const __nv_bfloat16 *src = col < K ? x + (size_t)j * K + col : x;
+        uint32_t dst = (uint32_t)__cvta_generic_to_shared(base + j * stride + c * 16);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(col < K ? 16 : 0));
     }
+    asm volatile("cp.async.commit_group;");
+    for (int i = threadIdx.x; i < chunks; i += blockDim.x)
+        *reinterpret_cast<uint4 *>(base + n * stride + i * 16) = make_uint4(0, 0, 0, 0);
 }
 
-/* B fragment of the 32-column step s for token row j (0 when j >= n). */
-__device__ __forceinline__ void sp_load_b(uint32_t *b, const uint32_t *xs, int s, int n, int j, int t) {
-    if (j < n) {
-        uint4 v = *reinterpret_cast<const uint4 *>(xs + (s * n + j) * 16 + 4 * t);
-        b[0] = v.x; b[1] = v.y; b[2] = v.z; b[3] = v.w;
-    } else {
-        b[0] = b[1] = b[2] = b[3] = 0;
-    }
+__device__ __forceinline__ void sp_stage_wait(void) {
+    asm volatile("cp.async.wait_group 0;");
+    __syncthreads();
+}
+
+/* B fragments of the 32-column step s for tokens 8nt..8nt+7 (rows >= n read the zero row):
+ * ldmatrix.x4, matrix m = columns 8m..8m+7, so b[m] holds k = 8m + 2t, +1 of token g. */
+__device__ __forceinline__ void sp_load_b(uint32_t *b, const uint32_t *xs, int s, int n, int nt, int steps32) {
+    const int lane = threadIdx.x & 31, row = nt * 8 + (lane & 7), m = lane >> 3;
+    const char *p = reinterpret_cast<const char *>(xs) + (row < n ? row : n) * sp_stage_stride(steps32) +
+                    s * 64 + m * 16;
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                 : "r"(a));
 }
 
 /* Epilogue shared by the own kernels: sums the kw partial accumulators of each row

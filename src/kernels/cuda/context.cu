@@ -234,7 +234,7 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     p->rpb = c->cfg_rpb ? c->cfg_rpb : (n <= 2 ? 2 : n <= 8 ? 4 : 8);
     p->kw = SP_WARPS / p->rpb;
     const int rows_blocks = (RT + p->rpb - 1) / p->rpb;
-    const int spb_cap = std::max(1, (96 * 1024) / (n * 512)); /* x staging <= 96 KB */
+    const int spb_cap = std::max(1, (96 * 1024) / ((n + 1) * 512)); /* x staging <= 96 KB */
     const int slots = 2 * c->sm_count;                        /* 2 blocks of 8 warps per SM */
     int best = 1;
     if (c->cfg_splits) {
@@ -255,7 +255,7 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     p->spb = (KM + best - 1) / best;
     if (p->spb > spb_cap) p->spb = spb_cap;
     p->splits = (KM + p->spb - 1) / p->spb;
-    size_t xs = (size_t)n * p->spb * 512, red = (size_t)SP_WARPS * p->nt * 4 * 32 * 4;
+    size_t xs = (size_t)(n + 1) * (p->spb * 512 + 16), red = (size_t)SP_WARPS * p->nt * 4 * 32 * 4;
     p->smem = std::max(xs, red);
     return 0;
 }
@@ -297,29 +297,30 @@ __global__ void sp_flush_kernel(const float4 *p, size_t n, float *sink) {
     if (s == 12345.678f) *sink = s; /* keeps the loads alive */
 }
 
-extern "C" int sp_cuda_time_linear(const sp_cuda_weight *w, const void *x, int n, void *y, int iters,
-                                   double *median_us) {
-    sp_cuda_ctx *c = sp_cuda_ctx_get();
-    if (!c) return SP_ERR_UNSUPPORTED;
-    if (iters < 1 || !median_us) return sp_error(SP_ERR_ARG, "sp_cuda_time_linear: bad arguments");
-    if (!c->flush) {
-        c->flush_n = std::max<size_t>(2 * c->l2_bytes, 64 << 20) / 4;
-        SP_CU(cudaMalloc(&c->flush, c->flush_n * 4 + 16));
-        SP_CU(cudaMemset(c->flush, 0, c->flush_n * 4 + 16));
-    }
-    for (int i = 0; i < 3; i++) { /* warm-up: module load, plans, handles */
-        int rc = sp_cuda_linear(w, x, n, y);
-        if (rc) return rc;
-    }
-    SP_CU(cudaStreamSynchronize(c->stream));
+static int ensure_flush(sp_cuda_ctx *c) {
+    if (c->flush) return 0;
+    c->flush_n = std::max<size_t>(2 * c->l2_bytes, 64 << 20) / 4;
+    SP_CU(cudaMalloc(&c->flush, c->flush_n * 4 + 16));
+    SP_CU(cudaMemset(c->flush, 0, c->flush_n * 4 + 16));
+    return 0;
+}
+
+static void flush_l2(sp_cuda_ctx *c) {
+    sp_flush_kernel<<<4 * c->sm_count, 512, 0, c->stream>>>((const float4 *)c->flush, c->flush_n / 4,
+                                                            c->flush + c->flush_n);
+}
+
+/* Runs fn(i) iters times (flush: one event pair per call after an L2 flush; rotate: one
+ * pair per round of per_round calls) and returns the median per call. */
+template <typename F>
+static int time_calls(sp_cuda_ctx *c, int iters, int flush, int per_round, F fn, double *median_us) {
     std::vector<cudaEvent_t> ev(2 * iters);
     for (auto &e : ev) SP_CU(cudaEventCreate(&e));
     int rc = 0;
     for (int i = 0; i < iters && !rc; i++) {
-        sp_flush_kernel<<<4 * c->sm_count, 512, 0, c->stream>>>((const float4 *)c->flush, c->flush_n / 4,
-                                                                c->flush + c->flush_n);
+        if (flush) flush_l2(c);
         cudaEventRecord(ev[2 * i], c->stream);
-        rc = sp_cuda_linear(w, x, n, y);
+        for (int j = 0; j < (flush ? 1 : per_round) && !rc; j++) rc = fn(flush ? i : j);
         cudaEventRecord(ev[2 * i + 1], c->stream);
     }
     cudaError_t e = cudaStreamSynchronize(c->stream);
@@ -327,14 +328,61 @@ extern "C" int sp_cuda_time_linear(const sp_cuda_weight *w, const void *x, int n
     for (int i = 0; i < iters && !rc && e == cudaSuccess; i++) {
         float ms = 0;
         cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]);
-        t.push_back(ms * 1000.0);
+        t.push_back(ms * 1000.0 / (flush ? 1 : per_round));
     }
     for (auto &ee : ev) cudaEventDestroy(ee);
     if (rc) return rc;
-    if (e != cudaSuccess) return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_time_linear: %s", cudaGetErrorString(e));
+    if (e != cudaSuccess) return sp_error(SP_ERR_UNSUPPORTED, "timing: %s", cudaGetErrorString(e));
     std::sort(t.begin(), t.end());
     *median_us = t[t.size() / 2];
     return 0;
+}
+
+extern "C" int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, int n, void *y,
+                                   int iters, int flush, double *median_us) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    if (!w || n_w < 1 || iters < 1 || !median_us) return sp_error(SP_ERR_ARG, "sp_cuda_time_linear: bad arguments");
+    int rc = ensure_flush(c);
+    if (rc) return rc;
+    for (int i = 0; i < n_w; i++) /* warm-up: module load, plans, handles */
+        if ((rc = sp_cuda_linear(w[i], x, n, y))) return rc;
+    SP_CU(cudaStreamSynchronize(c->stream));
+    return time_calls(c, iters, flush, n_w, [&](int i) { return sp_cuda_linear(w[i % n_w], x, n, y); }, median_us);
+}
+
+/* s ^= p[i] over n 16-byte words, 4 loads in flight per thread. */
+__global__ void sp_read_kernel(const uint4 *__restrict__ p, size_t n, unsigned *sink) {
+    unsigned s = 0;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, step = (size_t)gridDim.x * blockDim.x;
+    for (; i + 3 * step < n; i += 4 * step) {
+        uint4 a = sp_ld_stream(p + i), b = sp_ld_stream(p + i + step), c = sp_ld_stream(p + i + 2 * step),
+              d = sp_ld_stream(p + i + 3 * step);
+        s ^= a.x ^ b.y ^ c.z ^ d.w;
+    }
+    for (; i < n; i += step) s ^= sp_ld_stream(p + i).x;
+    if (s == 0x9E3779B9u) *sink = s;
+}
+
+extern "C" int sp_cuda_time_read(size_t bytes, int iters, int flush, double *median_us) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    int rc = ensure_flush(c);
+    if (rc) return rc;
+    bytes = (bytes + 15) / 16 * 16;
+    int per_round = (int)std::max<size_t>(1, (3 * c->l2_bytes + bytes - 1) / bytes);
+    char *buf = NULL;
+    SP_CU(cudaMalloc(&buf, bytes * per_round + 16));
+    SP_CU(cudaMemset(buf, 1, bytes * per_round + 16));
+    auto fn = [&](int i) {
+        sp_read_kernel<<<4 * c->sm_count, 512, 0, c->stream>>>((const uint4 *)(buf + (size_t)(i % per_round) * bytes),
+                                                              bytes / 16, (unsigned *)(buf + bytes * per_round));
+        return cudaGetLastError() == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "read kernel launch failed");
+    };
+    for (int i = 0; i < per_round; i++) fn(i);
+    rc = time_calls(c, iters, flush, per_round, fn, median_us);
+    cudaFree(buf);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ selection */

@@ -120,7 +120,7 @@ static int lt_load(void) {
     } while (0)
 
 struct sp_lt_plan {
-    int n;
+    int n, made;                 /* token count (a multiple of 8); plan fully initialized */
     cusparseLtMatDescriptor_t B, C;
     cusparseLtMatmulDescriptor_t mm;
     cusparseLtMatmulAlgSelection_t alg;
@@ -133,6 +133,8 @@ struct sp_lt_plan {
 struct sp_lt_state {
     cusparseLtMatDescriptor_t A;
     void *comp;                  /* compressed weight */
+    void *xpad, *ypad;           /* token counts not a multiple of 8 run padded */
+    size_t xpad_bytes, ypad_bytes;
     sp_lt_plan *plans[SP_LT_PLANS];
     int nplans;
 };
@@ -209,16 +211,43 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
         SP_CU(cudaMalloc(&p->work, need));
         p->work_bytes = need;
     }
+    p->made = 1;
     *out = p;
     return 0;
 }
 
-int sp_lt_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+static int grow(void **p, size_t *have, size_t need) {
+    if (need <= *have) return 0;
+    cudaFree(*p);
+    *p = NULL;
+    *have = 0;
+    SP_CU(cudaMalloc(p, need));
+    *have = need;
+    return 0;
+}
+
+/* cuSPARSELt refuses token counts that are not a multiple of 8 (seen: status 10 at n = 1
+ * and 3 on 0.8): those run on a zero-padded copy of x. */
+int sp_lt_run(const sp_cuda_weight *cw, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    sp_cuda_weight *w = (sp_cuda_weight *)cw;
+    sp_lt_state *s = w->lt;
+    const int n8 = (n + 7) / 8 * 8;
     sp_lt_plan *p = NULL;
-    int rc = lt_plan_for((sp_cuda_weight *)w, n, c, &p);
+    int rc = lt_plan_for(w, n8, c, &p);
     if (rc) return rc;
+    const void *xb = x;
+    void *yb = y;
+    if (n8 != n) {
+        size_t xb_need = (size_t)n8 * w->in * 2, yb_need = (size_t)n8 * w->out * 2;
+        if ((rc = grow(&s->xpad, &s->xpad_bytes, xb_need)) || (rc = grow(&s->ypad, &s->ypad_bytes, yb_need))) return rc;
+        SP_CU(cudaMemcpyAsync(s->xpad, x, (size_t)n * w->in * 2, cudaMemcpyDeviceToDevice, c->stream));
+        SP_CU(cudaMemsetAsync((char *)s->xpad + (size_t)n * w->in * 2, 0, (size_t)(n8 - n) * w->in * 2, c->stream));
+        xb = s->xpad;
+        yb = s->ypad;
+    }
     const float one = 1.f, zero = 0.f;
-    LT(L.mm(L.h, &p->plan, &one, w->lt->comp, x, &zero, y, y, p->work, &c->stream, 1));
+    LT(L.mm(L.h, &p->plan, &one, s->comp, xb, &zero, yb, yb, p->work, &c->stream, 1));
+    if (n8 != n) SP_CU(cudaMemcpyAsync(y, yb, (size_t)n * w->out * 2, cudaMemcpyDeviceToDevice, c->stream));
     return 0;
 }
 
@@ -227,15 +256,19 @@ void sp_lt_free(sp_cuda_weight *w) {
     if (!s) return;
     for (int i = 0; i < s->nplans; i++) {
         sp_lt_plan *p = s->plans[i];
-        L.planfree(&p->plan);
-        if (L.algfree) L.algfree(&p->alg);
-        L.descfree(&p->B);
-        L.descfree(&p->C);
+        if (p->made) {
+            L.planfree(&p->plan);
+            if (L.algfree) L.algfree(&p->alg);
+            L.descfree(&p->B);
+            L.descfree(&p->C);
+        }
         cudaFree(p->work);
         free(p);
     }
-    L.descfree(&s->A);
+    if (s->comp) L.descfree(&s->A);
     cudaFree(s->comp);
+    cudaFree(s->xpad);
+    cudaFree(s->ypad);
     free(s);
     w->lt = NULL;
 }

@@ -78,7 +78,7 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int spb, int splits) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
     const int rt = blockIdx.x * rpb + rpb_i;
     const int m0 = blockIdx.y * spb, m1 = min(KM, m0 + spb);
@@ -91,13 +91,14 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
 #pragma unroll
     for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
 
-    uint4 a0[8], a1[8], e0, e1;
+    uint4 a0[8], a1[8], e0 = make_uint4(0, 0, 0, 0), e1 = e0;
     int ms = m0 + kwi;
     auto load = [&](uint4 *a, uint4 &e, int m) {
 #pragma unroll
         for (int s = 0; s < 8; s++) a[s] = sp_ld_stream(vrow + ((size_t)m * 8 + s) * 32);
         e = sp_ld_stream(mrow + (size_t)m * 32);
     };
+    const int steps32 = (m1 - m0) * 8;
     auto compute = [&](const uint4 *a, const uint4 &e, int m) {
         const int sl = (m - m0) * 8; /* local 32-column step */
         const uint32_t ev[4] = {e.x, e.y, e.z, e.w};
@@ -106,26 +107,26 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
                 uint32_t b[4];
-                sp_load_b(b, xs, sl + s, n, nt * 8 + g, t);
+                sp_load_b(b, xs, sl + s, n, nt, steps32);
                 if (s & 1) sp_mma_sp<1>(acc[nt], a[s], b, ev[s >> 1]);
                 else sp_mma_sp<0>(acc[nt], a[s], b, ev[s >> 1]);
             }
         }
     };
+    /* two macro steps in flight from the start, then refill each buffer after use */
     if (active && ms < m1) load(a0, e0, ms);
-    sp_stage_x(xs, x, n, K, m0 * 256, (m1 - m0) * 8);
-    __syncthreads();
+    if (active && ms + kw < m1) load(a1, e1, ms + kw);
+    sp_stage_x(xs, x, n, K, m0 * 256, steps32);
+    sp_stage_wait();
     if (active) {
         while (ms < m1) {
-            int nx = ms + kw;
-            if (nx < m1) load(a1, e1, nx);
             compute(a0, e0, ms);
-            if (nx >= m1) break;
-            ms = nx;
-            nx = ms + kw;
-            if (nx < m1) load(a0, e0, nx);
+            if (ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
+            ms += kw;
+            if (ms >= m1) break;
             compute(a1, e1, ms);
-            ms = nx;
+            if (ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
+            ms += kw;
         }
     }
     sp_epilogue<NT>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws,
