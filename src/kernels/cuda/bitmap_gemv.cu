@@ -106,7 +106,15 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
         if (it >= ntile || lane > 4) return 0;
         return __ldg(boff + (size_t)rt * KT + tile_of(it) + lane);
     };
-    uint32_t oc = load_off(0), on = load_off(4);
+    uint32_t oc = load_off(0), on = load_off(4), onn = load_off(8);
+    /* L2 prefetch of a macro step's masks (512 B) and values, given its offsets o */
+    auto prefetch = [&](int it, uint32_t o) {
+        if (it >= ntile) return;
+        uint32_t a = __shfl_sync(0xffffffffu, o, 0), b = __shfl_sync(0xffffffffu, o, 4);
+        sp_prefetch_l2(bm + ((size_t)rt * KT + tile_of(it)) * 32, 512);
+        sp_prefetch_l2(bvals + a, (b - a) * 16);
+    };
+    prefetch(4, on);
     auto load = [&](spbm_tile &d, int it, uint32_t ocur) {
         size_t tile = (size_t)rt * KT + tile_of(it);
         int j = it & 3;
@@ -157,7 +165,12 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
     /* tile it+1 is loaded while tile it is decoded; offsets roll every 4 tiles */
     for (int it = 0; it < ntile; it++) {
         int nx = it + 1;
-        if ((nx & 3) == 0) { oc = on; on = load_off(nx + 4); }
+        if ((nx & 3) == 0) {
+            oc = on;
+            on = onn;
+            onn = load_off(nx + 8);
+            prefetch(nx + 4, on);
+        }
         if (it & 1) {
             if (nx < ntile) load(A, nx, oc);
             compute(B, it);

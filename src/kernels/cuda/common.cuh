@@ -101,6 +101,19 @@ __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
     return r;
 }
 
+/* Warp-collective L2 prefetch of bytes at p (16-byte aligned): one bulk prefetch on
+ * sm_90, one prefetch per 128-byte line otherwise. Raises the bytes in flight without
+ * registers; the register loads that follow then hit L2. */
+__device__ __forceinline__ void sp_prefetch_l2(const void *p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if ((threadIdx.x & 31) == 0 && bytes)
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes & ~15u) : "memory");
+#else
+    for (uint32_t o = (threadIdx.x & 31) * 128; o < bytes; o += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)p + o));
+#endif
+}
+
 /* D (16x8 f32) += A (16x32 2:4 bf16, 4 regs + metadata e) * B (32x8 bf16); SEL picks the
  * lanes (t in {0,1} or {2,3}) whose e is read. */
 template <int SEL>

@@ -231,27 +231,17 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     if (n < 1 || n > 16) return sp_error(SP_ERR_ARG, "own decode kernel: n = %d outside 1..16", n);
     const int KM = w->kp / 256, RT = w->mp / 16;
     p->nt = n <= 8 ? 1 : 2;
-    p->rpb = c->cfg_rpb ? c->cfg_rpb : (n <= 2 ? 2 : n <= 8 ? 4 : 8);
+    /* measured (bench sweep, H100): 1-2 tokens like 2 row tiles per block and ~1 block
+     * per SM; more tokens like 8 row tiles per block (x staged once for 128 rows) and
+     * ~2 blocks per SM */
+    p->rpb = c->cfg_rpb ? c->cfg_rpb : (n <= 2 ? 2 : 8);
     p->kw = SP_WARPS / p->rpb;
     const int rows_blocks = (RT + p->rpb - 1) / p->rpb;
     const int spb_cap = std::max(1, (96 * 1024) / ((n + 1) * 512)); /* x staging <= 96 KB */
-    const int slots = 2 * c->sm_count;                        /* 2 blocks of 8 warps per SM */
-    int best = 1;
-    if (c->cfg_splits) {
-        best = c->cfg_splits;
-    } else {
-        double best_score = -1;
-        for (int s = 1; s <= KM; s++) {
-            int spb = (KM + s - 1) / s;
-            if (spb > spb_cap) continue;
-            int blocks = rows_blocks * s;
-            double waves = (double)blocks / slots, eff = waves / std::ceil(waves);
-            /* each warp should own >= 1 macro step; prefer fewer splits on ties */
-            double warp_fill = std::min(1.0, (double)spb / p->kw);
-            double score = eff * warp_fill - 0.01 * s;
-            if (score > best_score) { best_score = score; best = s; }
-        }
-    }
+    const double target = (n <= 2 ? 0.9 : 1.8) * c->sm_count;
+    int best = c->cfg_splits ? c->cfg_splits : std::max(1, (int)std::ceil(target / rows_blocks));
+    best = std::min(best, KM);
+    if ((KM + best - 1) / best > spb_cap) best = (KM + spb_cap - 1) / spb_cap;
     p->spb = (KM + best - 1) / best;
     if (p->spb > spb_cap) p->spb = spb_cap;
     p->splits = (KM + p->spb - 1) / p->spb;

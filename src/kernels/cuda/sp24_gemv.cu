@@ -99,6 +99,13 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
         e = sp_ld_stream(mrow + (size_t)m * 32);
     };
     const int steps32 = (m1 - m0) * 8;
+    const uint4 *vtile = v24 + (size_t)rt * KS * 32, *mtile = m24 + (size_t)rt * KM * 32;
+    auto prefetch = [&](int m) { /* macro step m into L2: 4 KB of values, 512 B of metadata */
+        if (active && m < m1) {
+            sp_prefetch_l2(vtile + (size_t)m * 8 * 32, 4096);
+            sp_prefetch_l2(mtile + (size_t)m * 32, 512);
+        }
+    };
     auto compute = [&](const uint4 *a, const uint4 &e, int m) {
         const int sl = (m - m0) * 8; /* local 32-column step */
         const uint32_t ev[4] = {e.x, e.y, e.z, e.w};
@@ -113,7 +120,10 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             }
         }
     };
-    /* two macro steps in flight from the start, then refill each buffer after use */
+    /* two macro steps in registers and two more in L2 prefetch from the start; each
+     * buffer is refilled after use and the prefetch window moves with it */
+    prefetch(ms + 2 * kw);
+    prefetch(ms + 3 * kw);
     if (active && ms < m1) load(a0, e0, ms);
     if (active && ms + kw < m1) load(a1, e1, ms + kw);
     sp_stage_x(xs, x, n, K, m0 * 256, steps32);
@@ -122,10 +132,12 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
         while (ms < m1) {
             compute(a0, e0, ms);
             if (ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
+            prefetch(ms + 4 * kw);
             ms += kw;
             if (ms >= m1) break;
             compute(a1, e1, ms);
             if (ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
+            prefetch(ms + 4 * kw);
             ms += kw;
         }
     }
