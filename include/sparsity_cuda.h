@@ -80,9 +80,10 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,
                               const char **why);
 
-/* Tuning knob for the own kernels (bench sweeps): rows tiles per block (1,2,4,8) and
- * K splits; 0 = automatic. Applies to later sp_cuda_linear calls. */
-void sp_cuda_set_config(int row_tiles_per_block, int k_splits);
+/* Tuning knobs for the own kernels (bench sweeps): row tiles per block (1,2,4,8), K splits
+ * (0 = automatic) and L2 prefetch distance in 256-column steps (0..8, -1 = automatic).
+ * Applies to later sp_cuda_linear calls. */
+void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 
 #ifdef __cplusplus
 }

@@ -137,11 +137,12 @@ int main(void) {
     test_24(300, 528, n_all, 7, 0);
     test_24(16, 8192, n_small, 3, 1);          /* one row tile: split-K across blocks */
     test_24(1000, 4096, n_all, 7, 1);
-    sp_cuda_set_config(1, 3);                  /* forced plans: 8 warps on one row tile */
+    sp_cuda_set_config(1, 3, 0);                  /* forced plans: 8 warps on one row tile */
     test_24(129, 1040, n_all, 7, 0);
-    sp_cuda_set_config(8, 1);
+    sp_cuda_set_config(8, 1, 5);
     test_24(129, 1040, n_all, 7, 0);
-    sp_cuda_set_config(0, 0);
+    test_unstructured(129, 1040, 0.6, n_all, 7);
+    sp_cuda_set_config(0, 0, -1);
     const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
     for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);
     test_unstructured(16, 4096, 0.7, n_small, 3);

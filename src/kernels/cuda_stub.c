@@ -65,7 +65,7 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
     return SP_CUDA_KERNEL_DENSE;
 }
 
-void sp_cuda_set_config(int rpb, int ks) { (void)rpb; (void)ks; }
+void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
 
 #else
 typedef int sp_cuda_stub_unused; /* the real backend is in src/kernels/cuda/ */

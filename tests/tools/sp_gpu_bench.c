@@ -123,18 +123,17 @@ int main(int argc, char **argv) {
                        t4r, tdr / t4r, sp_cuda_weight_bytes(w4[0]) / t4r * 1e-6, floor_rot, tdc, t4c, tdc / t4c, e);
         }
         if (sweep && (s == 0 || s == 3)) {
-            printf("\n### launch-config sweep %dx%d, rotated (row tiles per block / K splits: us)\n\n", out, in);
-            const int rpbs[] = {1, 2, 4, 8}, spl[] = {0, 1, 2, 4, 8};
+            printf("\n### launch-config sweep %dx%d, rotated (row tiles per block / K splits / prefetch: us)\n\n", out, in);
+            const int cfg[][3] = {{0, 0, -1}, {0, 0, 0}, {0, 0, 1}, {0, 0, 4}, {0, 0, 6}, {2, 1, -1}, {4, 1, -1}, {8, 0, -1}, {8, 0, 4}};
             for (int ni = 0; ni < 5; ni += 2) {
                 int n = ns[ni];
                 printf("n=%d:", n);
-                for (int a = 0; a < 4; a++)
-                    for (int b = 0; b < 5; b++) {
-                        sp_cuda_set_config(rpbs[a], spl[b]);
-                        printf(" %d/%d:%.2f", rpbs[a], spl[b], time_w(w4, c4, xd, n, yd, 0));
-                    }
+                for (int a = 0; a < (int)(sizeof cfg / sizeof cfg[0]); a++) {
+                    sp_cuda_set_config(cfg[a][0], cfg[a][1], cfg[a][2]);
+                    printf(" %d/%d/%d:%.2f", cfg[a][0], cfg[a][1], cfg[a][2], time_w(w4, c4, xd, n, yd, 0));
+                }
                 printf("\n");
-                sp_cuda_set_config(0, 0);
+                sp_cuda_set_config(0, 0, -1);
             }
             printf("\n");
         }

@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(SP_THREADS, 2)
 spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
             const uint4 *__restrict__ bvals, const __nv_bfloat16 *__restrict__ x,
             __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters, int n, int M, int Mp, int K,
-            int KM, int rpb, int spb, int splits, int xs_words) {
+            int KM, int rpb, int spb, int splits, int xs_words, int pf) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -114,7 +114,7 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
         sp_prefetch_l2(bm + ((size_t)rt * KT + tile_of(it)) * 32, 512);
         sp_prefetch_l2(bvals + a, (b - a) * 16);
     };
-    prefetch(4, on);
+    if (pf) prefetch(4, on);
     auto load = [&](spbm_tile &d, int it, uint32_t ocur) {
         size_t tile = (size_t)rt * KT + tile_of(it);
         int j = it & 3;
@@ -169,7 +169,7 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
             oc = on;
             on = onn;
             onn = load_off(nx + 8);
-            prefetch(nx + 4, on);
+            if (pf) prefetch(nx + 4, on);
         }
         if (it & 1) {
             if (nx < ntile) load(A, nx, oc);
@@ -194,11 +194,11 @@ int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     if (p.nt == 1) {
         SP_CU(cudaFuncSetAttribute(spbm_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         spbm_kernel<1><<<grid, SP_THREADS, smem, c->stream>>>(w->bm, w->boff, w->bvals, x, y, w->ws, w->counters, n,
-                                                            w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, xs_words);
+                                                            w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, xs_words, p.pf_bitmap);
     } else {
         SP_CU(cudaFuncSetAttribute(spbm_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         spbm_kernel<2><<<grid, SP_THREADS, smem, c->stream>>>(w->bm, w->boff, w->bvals, x, y, w->ws, w->counters, n,
-                                                            w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, xs_words);
+                                                            w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, xs_words, p.pf_bitmap);
     }
     SP_CU(cudaGetLastError());
     return 0;

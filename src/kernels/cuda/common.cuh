@@ -30,7 +30,7 @@ struct sp_cuda_ctx {
     void *cusparse;         /* cusparseHandle_t */
     float *flush;           /* (flush_n,) read before timed calls to evict L2 */
     size_t flush_n;
-    int cfg_rpb, cfg_splits;/* sp_cuda_set_config overrides, 0 = auto */
+    int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 
@@ -83,6 +83,7 @@ void sp_lt_free(sp_cuda_weight *w);
  * grid = (row tiles / rpb) x splits; the block's K range is spb macro steps of 256. */
 struct sp_plan {
     int rpb, kw, splits, spb, nt;
+    int pf, pf_bitmap;      /* L2 prefetch distance in macro steps (2:4, bitmap) */
     size_t smem;            /* x staging bytes */
 };
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p);

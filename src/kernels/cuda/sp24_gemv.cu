@@ -75,7 +75,7 @@ template <int NT>
 __global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws,
-            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int spb, int splits) {
+            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int spb, int splits, int pf) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -122,8 +122,7 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     };
     /* two macro steps in registers and two more in L2 prefetch from the start; each
      * buffer is refilled after use and the prefetch window moves with it */
-    prefetch(ms + 2 * kw);
-    prefetch(ms + 3 * kw);
+    for (int d = 2; d < 2 + pf; d++) prefetch(ms + d * kw);
     if (active && ms < m1) load(a0, e0, ms);
     if (active && ms + kw < m1) load(a1, e1, ms + kw);
     sp_stage_x(xs, x, n, K, m0 * 256, steps32);
@@ -132,12 +131,12 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
         while (ms < m1) {
             compute(a0, e0, ms);
             if (ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
-            prefetch(ms + 4 * kw);
+            if (pf) prefetch(ms + (2 + pf) * kw);
             ms += kw;
             if (ms >= m1) break;
             compute(a1, e1, ms);
             if (ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
-            prefetch(ms + 4 * kw);
+            if (pf) prefetch(ms + (2 + pf) * kw);
             ms += kw;
         }
     }
@@ -154,11 +153,11 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     if (p.nt == 1) {
         SP_CU(cudaFuncSetAttribute(sp24_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)p.smem));
         sp24_kernel<1><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
-                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits);
+                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
     } else {
         SP_CU(cudaFuncSetAttribute(sp24_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)p.smem));
         sp24_kernel<2><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
-                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits);
+                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
     }
     SP_CU(cudaGetLastError());
     return 0;
