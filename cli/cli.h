@@ -8,6 +8,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Flag parsing: "--name VALUE" pairs; die with a clear message otherwise. */
 typedef struct {

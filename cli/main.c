@@ -15,6 +15,8 @@ static const struct {
     {"convert", cmd_convert, "GGUF file -> model folder (config.json, model.safetensors, tokenizer.json)"},
     {"generate", cmd_generate, "greedy text generation"},
     {"eval", cmd_eval, "perplexity over non-overlapping windows of a text file"},
+    {"prune", cmd_prune, "prune a model (magnitude, Wanda, SparseGPT; unstructured, N:M, block; OWL)"},
+    {"bench", cmd_bench, "TTFT/TPOT of a sparse model against dense kernels, memory, kernels chosen"},
     {"verify", cmd_verify, "per-layer sparsity of every linear weight"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -66,7 +68,7 @@ int cli_parse(const char *cmd, const char *usage_line, int argc, char **argv, cl
             print_usage(stdout, usage_line, opts);
             exit(0);
         }
-        if (a[0] == '-' && a[1] == '-') {
+        if (a[0] == '-' && a[1] != 0 && !(a[1] >= '0' && a[1] <= '9') && a[1] != '.') {
             cli_opt *o = opts;
             while (o->name && strcmp(o->name, a)) o++;
             if (!o->name) {

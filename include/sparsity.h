@@ -244,6 +244,8 @@ typedef struct sp_linear {
     void *observe_ctx;
 } sp_linear;
 
+/* Runs the observer (if any), then l->forward (or dense BLAS when NULL), then adds
+ * the bias: a bound forward computes x W^T only. */
 int sp_linear_forward(const sp_linear *l, const float *x, int n_tokens, float *y);
 
 /* Per transformer block: 7 linears (q,k,v,o,gate,up,down) and 2 norms. */
@@ -263,18 +265,25 @@ typedef struct sp_model {
     sp_linear lm_head;      /* (vocab, dim), borrows embed when tied */
     sp_block *blocks;       /* (n_layers,) */
     sp_tokenizer *tok;
+    sp_st *weights_file;    /* mmapped model.safetensors that unowned weights point into, or NULL */
     char dir[4096];
-    char weights_meta[4096];/* safetensors __metadata__ "sparsity" (JSON) if any */
+    const char *weights_meta; /* safetensors __metadata__ "sparsity" (JSON), NULL if none; owned by weights_file */
 } sp_model;
 
 /* Loads a model folder (config.json + model.safetensors + tokenizer.json). */
 sp_model *sp_model_load(const char *dir);
 void sp_model_free(sp_model *m);
+/* A model folder or a .gguf file, whichever PATH is. */
+sp_model *sp_model_open(const char *path);
 /* Builds a model from a GGUF file (dequantized to f32; Q/K un-permuted to HF layout). */
 sp_model *sp_model_from_gguf(const char *path);
 /* Writes a model folder atomically (OUT.tmp then rename); meta_json (may be NULL)
  * goes into the safetensors __metadata__ under "sparsity". */
 int sp_model_save(const sp_model *m, const char *dir, const char *meta_json);
+/* Allocates m->blocks for m->cfg and names/sizes every linear (no weights). */
+int sp_model_alloc_layout(sp_model *m);
+/* Makes l->w a private writable copy if it points into the mmapped file. */
+int sp_linear_own(sp_linear *l);
 /* Number of linear layers and the i-th one (blocks in order, then lm_head). */
 int sp_model_n_linear(const sp_model *m);
 sp_linear *sp_model_linear(sp_model *m, int i);
@@ -291,10 +300,10 @@ int sp_forward(const sp_model *m, sp_state *s, const int32_t *tokens, int n,
                float *logits, int all_logits);
 
 /* Block-level pieces, used by calibration (prune/calibrate.c):
- * x (n, dim) = embed[tokens]; block b applied in place to x (n, dim), positions 0..n-1,
- * no cache kept. */
+ * x (n, dim) = embed[tokens]; block b applied in place to x (n, dim) as a fresh sequence
+ * at positions 0..n-1 (s is scratch: n <= its max_tokens; its position is untouched). */
 void sp_embed(const sp_model *m, const int32_t *tokens, int n, float *x);
-int sp_block_forward(const sp_model *m, int b, float *x, int n);
+int sp_block_forward(const sp_model *m, sp_state *s, int b, float *x, int n);
 
 /* ------------------------------------------------------------------ eval (eval/) */
 
@@ -312,6 +321,17 @@ typedef struct {
  * max_tokens <= 0 means the whole text. */
 int sp_eval_perplexity(const sp_model *m, const int32_t *ids, int64_t n_ids, int ctx,
                        int64_t max_tokens, int progress, sp_ppl_result *r);
+
+/* Sparsity of one linear weight (eval/verify.c). */
+typedef struct {
+    int64_t numel, zeros;
+    double sparsity;        /* zeros / numel */
+    int nm_ok;              /* 1 if every group of m consecutive inputs has <= n non-zeros (when m > 0) */
+    int64_t nm_bad_groups;
+    double block_zero_frac; /* fraction of block x block tiles that are entirely zero (when block > 0) */
+} sp_layer_stats;
+/* Zeros of w (out, in); checks n:m groups when m > 0 and blocks when block > 0. */
+void sp_layer_stats_compute(const float *w, int out, int in, int n, int m, int block, sp_layer_stats *st);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,13 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config unzip python3 python3-pip \
-    libopenblas-dev liblapacke-dev libcjson-dev \
+    libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcjson-dev \
     r-cran-janeaustenr bible-kjv >/dev/null
+# OpenBLAS must share our OpenMP thread pool: with its pthread build, idle OpenMP threads
+# spin while BLAS runs (and vice versa), which halved throughput on 2 cores.
+for a in libopenblas.so.0 libblas.so.3 liblapack.so.3 libopenblas.so libblas.so liblapack.so; do
+    p=$(update-alternatives --list "$a-x86_64-linux-gnu" 2>/dev/null | grep openblas-openmp | head -1 || true)
+    [ -z "$p" ] || $SUDO update-alternatives --set "$a-x86_64-linux-gnu" "$p" >/dev/null
+done
 python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/requirements.txt" 2>&1 \
     | grep -v 'Running pip as the' || true

@@ -11,6 +11,10 @@ int sp_error(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(sp_errbuf, sizeof sp_errbuf, fmt, ap);
     va_end(ap);
+    /* Names quoted from corrupt files may hold control bytes: keep the
+     * message one printable line. */
+    for (char *c = sp_errbuf; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return code;
 }
 
