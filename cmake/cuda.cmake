@@ -10,6 +10,13 @@ if(SP_CUDA STREQUAL "OFF")
 elseif(SP_SANITIZE AND SP_CUDA STREQUAL "AUTO")
   message(STATUS "CUDA backend: off in the sanitizer tree")
 else()
+  # CI and the Debian images keep nvcc in /usr/local/cuda/bin, not always on PATH.
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    find_program(SP_NVCC nvcc)
+    if(NOT SP_NVCC)
+      set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+    endif()
+  endif()
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
@@ -38,7 +45,7 @@ if(SP_CUDA_BUILT)
                         CUDA_STANDARD_REQUIRED ON POSITION_INDEPENDENT_CODE ON)
   target_compile_options(sparsity_cuda PRIVATE
     -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90a,code=sm_90a
-    -lineinfo -Xcompiler=-Wall -Werror=all-warnings)
+    -lineinfo -Xcompiler=-Wall,-Wextra,-Werror -Werror=all-warnings)
   target_include_directories(sparsity_cuda PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
   # cuSPARSELt is dlopen'ed at run time; its header (shipped with PyTorch) is used when found.
   find_path(SP_CUSPARSELT_INCLUDE cusparseLt.h
