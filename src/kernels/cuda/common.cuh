@@ -143,19 +143,31 @@ __device__ __forceinline__ void sp_mma_dense(float *d, uint32_t a0, uint32_t a1,
  * the unused token lanes. Columns past K read as 0. Waited for with sp_stage_wait. */
 __device__ __forceinline__ int sp_stage_stride(int steps32) { return steps32 * 64 + 16; }
 
-__device__ __forceinline__ void sp_stage_x(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
-                                           int steps32) {
-    const int stride = sp_stage_stride(steps32), chunks = steps32 * 4; /* 16-byte chunks per token */
+/* Local 32-column steps [lo, hi) of every token, then commits one cp.async group. */
+__device__ __forceinline__ void sp_stage_x_range(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
+                                                 int steps32, int lo, int hi) {
+    const int stride = sp_stage_stride(steps32), chunks = (hi - lo) * 4; /* 16-byte chunks per token */
     char *base = reinterpret_cast<char *>(xs);
     for (int i = threadIdx.x; i < n * chunks; i += blockDim.x) {
-        int j = i / chunks, c = i % chunks, col = k0 + c * 8;
+        int j = i / chunks, c = lo * 4 + i % chunks, col = k0 + c * 8;
         const __nv_bfloat16 *src = col < K ? x + (size_t)j * K + col : x;
         uint32_t dst = (uint32_t)__cvta_generic_to_shared(base + j * stride + c * 16);
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(col < K ? 16 : 0));
     }
     asm volatile("cp.async.commit_group;");
-    for (int i = threadIdx.x; i < chunks; i += blockDim.x)
-        *reinterpret_cast<uint4 *>(base + n * stride + i * 16) = make_uint4(0, 0, 0, 0);
+}
+
+/* The zero row (token n) that unused B lanes read. */
+__device__ __forceinline__ void sp_stage_zero(uint32_t *xs, int n, int steps32) {
+    char *base = reinterpret_cast<char *>(xs) + n * sp_stage_stride(steps32);
+    for (int i = threadIdx.x; i < steps32 * 4; i += blockDim.x)
+        *reinterpret_cast<uint4 *>(base + i * 16) = make_uint4(0, 0, 0, 0);
+}
+
+__device__ __forceinline__ void sp_stage_x(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
+                                           int steps32) {
+    sp_stage_x_range(xs, x, n, K, k0, steps32, 0, steps32);
+    sp_stage_zero(xs, n, steps32);
 }
 
 __device__ __forceinline__ void sp_stage_wait(void) {

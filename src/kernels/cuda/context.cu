@@ -244,7 +244,7 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     int best = c->cfg_splits ? c->cfg_splits : std::max(1, (int)std::ceil(target / rows_blocks));
     best = std::min(best, KM);
     if ((KM + best - 1) / best > spb_cap) best = (KM + spb_cap - 1) / spb_cap;
-    p->pf = c->cfg_pf >= 0 ? c->cfg_pf : 2;        /* measured: helps the 2:4 kernel a little */
+    p->pf = c->cfg_pf >= 0 ? c->cfg_pf : 0;        /* measured: 0 best or equal (run 4) */
     p->pf_bitmap = c->cfg_pf >= 0 ? c->cfg_pf : 0; /* measured: slows the bitmap kernel */
     p->spb = (KM + best - 1) / best;
     if (p->spb > spb_cap) p->spb = spb_cap;

@@ -120,26 +120,43 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             }
         }
     };
-    /* two macro steps in registers and two more in L2 prefetch from the start; each
-     * buffer is refilled after use and the prefetch window moves with it */
+    /* Rounds: in round r warp kwi computes macro step m0 + r*kw + kwi. x arrives one
+     * cp.async group per round, two rounds ahead, so compute starts as soon as the
+     * first round's columns are in; weights: two macro steps in registers, refilled
+     * after use (plus an optional L2 prefetch window of pf steps). */
+    const int R = (m1 - m0 + kw - 1) / kw;
+    auto stage_round = [&](int r) {
+        int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
+        sp_stage_x_range(xs, x, n, K, m0 * 256, steps32, lo, hi); /* empty group past the end */
+    };
     for (int d = 2; d < 2 + pf; d++) prefetch(ms + d * kw);
     if (active && ms < m1) load(a0, e0, ms);
     if (active && ms + kw < m1) load(a1, e1, ms + kw);
-    sp_stage_x(xs, x, n, K, m0 * 256, steps32);
-    sp_stage_wait();
-    if (active) {
-        while (ms < m1) {
+    sp_stage_zero(xs, n, steps32);
+    stage_round(0);
+    stage_round(1);
+    for (int r = 0; r < R; r += 2) {
+        asm volatile("cp.async.wait_group 1;");
+        __syncthreads();
+        if (active && ms < m1) {
             compute(a0, e0, ms);
             if (ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
             if (pf) prefetch(ms + (2 + pf) * kw);
-            ms += kw;
-            if (ms >= m1) break;
+        }
+        ms += kw;
+        stage_round(r + 2);
+        if (r + 1 >= R) break;
+        asm volatile("cp.async.wait_group 1;");
+        __syncthreads();
+        if (active && ms < m1) {
             compute(a1, e1, ms);
             if (ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
             if (pf) prefetch(ms + (2 + pf) * kw);
-            ms += kw;
         }
+        ms += kw;
+        stage_round(r + 3);
     }
+    asm volatile("cp.async.wait_group 0;");
     sp_epilogue<NT>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws,
                     counters, splits);
 }
