@@ -49,6 +49,9 @@ sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const ui
 /* 2:4 weight in the shared layout above, for 24 or 24_LT. */
 sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint16_t *vals_bf16,
                                   const uint16_t *meta);
+/* The same from a masked dense bf16 weight (out, in) already on the device, for any kernel;
+ * 2:4 and cuSPARSELt are built there (the 2:4 ones reject groups with > 2 nonzeros). */
+sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const void *w_dev);
 void sp_cuda_weight_free(sp_cuda_weight *w);
 sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w);
 /* Device bytes of the weight (what one decode call must read). */
@@ -84,6 +87,46 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
  * (0 = automatic) and L2 prefetch distance in 256-column steps (0..8, -1 = automatic).
  * Applies to later sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
+
+
+/* ------------------------------------------------------------------ whole model (model.cu)
+ * A Llama-style decoder on the device: bf16 weights and activations, f32 residual stream,
+ * HF rotate-half RoPE, GQA attention (cuBLAS batched GEMMs + causal softmax for prefill,
+ * one kernel for decode), SwiGLU. Every projection goes through one linear entry that runs
+ * dense cuBLAS, or (sparse binding) the kernel measured fastest for that layer shape, pattern
+ * and token count; lm_head stays dense. Up to max_batch sequences decode together. */
+typedef struct sp_cuda_model sp_cuda_model;
+typedef struct {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab;
+    float rope_theta, norm_eps;
+} sp_cuda_model_cfg;
+
+/* max_ctx positions per sequence, max_rows tokens per prefill call, max_batch sequences. */
+sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int max_ctx, int max_rows, int max_batch);
+void sp_cuda_model_free(sp_cuda_model *g);
+/* Host f32 weights, converted to bf16 on upload. layer -1 = the model-level tensors.
+ * which: 0 = embed (vocab, dim) / attn_norm, 1 = final norm / mlp_norm. */
+int sp_cuda_model_set_vec(sp_cuda_model *g, int layer, int which, const float *w);
+/* Linear j (0..6 = q,k,v,o,gate,up,down; layer -1, j 0 = lm_head) from dense f32 (zeros kept). */
+int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, const float *w);
+/* Synthetic weights generated on the device (seeded), block linears pruned 2:4 by magnitude
+ * when prune24 (lm_head stays dense). */
+int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
+/* sparse = 0: every linear on dense cuBLAS. 1: each block linear gets its sparse forms (2:4
+ * pattern: own mma.sp + cuSPARSELt; unstructured: bitmap + cuSPARSE CSR) and runs whichever
+ * was measured fastest, dense included, per shape/pattern/token count (measured on first use). */
+int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
+/* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
+ * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.
+ * Returns after the device finished. */
+int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, int batch, int n, int pos, float *logits);
+/* Copies sequence 0's cache positions [0, len) to every other sequence (same prompt). */
+int sp_cuda_model_fork(sp_cuda_model *g, int len);
+/* Kernel and reason of linear j of block layer for n tokens under the current binding
+ * ("not measured" until a forward ran that n). */
+int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why);
+/* Device bytes of the block linears' weights as bound (for n tokens). */
+size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n);
 
 #ifdef __cplusplus
 }

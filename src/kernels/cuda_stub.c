@@ -32,6 +32,12 @@ sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint1
     return NULL;
 }
 
+sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const void *w) {
+    (void)k; (void)out; (void)in; (void)w;
+    sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+    return NULL;
+}
+
 void sp_cuda_weight_free(sp_cuda_weight *w) { (void)w; }
 sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w) { (void)w; return SP_CUDA_KERNEL_DENSE; }
 size_t sp_cuda_weight_bytes(const sp_cuda_weight *w) { (void)w; return 0; }
@@ -66,6 +72,29 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
 }
 
 void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
+
+sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *c, int ctx, int rows, int batch) {
+    (void)c; (void)ctx; (void)rows; (void)batch;
+    sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+    return NULL;
+}
+void sp_cuda_model_free(sp_cuda_model *g) { (void)g; }
+int sp_cuda_model_set_vec(sp_cuda_model *g, int l, int w, const float *v) { (void)g; (void)l; (void)w; (void)v; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+int sp_cuda_model_set_linear(sp_cuda_model *g, int l, int j, const float *w) { (void)g; (void)l; (void)j; (void)w; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t s, int p) { (void)g; (void)s; (void)p; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+int sp_cuda_model_bind(sp_cuda_model *g, int s) { (void)g; (void)s; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *t, int b, int n, int pos, float *lg) {
+    (void)g; (void)t; (void)b; (void)n; (void)pos; (void)lg;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+int sp_cuda_model_fork(sp_cuda_model *g, int len) { (void)g; (void)len; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+int sp_cuda_model_choice(const sp_cuda_model *g, int l, int j, int n, const char **k, const char **why) {
+    (void)g; (void)l; (void)j; (void)n;
+    *k = "none";
+    *why = SP_NO_CUDA;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) { (void)g; (void)n; return 0; }
 
 #else
 typedef int sp_cuda_stub_unused; /* the real backend is in src/kernels/cuda/ */

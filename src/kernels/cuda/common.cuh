@@ -74,6 +74,8 @@ int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 void sp_csr_free(sp_cuda_weight *w);
 int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense_masked, sp_cuda_ctx *c);
+int sp_lt_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
+int sp24_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
 int sp_lt_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 void sp_lt_free(sp_cuda_weight *w);
 

@@ -140,6 +140,20 @@ struct sp_lt_state {
 };
 
 int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense, sp_cuda_ctx *c) {
+    size_t db = (size_t)w->out * w->in * 2;
+    void *d = NULL;
+    SP_CU(cudaMalloc(&d, db));
+    if (cudaMemcpy(d, dense, db, cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaFree(d);
+        return sp_error(SP_ERR_NOMEM, "cuSPARSELt: copy of %zu bytes failed", db);
+    }
+    int rc = sp_lt_upload_dev(w, d, c);
+    cudaFree(d);
+    return rc;
+}
+
+/* d: the masked dense weight on the device (read only). */
+int sp_lt_upload_dev(sp_cuda_weight *w, const void *d, sp_cuda_ctx *c) {
     int rc = lt_load();
     if (rc) return rc;
     if (w->out % 16 || w->in % 16)
@@ -148,27 +162,22 @@ int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense, sp_cuda_ctx *c) {
     if (!s) return sp_error(SP_ERR_NOMEM, "cuSPARSELt: out of memory");
     w->lt = s;
     LT(L.sdesc(L.h, &s->A, w->in, w->out, w->in, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
-    void *d = NULL, *buf = NULL;
+    void *buf = NULL;
     int *valid = NULL;
-    size_t db = (size_t)w->out * w->in * 2, csz = 0, cbuf = 0;
-    SP_CU(cudaMalloc(&d, db));
-    SP_CU(cudaMemcpy(d, dense, db, cudaMemcpyHostToDevice));
+    size_t csz = 0, cbuf = 0;
     SP_CU(cudaMalloc(&valid, sizeof(int)));
     int hvalid = 1;
     LT(L.check(L.h, &s->A, 1, CUSPARSE_OPERATION_TRANSPOSE, d, valid, c->stream));
     SP_CU(cudaMemcpyAsync(&hvalid, valid, sizeof(int), cudaMemcpyDeviceToHost, c->stream));
     SP_CU(cudaStreamSynchronize(c->stream));
     cudaFree(valid);
-    if (hvalid != 0) {
-        cudaFree(d);
+    if (hvalid != 0)
         return sp_error(SP_ERR_FORMAT, "cuSPARSELt: the weight is not 2:4 along its rows in this layout (check = %d)", hvalid);
-    }
     LT(L.csize(L.h, &s->A, &csz, &cbuf));
     SP_CU(cudaMalloc(&s->comp, csz));
     if (cbuf) SP_CU(cudaMalloc(&buf, cbuf));
     LT(L.comp(L.h, &s->A, 1, CUSPARSE_OPERATION_TRANSPOSE, d, s->comp, buf, c->stream));
     SP_CU(cudaStreamSynchronize(c->stream));
-    cudaFree(d);
     cudaFree(buf);
     w->bytes = csz;
     return 0;

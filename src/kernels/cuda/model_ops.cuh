@@ -1,0 +1,175 @@
+/* model_ops.cuh: the element-wise and attention kernels of the device model (model.cu):
+ * embedding gather, RMSNorm, rotate-half RoPE, KV-cache store, causal softmax, decode
+ * attention, SwiGLU, residual add, random weights and 2:4 magnitude pruning. */
+#pragma once
+#include "common.cuh"
+
+typedef __nv_bfloat16 bf16;
+
+/* sum over the block (blockDim.x a multiple of 32, <= 1024); red holds 32 floats */
+__device__ __forceinline__ float sp_block_sum(float v, float *red) {
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads(); /* red may still be read from a previous call */
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float s = 0.f;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
+    return s;
+}
+__device__ __forceinline__ float sp_block_max(float v, float *red) {
+    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float s = -INFINITY;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s = fmaxf(s, red[i]);
+    return s;
+}
+
+/* x (rows, dim) f32 = embed[tok[r]] */
+__global__ void k_embed(const int *tok, const bf16 *emb, float *x, int dim) {
+    const bf16 *e = emb + (size_t)tok[blockIdx.x] * dim;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) x[(size_t)blockIdx.x * dim + i] = __bfloat162float(e[i]);
+}
+
+/* out row r = x row (first + r*step) / rms * w, as bf16 */
+__global__ void k_rmsnorm(const float *x, const float *w, bf16 *out, int dim, float eps, int first, int step) {
+    __shared__ float red[32];
+    const float *xr = x + (size_t)(first + blockIdx.x * step) * dim;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+    float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)blockIdx.x * dim + i] = __float2bfloat16(xr[i] * r * w[i]);
+}
+
+/* HF rotate-half: pair (i, i + D/2) of each head rotates by angle pos * theta^(-2i/D).
+ * Row r sits at position pos + (per_row ? r : 0). In place on v (rows, ld). */
+__global__ void k_rope(bf16 *v, int ld, int heads, int D, const float *cs, const float *sn, int pos, int per_row) {
+    const int r = blockIdx.x, half = D / 2, p = pos + (per_row ? r : 0);
+    for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
+        int h = i / half, j = i % half;
+        bf16 *hv = v + (size_t)r * ld + (size_t)h * D;
+        float c = cs[(size_t)p * half + j], s = sn[(size_t)p * half + j];
+        float a = __bfloat162float(hv[j]), b = __bfloat162float(hv[j + half]);
+        hv[j] = __float2bfloat16(a * c - b * s);
+        hv[j + half] = __float2bfloat16(b * c + a * s);
+    }
+}
+
+/* Rotates the new keys and stores keys and values into the cache: row r goes to sequence
+ * (batch_mode ? r : 0) at position pos + (batch_mode ? 0 : r). Caches (seqs, max_ctx, kvd). */
+__global__ void k_kv_store(const bf16 *kn, const bf16 *vn, bf16 *kc, bf16 *vc, int kvd, int D, const float *cs,
+                           const float *sn, int pos, int batch_mode, int max_ctx) {
+    const int r = blockIdx.x, half = D / 2;
+    const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r);
+    bf16 *kd = kc + ((size_t)seq * max_ctx + p) * kvd, *vd = vc + ((size_t)seq * max_ctx + p) * kvd;
+    const bf16 *ks = kn + (size_t)r * kvd, *vs = vn + (size_t)r * kvd;
+    for (int i = threadIdx.x; i < kvd / 2; i += blockDim.x) {
+        int h = i / half, j = i % half, a0 = h * D + j, a1 = a0 + half;
+        float c = cs[(size_t)p * half + j], s = sn[(size_t)p * half + j];
+        float a = __bfloat162float(ks[a0]), b = __bfloat162float(ks[a1]);
+        kd[a0] = __float2bfloat16(a * c - b * s);
+        kd[a1] = __float2bfloat16(b * c + a * s);
+    }
+    for (int i = threadIdx.x; i < kvd; i += blockDim.x) vd[i] = vs[i];
+}
+
+/* Causal softmax of scores S (heads, n, L) f32 into P bf16 (same layout): query row t
+ * (position pos + t) sees keys 0..pos+t; the rest of the row becomes 0. grid (n, heads). */
+__global__ void k_softmax_causal(const float *S, bf16 *P, int n, int L, int pos) {
+    __shared__ float red[32];
+    const size_t off = ((size_t)blockIdx.y * n + blockIdx.x) * L;
+    const float *s = S + off;
+    bf16 *p = P + off;
+    const int valid = pos + blockIdx.x + 1;
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) m = fmaxf(m, s[j]);
+    m = sp_block_max(m, red);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) sum += __expf(s[j] - m);
+    float inv = 1.f / sp_block_sum(sum, red);
+    for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = __float2bfloat16(j < valid ? __expf(s[j] - m) * inv : 0.f);
+}
+
+/* One query token per sequence: grid (heads, batch), 128 threads. q (batch, heads*D); caches
+ * (batch, max_ctx, kvd); keys 0..L-1; scores in dynamic shared memory (L floats). */
+__global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int heads, int group, int D,
+                              int kvd, int max_ctx, int L, float scale) {
+    extern __shared__ float sc[];
+    __shared__ float red[32];
+    __shared__ float qs[256];
+    const int h = blockIdx.x, b = blockIdx.y, hk = h / group, qd = heads * D;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) qs[i] = __bfloat162float(q[(size_t)b * qd + h * D + i]);
+    __syncthreads();
+    const bf16 *K = kc + (size_t)b * max_ctx * kvd + hk * D, *V = vc + (size_t)b * max_ctx * kvd + hk * D;
+    for (int j = warp; j < L; j += nw) { /* a warp per key, lanes over the head dimension */
+        float s = 0.f;
+        for (int i = lane; i < D; i += 32) s += qs[i] * __bfloat162float(K[(size_t)j * kvd + i]);
+        for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) sc[j] = s * scale;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, sc[j]);
+    m = sp_block_max(m, red);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+        float e = __expf(sc[j] - m);
+        sc[j] = e;
+        sum += e;
+    }
+    float inv = 1.f / sp_block_sum(sum, red); /* its barriers also publish sc */
+    for (int i = threadIdx.x; i < D; i += blockDim.x) { /* threads over the head dimension: coalesced V rows */
+        float acc = 0.f;
+        for (int j = 0; j < L; j++) acc += sc[j] * __bfloat162float(V[(size_t)j * kvd + i]);
+        out[(size_t)b * qd + h * D + i] = __float2bfloat16(acc * inv);
+    }
+}
+
+/* g = silu(g) * u */
+__global__ void k_swiglu(bf16 *g, const bf16 *u, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float a = __bfloat162float(g[i]);
+        g[i] = __float2bfloat16(a / (1.f + __expf(-a)) * __bfloat162float(u[i]));
+    }
+}
+
+/* x += y */
+__global__ void k_add(float *x, const bf16 *y, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        x[i] += __bfloat162float(y[i]);
+}
+
+__device__ __forceinline__ uint64_t sp_mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* w[i] = scale * uniform(-1, 1), from (seed, i) */
+__global__ void k_random_bf16(bf16 *w, size_t n, uint64_t seed, float scale) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float u = (float)(sp_mix64(seed ^ sp_mix64(i)) >> 40) * (2.f / 16777216.f) - 1.f;
+        w[i] = __float2bfloat16(u * scale);
+    }
+}
+
+/* 2:4 magnitude pruning in place: in each group of 4 along a row keep the two largest |w|. */
+__global__ void k_prune24(bf16 *w, size_t groups) {
+    for (size_t g = blockIdx.x * (size_t)blockDim.x + threadIdx.x; g < groups; g += (size_t)gridDim.x * blockDim.x) {
+        bf16 *p = w + 4 * g;
+        float a[4];
+        for (int j = 0; j < 4; j++) a[j] = fabsf(__bfloat162float(p[j]));
+        int i0 = 0;
+        for (int j = 1; j < 4; j++) if (a[j] > a[i0]) i0 = j;
+        int i1 = i0 == 0 ? 1 : 0;
+        for (int j = 0; j < 4; j++) if (j != i0 && a[j] > a[i1]) i1 = j;
+        for (int j = 0; j < 4; j++) if (j != i0 && j != i1) p[j] = __float2bfloat16(0.f);
+    }
+}
+
+__global__ void k_fill_f32(float *p, size_t n, float v) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) p[i] = v;
+}
