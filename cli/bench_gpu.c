@@ -78,16 +78,26 @@ int cmd_bench_gpu(int argc, char **argv) {
             printf("  %-5s n=%-5d %-14s %s\n", lin_short[j], n, k, why);
         }
     }
-    int count[SP_CUDA_KERNEL_COUNT] = {0};
-    for (int b = 0; b < r.cfg.n_layers; b++)
-        for (int j = 0; j < SP_N_LINEAR; j++) {
-            const char *k, *why;
-            sp_cuda_model_choice(r.model, b, j, 1, &k, &why);
-            for (int i = 0; i < SP_CUDA_KERNEL_COUNT; i++) count[i] += !strcmp(k, sp_cuda_kernel_name((sp_cuda_kernel)i));
-        }
-    printf("\ndecode (1 token) kernels over all %d block linears:", r.cfg.n_layers * SP_N_LINEAR);
-    for (int i = 0; i < SP_CUDA_KERNEL_COUNT; i++)
-        if (count[i]) printf(" %s %d", sp_cuda_kernel_name((sp_cuda_kernel)i), count[i]);
+    /* every layer: kernel counts per token count, and reasons of layers unlike block 0 */
+    for (int t = 0; t < 2 + o.n_prompts; t++) {
+        int n = t < 2 ? ns[t] : o.prompts[t - 2], count[SP_CUDA_KERNEL_COUNT] = {0}, nseen = 0;
+        const char *seen[64];
+        if (t == 1 && n == 1) continue;
+        printf("%s n=%d over all %d block linears:", t ? "" : "\n", n, r.cfg.n_layers * SP_N_LINEAR);
+        for (int b = 0; b < r.cfg.n_layers; b++)
+            for (int j = 0; j < SP_N_LINEAR; j++) {
+                const char *k, *why, *k0, *why0;
+                sp_cuda_model_choice(r.model, b, j, n, &k, &why);
+                sp_cuda_model_choice(r.model, 0, j, n, &k0, &why0);
+                for (int i = 0; i < SP_CUDA_KERNEL_COUNT; i++) count[i] += !strcmp(k, sp_cuda_kernel_name((sp_cuda_kernel)i));
+                int dup = why == why0;
+                for (int i = 0; i < nseen && !dup; i++) dup = seen[i] == why;
+                if (!dup && nseen < 64) { seen[nseen++] = why; printf("\n    (from block %d) %s: %s %s", b, lin_short[j], k, why); }
+            }
+        for (int i = 0; i < SP_CUDA_KERNEL_COUNT; i++)
+            if (count[i]) printf(" %s %d", sp_cuda_kernel_name((sp_cuda_kernel)i), count[i]);
+        printf("\n");
+    }
     char e[6][16];
     err_cell(e[0], 16, r.err_prefill[0]); err_cell(e[1], 16, r.err_decode[0]); err_cell(e[2], 16, r.err_batch[0]);
     err_cell(e[3], 16, r.err_prefill[1]); err_cell(e[4], 16, r.err_decode[1]); err_cell(e[5], 16, r.err_batch[1]);

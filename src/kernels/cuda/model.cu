@@ -16,6 +16,7 @@
 
 #define SP_MAX_PICKS 128
 #define SP_NLIN 7
+#define SP_ATT_CHUNK 512 /* prefill attention query rows per chunk */
 
 struct sp_lin {
     int out, in;
@@ -27,6 +28,7 @@ struct sp_lin {
 
 struct sp_pick {
     int out, in, structured, decile, n;
+    unsigned avail;        /* forms present (bit per kernel): a layer missing one gets its own pick */
     sp_cuda_kernel kernel;
     char why[320];
 };
@@ -93,7 +95,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     if (!ctx) return NULL;
     const sp_cuda_model_cfg *c = cfg;
     if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads ||
-        c->head_dim % 2 || c->head_dim > 256 || c->dim % 16 || c->hidden_dim % 16 || max_ctx < 1 || max_rows < 1 ||
+        c->head_dim % 32 || c->head_dim > 256 || c->dim % 16 || c->hidden_dim % 16 || max_ctx < 1 || max_rows < 1 ||
         max_batch < 1 || max_rows > max_ctx) {
         sp_error(SP_ERR_ARG, "sp_cuda_model_new: unsupported shape (dim %d, heads %d/%d, head dim %d, ctx %d, rows %d)",
                  c->dim, c->n_heads, c->n_kv_heads, c->head_dim, max_ctx, max_rows);
@@ -112,7 +114,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     if (g->qd > (int)wide) wide = g->qd;
     g->tx_elems = R * wide, g->ty_elems = R * wide;
     const size_t cache = (size_t)c->n_layers * max_batch * max_ctx * g->kvd;
-    const size_t sp = (size_t)c->n_kv_heads * max_rows * max_ctx;
+    const size_t sp = (size_t)c->n_kv_heads * (max_rows < SP_ATT_CHUNK ? max_rows : SP_ATT_CHUNK) * max_ctx;
     struct { void **p; size_t bytes; } al[] = {
         {(void **)&g->embed, (size_t)c->vocab * D * 2}, {(void **)&g->final_norm, D * 4},
         {(void **)&g->attn_norm, c->n_layers * D * 4}, {(void **)&g->mlp_norm, c->n_layers * D * 4},
@@ -150,7 +152,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     free(hc); free(hs);
     /* timing input: random, never zeros */
     k_random_bf16<<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
-    size_t att_smem = (size_t)max_ctx * 4;
+    size_t att_smem = ((size_t)(max_ctx + 3) / 4 * 4 + 8 * (size_t)c->head_dim) * 4;
     if (att_smem > 48 * 1024 &&
         cudaFuncSetAttribute(k_attn_decode, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess) ok = 0;
     if (!ok || cudaStreamSynchronize(ctx->stream) != cudaSuccess) {
@@ -286,6 +288,15 @@ extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
 }
 
 static int decile(const sp_lin *l) { return (int)floor(l->sparsity * 10 + 1e-9); }
+static unsigned avail(const sp_lin *l) {
+    unsigned a = 0;
+    for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) a |= (l->k[k] != NULL) << k;
+    return a;
+}
+static int same_key(const sp_pick *p, const sp_lin *l, int n) {
+    return p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) &&
+           p->avail == avail(l) && p->n == n;
+}
 
 /* which forms may serve n tokens: the own decode kernels run 16 tokens per launch, cuSPARSE
  * CSR SpMM was 100x slower than dense at 16 tokens (run 1), so prefill sizes skip them */
@@ -300,11 +311,11 @@ static int allowed(sp_cuda_kernel k, int n) {
 static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
     for (int i = 0; i < g->npicks; i++) {
         sp_pick *p = &g->picks[i];
-        if (p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) && p->n == n) return p;
+        if (same_key(p, l, n)) return p;
     }
     if (g->npicks == SP_MAX_PICKS) { sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: more than %d layer keys", SP_MAX_PICKS); return NULL; }
     sp_pick *p = &g->picks[g->npicks];
-    p->out = l->out, p->in = l->in, p->structured = l->structured, p->decile = decile(l), p->n = n;
+    p->out = l->out, p->in = l->in, p->structured = l->structured, p->decile = decile(l), p->n = n, p->avail = avail(l);
     p->kernel = SP_CUDA_KERNEL_DENSE;
     if (!g->sparse) { snprintf(p->why, sizeof p->why, "dense binding (the baseline)"); g->npicks++; return p; }
     size_t len = 0;
@@ -341,34 +352,46 @@ static int run_linear(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y
         sp_pick *p = pick_for(g, l, n);
         if (!p) return SP_ERR_UNSUPPORTED;
         k = p->kernel;
+        if (!l->k[k]) return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: %s chosen but absent (internal)", sp_cuda_kernel_name(k));
     }
     return sp_cuda_linear(l->k[k], x, n, y);
 }
 
 /* ------------------------------------------------------------------ forward */
 
+/* Causal attention of n queries at positions pos.. in chunks of SP_ATT_CHUNK rows: chunk c
+ * only multiplies against the keys it can see (pos + its last row + 1), which halves the
+ * score GEMMs and the f32 score traffic of a long prompt against one full n x L pass. */
 static int attention_prefill(sp_cuda_model *g, int layer, int n, int pos, sp_cuda_ctx *c) {
     const sp_cuda_model_cfg *cf = &g->c;
-    const int D = cf->head_dim, group = cf->n_heads / cf->n_kv_heads, L = pos + n;
+    const int D = cf->head_dim, group = cf->n_heads / cf->n_kv_heads;
     const size_t seq0 = (size_t)layer * g->max_batch * g->max_ctx * g->kvd;
     const bf16 *kc = g->kc + seq0, *vc = g->vc + seq0;
     const float scale = 1.f / sqrtf((float)D), one = 1.f, zero = 0.f;
     cublasHandle_t hb = (cublasHandle_t)c->cublas;
-    for (int s = 0; s < group; s++) { /* heads hk*group + s, batched over the kv heads hk */
-        /* S_hk (n, L) = scale Q_h K_hk^T, row-major = column-major S^T (L x n) = K Q^T */
-        SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, L, n, D, &scale, kc, CUDA_R_16BF, g->kvd, D,
-                                         g->q + (size_t)s * D, CUDA_R_16BF, g->qd, (long long)group * D, &zero, g->S,
-                                         CUDA_R_32F, L, (long long)n * L, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
-                                         CUBLAS_GEMM_DEFAULT));
-        k_softmax_causal<<<dim3(n, cf->n_kv_heads), 256, 0, c->stream>>>(g->S, g->P, n, L, pos);
-        /* O_h (n, D) = P V_hk: column-major O^T (D x n) = V^T P^T */
-        SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, D, n, L, &one, vc, CUDA_R_16BF, g->kvd, D, g->P,
-                                         CUDA_R_16BF, L, (long long)n * L, &zero, g->att + (size_t)s * D, CUDA_R_16BF,
-                                         g->qd, (long long)group * D, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
-                                         CUBLAS_GEMM_DEFAULT));
+    for (int t0 = 0; t0 < n; t0 += SP_ATT_CHUNK) {
+        const int nr = n - t0 < SP_ATT_CHUNK ? n - t0 : SP_ATT_CHUNK, L = pos + t0 + nr;
+        const bf16 *q = g->q + (size_t)t0 * g->qd;
+        bf16 *att = g->att + (size_t)t0 * g->qd;
+        for (int s = 0; s < group; s++) { /* heads hk*group + s, batched over the kv heads hk */
+            /* S_hk (nr, L) = scale Q_h K_hk^T, row-major = column-major S^T (L x nr) = K Q^T */
+            SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, L, nr, D, &scale, kc, CUDA_R_16BF, g->kvd, D,
+                                             q + (size_t)s * D, CUDA_R_16BF, g->qd, (long long)group * D, &zero, g->S,
+                                             CUDA_R_32F, L, (long long)nr * L, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
+                                             CUBLAS_GEMM_DEFAULT));
+            k_softmax_causal<<<dim3(nr, cf->n_kv_heads), 256, 0, c->stream>>>(g->S, g->P, nr, L, pos + t0);
+            /* O_h (nr, D) = P V_hk: column-major O^T (D x nr) = V^T P^T */
+            SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, D, nr, L, &one, vc, CUDA_R_16BF, g->kvd, D, g->P,
+                                             CUDA_R_16BF, L, (long long)nr * L, &zero, att + (size_t)s * D, CUDA_R_16BF,
+                                             g->qd, (long long)group * D, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
+                                             CUBLAS_GEMM_DEFAULT));
+        }
     }
     return 0;
 }
+
+/* decode attention shared memory: L scores (padded to 4) + 8 warps x D partial outputs */
+static size_t attn_smem(int L, int D) { return ((size_t)(L + 3) / 4 * 4 + 8 * (size_t)D) * 4; }
 
 static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, int pos, sp_cuda_ctx *c) {
     const sp_cuda_model_cfg *cf = &g->c;
@@ -385,7 +408,7 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
                                             pos, bm, g->max_ctx);
     if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
     else
-        k_attn_decode<<<dim3(cf->n_heads, batch), 128, (size_t)(pos + 1) * 4, c->stream>>>(
+        k_attn_decode<<<dim3(cf->n_heads, batch), 256, attn_smem(pos + 1, cf->head_dim), c->stream>>>(
             g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd, g->max_ctx, pos + 1,
             1.f / sqrtf((float)cf->head_dim));
     SP_CHK(run_linear(g, &L[3], g->att, rows, g->o));
@@ -446,7 +469,7 @@ extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, in
     const sp_lin *l = &g->lin[layer * SP_NLIN + j];
     for (int i = 0; i < g->npicks; i++) {
         const sp_pick *p = &g->picks[i];
-        if (p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) && p->n == n) {
+        if (same_key(p, l, n)) {
             *kernel = sp_cuda_kernel_name(p->kernel);
             *why = p->why;
             return 0;
@@ -464,7 +487,7 @@ extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
         sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
         for (int p = 0; g->sparse && p < g->npicks; p++) {
             const sp_pick *q = &g->picks[p];
-            if (q->out == l->out && q->in == l->in && q->structured == l->structured && q->decile == decile(l) && q->n == n) k = q->kernel;
+            if (same_key(q, l, n)) k = q->kernel;
         }
         b += sp_cuda_weight_bytes(l->k[k]);
     }
