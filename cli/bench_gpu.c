@@ -101,8 +101,8 @@ int cmd_bench_gpu(int argc, char **argv) {
     char e[6][16];
     err_cell(e[0], 16, r.err_prefill[0]); err_cell(e[1], 16, r.err_decode[0]); err_cell(e[2], 16, r.err_batch[0]);
     err_cell(e[3], 16, r.err_prefill[1]); err_cell(e[4], 16, r.err_decode[1]); err_cell(e[5], 16, r.err_batch[1]);
-    printf("\nlogits rel err vs CPU forward (prefill %d tok / decode / batch decode): dense %s %s %s, sparse %s %s %s; "
-           "GPU sparse vs GPU dense %.2e\n", 12, e[0], e[1], e[2], e[3], e[4], e[5], r.err_sparse_vs_dense);
+    printf("\nlogits rel err vs CPU forward (prefill 100 tok / decode / batch decode): dense %s %s %s, sparse %s %s %s; "
+           "GPU sparse vs GPU dense %.2e\n", e[0], e[1], e[2], e[3], e[4], e[5], r.err_sparse_vs_dense);
 
     printf("\n| %s | dense (cuBLAS) | sparse | speedup |\n|---|---|---|---|\n", syn ? "synthetic llama3-8b" : "model");
     for (int p = 0; p < o.n_prompts; p++)

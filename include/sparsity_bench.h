@@ -42,6 +42,7 @@ typedef struct {
     int ctx_tokens;            /* prompt before the timed decode steps */
     int gen_tokens, reps;
     int check;                 /* compare logits with the CPU forward (real models) */
+    int check_tokens;          /* prompt length of that check (0: 100); > 512 crosses attention chunks */
 } sp_bench_gpu_opts;
 
 typedef struct {

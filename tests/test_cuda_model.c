@@ -41,7 +41,7 @@ static void prune(float *w, size_t n, int pattern24, double sp) {
 static sp_model *tiny_model(int pattern24, double sp) {
     sp_model *m = calloc(1, sizeof *m);
     m->cfg = (sp_config){.arch = "llama", .dim = 128, .hidden_dim = 256, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
-                         .head_dim = 32, .vocab_size = 300, .max_seq_len = 256, .rope_theta = 10000.f, .norm_eps = 1e-5f,
+                         .head_dim = 32, .vocab_size = 300, .max_seq_len = 1024, .rope_theta = 10000.f, .norm_eps = 1e-5f,
                          .tie_embeddings = 1};
     if (sp_model_alloc_layout(m)) return NULL;
     m->embed = rand_vec((size_t)300 * 128, 1.f, 0.f);
@@ -66,7 +66,8 @@ static void run_model(const char *what, int pattern24, double sp) {
     CHECK(m != NULL, "model layout: %s", sp_last_error());
     if (!m) return;
     sp_bench_gpu_opts o = {.prompts = {24, 40}, .n_prompts = 2, .batches = {1, 5}, .n_batches = 2, .ctx_tokens = 20,
-                           .gen_tokens = 3, .reps = 1, .check = 1};
+                           .gen_tokens = 3, .reps = 1, .check = 1,
+                           .check_tokens = 600}; /* 2 prefill attention chunks, 8 decode key splits */
     sp_bench_gpu_result r;
     int rc = sp_bench_gpu(m, &o, &r, NULL);
     CHECK(rc == 0, "%s: sp_bench_gpu: %s", what, sp_last_error());

@@ -50,26 +50,24 @@ static int upload_model(const sp_model *m, sp_cuda_model *g) {
     return rc;
 }
 
-#define CHECK_N 12
-
-/* Last-token logits of a CHECK_N-token prefill, one decode step, and the same step decoded
+/* Last-token logits of a cn-token prefill, one decode step, and the same step decoded
  * by every sequence of a batch (after forking the cache), against the CPU forward. */
-static int check_vs_cpu(const sp_model *m, sp_cuda_model *g, int batch, const int32_t *ids, int mode,
+static int check_vs_cpu(const sp_model *m, sp_cuda_model *g, int batch, const int32_t *ids, int cn, int mode,
                         sp_bench_gpu_result *r) {
     const int V = m->cfg.vocab_size;
     float *ref = malloc((size_t)2 * V * sizeof(float)), *lg = malloc((size_t)batch * V * sizeof(float));
     int32_t *bt = malloc((size_t)batch * sizeof(int32_t));
-    sp_state *s = sp_state_new(m, CHECK_N + 1, CHECK_N);
+    sp_state *s = sp_state_new(m, cn + 1, cn);
     int rc = 0;
     if (!ref || !lg || !bt || !s) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
-    if ((rc = sp_forward(m, s, ids, CHECK_N, ref, 0)) || (rc = sp_forward(m, s, ids + CHECK_N, 1, ref + V, 0))) goto done;
-    if ((rc = sp_cuda_model_forward(g, ids, 1, CHECK_N, 0, lg))) goto done;
+    if ((rc = sp_forward(m, s, ids, cn, ref, 0)) || (rc = sp_forward(m, s, ids + cn, 1, ref + V, 0))) goto done;
+    if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) goto done;
     r->err_prefill[mode] = relerr(lg, ref, V);
-    if ((rc = sp_cuda_model_forward(g, ids + CHECK_N, 1, 1, CHECK_N, lg))) goto done;
+    if ((rc = sp_cuda_model_forward(g, ids + cn, 1, 1, cn, lg))) goto done;
     r->err_decode[mode] = relerr(lg, ref + V, V);
-    if ((rc = sp_cuda_model_fork(g, CHECK_N))) goto done;
-    for (int i = 0; i < batch; i++) bt[i] = ids[CHECK_N];
-    if ((rc = sp_cuda_model_forward(g, bt, batch, 1, CHECK_N, lg))) goto done;
+    if ((rc = sp_cuda_model_fork(g, cn))) goto done;
+    for (int i = 0; i < batch; i++) bt[i] = ids[cn];
+    if ((rc = sp_cuda_model_forward(g, bt, batch, 1, cn, lg))) goto done;
     r->err_batch[mode] = 0;
     for (int i = 0; i < batch; i++) {
         double e = relerr(lg + (size_t)i * V, ref + V, V);
@@ -138,7 +136,8 @@ int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_res
                                  .n_heads = m->cfg.n_heads, .n_kv_heads = m->cfg.n_kv_heads, .head_dim = m->cfg.head_dim,
                                  .vocab = m->cfg.vocab_size, .rope_theta = m->cfg.rope_theta, .norm_eps = m->cfg.norm_eps};
     }
-    int maxP = CHECK_N + 1, maxB = 1;
+    const int cn = o->check_tokens > 0 ? o->check_tokens : 100;
+    int maxP = cn + 1, maxB = 1;
     for (int i = 0; i < o->n_prompts; i++) maxP = o->prompts[i] > maxP ? o->prompts[i] : maxP;
     for (int i = 0; i < o->n_batches; i++) maxB = o->batches[i] > maxB ? o->batches[i] : maxB;
     if (o->ctx_tokens > maxP) maxP = o->ctx_tokens;
@@ -159,10 +158,10 @@ int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_res
         t0 = sp_time();
         if ((rc = sp_cuda_model_bind(g, mode))) break;
         if (log) fprintf(log, "  %s binding in %.1f s\n", mode ? "sparse" : "dense", sp_time() - t0);
-        if (o->check && m && (rc = check_vs_cpu(m, g, maxB, ids, mode, r))) break;
+        if (o->check && m && (rc = check_vs_cpu(m, g, maxB, ids, cn, mode, r))) break;
         /* sparse vs dense on the same prefill, for every model */
         if (!(lg = malloc((size_t)c->vocab * sizeof(float)))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }
-        if ((rc = sp_cuda_model_forward(g, ids, 1, CHECK_N, 0, lg))) break;
+        if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) break;
         if (mode == 0) { free(dense_logits); dense_logits = lg; lg = NULL; }
         else r->err_sparse_vs_dense = relerr(lg, dense_logits, (size_t)c->vocab);
         free(lg);

@@ -17,6 +17,7 @@
 #define SP_MAX_PICKS 128
 #define SP_NLIN 7
 #define SP_ATT_CHUNK 512 /* prefill attention query rows per chunk */
+#define SP_ATT_SPLITS 8  /* most key splits of one decode attention head */
 
 struct sp_lin {
     int out, in;
@@ -40,7 +41,7 @@ struct sp_cuda_model {
     float *final_norm, *attn_norm, *mlp_norm; /* (dim), (layers, dim) x2 */
     sp_lin *lin;                              /* (layers, 7) */
     sp_lin head;
-    float *x, *S;
+    float *x, *S, *part_o, *part_ml; /* part_*: decode attention key splits */
     bf16 *xb, *q, *kn, *vn, *att, *o, *h1, *h2, *P, *kc, *vc, *xl, *logits, *tx, *ty;
     float *cs, *sn;
     int *tok;
@@ -83,7 +84,7 @@ extern "C" void sp_cuda_model_free(sp_cuda_model *g) {
         for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) lin_free(&g->lin[i]);
     lin_free(&g->head);
     void *bufs[] = {g->embed, g->final_norm, g->attn_norm, g->mlp_norm, g->x, g->S, g->xb, g->q, g->kn, g->vn,
-                    g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok};
+                    g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
     free(g->lin);
     free(g->hlogits);
@@ -125,7 +126,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
         {(void **)&g->vc, cache * 2}, {(void **)&g->xl, (size_t)max_batch * D * 2},
         {(void **)&g->logits, (size_t)max_batch * c->vocab * 2}, {(void **)&g->tx, g->tx_elems * 2},
         {(void **)&g->ty, g->ty_elems * 2}, {(void **)&g->cs, (size_t)max_ctx * half * 4},
-        {(void **)&g->sn, (size_t)max_ctx * half * 4}, {(void **)&g->tok, R * 4}};
+        {(void **)&g->sn, (size_t)max_ctx * half * 4}, {(void **)&g->tok, R * 4},
+        {(void **)&g->part_o, (size_t)max_batch * c->n_heads * SP_ATT_SPLITS * c->head_dim * 4},
+        {(void **)&g->part_ml, (size_t)max_batch * c->n_heads * SP_ATT_SPLITS * 2 * 4}};
     size_t total = 0;
     for (size_t i = 0; i < sizeof al / sizeof al[0]; i++) {
         total += al[i].bytes;
@@ -152,9 +155,12 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     free(hc); free(hs);
     /* timing input: random, never zeros */
     k_random_bf16<<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
-    size_t att_smem = ((size_t)(max_ctx + 3) / 4 * 4 + 8 * (size_t)c->head_dim) * 4;
+    /* decode attention and softmax keep a row of scores in shared memory */
+    size_t att_smem = ((size_t)(max_ctx + 3) / 4 * 4 + 8 * (size_t)c->head_dim) * 4, sm_smem = (size_t)max_ctx * 4;
     if (att_smem > 48 * 1024 &&
         cudaFuncSetAttribute(k_attn_decode, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess) ok = 0;
+    if (sm_smem > 48 * 1024 &&
+        cudaFuncSetAttribute(k_softmax_causal, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm_smem) != cudaSuccess) ok = 0;
     if (!ok || cudaStreamSynchronize(ctx->stream) != cudaSuccess) {
         sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_new: setup failed (context %d too long for decode attention?)", max_ctx);
         sp_cuda_model_free(g);
@@ -379,7 +385,7 @@ static int attention_prefill(sp_cuda_model *g, int layer, int n, int pos, sp_cud
                                              q + (size_t)s * D, CUDA_R_16BF, g->qd, (long long)group * D, &zero, g->S,
                                              CUDA_R_32F, L, (long long)nr * L, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
                                              CUBLAS_GEMM_DEFAULT));
-            k_softmax_causal<<<dim3(nr, cf->n_kv_heads), 256, 0, c->stream>>>(g->S, g->P, nr, L, pos + t0);
+            k_softmax_causal<<<dim3(nr, cf->n_kv_heads), 256, (size_t)L * 4, c->stream>>>(g->S, g->P, nr, L, pos + t0);
             /* O_h (nr, D) = P V_hk: column-major O^T (D x nr) = V^T P^T */
             SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, D, nr, L, &one, vc, CUDA_R_16BF, g->kvd, D, g->P,
                                              CUDA_R_16BF, L, (long long)nr * L, &zero, att + (size_t)s * D, CUDA_R_16BF,
@@ -399,7 +405,8 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     const size_t D = cf->dim;
     const int bm = batch > 1, group = cf->n_heads / cf->n_kv_heads;
     const size_t seq0 = (size_t)b * g->max_batch * g->max_ctx * g->kvd;
-    k_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps, 0, 1);
+    if (b == 0) k_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1);
+    else k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps);
     SP_CHK(run_linear(g, &L[0], g->xb, rows, g->q));
     SP_CHK(run_linear(g, &L[1], g->xb, rows, g->kn));
     SP_CHK(run_linear(g, &L[2], g->xb, rows, g->vn));
@@ -407,18 +414,25 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     k_kv_store<<<rows, 128, 0, c->stream>>>(g->kn, g->vn, g->kc + seq0, g->vc + seq0, g->kvd, cf->head_dim, g->cs, g->sn,
                                             pos, bm, g->max_ctx);
     if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
-    else
-        k_attn_decode<<<dim3(cf->n_heads, batch), 256, attn_smem(pos + 1, cf->head_dim), c->stream>>>(
-            g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd, g->max_ctx, pos + 1,
-            1.f / sqrtf((float)cf->head_dim));
+    else {
+        /* split the keys when heads x batch would leave most SMs idle (>= 64 keys a split) */
+        const int L = pos + 1, blocks = cf->n_heads * batch;
+        int splits = (2 * c->sm_count + blocks - 1) / blocks;
+        splits = splits < SP_ATT_SPLITS ? splits : SP_ATT_SPLITS;
+        splits = splits < (L + 63) / 64 ? splits : (L + 63) / 64;
+        k_attn_decode<<<dim3(cf->n_heads, batch, splits), 256, attn_smem((L + splits - 1) / splits, cf->head_dim), c->stream>>>(
+            g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd, g->max_ctx, L,
+            1.f / sqrtf((float)cf->head_dim), g->part_o, g->part_ml);
+        if (splits > 1)
+            k_attn_combine<<<dim3(cf->n_heads, batch), cf->head_dim, 0, c->stream>>>(g->part_o, g->part_ml, g->att,
+                                                                                      cf->n_heads, cf->head_dim, splits);
+    }
     SP_CHK(run_linear(g, &L[3], g->att, rows, g->o));
-    k_add<<<grid_for(rows * D), 256, 0, c->stream>>>(g->x, g->o, rows * D);
-    k_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps, 0, 1);
+    k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps);
     SP_CHK(run_linear(g, &L[4], g->xb, rows, g->h1));
     SP_CHK(run_linear(g, &L[5], g->xb, rows, g->h2));
     k_swiglu<<<grid_for((size_t)rows * cf->hidden_dim), 256, 0, c->stream>>>(g->h1, g->h2, (size_t)rows * cf->hidden_dim);
-    SP_CHK(run_linear(g, &L[6], g->h1, rows, g->o));
-    k_add<<<grid_for(rows * D), 256, 0, c->stream>>>(g->x, g->o, rows * D);
+    SP_CHK(run_linear(g, &L[6], g->h1, rows, g->o)); /* added into x by the next block's norm (or below) */
     SP_CU(cudaGetLastError());
     return 0;
 }
@@ -436,6 +450,7 @@ extern "C" int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, in
     SP_CU(cudaMemcpyAsync(g->tok, tokens, (size_t)rows * 4, cudaMemcpyHostToDevice, c->stream));
     k_embed<<<rows, 256, 0, c->stream>>>(g->tok, g->embed, g->x, g->c.dim);
     for (int b = 0; b < g->c.n_layers; b++) SP_CHK(block_forward(g, b, rows, batch, n, pos, c));
+    k_add<<<grid_for((size_t)rows * g->c.dim), 256, 0, c->stream>>>(g->x, g->o, (size_t)rows * g->c.dim);
     /* last token of each sequence: row n-1 (prefill) or every row (batch decode) */
     k_rmsnorm<<<batch, 256, 0, c->stream>>>(g->x, g->final_norm, g->xl, g->c.dim, g->c.norm_eps, batch > 1 ? 0 : n - 1, 1);
     SP_CHK(run_linear(g, &g->head, g->xl, batch, g->logits));

@@ -42,6 +42,21 @@ __global__ void k_rmsnorm(const float *x, const float *w, bf16 *out, int dim, fl
     for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)blockIdx.x * dim + i] = __float2bfloat16(xr[i] * r * w[i]);
 }
 
+/* x row += y row (bf16), then out row = x / rms * w: the residual add fused into the next norm */
+__global__ void k_add_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out, int dim, float eps) {
+    __shared__ float red[32];
+    float *xr = x + (size_t)blockIdx.x * dim;
+    const bf16 *yr = y + (size_t)blockIdx.x * dim;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float v = xr[i] + __bfloat162float(yr[i]);
+        xr[i] = v;
+        ss += v * v;
+    }
+    float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)blockIdx.x * dim + i] = __float2bfloat16(xr[i] * r * w[i]);
+}
+
 /* HF rotate-half: pair (i, i + D/2) of each head rotates by angle pos * theta^(-2i/D).
  * Row r sits at position pos + (per_row ? r : 0). In place on v (rows, ld). */
 __global__ void k_rope(bf16 *v, int ld, int heads, int D, const float *cs, const float *sn, int pos, int per_row) {
@@ -75,20 +90,22 @@ __global__ void k_kv_store(const bf16 *kn, const bf16 *vn, bf16 *kc, bf16 *vc, i
 }
 
 /* Causal softmax of scores S (heads, n, L) f32 into P bf16 (same layout): query row t
- * (position pos + t) sees keys 0..pos+t; the rest of the row becomes 0. grid (n, heads). */
+ * (position pos + t) sees keys 0..pos+t; the rest of the row becomes 0. grid (n, heads);
+ * the visible part of the row is read from memory once, into dynamic shared memory. */
 __global__ void k_softmax_causal(const float *S, bf16 *P, int n, int L, int pos) {
+    extern __shared__ float row[];
     __shared__ float red[32];
     const size_t off = ((size_t)blockIdx.y * n + blockIdx.x) * L;
     const float *s = S + off;
     bf16 *p = P + off;
     const int valid = pos + blockIdx.x + 1;
     float m = -INFINITY;
-    for (int j = threadIdx.x; j < valid; j += blockDim.x) m = fmaxf(m, s[j]);
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) { row[j] = s[j]; m = fmaxf(m, row[j]); }
     m = sp_block_max(m, red);
     float sum = 0.f;
-    for (int j = threadIdx.x; j < valid; j += blockDim.x) sum += __expf(s[j] - m);
+    for (int j = threadIdx.x; j < valid; j += blockDim.x) { float e = __expf(row[j] - m); row[j] = e; sum += e; }
     float inv = 1.f / sp_block_sum(sum, red);
-    for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = __float2bfloat16(j < valid ? __expf(s[j] - m) * inv : 0.f);
+    for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = __float2bfloat16(j < valid ? row[j] * inv : 0.f);
 }
 
 /* One query token per sequence: grid (heads, batch), 256 threads (8 warps). q (batch, heads*D);
@@ -98,19 +115,22 @@ __global__ void k_softmax_causal(const float *S, bf16 *P, int n, int L, int pos)
  * each warp has L/8 independent loads in flight (a thread looping over all L keys alone was
  * latency-bound: ~6 ms of an 8B decode step at 512 context, run 2). */
 __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int heads, int group, int D,
-                              int kvd, int max_ctx, int L, float scale) {
+                              int kvd, int max_ctx, int L, float scale, float *part_o, float *part_ml) {
     extern __shared__ float sm[];
-    float *sc = sm, *part = sm + ((L + 3) & ~3); /* part: (warps, D) */
     __shared__ float red[32];
+    /* blockIdx.z: this block's share of the keys [j0, j0 + Ls) (gridDim.z splits) */
+    const int chunk = (L + gridDim.z - 1) / gridDim.z, j0 = blockIdx.z * chunk;
+    const int Ls = max(0, min(chunk, L - j0));
+    float *sc = sm, *part = sm + ((chunk + 3) & ~3); /* part: (warps, D) */
     const int h = blockIdx.x, b = blockIdx.y, hk = h / group, qd = heads * D;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5, per = D / 32;
     float qv[8];
     const bf16 *qp = q + (size_t)b * qd + h * D + lane * per;
     for (int i = 0; i < 8; i++) qv[i] = i < per ? __bfloat162float(qp[i]) : 0.f;
-    const bf16 *K = kc + (size_t)b * max_ctx * kvd + hk * D + lane * per;
-    const bf16 *V = vc + (size_t)b * max_ctx * kvd + hk * D + lane * per;
+    const bf16 *K = kc + ((size_t)b * max_ctx + j0) * kvd + hk * D + lane * per;
+    const bf16 *V = vc + ((size_t)b * max_ctx + j0) * kvd + hk * D + lane * per;
 #pragma unroll 4
-    for (int j = warp; j < L; j += nw) {
+    for (int j = warp; j < Ls; j += nw) {
         const bf16 *kr = K + (size_t)j * kvd;
         float s = 0.f;
         for (int i = 0; i < 8; i++) if (i < per) s += qv[i] * __bfloat162float(kr[i]);
@@ -119,29 +139,47 @@ __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf1
     }
     __syncthreads();
     float m = -INFINITY;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, sc[j]);
+    for (int j = threadIdx.x; j < Ls; j += blockDim.x) m = fmaxf(m, sc[j]);
     m = sp_block_max(m, red);
     float sum = 0.f;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) {
+    for (int j = threadIdx.x; j < Ls; j += blockDim.x) {
         float e = __expf(sc[j] - m);
         sc[j] = e;
         sum += e;
     }
-    float inv = 1.f / sp_block_sum(sum, red); /* its barriers also publish sc */
+    sum = sp_block_sum(sum, red); /* its barriers also publish sc */
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
 #pragma unroll 4
-    for (int j = warp; j < L; j += nw) {
+    for (int j = warp; j < Ls; j += nw) {
         const bf16 *vr = V + (size_t)j * kvd;
         float p = sc[j];
         for (int i = 0; i < 8; i++) if (i < per) acc[i] += p * __bfloat162float(vr[i]);
     }
     for (int i = 0; i < per; i++) part[warp * D + lane * per + i] = acc[i];
     __syncthreads();
+    const size_t slot = ((size_t)b * heads + h) * gridDim.z + blockIdx.z;
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
         float o = 0.f;
         for (int w = 0; w < nw; w++) o += part[w * D + i];
-        out[(size_t)b * qd + h * D + i] = __float2bfloat16(o * inv);
+        if (gridDim.z == 1) out[(size_t)b * qd + h * D + i] = __float2bfloat16(o / sum);
+        else part_o[slot * D + i] = o; /* unnormalised, with (max, sum) for k_attn_combine */
     }
+    if (gridDim.z > 1 && threadIdx.x == 0) part_ml[2 * slot] = m, part_ml[2 * slot + 1] = sum;
+}
+
+/* Merges the key splits of k_attn_decode: grid (heads, batch), D threads. */
+__global__ void k_attn_combine(const float *part_o, const float *part_ml, bf16 *out, int heads, int D, int splits) {
+    const int h = blockIdx.x, b = blockIdx.y, i = threadIdx.x;
+    const size_t base = ((size_t)b * heads + h) * splits;
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, part_ml[2 * (base + s)]);
+    float num = 0.f, den = 0.f;
+    for (int s = 0; s < splits; s++) {
+        float ms = part_ml[2 * (base + s)], w = ms == -INFINITY ? 0.f : __expf(ms - M);
+        num += w * part_o[(base + s) * D + i];
+        den += w * part_ml[2 * (base + s) + 1];
+    }
+    out[(size_t)b * heads * D + h * D + i] = __float2bfloat16(num / den);
 }
 
 /* g = silu(g) * u */
