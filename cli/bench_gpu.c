@@ -42,9 +42,10 @@ int cmd_bench_gpu(int argc, char **argv) {
         {"--gen-tokens", 1, "decode steps timed (default 32)", 0},
         {"--reps", 1, "repetitions, median reported (default 3)", 0},
         {"--no-check", 0, "skip the logits check against the CPU forward", 0},
+        {"--check-tokens", 1, "prompt length of that check (default 100)", 0},
         {0}};
     cli_parse("bench", "sparsity bench --gpu (--model SPARSE | --synthetic llama3-8b) [--prompts 512,2048,8192]\n"
-              "       [--batches 1,16] [--ctx-tokens C] [--gen-tokens G] [--reps R] [--no-check]",
+              "       [--batches 1,16] [--ctx-tokens C] [--gen-tokens G] [--reps R] [--no-check] [--check-tokens N]",
               argc, argv, opts, NULL, 0);
     const char *model = cli_get(opts, "--model"), *syn = cli_get(opts, "--synthetic");
     if (!model == !syn) cli_die("bench", "--gpu needs exactly one of --model and --synthetic");
@@ -55,6 +56,7 @@ int cmd_bench_gpu(int argc, char **argv) {
     o.ctx_tokens = (int)cli_get_long("bench", opts, "--ctx-tokens", 512, 1, 65536);
     o.gen_tokens = (int)cli_get_long("bench", opts, "--gen-tokens", 32, 1, 4096);
     o.reps = (int)cli_get_long("bench", opts, "--reps", 3, 1, 1000);
+    o.check_tokens = (int)cli_get_long("bench", opts, "--check-tokens", 100, 1, 65536);
     if (!sp_cuda_available())
         cli_die("bench", "--gpu: no usable GPU (%s); nothing was run (the CPU benchmark is `sparsity bench` without --gpu)",
                 sp_last_error());
@@ -98,11 +100,14 @@ int cmd_bench_gpu(int argc, char **argv) {
             if (count[i]) printf(" %s %d", sp_cuda_kernel_name((sp_cuda_kernel)i), count[i]);
         printf("\n");
     }
-    char e[6][16];
+    char e[8][16];
     err_cell(e[0], 16, r.err_prefill[0]); err_cell(e[1], 16, r.err_decode[0]); err_cell(e[2], 16, r.err_batch[0]);
     err_cell(e[3], 16, r.err_prefill[1]); err_cell(e[4], 16, r.err_decode[1]); err_cell(e[5], 16, r.err_batch[1]);
-    printf("\nlogits rel err vs CPU forward (prefill 100 tok / decode / batch decode): dense %s %s %s, sparse %s %s %s; "
-           "GPU sparse vs GPU dense %.2e\n", e[0], e[1], e[2], e[3], e[4], e[5], r.err_sparse_vs_dense);
+    err_cell(e[6], 16, r.err_prefill_f32w[0]); err_cell(e[7], 16, r.err_prefill_f32w[1]);
+    printf("\nlogits rel err vs the CPU forward on the same bf16 weights (prefill %d tok / decode / batch decode): "
+           "dense %s %s %s, sparse %s %s %s; prefill vs CPU on f32 weights: dense %s, sparse %s; "
+           "GPU sparse vs GPU dense %.2e\n", o.check_tokens, e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7],
+           r.err_sparse_vs_dense);
 
     printf("\n| %s | dense (cuBLAS) | sparse | speedup |\n|---|---|---|---|\n", syn ? "synthetic llama3-8b" : "model");
     for (int p = 0; p < o.n_prompts; p++)

@@ -50,13 +50,16 @@ typedef struct {
     double ttft_ms[2][SP_BENCH_GPU_MAXP]; /* [dense, sparse][prompt] */
     double tpot_ms[2][2];                 /* [dense, sparse][batch] */
     size_t weight_bytes[2];               /* block linears as bound for 1 token */
-    /* rel err of last-token logits, [dense, sparse]; -1 = not run */
-    double err_prefill[2], err_decode[2], err_batch[2]; /* vs the CPU forward */
+    /* rel err of last-token logits, [dense, sparse]; -1 = not run. Against the CPU forward on the
+     * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */
+    double err_prefill[2], err_decode[2], err_batch[2], err_prefill_f32w[2];
     double err_sparse_vs_dense;           /* GPU sparse vs GPU dense logits, same weights */
     sp_cuda_model *model;                 /* left bound sparse for kernel reports; caller frees */
 } sp_bench_gpu_result;
 
-/* m: the model (NULL with o->synthetic). Prints progress to log (may be NULL). */
-int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log);
+/* m: the model (NULL with o->synthetic); with o->check its weights are rounded to bf16 in
+ * place after the upload (the CPU reference then holds what the GPU holds). Prints progress
+ * to log (may be NULL). */
+int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log);
 
 #endif

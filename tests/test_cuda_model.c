@@ -72,9 +72,9 @@ static void run_model(const char *what, int pattern24, double sp) {
     int rc = sp_bench_gpu(m, &o, &r, NULL);
     CHECK(rc == 0, "%s: sp_bench_gpu: %s", what, sp_last_error());
     if (!rc) {
-        printf("  %-14s rel err vs CPU: dense prefill %.2e decode %.2e batch %.2e; sparse %.2e %.2e %.2e; sparse vs dense %.2e\n",
-               what, r.err_prefill[0], r.err_decode[0], r.err_batch[0], r.err_prefill[1], r.err_decode[1], r.err_batch[1],
-               r.err_sparse_vs_dense);
+        printf("  %-14s rel err vs CPU (bf16 weights): dense prefill %.2e decode %.2e batch %.2e; sparse %.2e %.2e %.2e; "
+               "prefill vs CPU f32 weights %.2e; sparse vs dense %.2e\n", what, r.err_prefill[0], r.err_decode[0],
+               r.err_batch[0], r.err_prefill[1], r.err_decode[1], r.err_batch[1], r.err_prefill_f32w[0], r.err_sparse_vs_dense);
         for (int k = 0; k < 2; k++)
             CHECK(r.err_prefill[k] >= 0 && r.err_prefill[k] < TOL && r.err_decode[k] >= 0 && r.err_decode[k] < TOL &&
                   r.err_batch[k] >= 0 && r.err_batch[k] < TOL, "%s: %s binding off the CPU forward", what, k ? "sparse" : "dense");

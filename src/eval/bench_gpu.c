@@ -50,19 +50,39 @@ static int upload_model(const sp_model *m, sp_cuda_model *g) {
     return rc;
 }
 
-/* Last-token logits of a cn-token prefill, one decode step, and the same step decoded
- * by every sequence of a batch (after forking the cache), against the CPU forward. */
-static int check_vs_cpu(const sp_model *m, sp_cuda_model *g, int batch, const int32_t *ids, int cn, int mode,
-                        sp_bench_gpu_result *r) {
+/* CPU references for the check: last-token logits of a cn-token prefill with the f32 weights
+ * (ref32), then, after rounding every weight to bf16 in place as the GPU holds them, of the
+ * same prefill and of one decode step (ref: (2, V)), so the GPU error vs ref is arithmetic only. */
+static int cpu_refs(sp_model *m, const int32_t *ids, int cn, float *ref32, float *ref) {
     const int V = m->cfg.vocab_size;
-    float *ref = malloc((size_t)2 * V * sizeof(float)), *lg = malloc((size_t)batch * V * sizeof(float));
-    int32_t *bt = malloc((size_t)batch * sizeof(int32_t));
     sp_state *s = sp_state_new(m, cn + 1, cn);
+    if (!s) return SP_ERR_NOMEM;
+    int rc = sp_forward(m, s, ids, cn, ref32, 0);
+    for (int i = 0; i < sp_model_n_linear(m) && !rc; i++) {
+        sp_linear *l = sp_model_linear(m, i);
+        if (l == &m->lm_head && l->w == m->embed) continue; /* tied: rounded with embed */
+        if ((rc = sp_linear_own(l))) break;
+        for (size_t k = 0; k < (size_t)l->out * l->in; k++) l->w[k] = sp_bf16_to_f32(sp_f32_to_bf16(l->w[k]));
+    }
+    for (size_t k = 0; !rc && k < (size_t)V * m->cfg.dim; k++) m->embed[k] = sp_bf16_to_f32(sp_f32_to_bf16(m->embed[k]));
+    sp_state_reset(s);
+    if (!rc) rc = sp_forward(m, s, ids, cn, ref, 0);
+    if (!rc) rc = sp_forward(m, s, ids + cn, 1, ref + V, 0);
+    sp_state_free(s);
+    return rc;
+}
+
+/* GPU last-token logits of the cn-token prefill, one decode step, and the same step decoded
+ * by every sequence of a batch (after forking the cache), against the CPU references. */
+static int check_vs_cpu(sp_cuda_model *g, int V, int batch, const int32_t *ids, int cn, const float *ref32,
+                        const float *ref, int mode, sp_bench_gpu_result *r) {
+    float *lg = malloc((size_t)batch * V * sizeof(float));
+    int32_t *bt = malloc((size_t)batch * sizeof(int32_t));
     int rc = 0;
-    if (!ref || !lg || !bt || !s) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
-    if ((rc = sp_forward(m, s, ids, cn, ref, 0)) || (rc = sp_forward(m, s, ids + cn, 1, ref + V, 0))) goto done;
+    if (!lg || !bt) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
     if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) goto done;
     r->err_prefill[mode] = relerr(lg, ref, V);
+    r->err_prefill_f32w[mode] = relerr(lg, ref32, V);
     if ((rc = sp_cuda_model_forward(g, ids + cn, 1, 1, cn, lg))) goto done;
     r->err_decode[mode] = relerr(lg, ref + V, V);
     if ((rc = sp_cuda_model_fork(g, cn))) goto done;
@@ -74,8 +94,7 @@ static int check_vs_cpu(const sp_model *m, sp_cuda_model *g, int batch, const in
         if (e > r->err_batch[mode]) r->err_batch[mode] = e;
     }
 done:
-    free(ref); free(lg); free(bt);
-    sp_state_free(s);
+    free(lg); free(bt);
     return rc;
 }
 
@@ -117,9 +136,9 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
     return rc;
 }
 
-int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log) {
+int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log) {
     memset(r, 0, sizeof *r);
-    for (int i = 0; i < 2; i++) r->err_prefill[i] = r->err_decode[i] = r->err_batch[i] = -1;
+    for (int i = 0; i < 2; i++) r->err_prefill[i] = r->err_prefill_f32w[i] = r->err_decode[i] = r->err_batch[i] = -1;
     r->err_sparse_vs_dense = -1;
     if (o->n_prompts < 1 || o->n_prompts > SP_BENCH_GPU_MAXP || o->n_batches < 1 || o->n_batches > 2 ||
         o->gen_tokens < 1 || o->reps < 1 || o->ctx_tokens < 1)
@@ -146,7 +165,7 @@ int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_res
     int32_t *ids = malloc((size_t)ctx * sizeof(int32_t));
     if (!ids) return sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory");
     for (int i = 0; i < ctx; i++) ids[i] = (int32_t)((1000 + 7919L * i) % c->vocab); /* speed does not depend on them */
-    float *dense_logits = NULL, *lg = NULL;
+    float *dense_logits = NULL, *lg = NULL, *ref32 = NULL, *ref = NULL;
     int rc = 0;
     double t0 = sp_time();
     sp_cuda_model *g = sp_cuda_model_new(c, ctx, maxP, maxB);
@@ -154,11 +173,17 @@ int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_res
     rc = o->synthetic ? sp_cuda_model_randomize(g, 0x5EED, 1) : upload_model(m, g);
     if (rc) goto done;
     if (log) fprintf(log, "  weights on the device in %.1f s\n", sp_time() - t0);
+    if (o->check && m) { /* after the upload: the references round the host weights to bf16 */
+        ref32 = malloc((size_t)c->vocab * sizeof(float));
+        ref = malloc((size_t)2 * c->vocab * sizeof(float));
+        if (!ref32 || !ref) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
+        if ((rc = cpu_refs(m, ids, cn, ref32, ref))) goto done;
+    }
     for (int mode = 0; mode < 2 && !rc; mode++) {
         t0 = sp_time();
         if ((rc = sp_cuda_model_bind(g, mode))) break;
         if (log) fprintf(log, "  %s binding in %.1f s\n", mode ? "sparse" : "dense", sp_time() - t0);
-        if (o->check && m && (rc = check_vs_cpu(m, g, maxB, ids, cn, mode, r))) break;
+        if (ref && (rc = check_vs_cpu(g, c->vocab, maxB, ids, cn, ref32, ref, mode, r))) break;
         /* sparse vs dense on the same prefill, for every model */
         if (!(lg = malloc((size_t)c->vocab * sizeof(float)))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }
         if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) break;
@@ -171,6 +196,8 @@ int sp_bench_gpu(const sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_res
     }
 done:
     free(ids);
+    free(ref32);
+    free(ref);
     free(dense_logits);
     free(lg);
     if (rc) sp_cuda_model_free(g);
