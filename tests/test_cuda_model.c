@@ -1,6 +1,6 @@
 /* test_cuda_model.c: the GPU model forward (src/kernels/cuda/model.cu through eval/bench_gpu.c)
- * against the CPU forward on small random models: a 2:4 magnitude-pruned one and a 60%
- * unstructured one; prefill, one decode step and a batch decode, dense and sparse bindings,
+ * against the CPU forward on small random models (2:4 magnitude-pruned and 60% unstructured;
+ * head dims 32, 64, 128); prefill, one decode step and a batch decode, dense and sparse bindings,
  * rel err of last-token logits < 2e-2 (bf16 weights and activations). Also the device-built
  * 2:4 layout against the host-built one. Exits 77 (ctest SKIP) without a GPU. */
 #include <stdio.h>
@@ -38,18 +38,19 @@ static void prune(float *w, size_t n, int pattern24, double sp) {
     }
 }
 
-static sp_model *tiny_model(int pattern24, double sp) {
+static sp_model *tiny_model(int pattern24, double sp, int heads, int kv_heads, int head_dim) {
     sp_model *m = calloc(1, sizeof *m);
-    m->cfg = (sp_config){.arch = "llama", .dim = 128, .hidden_dim = 256, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2,
-                         .head_dim = 32, .vocab_size = 300, .max_seq_len = 1024, .rope_theta = 10000.f, .norm_eps = 1e-5f,
-                         .tie_embeddings = 1};
+    const int dim = heads * head_dim;
+    m->cfg = (sp_config){.arch = "llama", .dim = dim, .hidden_dim = 2 * dim, .n_layers = 2, .n_heads = heads,
+                         .n_kv_heads = kv_heads, .head_dim = head_dim, .vocab_size = 300, .max_seq_len = 1024,
+                         .rope_theta = 10000.f, .norm_eps = 1e-5f, .tie_embeddings = 1};
     if (sp_model_alloc_layout(m)) return NULL;
-    m->embed = rand_vec((size_t)300 * 128, 1.f, 0.f);
-    m->final_norm = rand_vec(128, 0.2f, 1.f);
+    m->embed = rand_vec((size_t)300 * dim, 1.f, 0.f);
+    m->final_norm = rand_vec(dim, 0.2f, 1.f);
     m->lm_head.w = m->embed;
     for (int b = 0; b < 2; b++) {
-        m->blocks[b].attn_norm = rand_vec(128, 0.2f, 1.f);
-        m->blocks[b].mlp_norm = rand_vec(128, 0.2f, 1.f);
+        m->blocks[b].attn_norm = rand_vec(dim, 0.2f, 1.f);
+        m->blocks[b].mlp_norm = rand_vec(dim, 0.2f, 1.f);
         for (int j = 0; j < SP_N_LINEAR; j++) {
             sp_linear *l = &m->blocks[b].lin[j];
             size_t n = (size_t)l->out * l->in;
@@ -61,8 +62,8 @@ static sp_model *tiny_model(int pattern24, double sp) {
     return m;
 }
 
-static void run_model(const char *what, int pattern24, double sp) {
-    sp_model *m = tiny_model(pattern24, sp);
+static void run_model(const char *what, int pattern24, double sp, int heads, int kv_heads, int head_dim) {
+    sp_model *m = tiny_model(pattern24, sp, heads, kv_heads, head_dim);
     CHECK(m != NULL, "model layout: %s", sp_last_error());
     if (!m) return;
     sp_bench_gpu_opts o = {.prompts = {24, 40}, .n_prompts = 2, .batches = {1, 5}, .n_batches = 2, .ctx_tokens = 20,
@@ -134,8 +135,10 @@ int main(void) {
     printf("seed %u\n", seed);
     device_layout(37, 112);
     device_layout(300, 528);
-    run_model("2:4 magnitude", 1, 0.5);
-    run_model("60% random", 0, 0.6);
+    run_model("2:4, D 32", 1, 0.5, 4, 2, 32); /* head dims: each fused-attention instance */
+    run_model("60%, D 32", 0, 0.6, 4, 2, 32);
+    run_model("2:4, D 64", 1, 0.5, 4, 2, 64);
+    run_model("2:4, D 128", 1, 0.5, 2, 1, 128);
     if (fails) { printf("%d failures\n", fails); return 1; }
     printf("all GPU model checks passed\n");
     return 0;

@@ -37,6 +37,7 @@ struct sp_pick {
 struct sp_cuda_model {
     sp_cuda_model_cfg c;
     int max_ctx, max_rows, max_batch, rows_cap, qd, kvd, sparse;
+    int flash;             /* prefill attention: fused kernel (1) or cuBLAS + softmax (0) */
     bf16 *embed;
     float *final_norm, *attn_norm, *mlp_norm; /* (dim), (layers, dim) x2 */
     sp_lin *lin;                              /* (layers, 7) */
@@ -108,6 +109,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     g->max_ctx = max_ctx, g->max_rows = max_rows, g->max_batch = max_batch;
     g->rows_cap = max_rows > max_batch ? max_rows : max_batch;
     g->qd = c->n_heads * c->head_dim, g->kvd = c->n_kv_heads * c->head_dim;
+    /* SP_GPU_ATTN=cublas keeps the unfused prefill attention (for A/B timing) */
+    const char *attn = getenv("SP_GPU_ATTN");
+    g->flash = (c->head_dim == 32 || c->head_dim == 64 || c->head_dim == 128) && !(attn && !strcmp(attn, "cublas"));
     g->lin = (sp_lin *)calloc((size_t)c->n_layers * SP_NLIN, sizeof(sp_lin));
     g->hlogits = (uint16_t *)malloc((size_t)max_batch * c->vocab * 2);
     const size_t R = g->rows_cap, D = c->dim, H = c->hidden_dim, half = c->head_dim / 2;
@@ -413,7 +417,10 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     k_rope<<<rows, 128, 0, c->stream>>>(g->q, g->qd, cf->n_heads, cf->head_dim, g->cs, g->sn, pos, !bm);
     k_kv_store<<<rows, 128, 0, c->stream>>>(g->kn, g->vn, g->kc + seq0, g->vc + seq0, g->kvd, cf->head_dim, g->cs, g->sn,
                                             pos, bm, g->max_ctx);
-    if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
+    if (n > 1 && g->flash)
+        SP_CHK(sp_flash_prefill(g->q, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim, g->kvd,
+                                1.f / sqrtf((float)cf->head_dim), c->stream));
+    else if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
     else {
         /* split the keys when heads x batch would leave most SMs idle (>= 64 keys a split) */
         const int L = pos + 1, blocks = cf->n_heads * batch;

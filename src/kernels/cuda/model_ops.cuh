@@ -6,6 +6,10 @@
 
 typedef __nv_bfloat16 bf16;
 
+/* Fused causal prefill attention (flash_attn.cu); head dims 32, 64, 128. */
+int sp_flash_prefill(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
+                     int D, int kvd, float scale, cudaStream_t st);
+
 /* sum over the block (blockDim.x a multiple of 32, <= 1024); red holds 32 floats */
 __device__ __forceinline__ float sp_block_sum(float v, float *red) {
     for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
