@@ -15,6 +15,18 @@ typedef __nv_bfloat16 bf16;
 #define FA_BQ 64 /* query rows per block (4 warps x 16) */
 #define FA_BK 64 /* keys per tile */
 
+/* four 8x8 b16 matrices from shared memory; lanes 8i..8i+7 give the row addresses of matrix i */
+template <bool TRANS>
+__device__ __forceinline__ void fa_ldsm4(uint32_t *r, const bf16 *row) {
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(row);
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
 __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&v);
@@ -23,7 +35,7 @@ __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
 /* q (n, heads*D) at positions pos..pos+n-1; caches (.., kvd) rows 0..pos+n-1 of this layer's
  * sequence; out (n, heads*D). grid (ceil(n / 64), heads), 128 threads. */
 template <int D>
-__global__ void __launch_bounds__(128) k_flash_prefill(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+__global__ void __launch_bounds__(128, 3) k_flash_prefill(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
                                                        const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
                                                        int pos, int heads, int group, int kvd, float scale_log2) {
     constexpr int STR = D + 8; /* padded smem row (bf16): conflict-free 32-bit B loads */
@@ -63,13 +75,15 @@ __global__ void __launch_bounds__(128) k_flash_prefill(const bf16 *__restrict__ 
         __syncthreads();
         /* S (16 x 64) = Q K^T */
         float s[FA_BK / 8][4];
+        /* B fragments by ldmatrix: matrix j of lane group j = keys 8nt.., dims 16kk + 8j.. */
         for (int nt = 0; nt < FA_BK / 8; nt++) {
             s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-            const bf16 *kr = Ks + (8 * nt + g) * STR + 2 * t;
-            for (int kk = 0; kk < D / 16; kk++) {
-                uint32_t b0 = *reinterpret_cast<const uint32_t *>(kr + 16 * kk);
-                uint32_t b1 = *reinterpret_cast<const uint32_t *>(kr + 16 * kk + 8);
-                sp_mma_dense(s[nt], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b0, b1);
+            const bf16 *kr = Ks + (8 * nt + (lane & 7)) * STR + 8 * (lane >> 3);
+            for (int kk = 0; kk < D / 16; kk += 2) {
+                uint32_t b[4];
+                fa_ldsm4<false>(b, kr + 16 * kk);
+                sp_mma_dense(s[nt], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b[0], b[1]);
+                sp_mma_dense(s[nt], qf[kk + 1][0], qf[kk + 1][1], qf[kk + 1][2], qf[kk + 1][3], b[2], b[3]);
             }
         }
         /* causal mask, scale (log2 domain), running max and sum per row */
@@ -103,12 +117,14 @@ __global__ void __launch_bounds__(128) k_flash_prefill(const bf16 *__restrict__ 
         for (int kk = 0; kk < FA_BK / 16; kk++) {
             uint32_t a0 = fa_pack(s[2 * kk][0], s[2 * kk][1]), a1 = fa_pack(s[2 * kk][2], s[2 * kk][3]);
             uint32_t a2 = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), a3 = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-            const uint16_t *v0 = reinterpret_cast<const uint16_t *>(Vs + (16 * kk + 2 * t) * STR + g);
-            for (int dt = 0; dt < D / 8; dt++) {
-                const uint16_t *v = v0 + 8 * dt;
-                uint32_t b0 = (uint32_t)v[0] | ((uint32_t)v[STR] << 16);
-                uint32_t b1 = (uint32_t)v[8 * STR] | ((uint32_t)v[9 * STR] << 16);
-                sp_mma_dense(o[dt], a0, a1, a2, a3, b0, b1);
+            /* transposed ldmatrix: matrix j = keys 16kk + 8(j&1).., dims 8dt + 8(j>>1).. gives
+             * b0, b1 of dim tile dt and b0, b1 of dt + 1 */
+            const bf16 *vr = Vs + (16 * kk + 8 * ((lane >> 3) & 1) + (lane & 7)) * STR + 8 * (lane >> 4);
+            for (int dt = 0; dt < D / 8; dt += 2) {
+                uint32_t b[4];
+                fa_ldsm4<true>(b, vr + 8 * dt);
+                sp_mma_dense(o[dt], a0, a1, a2, a3, b[0], b[1]);
+                sp_mma_dense(o[dt + 1], a0, a1, a2, a3, b[2], b[3]);
             }
         }
     }
