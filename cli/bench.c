@@ -1,6 +1,7 @@
 /* bench.c: sparsity bench --model SPARSE [--baseline DENSE] [--prompt-tokens P] [--gen-tokens G]
  * TTFT and TPOT of the sparse model against a dense baseline in the same process: the
- * baseline is --baseline bound to dense kernels, or else the same weights bound dense. */
+ * baseline is --baseline bound to dense kernels, or else the same weights bound dense.
+ * With --gpu the whole model runs on the GPU instead (cli/bench_gpu.c). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "sparsity_bench.h"
 
 int cmd_bench(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--gpu")) return cmd_bench_gpu(argc, argv); /* whole model on the GPU */
     cli_opt opts[] = {
         {"--model", 1, "sparse model folder (or .gguf)", 0},
         {"--baseline", 1, "dense model to compare against (default: the same weights on dense kernels)", 0},
@@ -18,6 +21,7 @@ int cmd_bench(int argc, char **argv) {
         {"--format", 1, "auto | dense | csr | coo | bsr | bitmap | nm (default auto: chosen per layer)", 0},
         {"--dtype", 1, "weight value type for both models: f32 | bf16 | f16 (default bf16)", 0},
         {"--json", 0, "print one JSON object", 0},
+        {"--gpu", 0, "whole model on the GPU instead (see sparsity bench --gpu --help)", 0},
         {0}};
     cli_parse("bench", "sparsity bench --model SPARSE [--baseline DENSE] [--prompt-tokens P] [--gen-tokens G] [--reps R]\n"
               "       [--format auto|dense|csr|coo|bsr|bitmap|nm] [--dtype f32|bf16|f16] [--json]",

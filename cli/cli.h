@@ -11,6 +11,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
+int cmd_bench_gpu(int argc, char **argv); /* bench --gpu (cli/bench_gpu.c) */
 
 /* Flag parsing: "--name VALUE" pairs; die with a clear message otherwise. */
 typedef struct {

@@ -6,6 +6,7 @@
 
 #include "sparsity.h"
 #include "sparsity_formats.h"
+#include <stdio.h>
 
 typedef struct {
     int prompt_tokens;   /* prefill length (TTFT) */
@@ -26,5 +27,39 @@ typedef struct {
  * (kernels bound for prompt_tokens) and decode (kernels rebound for 1 token). Kernels stay
  * bound for decode afterwards, so callers can list them. */
 int sp_bench_run(sp_model *m, const sp_bench_opts *o, sp_bench_result *r);
+
+
+/* ------------------------------------------------------------------ GPU (eval/bench_gpu.c)
+ * Whole-model prefill and decode on the device (sparsity_cuda.h), dense cuBLAS against the
+ * sparse binding of the same weights, in one process. */
+#include "sparsity_cuda.h"
+
+#define SP_BENCH_GPU_MAXP 4
+typedef struct {
+    const char *synthetic;     /* "llama3-8b": random weights made on the device, 2:4 magnitude; else NULL */
+    int prompts[SP_BENCH_GPU_MAXP], n_prompts; /* TTFT prompt lengths */
+    int batches[2], n_batches; /* TPOT batch sizes (sequences decoding together) */
+    int ctx_tokens;            /* prompt before the timed decode steps */
+    int gen_tokens, reps;
+    int check;                 /* compare logits with the CPU forward (real models) */
+    int check_tokens;          /* prompt length of that check (0: 100); > 512 crosses attention chunks */
+} sp_bench_gpu_opts;
+
+typedef struct {
+    sp_cuda_model_cfg cfg;
+    double ttft_ms[2][SP_BENCH_GPU_MAXP]; /* [dense, sparse][prompt] */
+    double tpot_ms[2][2];                 /* [dense, sparse][batch] */
+    size_t weight_bytes[2];               /* block linears as bound for 1 token */
+    /* rel err of last-token logits, [dense, sparse]; -1 = not run. Against the CPU forward on the
+     * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */
+    double err_prefill[2], err_decode[2], err_batch[2], err_prefill_f32w[2];
+    double err_sparse_vs_dense;           /* GPU sparse vs GPU dense logits, same weights */
+    sp_cuda_model *model;                 /* left bound sparse for kernel reports; caller frees */
+} sp_bench_gpu_result;
+
+/* m: the model (NULL with o->synthetic); with o->check its weights are rounded to bf16 in
+ * place after the upload (the CPU reference then holds what the GPU holds). Prints progress
+ * to log (may be NULL). */
+int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log);
 
 #endif

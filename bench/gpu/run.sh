@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# bench/gpu/run.sh: builds the CUDA backend, runs the GPU correctness tests (kernels, then the
+# whole-model forward against the CPU forward), times every kernel against cuBLAS dense bf16
+# (Llama-8B shapes, decode and prefill token counts), then the whole synthetic Llama-3-8B
+# (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch 1/16, dense vs 2:4 in one process),
+# and prints the tables last. Logs go to $OUT (default bench/results/logs).
+#   bench/gpu/run.sh [sp_gpu_bench flags: --decode --unstructured --prefill --sweep --iters N]
+# Build: cmake -DSP_CUDA=ON; if the CPU-side dependencies (OpenBLAS, cJSON) are missing
+# on the GPU machine, a direct nvcc build of the backend + kernel test + kernel bench is used
+# (no whole-model steps then), or SP_GPU_BIN=DIR takes binaries made by bench/gpu/static-bins.sh.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-bench/results/logs}
+mkdir -p "$OUT"
+B=build-gpu
+# cuSPARSELt ships inside PyTorch (nvidia/cusparselt/{include,lib}); used when present.
+LT_LIB=${SP_CUSPARSELT_LIB:-$(find / -xdev -name 'libcusparseLt.so*' -not -path '*/proc/*' 2>/dev/null | head -1)}
+LT_INC=""
+if [ -n "$LT_LIB" ]; then
+    export SP_CUSPARSELT_LIB=$LT_LIB
+    d=$(dirname "$(dirname "$LT_LIB")")/include
+    [ -f "$d/cusparseLt.h" ] && LT_INC=$d
+fi
+echo "cuSPARSELt: lib=${LT_LIB:-none} include=${LT_INC:-none}" | tee "$OUT/env.txt"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv >>"$OUT/env.txt" 2>&1
+nvcc --version | tail -1 >>"$OUT/env.txt"
+
+if [ -n "${SP_GPU_BIN:-}" ]; then
+    B=$SP_GPU_BIN
+    export LD_LIBRARY_PATH=$B:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+    echo "build: prebuilt binaries in $B"
+elif cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DSP_CUDA=ON ${LT_INC:+-DSP_CUSPARSELT_INCLUDE=$LT_INC} >"$OUT/build.log" 2>&1 &&
+   cmake --build $B -j"$(nproc)" --target test_cuda test_cuda_model sp_gpu_bench sparsity_cli >>"$OUT/build.log" 2>&1; then
+    echo "build: cmake ($B)"
+else
+    echo "build: cmake failed (see build.log tail below); direct nvcc build" | tee -a "$OUT/build.log"
+    tail -5 "$OUT/build.log"
+    mkdir -p $B/direct && rm -f $B/direct/*.o
+    objs=""
+    for f in src/kernels/cuda/*.cu; do
+        o=$B/direct/$(basename "$f" .cu).o
+        nvcc -O3 -std=c++17 -Iinclude -Isrc ${LT_INC:+-I$LT_INC} -gencode=arch=compute_80,code=sm_80 \
+            -gencode=arch=compute_90a,code=sm_90a -lineinfo -c "$f" -o "$o" >>"$OUT/build.log" 2>&1 &
+        objs="$objs $o"
+    done
+    wait
+    for f in src/core/status.c src/core/dtype.c; do
+        gcc -O2 -std=c11 -D_GNU_SOURCE -DSP_HAVE_CUDA -Iinclude -c "$f" -o $B/direct/$(basename "$f" .c).o >>"$OUT/build.log" 2>&1
+        objs="$objs $B/direct/$(basename "$f" .c).o"
+    done
+    for t in tests/test_cuda.c tests/tools/sp_gpu_bench.c; do
+        n=$(basename "$t" .c)
+        gcc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Itests -c "$t" -o $B/direct/$n.main.o >>"$OUT/build.log" 2>&1 &&
+        nvcc -o $B/$n $B/direct/$n.main.o $objs -lcublas -lcusparse -ldl -lm >>"$OUT/build.log" 2>&1
+    done
+fi
+[ -x $B/test_cuda ] && [ -x $B/sp_gpu_bench ] || { echo "build failed"; tail -30 "$OUT/build.log"; exit 1; }
+
+echo "== correctness (tests/test_cuda.c)"
+$B/test_cuda >"$OUT/test_cuda.log" 2>&1
+rc=$?
+tail -3 "$OUT/test_cuda.log"
+grep FAIL "$OUT/test_cuda.log" | head -20
+[ $rc -eq 0 ] || [ $rc -eq 77 ] || echo "test_cuda FAILED (rc $rc)"
+
+if [ -x $B/test_cuda_model ]; then
+    echo "== whole-model correctness (tests/test_cuda_model.c)"
+    $B/test_cuda_model >"$OUT/test_cuda_model.log" 2>&1
+    rc=$?
+    tail -1 "$OUT/test_cuda_model.log"
+    grep FAIL "$OUT/test_cuda_model.log" | head -20
+    [ $rc -eq 0 ] || [ $rc -eq 77 ] || echo "test_cuda_model FAILED (rc $rc)"
+fi
+
+echo "== timing"
+$B/sp_gpu_bench "$@" 2>&1 | tee "$OUT/bench.md"
+
+if [ -x $B/sparsity ]; then
+    echo "== whole model: synthetic Llama-3-8B, dense cuBLAS vs 2:4"
+    $B/sparsity bench --gpu --synthetic llama3-8b --prompts 512,2048,8192 --batches 1,16 --ctx-tokens 512 \
+        --gen-tokens 32 --reps 3 >"$OUT/model-8b.md" 2>&1 || echo "bench --gpu FAILED"
+    grep -A20 "^## kernel" "$OUT/model-8b.md" | head -12
+    sed -n '/^| synthetic/,$p' "$OUT/model-8b.md"
+fi

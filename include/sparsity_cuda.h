@@ -1,0 +1,135 @@
+/* sparsity_cuda.h: the GPU backend (prefix sp_cuda_), built when SP_CUDA finds nvcc.
+ *
+ * Without a CUDA build (or without a device) sp_cuda_available() returns 0 and
+ * every other call fails with SP_ERR_UNSUPPORTED and a message, so callers fall
+ * back to the CPU kernels. Host .c files include only this header, never CUDA's.
+ *
+ * A weight lives on the device as an opaque sp_cuda_weight bound to one kernel.
+ * Activations are bf16 device buffers: x (n, in), y (n, out), row-major, so
+ * y = x W^T exactly as sp_linear. All work goes to one library stream and calls
+ * return after enqueueing (sp_cuda_download and sp_cuda_sync wait).
+ *
+ * 2:4 input layout (shared with the CPU formats):
+ *   vals (out, in/2) bf16: the two kept values of each group of 4 inputs, ascending column;
+ *   meta (out, in/16) uint16: group g is the nibble at bits 4*(g%4) of meta[row][g/4];
+ *   nibble bits[1:0] = first kept index, bits[3:2] = second (first < second).
+ * The upload reorders these bytes into the mma.sp fragment order (see sp24_gemv.cu).
+ * in must be a multiple of 16 for every kernel; out is free. */
+#ifndef SPARSITY_CUDA_H
+#define SPARSITY_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when the backend is built and a device answers; else 0 and sp_last_error() says why. */
+int sp_cuda_available(void);
+/* Device name, multiprocessor count, L2 bytes and memory bytes (any pointer may be NULL). */
+int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2_bytes, size_t *mem_bytes);
+
+typedef enum {
+    SP_CUDA_KERNEL_DENSE = 0, /* cuBLAS GemmEx on the dense bf16 weight (the baseline) */
+    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16, n <= 16 per launch (decode) */
+    SP_CUDA_KERNEL_24_LT,     /* cuSPARSELt (dlopen'ed at run time), 2:4 bf16 (prefill) */
+    SP_CUDA_KERNEL_BITMAP,    /* own tiled-bitmap kernel, unstructured bf16 (decode) */
+    SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
+    SP_CUDA_KERNEL_COUNT
+} sp_cuda_kernel;
+
+const char *sp_cuda_kernel_name(sp_cuda_kernel k); /* "dense-cublas", "24-mma", ... */
+
+typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
+
+/* Dense bf16 weight w (out, in) for DENSE, BITMAP or CSR (zeros are dropped by the
+ * sparse ones). NULL + sp_last_error() on failure. */
+sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w_bf16);
+/* 2:4 weight in the shared layout above, for 24 or 24_LT. */
+sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint16_t *vals_bf16,
+                                  const uint16_t *meta);
+/* The same from a masked dense bf16 weight (out, in) already on the device, for any kernel;
+ * 2:4 and cuSPARSELt are built there (the 2:4 ones reject groups with > 2 nonzeros). */
+sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const void *w_dev);
+void sp_cuda_weight_free(sp_cuda_weight *w);
+sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w);
+/* Device bytes of the weight (what one decode call must read). */
+size_t sp_cuda_weight_bytes(const sp_cuda_weight *w);
+
+/* Device buffers. */
+void *sp_cuda_malloc(size_t bytes); /* NULL + message on failure */
+void sp_cuda_free(void *dev);
+int sp_cuda_upload(void *dev, const void *host, size_t bytes);
+int sp_cuda_download(void *host, const void *dev, size_t bytes);
+int sp_cuda_sync(void);
+
+/* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
+int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
+
+/* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.
+ * flush_l2 = 1: a 2x-L2 read before each call (cold L2), one call per event pair, cycling
+ *   through the n_w weights.
+ * flush_l2 = 0: the n_w weights (same shape; give enough that they exceed L2) run back to
+ *   back, as layers of a decode step do; time per round / n_w.
+ * iters = calls (flush) or rounds (rotate). */
+int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, int n, void *y,
+                        int iters, int flush_l2, double *median_us);
+/* The same two methods for a plain 16-byte streaming read of bytes (the bandwidth floor). */
+int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
+
+/* Kernel choice from the measured table in bench/results/gpu-h100.md:
+ * structured = 1 for a 2:4 weight, else sparsity is the zero fraction. *why says why. */
+sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,
+                              const char **why);
+
+/* Tuning knobs for the own kernels (bench sweeps): row tiles per block (1,2,4,8), K splits
+ * (0 = automatic) and L2 prefetch distance in 256-column steps (0..8, -1 = automatic).
+ * Applies to later sp_cuda_linear calls. */
+void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
+
+
+/* ------------------------------------------------------------------ whole model (model.cu)
+ * A Llama-style decoder on the device: bf16 weights and activations, f32 residual stream,
+ * HF rotate-half RoPE, GQA attention (cuBLAS batched GEMMs + causal softmax for prefill,
+ * one kernel for decode), SwiGLU. Every projection goes through one linear entry that runs
+ * dense cuBLAS, or (sparse binding) the kernel measured fastest for that layer shape, pattern
+ * and token count; lm_head stays dense. Up to max_batch sequences decode together. */
+typedef struct sp_cuda_model sp_cuda_model;
+typedef struct {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab;
+    float rope_theta, norm_eps;
+} sp_cuda_model_cfg;
+
+/* max_ctx positions per sequence, max_rows tokens per prefill call, max_batch sequences. */
+sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int max_ctx, int max_rows, int max_batch);
+void sp_cuda_model_free(sp_cuda_model *g);
+/* Host f32 weights, converted to bf16 on upload. layer -1 = the model-level tensors.
+ * which: 0 = embed (vocab, dim) / attn_norm, 1 = final norm / mlp_norm. */
+int sp_cuda_model_set_vec(sp_cuda_model *g, int layer, int which, const float *w);
+/* Linear j (0..6 = q,k,v,o,gate,up,down; layer -1, j 0 = lm_head) from dense f32 (zeros kept). */
+int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, const float *w);
+/* Synthetic weights generated on the device (seeded), block linears pruned 2:4 by magnitude
+ * when prune24 (lm_head stays dense). */
+int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
+/* sparse = 0: every linear on dense cuBLAS. 1: each block linear gets its sparse forms (2:4
+ * pattern: own mma.sp + cuSPARSELt; unstructured: bitmap + cuSPARSE CSR) and runs whichever
+ * was measured fastest, dense included, per shape/pattern/token count (measured on first use). */
+int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
+/* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
+ * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.
+ * Returns after the device finished. */
+int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, int batch, int n, int pos, float *logits);
+/* Copies sequence 0's cache positions [0, len) to every other sequence (same prompt). */
+int sp_cuda_model_fork(sp_cuda_model *g, int len);
+/* Kernel and reason of linear j of block layer for n tokens under the current binding
+ * ("not measured" until a forward ran that n). */
+int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why);
+/* Device bytes of the block linears' weights as bound (for n tokens). */
+size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPARSITY_CUDA_H */

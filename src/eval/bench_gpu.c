@@ -1,0 +1,206 @@
+/* bench_gpu.c: whole-model TTFT/TPOT on the GPU, dense cuBLAS against the sparse binding of
+ * the same weights in one process, plus last-token logits checked against the CPU forward.
+ * The device model is in src/kernels/cuda/model.cu; this file only feeds and times it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsity_bench.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+static double relerr(const float *a, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != a[i]) return INFINITY;
+        num += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Llama-3-8B shapes (32 blocks, dim 4096, MLP 14336, GQA 32/8 heads of 128, vocab 128256) */
+static int synthetic_cfg(const char *name, sp_cuda_model_cfg *c) {
+    if (strcmp(name, "llama3-8b")) return sp_error(SP_ERR_ARG, "bench --gpu: unknown synthetic model '%s' (known: llama3-8b)", name);
+    *c = (sp_cuda_model_cfg){.dim = 4096, .hidden_dim = 14336, .n_layers = 32, .n_heads = 32, .n_kv_heads = 8,
+                             .head_dim = 128, .vocab = 128256, .rope_theta = 500000.f, .norm_eps = 1e-5f};
+    return 0;
+}
+
+/* Dense f32 host weights of m into g (bf16 on the device). */
+static int upload_model(const sp_model *m, sp_cuda_model *g) {
+    int rc = sp_cuda_model_set_vec(g, -1, 0, m->embed);
+    if (!rc) rc = sp_cuda_model_set_vec(g, -1, 1, m->final_norm);
+    if (!rc) rc = sp_cuda_model_set_linear(g, -1, 0, m->lm_head.w);
+    for (int b = 0; b < m->cfg.n_layers && !rc; b++) {
+        const sp_block *B = &m->blocks[b];
+        rc = sp_cuda_model_set_vec(g, b, 0, B->attn_norm);
+        if (!rc) rc = sp_cuda_model_set_vec(g, b, 1, B->mlp_norm);
+        for (int j = 0; j < SP_N_LINEAR && !rc; j++) {
+            if (!B->lin[j].w) return sp_error(SP_ERR_ARG, "bench --gpu: %s has no dense weight", B->lin[j].name);
+            rc = sp_cuda_model_set_linear(g, b, j, B->lin[j].w);
+        }
+    }
+    return rc;
+}
+
+/* CPU references for the check: last-token logits of a cn-token prefill with the f32 weights
+ * (ref32), then, after rounding every weight to bf16 in place as the GPU holds them, of the
+ * same prefill and of one decode step (ref: (2, V)), so the GPU error vs ref is arithmetic only. */
+static int cpu_refs(sp_model *m, const int32_t *ids, int cn, float *ref32, float *ref) {
+    const int V = m->cfg.vocab_size;
+    sp_state *s = sp_state_new(m, cn + 1, cn);
+    if (!s) return SP_ERR_NOMEM;
+    int rc = sp_forward(m, s, ids, cn, ref32, 0);
+    for (int i = 0; i < sp_model_n_linear(m) && !rc; i++) {
+        sp_linear *l = sp_model_linear(m, i);
+        if (l == &m->lm_head && l->w == m->embed) continue; /* tied: rounded with embed */
+        if ((rc = sp_linear_own(l))) break;
+        for (size_t k = 0; k < (size_t)l->out * l->in; k++) l->w[k] = sp_bf16_to_f32(sp_f32_to_bf16(l->w[k]));
+    }
+    for (size_t k = 0; !rc && k < (size_t)V * m->cfg.dim; k++) m->embed[k] = sp_bf16_to_f32(sp_f32_to_bf16(m->embed[k]));
+    sp_state_reset(s);
+    if (!rc) rc = sp_forward(m, s, ids, cn, ref, 0);
+    if (!rc) rc = sp_forward(m, s, ids + cn, 1, ref + V, 0);
+    sp_state_free(s);
+    return rc;
+}
+
+/* GPU last-token logits of the cn-token prefill, one decode step, and the same step decoded
+ * by every sequence of a batch (after forking the cache), against the CPU references. */
+static int check_vs_cpu(sp_cuda_model *g, int V, int batch, const int32_t *ids, int cn, const float *ref32,
+                        const float *ref, int mode, sp_bench_gpu_result *r) {
+    float *lg = malloc((size_t)batch * V * sizeof(float));
+    int32_t *bt = malloc((size_t)batch * sizeof(int32_t));
+    int rc = 0;
+    if (!lg || !bt) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
+    if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) goto done;
+    r->err_prefill[mode] = relerr(lg, ref, V);
+    r->err_prefill_f32w[mode] = relerr(lg, ref32, V);
+    if ((rc = sp_cuda_model_forward(g, ids + cn, 1, 1, cn, lg))) goto done;
+    r->err_decode[mode] = relerr(lg, ref + V, V);
+    if ((rc = sp_cuda_model_fork(g, cn))) goto done;
+    for (int i = 0; i < batch; i++) bt[i] = ids[cn];
+    if ((rc = sp_cuda_model_forward(g, bt, batch, 1, cn, lg))) goto done;
+    r->err_batch[mode] = 0;
+    for (int i = 0; i < batch; i++) {
+        double e = relerr(lg + (size_t)i * V, ref + V, V);
+        if (e > r->err_batch[mode]) r->err_batch[mode] = e;
+    }
+done:
+    free(lg); free(bt);
+    return rc;
+}
+
+/* TTFT per prompt length and TPOT per batch size for the current binding. */
+static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t *ids, int mode, sp_bench_gpu_result *r,
+                     FILE *log) {
+    double *t = malloc((size_t)o->reps * sizeof(double));
+    int32_t *bt = malloc((size_t)o->batches[o->n_batches - 1] * sizeof(int32_t) + 64 * sizeof(int32_t));
+    int rc = 0;
+    if (!t || !bt) { free(t); free(bt); return sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); }
+    for (int p = 0; p < o->n_prompts && !rc; p++) {
+        int P = o->prompts[p];
+        for (int k = 0; k <= o->reps && !rc; k++) { /* k = 0 warms up (and measures the kernel choice) */
+            double t0 = sp_time();
+            rc = sp_cuda_model_forward(g, ids, 1, P, 0, NULL);
+            if (k) t[k - 1] = sp_time() - t0;
+        }
+        if (!rc) r->ttft_ms[mode][p] = 1e3 * median(t, o->reps);
+        if (log && !rc) fprintf(log, "  %s TTFT P=%d: %.2f ms\n", mode ? "sparse" : "dense", P, r->ttft_ms[mode][p]);
+    }
+    const int C = o->ctx_tokens, G = o->gen_tokens;
+    for (int bi = 0; bi < o->n_batches && !rc; bi++) {
+        int B = o->batches[bi];
+        for (int k = 0; k <= o->reps && !rc; k++) {
+            if ((rc = sp_cuda_model_forward(g, ids, 1, C, 0, NULL))) break;
+            if (B > 1 && (rc = sp_cuda_model_fork(g, C))) break;
+            double t0 = sp_time();
+            for (int s = 0; s < G && !rc; s++) {
+                for (int i = 0; i < B; i++) bt[i] = ids[(C + s + 31 * i) % (C + G)];
+                rc = sp_cuda_model_forward(g, bt, B, 1, C + s, NULL);
+            }
+            if (k) t[k - 1] = (sp_time() - t0) / G;
+        }
+        if (!rc) r->tpot_ms[mode][bi] = 1e3 * median(t, o->reps);
+        if (log && !rc) fprintf(log, "  %s TPOT batch %d (context %d): %.3f ms\n", mode ? "sparse" : "dense", B, C, r->tpot_ms[mode][bi]);
+    }
+    free(t);
+    free(bt);
+    return rc;
+}
+
+int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log) {
+    memset(r, 0, sizeof *r);
+    for (int i = 0; i < 2; i++) r->err_prefill[i] = r->err_prefill_f32w[i] = r->err_decode[i] = r->err_batch[i] = -1;
+    r->err_sparse_vs_dense = -1;
+    if (o->n_prompts < 1 || o->n_prompts > SP_BENCH_GPU_MAXP || o->n_batches < 1 || o->n_batches > 2 ||
+        o->gen_tokens < 1 || o->reps < 1 || o->ctx_tokens < 1)
+        return sp_error(SP_ERR_ARG, "bench --gpu: bad options");
+    if (!sp_cuda_available()) return SP_ERR_UNSUPPORTED; /* sp_last_error says why */
+    sp_cuda_model_cfg *c = &r->cfg;
+    if (o->synthetic) {
+        int rc = synthetic_cfg(o->synthetic, c);
+        if (rc) return rc;
+    } else {
+        if (!m) return sp_error(SP_ERR_ARG, "bench --gpu: no model");
+        if (m->cfg.qkv_bias) return sp_error(SP_ERR_UNSUPPORTED, "bench --gpu: q/k/v biases (qwen2) are not in the GPU model");
+        *c = (sp_cuda_model_cfg){.dim = m->cfg.dim, .hidden_dim = m->cfg.hidden_dim, .n_layers = m->cfg.n_layers,
+                                 .n_heads = m->cfg.n_heads, .n_kv_heads = m->cfg.n_kv_heads, .head_dim = m->cfg.head_dim,
+                                 .vocab = m->cfg.vocab_size, .rope_theta = m->cfg.rope_theta, .norm_eps = m->cfg.norm_eps};
+    }
+    const int cn = o->check_tokens > 0 ? o->check_tokens : 100;
+    int maxP = cn + 1, maxB = 1;
+    for (int i = 0; i < o->n_prompts; i++) maxP = o->prompts[i] > maxP ? o->prompts[i] : maxP;
+    for (int i = 0; i < o->n_batches; i++) maxB = o->batches[i] > maxB ? o->batches[i] : maxB;
+    if (o->ctx_tokens > maxP) maxP = o->ctx_tokens;
+    int ctx = maxP > o->ctx_tokens + o->gen_tokens ? maxP : o->ctx_tokens + o->gen_tokens;
+    ctx += 1;
+    int32_t *ids = malloc((size_t)ctx * sizeof(int32_t));
+    if (!ids) return sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory");
+    for (int i = 0; i < ctx; i++) ids[i] = (int32_t)((1000 + 7919L * i) % c->vocab); /* speed does not depend on them */
+    float *dense_logits = NULL, *lg = NULL, *ref32 = NULL, *ref = NULL;
+    int rc = 0;
+    double t0 = sp_time();
+    sp_cuda_model *g = sp_cuda_model_new(c, ctx, maxP, maxB);
+    if (!g) { rc = SP_ERR_NOMEM; goto done; }
+    rc = o->synthetic ? sp_cuda_model_randomize(g, 0x5EED, 1) : upload_model(m, g);
+    if (rc) goto done;
+    if (log) fprintf(log, "  weights on the device in %.1f s\n", sp_time() - t0);
+    if (o->check && m) { /* after the upload: the references round the host weights to bf16 */
+        ref32 = malloc((size_t)c->vocab * sizeof(float));
+        ref = malloc((size_t)2 * c->vocab * sizeof(float));
+        if (!ref32 || !ref) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
+        if ((rc = cpu_refs(m, ids, cn, ref32, ref))) goto done;
+    }
+    for (int mode = 0; mode < 2 && !rc; mode++) {
+        t0 = sp_time();
+        if ((rc = sp_cuda_model_bind(g, mode))) break;
+        if (log) fprintf(log, "  %s binding in %.1f s\n", mode ? "sparse" : "dense", sp_time() - t0);
+        if (ref && (rc = check_vs_cpu(g, c->vocab, maxB, ids, cn, ref32, ref, mode, r))) break;
+        /* sparse vs dense on the same prefill, for every model */
+        if (!(lg = malloc((size_t)c->vocab * sizeof(float)))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }
+        if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) break;
+        if (mode == 0) { free(dense_logits); dense_logits = lg; lg = NULL; }
+        else r->err_sparse_vs_dense = relerr(lg, dense_logits, (size_t)c->vocab);
+        free(lg);
+        lg = NULL;
+        if ((rc = time_mode(g, o, ids, mode, r, log))) break;
+        r->weight_bytes[mode] = sp_cuda_model_weight_bytes(g, 1);
+    }
+done:
+    free(ids);
+    free(ref32);
+    free(ref);
+    free(dense_logits);
+    free(lg);
+    if (rc) sp_cuda_model_free(g);
+    else r->model = g;
+    return rc;
+}

@@ -1,0 +1,250 @@
+/* common.cuh: shared pieces of the CUDA backend: status checks, the library
+ * context, the weight object, the mma wrappers, activation staging and the
+ * split-K epilogue used by the own decode kernels. */
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "sparsity.h"
+#include "sparsity_cuda.h"
+
+/* ------------------------------------------------------------------ errors */
+
+#define SP_CU(call)                                                                          \
+    do {                                                                                     \
+        cudaError_t e_ = (call);                                                             \
+        if (e_ != cudaSuccess)                                                               \
+            return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s: %s", __FILE__, __LINE__, #call,  \
+                            cudaGetErrorString(e_));                                         \
+    } while (0)
+
+/* ------------------------------------------------------------------ context (context.cu) */
+
+struct sp_cuda_ctx {
+    int ok;                 /* device found and handles made */
+    int sm_count;
+    size_t l2_bytes;
+    cudaStream_t stream;    /* the library stream (a non-blocking stream) */
+    void *cublas;           /* cublasHandle_t */
+    void *cusparse;         /* cusparseHandle_t */
+    float *flush;           /* (flush_n,) read before timed calls to evict L2 */
+    size_t flush_n;
+    int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
+};
+sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
+
+/* ------------------------------------------------------------------ weight */
+
+struct sp_lt_state; /* cuSPARSELt plans and the compressed weight (cusparselt.cu) */
+
+struct sp_cuda_weight {
+    sp_cuda_kernel kernel;
+    int out, in;            /* logical shape */
+    int mp, kp;             /* padded: mp = out up to 16, kp = in up to 256 */
+    size_t bytes;           /* device bytes read per call */
+    /* DENSE */
+    __nv_bfloat16 *w;       /* (out, in) */
+    /* 24: fragment-ordered values and metadata (layout in sp24_gemv.cu) */
+    uint4 *v24;             /* (mp/16, kp/32, 32) */
+    uint4 *m24;             /* (mp/16, kp/256, 32) */
+    /* BITMAP (layout in bitmap_gemv.cu) */
+    uint32_t *bm;           /* (mp/16, kp/64, 32) per-lane 32-bit masks */
+    uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile value offsets in 16-byte units */
+    uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
+    /* CSR (cuSPARSE) */
+    int *rowptr, *colind;   /* (out+1,), (nnz,) */
+    __nv_bfloat16 *csrval;  /* (nnz,) */
+    int64_t nnz;
+    void *csr_buf;          /* SpMV/SpMM work buffer */
+    size_t csr_buf_bytes;
+    /* split-K scratch for the own kernels: zero between calls (self-cleaning) */
+    float *ws;              /* (16, mp) */
+    unsigned *counters;     /* (mp/16,) */
+    sp_lt_state *lt;        /* 24_LT */
+};
+
+/* Kernel launchers (return 0 or negative status). */
+int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
+int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
+int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
+int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+void sp_csr_free(sp_cuda_weight *w);
+int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense_masked, sp_cuda_ctx *c);
+int sp_lt_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
+int sp24_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
+int sp_lt_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+void sp_lt_free(sp_cuda_weight *w);
+
+/* ------------------------------------------------------------------ launch plan for the own kernels */
+
+/* Block = 8 warps = rpb row tiles (16 rows each) x (8/rpb) warps splitting K;
+ * grid = (row tiles / rpb) x splits; the block's K range is spb macro steps of 256. */
+struct sp_plan {
+    int rpb, kw, splits, spb, nt;
+    int pf, pf_bitmap;      /* L2 prefetch distance in macro steps (2:4, bitmap) */
+    size_t smem;            /* x staging bytes */
+};
+int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p);
+
+/* ------------------------------------------------------------------ device helpers */
+
+#define SP_WARPS 8
+#define SP_THREADS (SP_WARPS * 32)
+
+/* 16-byte streaming load: read once, keep out of L1. */
+__device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
+    uint4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+    return r;
+}
+
+/* Warp-collective L2 prefetch of bytes at p (16-byte aligned): one bulk prefetch on
+ * sm_90, one prefetch per 128-byte line otherwise. Raises the bytes in flight without
+ * registers; the register loads that follow then hit L2. */
+__device__ __forceinline__ void sp_prefetch_l2(const void *p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if ((threadIdx.x & 31) == 0 && bytes)
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes & ~15u) : "memory");
+#else
+    for (uint32_t o = (threadIdx.x & 31) * 128; o < bytes; o += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)p + o));
+#endif
+}
+
+/* D (16x8 f32) += A (16x32 2:4 bf16, 4 regs + metadata e) * B (32x8 bf16); SEL picks the
+ * lanes (t in {0,1} or {2,3}) whose e is read. */
+template <int SEL>
+__device__ __forceinline__ void sp_mma_sp(float *d, const uint4 &a, const uint32_t *b, uint32_t e) {
+    asm(
+        "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+          "r"(e), "n"(SEL));
+}
+
+/* D (16x8 f32) += A (16x16 bf16, 4 regs) * B (16x8 bf16, 2 regs). */
+__device__ __forceinline__ void sp_mma_dense(float *d, uint32_t a0, uint32_t a1, uint32_t a2,
+                                             uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* Stages x[:, k0 : k0 + 32*steps32] (n tokens) into shared memory with cp.async, in its
+ * natural layout: token j at xs + j*stride (stride = 64*steps32 + 16 bytes, the 16-byte
+ * pad keeps the 8 rows of an ldmatrix on distinct banks), then a zero row at j = n for
+ * the unused token lanes. Columns past K read as 0. Waited for with sp_stage_wait. */
+__device__ __forceinline__ int sp_stage_stride(int steps32) { return steps32 * 64 + 16; }
+
+/* Local 32-column steps [lo, hi) of every token, then commits one cp.async group. */
+__device__ __forceinline__ void sp_stage_x_range(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
+                                                 int steps32, int lo, int hi) {
+    const int stride = sp_stage_stride(steps32), chunks = (hi - lo) * 4; /* 16-byte chunks per token */
+    char *base = reinterpret_cast<char *>(xs);
+    for (int i = threadIdx.x; i < n * chunks; i += blockDim.x) {
+        int j = i / chunks, c = lo * 4 + i % chunks, col = k0 + c * 8;
+        const __nv_bfloat16 *src = col < K ? x + (size_t)j * K + col : x;
+        uint32_t dst = (uint32_t)__cvta_generic_to_shared(base + j * stride + c * 16);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(col < K ? 16 : 0));
+    }
+    asm volatile("cp.async.commit_group;");
+}
+
+/* The zero row (token n) that unused B lanes read. */
+__device__ __forceinline__ void sp_stage_zero(uint32_t *xs, int n, int steps32) {
+    char *base = reinterpret_cast<char *>(xs) + n * sp_stage_stride(steps32);
+    for (int i = threadIdx.x; i < steps32 * 4; i += blockDim.x)
+        *reinterpret_cast<uint4 *>(base + i * 16) = make_uint4(0, 0, 0, 0);
+}
+
+__device__ __forceinline__ void sp_stage_x(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
+                                           int steps32) {
+    sp_stage_x_range(xs, x, n, K, k0, steps32, 0, steps32);
+    sp_stage_zero(xs, n, steps32);
+}
+
+__device__ __forceinline__ void sp_stage_wait(void) {
+    asm volatile("cp.async.wait_group 0;");
+    __syncthreads();
+}
+
+/* B fragments of the 32-column step s for tokens 8nt..8nt+7 (rows >= n read the zero row):
+ * ldmatrix.x4, matrix m = columns 8m..8m+7, so b[m] holds k = 8m + 2t, +1 of token g. */
+__device__ __forceinline__ void sp_load_b(uint32_t *b, const uint32_t *xs, int s, int n, int nt, int steps32) {
+    const int lane = threadIdx.x & 31, row = nt * 8 + (lane & 7), m = lane >> 3;
+    const char *p = reinterpret_cast<const char *>(xs) + (row < n ? row : n) * sp_stage_stride(steps32) +
+                    s * 64 + m * 16;
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                 : "r"(a));
+}
+
+/* Epilogue shared by the own kernels: sums the kw partial accumulators of each row
+ * tile, then writes y (splits == 1) or adds into ws and lets the last block of the
+ * row tile convert ws to y and zero it again.
+ * acc[nt][i]: i = 0,1 -> row g, tokens 8nt+2t, +1; i = 2,3 -> row g+8. */
+template <int NT>
+__device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt, int kwi, int kw,
+                                            int rpb_i, int M, int Mp, int n,
+                                            __nv_bfloat16 *y, float *ws, unsigned *counters,
+                                            int splits) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int warp = threadIdx.x >> 5;
+    __syncthreads(); /* x staging area is reused as red */
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) red[(warp * NT * 4 + nt * 4 + i) * 32 + lane] = acc[nt][i];
+    __syncthreads();
+    if (kwi == 0) {
+        for (int w2 = 1; w2 < kw; w2++) {
+            int ow = w2 * (SP_WARPS / kw) + rpb_i; /* warp of the same row tile */
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[nt][i] += red[(ow * NT * 4 + nt * 4 + i) * 32 + lane];
+        }
+        const bool valid_rt = rt * 16 < Mp;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int row = rt * 16 + g + ((i & 2) ? 8 : 0);
+                int tok = nt * 8 + 2 * t + (i & 1);
+                if (!valid_rt || tok >= n) continue;
+                if (splits == 1) {
+                    if (row < M) y[(size_t)tok * M + row] = __float2bfloat16(acc[nt][i]);
+                } else {
+                    atomicAdd(ws + (size_t)tok * Mp + row, acc[nt][i]);
+                }
+            }
+    }
+    if (splits == 1) return;
+    __threadfence();
+    __syncthreads();
+    __shared__ unsigned last[SP_WARPS];
+    if (kwi == 0 && lane == 0) {
+        unsigned prev = rt * 16 < Mp ? atomicAdd(counters + rt, 1u) : 0u;
+        last[rpb_i] = (prev == (unsigned)splits - 1);
+    }
+    __syncthreads();
+    if (kwi == 0 && last[rpb_i]) {
+        __threadfence();
+        for (int i = lane; i < 16 * n; i += 32) {
+            int tok = i / 16, row = rt * 16 + i % 16;
+            float v = atomicExch(ws + (size_t)tok * Mp + row, 0.0f);
+            if (row < M) y[(size_t)tok * M + row] = __float2bfloat16(v);
+        }
+        if (lane == 0) counters[rt] = 0;
+    }
+}

@@ -1,0 +1,517 @@
+/* model.cu: a Llama-style decoder on the device (API in sparsity_cuda.h): weights, KV
+ * cache, the forward pass and the per-layer kernel choice.
+ *
+ * Kernel choice: a sparse binding gives each block linear its sparse forms; the first time a
+ * (shape, pattern, sparsity decile, token count) is met, every allowed form and dense cuBLAS
+ * are timed on that layer's own weights (L2 flushed, CUDA events, median) and the fastest is
+ * kept for every layer with the same key; the reason printed is that measurement. Forms that
+ * fail to build (no cuSPARSELt, shape not supported) are named in the reason. */
+#include <cublas_v2.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_ops.cuh"
+
+#define SP_MAX_PICKS 128
+#define SP_NLIN 7
+#define SP_ATT_CHUNK 512 /* prefill attention query rows per chunk */
+#define SP_ATT_SPLITS 8  /* most key splits of one decode attention head */
+
+struct sp_lin {
+    int out, in;
+    int structured;        /* every group of 4 along the rows has <= 2 nonzeros (in % 16 == 0) */
+    double sparsity;       /* zero fraction */
+    sp_cuda_weight *k[SP_CUDA_KERNEL_COUNT]; /* [DENSE] always; sparse forms after bind(1) */
+    char missing[SP_CUDA_KERNEL_COUNT][160];  /* why a sparse form is absent */
+};
+
+struct sp_pick {
+    int out, in, structured, decile, n;
+    unsigned avail;        /* forms present (bit per kernel): a layer missing one gets its own pick */
+    sp_cuda_kernel kernel;
+    char why[320];
+};
+
+struct sp_cuda_model {
+    sp_cuda_model_cfg c;
+    int max_ctx, max_rows, max_batch, rows_cap, qd, kvd, sparse;
+    int flash;             /* prefill attention: fused kernel (1) or cuBLAS + softmax (0) */
+    bf16 *embed;
+    float *final_norm, *attn_norm, *mlp_norm; /* (dim), (layers, dim) x2 */
+    sp_lin *lin;                              /* (layers, 7) */
+    sp_lin head;
+    float *x, *S, *part_o, *part_ml; /* part_*: decode attention key splits */
+    bf16 *xb, *q, *kn, *vn, *att, *o, *h1, *h2, *P, *kc, *vc, *xl, *logits, *tx, *ty;
+    float *cs, *sn;
+    int *tok;
+    size_t tx_elems, ty_elems;
+    uint16_t *hlogits;
+    sp_pick picks[SP_MAX_PICKS];
+    int npicks;
+};
+
+static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+#define SP_CHK(call) do { int rc_ = (call); if (rc_) return rc_; } while (0)
+#define SP_CB(call)                                                                              \
+    do {                                                                                         \
+        cublasStatus_t s_ = (call);                                                              \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                         \
+            return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s failed (%d)", __FILE__, __LINE__, #call, (int)s_); \
+    } while (0)
+
+static unsigned grid_for(size_t n) { size_t g = (n + 255) / 256; return (unsigned)(g < 4096 ? (g ? g : 1) : 4096); }
+
+static void lin_shape(const sp_cuda_model *g, int j, int *out, int *in) {
+    const sp_cuda_model_cfg *c = &g->c;
+    switch (j) {
+    case 0: *out = g->qd; *in = c->dim; break;
+    case 1: case 2: *out = g->kvd; *in = c->dim; break;
+    case 3: *out = c->dim; *in = g->qd; break;
+    case 4: case 5: *out = c->hidden_dim; *in = c->dim; break;
+    default: *out = c->dim; *in = c->hidden_dim; break;
+    }
+}
+
+static void lin_free(sp_lin *l) {
+    for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; }
+}
+
+extern "C" void sp_cuda_model_free(sp_cuda_model *g) {
+    if (!g) return;
+    if (g->lin)
+        for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) lin_free(&g->lin[i]);
+    lin_free(&g->head);
+    void *bufs[] = {g->embed, g->final_norm, g->attn_norm, g->mlp_norm, g->x, g->S, g->xb, g->q, g->kn, g->vn,
+                    g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
+    free(g->lin);
+    free(g->hlogits);
+    free(g);
+}
+
+extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int max_ctx, int max_rows, int max_batch) {
+    sp_cuda_ctx *ctx = sp_cuda_ctx_get();
+    if (!ctx) return NULL;
+    const sp_cuda_model_cfg *c = cfg;
+    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads ||
+        c->head_dim % 32 || c->head_dim > 256 || c->dim % 16 || c->hidden_dim % 16 || max_ctx < 1 || max_rows < 1 ||
+        max_batch < 1 || max_rows > max_ctx) {
+        sp_error(SP_ERR_ARG, "sp_cuda_model_new: unsupported shape (dim %d, heads %d/%d, head dim %d, ctx %d, rows %d)",
+                 c->dim, c->n_heads, c->n_kv_heads, c->head_dim, max_ctx, max_rows);
+        return NULL;
+    }
+    sp_cuda_model *g = (sp_cuda_model *)calloc(1, sizeof *g);
+    if (!g) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); return NULL; }
+    g->c = *c;
+    g->max_ctx = max_ctx, g->max_rows = max_rows, g->max_batch = max_batch;
+    g->rows_cap = max_rows > max_batch ? max_rows : max_batch;
+    g->qd = c->n_heads * c->head_dim, g->kvd = c->n_kv_heads * c->head_dim;
+    /* SP_GPU_ATTN=cublas keeps the unfused prefill attention (for A/B timing) */
+    const char *attn = getenv("SP_GPU_ATTN");
+    g->flash = (c->head_dim == 32 || c->head_dim == 64 || c->head_dim == 128) && !(attn && !strcmp(attn, "cublas"));
+    g->lin = (sp_lin *)calloc((size_t)c->n_layers * SP_NLIN, sizeof(sp_lin));
+    g->hlogits = (uint16_t *)malloc((size_t)max_batch * c->vocab * 2);
+    const size_t R = g->rows_cap, D = c->dim, H = c->hidden_dim, half = c->head_dim / 2;
+    size_t wide = H > D ? H : D;
+    if (g->qd > (int)wide) wide = g->qd;
+    g->tx_elems = R * wide, g->ty_elems = R * wide;
+    const size_t cache = (size_t)c->n_layers * max_batch * max_ctx * g->kvd;
+    const size_t sp = (size_t)c->n_kv_heads * (max_rows < SP_ATT_CHUNK ? max_rows : SP_ATT_CHUNK) * max_ctx;
+    struct { void **p; size_t bytes; } al[] = {
+        {(void **)&g->embed, (size_t)c->vocab * D * 2}, {(void **)&g->final_norm, D * 4},
+        {(void **)&g->attn_norm, c->n_layers * D * 4}, {(void **)&g->mlp_norm, c->n_layers * D * 4},
+        {(void **)&g->x, R * D * 4}, {(void **)&g->S, sp * 4}, {(void **)&g->P, sp * 2},
+        {(void **)&g->xb, R * D * 2}, {(void **)&g->q, R * g->qd * 2}, {(void **)&g->kn, R * g->kvd * 2},
+        {(void **)&g->vn, R * g->kvd * 2}, {(void **)&g->att, R * g->qd * 2}, {(void **)&g->o, R * D * 2},
+        {(void **)&g->h1, R * H * 2}, {(void **)&g->h2, R * H * 2}, {(void **)&g->kc, cache * 2},
+        {(void **)&g->vc, cache * 2}, {(void **)&g->xl, (size_t)max_batch * D * 2},
+        {(void **)&g->logits, (size_t)max_batch * c->vocab * 2}, {(void **)&g->tx, g->tx_elems * 2},
+        {(void **)&g->ty, g->ty_elems * 2}, {(void **)&g->cs, (size_t)max_ctx * half * 4},
+        {(void **)&g->sn, (size_t)max_ctx * half * 4}, {(void **)&g->tok, R * 4},
+        {(void **)&g->part_o, (size_t)max_batch * c->n_heads * SP_ATT_SPLITS * c->head_dim * 4},
+        {(void **)&g->part_ml, (size_t)max_batch * c->n_heads * SP_ATT_SPLITS * 2 * 4}};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof al / sizeof al[0]; i++) {
+        total += al[i].bytes;
+        if (cudaMalloc(al[i].p, al[i].bytes ? al[i].bytes : 4) != cudaSuccess) {
+            cudaGetLastError();
+            sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: device allocation failed after %.2f GB (KV cache %.2f GB, "
+                     "attention scores %.2f GB)", total / 1e9, cache * 4 / 1e9, sp * 6 / 1e9);
+            sp_cuda_model_free(g);
+            return NULL;
+        }
+    }
+    if (!g->lin || !g->hlogits) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
+    /* RoPE table in double on the host, as the CPU forward (src/model/llama.c) */
+    float *hc = (float *)malloc((size_t)max_ctx * half * 4), *hs = (float *)malloc((size_t)max_ctx * half * 4);
+    if (!hc || !hs) { free(hc); free(hs); sp_error(SP_ERR_NOMEM, "out of memory"); sp_cuda_model_free(g); return NULL; }
+    for (int p = 0; p < max_ctx; p++)
+        for (size_t i = 0; i < half; i++) {
+            double a = p * pow((double)c->rope_theta, -2.0 * (double)i / c->head_dim);
+            hc[p * half + i] = (float)cos(a);
+            hs[p * half + i] = (float)sin(a);
+        }
+    int ok = cudaMemcpy(g->cs, hc, (size_t)max_ctx * half * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
+             cudaMemcpy(g->sn, hs, (size_t)max_ctx * half * 4, cudaMemcpyHostToDevice) == cudaSuccess;
+    free(hc); free(hs);
+    /* timing input: random, never zeros */
+    k_random_bf16<<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
+    /* decode attention and softmax keep a row of scores in shared memory */
+    size_t att_smem = ((size_t)(max_ctx + 3) / 4 * 4 + 8 * (size_t)c->head_dim) * 4, sm_smem = (size_t)max_ctx * 4;
+    if (att_smem > 48 * 1024 &&
+        cudaFuncSetAttribute(k_attn_decode, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess) ok = 0;
+    if (sm_smem > 48 * 1024 &&
+        cudaFuncSetAttribute(k_softmax_causal, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm_smem) != cudaSuccess) ok = 0;
+    if (!ok || cudaStreamSynchronize(ctx->stream) != cudaSuccess) {
+        sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_new: setup failed (context %d too long for decode attention?)", max_ctx);
+        sp_cuda_model_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* ------------------------------------------------------------------ weights */
+
+static bf16 *to_bf16(const float *w, size_t n) {
+    uint16_t *h = (uint16_t *)malloc(n * 2);
+    if (!h) return NULL;
+    for (size_t i = 0; i < n; i++) h[i] = sp_f32_to_bf16(w[i]);
+    return (bf16 *)h;
+}
+
+extern "C" int sp_cuda_model_set_vec(sp_cuda_model *g, int layer, int which, const float *w) {
+    const size_t D = g->c.dim;
+    if (layer < -1 || layer >= g->c.n_layers || which < 0 || which > 1 || !w)
+        return sp_error(SP_ERR_ARG, "sp_cuda_model_set_vec: bad layer %d / which %d", layer, which);
+    if (layer == -1 && which == 0) {
+        bf16 *h = to_bf16(w, (size_t)g->c.vocab * D);
+        if (!h) return sp_error(SP_ERR_NOMEM, "out of memory");
+        int rc = sp_cuda_upload(g->embed, h, (size_t)g->c.vocab * D * 2);
+        free(h);
+        return rc;
+    }
+    float *dst = layer == -1 ? g->final_norm : (which == 0 ? g->attn_norm : g->mlp_norm) + (size_t)layer * D;
+    return sp_cuda_upload(dst, w, D * 4);
+}
+
+/* zero fraction and 2:4 test of a bf16 weight (host) */
+static void classify(sp_lin *l, const uint16_t *h) {
+    size_t zeros = 0, total = (size_t)l->out * l->in;
+    int is24 = l->in % 16 == 0;
+    for (size_t i = 0; i < total; i += 4) {
+        int nz = 0;
+        for (int j = 0; j < 4; j++) nz += (h[i + j] & 0x7fff) != 0;
+        zeros += 4 - nz;
+        if (nz > 2) is24 = 0;
+    }
+    l->sparsity = total ? (double)zeros / total : 0;
+    l->structured = is24 && l->sparsity > 0;
+}
+
+extern "C" int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, const float *w) {
+    sp_lin *l;
+    int out, in;
+    if (layer == -1 && j == 0) { l = &g->head; out = g->c.vocab; in = g->c.dim; }
+    else if (layer >= 0 && layer < g->c.n_layers && j >= 0 && j < SP_NLIN) { l = &g->lin[layer * SP_NLIN + j]; lin_shape(g, j, &out, &in); }
+    else return sp_error(SP_ERR_ARG, "sp_cuda_model_set_linear: bad layer %d / linear %d", layer, j);
+    bf16 *h = to_bf16(w, (size_t)out * in);
+    if (!h) return sp_error(SP_ERR_NOMEM, "out of memory");
+    lin_free(l);
+    l->out = out, l->in = in;
+    classify(l, (const uint16_t *)h);
+    l->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, (const uint16_t *)h);
+    free(h);
+    return l->k[SP_CUDA_KERNEL_DENSE] ? 0 : SP_ERR_NOMEM;
+}
+
+extern "C" int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    const sp_cuda_model_cfg *cf = &g->c;
+    size_t maxw = (size_t)cf->vocab * cf->dim;
+    for (int j = 0; j < SP_NLIN; j++) {
+        int out, in;
+        lin_shape(g, j, &out, &in);
+        if ((size_t)out * in > maxw) maxw = (size_t)out * in;
+    }
+    bf16 *tmp = NULL;
+    SP_CU(cudaMalloc(&tmp, maxw * 2));
+    k_random_bf16<<<grid_for((size_t)cf->vocab * cf->dim), 256, 0, c->stream>>>(g->embed, (size_t)cf->vocab * cf->dim, seed, 1.f);
+    k_fill_f32<<<grid_for(cf->dim), 256, 0, c->stream>>>(g->final_norm, cf->dim, 1.f);
+    k_fill_f32<<<grid_for((size_t)cf->n_layers * cf->dim), 256, 0, c->stream>>>(g->attn_norm, (size_t)cf->n_layers * cf->dim, 1.f);
+    k_fill_f32<<<grid_for((size_t)cf->n_layers * cf->dim), 256, 0, c->stream>>>(g->mlp_norm, (size_t)cf->n_layers * cf->dim, 1.f);
+    int rc = 0;
+    for (int i = -1; i < cf->n_layers * SP_NLIN && !rc; i++) {
+        sp_lin *l = i < 0 ? &g->head : &g->lin[i];
+        if (i < 0) l->out = cf->vocab, l->in = cf->dim;
+        else lin_shape(g, i % SP_NLIN, &l->out, &l->in);
+        size_t n = (size_t)l->out * l->in;
+        lin_free(l);
+        /* uniform(-a, a) with a = sqrt(3 / in): unit output variance for unit inputs */
+        k_random_bf16<<<grid_for(n), 256, 0, c->stream>>>(tmp, n, seed + 1 + (uint64_t)(i + 1) * 0x1000193ull,
+                                                          sqrtf(3.f / l->in));
+        int p = prune24 && i >= 0;
+        if (p) k_prune24<<<grid_for(n / 4), 256, 0, c->stream>>>(tmp, n / 4);
+        if (cudaGetLastError() != cudaSuccess) { rc = sp_error(SP_ERR_UNSUPPORTED, "randomize: launch failed"); break; }
+        l->structured = p && l->in % 16 == 0;
+        l->sparsity = p ? 0.5 : 0.0;
+        l->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_device(SP_CUDA_KERNEL_DENSE, l->out, l->in, tmp);
+        if (!l->k[SP_CUDA_KERNEL_DENSE]) rc = SP_ERR_NOMEM;
+        else if (cudaStreamSynchronize(c->stream) != cudaSuccess) rc = sp_error(SP_ERR_UNSUPPORTED, "randomize failed");
+    }
+    cudaFree(tmp);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ binding and choice */
+
+static void lin_unbind(sp_lin *l) {
+    for (int k = 1; k < SP_CUDA_KERNEL_COUNT; k++) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; l->missing[k][0] = 0; }
+}
+
+/* builds the sparse forms of l that fit its pattern; failures are recorded, not fatal */
+static void lin_bind_sparse(sp_lin *l) {
+    const void *src = l->k[SP_CUDA_KERNEL_DENSE]->w;
+    sp_cuda_kernel want[2];
+    int nw = 0;
+    if (l->structured) want[nw++] = SP_CUDA_KERNEL_24, want[nw++] = SP_CUDA_KERNEL_24_LT;
+    else if (l->sparsity >= 0.2) want[nw++] = SP_CUDA_KERNEL_BITMAP, want[nw++] = SP_CUDA_KERNEL_CSR;
+    for (int i = 0; i < nw; i++) {
+        l->k[want[i]] = sp_cuda_upload_device(want[i], l->out, l->in, src);
+        if (!l->k[want[i]]) snprintf(l->missing[want[i]], sizeof l->missing[0], "%s", sp_last_error());
+    }
+}
+
+extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
+    for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) {
+        sp_lin *l = &g->lin[i];
+        if (!l->k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", i / SP_NLIN, lin_names[i % SP_NLIN]);
+        lin_unbind(l);
+        if (sparse) lin_bind_sparse(l);
+    }
+    if (!g->head.k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: no lm_head weight");
+    g->sparse = sparse;
+    g->npicks = 0;
+    return 0;
+}
+
+static int decile(const sp_lin *l) { return (int)floor(l->sparsity * 10 + 1e-9); }
+static unsigned avail(const sp_lin *l) {
+    unsigned a = 0;
+    for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) a |= (l->k[k] != NULL) << k;
+    return a;
+}
+static int same_key(const sp_pick *p, const sp_lin *l, int n) {
+    return p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) &&
+           p->avail == avail(l) && p->n == n;
+}
+
+/* which forms may serve n tokens: the own decode kernels run 16 tokens per launch, cuSPARSE
+ * CSR SpMM was 100x slower than dense at 16 tokens (run 1), so prefill sizes skip them */
+static int allowed(sp_cuda_kernel k, int n) {
+    switch (k) {
+    case SP_CUDA_KERNEL_24: case SP_CUDA_KERNEL_BITMAP: return n <= 64;
+    case SP_CUDA_KERNEL_CSR: return n <= 4;
+    default: return 1;
+    }
+}
+
+static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
+    for (int i = 0; i < g->npicks; i++) {
+        sp_pick *p = &g->picks[i];
+        if (same_key(p, l, n)) return p;
+    }
+    if (g->npicks == SP_MAX_PICKS) { sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: more than %d layer keys", SP_MAX_PICKS); return NULL; }
+    sp_pick *p = &g->picks[g->npicks];
+    p->out = l->out, p->in = l->in, p->structured = l->structured, p->decile = decile(l), p->n = n, p->avail = avail(l);
+    p->kernel = SP_CUDA_KERNEL_DENSE;
+    if (!g->sparse) { snprintf(p->why, sizeof p->why, "dense binding (the baseline)"); g->npicks++; return p; }
+    size_t len = 0;
+    len += snprintf(p->why + len, sizeof p->why - len, "%s%.0f%%, n=%d measured:", l->structured ? "2:4 " : "unstructured ",
+                    100 * l->sparsity, n);
+    double best = 1e30, dense_us = 0;
+    for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) {
+        if (k && (l->k[k] == NULL || !allowed((sp_cuda_kernel)k, n))) {
+            if (k && l->missing[k][0] && len < sizeof p->why)
+                len += snprintf(p->why + len, sizeof p->why - len, " %s unavailable (%.60s);", sp_cuda_kernel_name((sp_cuda_kernel)k), l->missing[k]);
+            continue;
+        }
+        if ((size_t)n * l->in > g->tx_elems || (size_t)n * l->out > g->ty_elems) continue;
+        double us = 0;
+        const sp_cuda_weight *w = l->k[k];
+        if (sp_cuda_time_linear(&w, 1, g->tx, n, g->ty, n >= 256 ? 5 : 30, 1, &us)) {
+            if (len < sizeof p->why) len += snprintf(p->why + len, sizeof p->why - len, " %s failed;", sp_cuda_kernel_name((sp_cuda_kernel)k));
+            continue;
+        }
+        if (k == 0) dense_us = us;
+        if (len < sizeof p->why) len += snprintf(p->why + len, sizeof p->why - len, " %s %.1f us;", sp_cuda_kernel_name((sp_cuda_kernel)k), us);
+        if (us < best) best = us, p->kernel = (sp_cuda_kernel)k;
+    }
+    if (len < sizeof p->why)
+        snprintf(p->why + len, sizeof p->why - len, " -> %s (%.2fx dense)", sp_cuda_kernel_name(p->kernel), best > 0 ? dense_us / best : 0);
+    g->npicks++;
+    return p;
+}
+
+/* the one linear entry of the model: y (n, out) = x (n, in) W^T with the chosen kernel */
+static int run_linear(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y) {
+    sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
+    if (g->sparse && l != &g->head) {
+        sp_pick *p = pick_for(g, l, n);
+        if (!p) return SP_ERR_UNSUPPORTED;
+        k = p->kernel;
+        if (!l->k[k]) return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: %s chosen but absent (internal)", sp_cuda_kernel_name(k));
+    }
+    return sp_cuda_linear(l->k[k], x, n, y);
+}
+
+/* ------------------------------------------------------------------ forward */
+
+/* Causal attention of n queries at positions pos.. in chunks of SP_ATT_CHUNK rows: chunk c
+ * only multiplies against the keys it can see (pos + its last row + 1), which halves the
+ * score GEMMs and the f32 score traffic of a long prompt against one full n x L pass. */
+static int attention_prefill(sp_cuda_model *g, int layer, int n, int pos, sp_cuda_ctx *c) {
+    const sp_cuda_model_cfg *cf = &g->c;
+    const int D = cf->head_dim, group = cf->n_heads / cf->n_kv_heads;
+    const size_t seq0 = (size_t)layer * g->max_batch * g->max_ctx * g->kvd;
+    const bf16 *kc = g->kc + seq0, *vc = g->vc + seq0;
+    const float scale = 1.f / sqrtf((float)D), one = 1.f, zero = 0.f;
+    cublasHandle_t hb = (cublasHandle_t)c->cublas;
+    for (int t0 = 0; t0 < n; t0 += SP_ATT_CHUNK) {
+        const int nr = n - t0 < SP_ATT_CHUNK ? n - t0 : SP_ATT_CHUNK, L = pos + t0 + nr;
+        const bf16 *q = g->q + (size_t)t0 * g->qd;
+        bf16 *att = g->att + (size_t)t0 * g->qd;
+        for (int s = 0; s < group; s++) { /* heads hk*group + s, batched over the kv heads hk */
+            /* S_hk (nr, L) = scale Q_h K_hk^T, row-major = column-major S^T (L x nr) = K Q^T */
+            SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, L, nr, D, &scale, kc, CUDA_R_16BF, g->kvd, D,
+                                             q + (size_t)s * D, CUDA_R_16BF, g->qd, (long long)group * D, &zero, g->S,
+                                             CUDA_R_32F, L, (long long)nr * L, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
+                                             CUBLAS_GEMM_DEFAULT));
+            k_softmax_causal<<<dim3(nr, cf->n_kv_heads), 256, (size_t)L * 4, c->stream>>>(g->S, g->P, nr, L, pos + t0);
+            /* O_h (nr, D) = P V_hk: column-major O^T (D x nr) = V^T P^T */
+            SP_CB(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, D, nr, L, &one, vc, CUDA_R_16BF, g->kvd, D, g->P,
+                                             CUDA_R_16BF, L, (long long)nr * L, &zero, att + (size_t)s * D, CUDA_R_16BF,
+                                             g->qd, (long long)group * D, cf->n_kv_heads, CUBLAS_COMPUTE_32F,
+                                             CUBLAS_GEMM_DEFAULT));
+        }
+    }
+    return 0;
+}
+
+/* decode attention shared memory: L scores (padded to 4) + 8 warps x D partial outputs */
+static size_t attn_smem(int L, int D) { return ((size_t)(L + 3) / 4 * 4 + 8 * (size_t)D) * 4; }
+
+static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, int pos, sp_cuda_ctx *c) {
+    const sp_cuda_model_cfg *cf = &g->c;
+    sp_lin *L = &g->lin[b * SP_NLIN];
+    const size_t D = cf->dim;
+    const int bm = batch > 1, group = cf->n_heads / cf->n_kv_heads;
+    const size_t seq0 = (size_t)b * g->max_batch * g->max_ctx * g->kvd;
+    if (b == 0) k_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1);
+    else k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps);
+    SP_CHK(run_linear(g, &L[0], g->xb, rows, g->q));
+    SP_CHK(run_linear(g, &L[1], g->xb, rows, g->kn));
+    SP_CHK(run_linear(g, &L[2], g->xb, rows, g->vn));
+    k_rope<<<rows, 128, 0, c->stream>>>(g->q, g->qd, cf->n_heads, cf->head_dim, g->cs, g->sn, pos, !bm);
+    k_kv_store<<<rows, 128, 0, c->stream>>>(g->kn, g->vn, g->kc + seq0, g->vc + seq0, g->kvd, cf->head_dim, g->cs, g->sn,
+                                            pos, bm, g->max_ctx);
+    if (n > 1 && g->flash)
+        SP_CHK(sp_flash_prefill(g->q, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim, g->kvd,
+                                1.f / sqrtf((float)cf->head_dim), c->stream));
+    else if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
+    else {
+        /* split the keys when heads x batch would leave most SMs idle (>= 64 keys a split) */
+        const int L = pos + 1, blocks = cf->n_heads * batch;
+        int splits = (2 * c->sm_count + blocks - 1) / blocks;
+        splits = splits < SP_ATT_SPLITS ? splits : SP_ATT_SPLITS;
+        splits = splits < (L + 63) / 64 ? splits : (L + 63) / 64;
+        k_attn_decode<<<dim3(cf->n_heads, batch, splits), 256, attn_smem((L + splits - 1) / splits, cf->head_dim), c->stream>>>(
+            g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd, g->max_ctx, L,
+            1.f / sqrtf((float)cf->head_dim), g->part_o, g->part_ml);
+        if (splits > 1)
+            k_attn_combine<<<dim3(cf->n_heads, batch), cf->head_dim, 0, c->stream>>>(g->part_o, g->part_ml, g->att,
+                                                                                      cf->n_heads, cf->head_dim, splits);
+    }
+    SP_CHK(run_linear(g, &L[3], g->att, rows, g->o));
+    k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps);
+    SP_CHK(run_linear(g, &L[4], g->xb, rows, g->h1));
+    SP_CHK(run_linear(g, &L[5], g->xb, rows, g->h2));
+    k_swiglu<<<grid_for((size_t)rows * cf->hidden_dim), 256, 0, c->stream>>>(g->h1, g->h2, (size_t)rows * cf->hidden_dim);
+    SP_CHK(run_linear(g, &L[6], g->h1, rows, g->o)); /* added into x by the next block's norm (or below) */
+    SP_CU(cudaGetLastError());
+    return 0;
+}
+
+extern "C" int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, int batch, int n, int pos, float *logits) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    if (batch < 1 || n < 1 || (batch > 1 && n > 1) || batch > g->max_batch || n > g->max_rows || pos < 0 ||
+        pos + n > g->max_ctx)
+        return sp_error(SP_ERR_ARG, "sp_cuda_model_forward: batch %d x %d tokens at %d outside (batch %d, rows %d, ctx %d)",
+                        batch, n, pos, g->max_batch, g->max_rows, g->max_ctx);
+    const int rows = batch * n;
+    for (int i = 0; i < rows; i++)
+        if (tokens[i] < 0 || tokens[i] >= g->c.vocab) return sp_error(SP_ERR_ARG, "sp_cuda_model_forward: token %d outside vocabulary", tokens[i]);
+    SP_CU(cudaMemcpyAsync(g->tok, tokens, (size_t)rows * 4, cudaMemcpyHostToDevice, c->stream));
+    k_embed<<<rows, 256, 0, c->stream>>>(g->tok, g->embed, g->x, g->c.dim);
+    for (int b = 0; b < g->c.n_layers; b++) SP_CHK(block_forward(g, b, rows, batch, n, pos, c));
+    k_add<<<grid_for((size_t)rows * g->c.dim), 256, 0, c->stream>>>(g->x, g->o, (size_t)rows * g->c.dim);
+    /* last token of each sequence: row n-1 (prefill) or every row (batch decode) */
+    k_rmsnorm<<<batch, 256, 0, c->stream>>>(g->x, g->final_norm, g->xl, g->c.dim, g->c.norm_eps, batch > 1 ? 0 : n - 1, 1);
+    SP_CHK(run_linear(g, &g->head, g->xl, batch, g->logits));
+    if (logits) {
+        size_t nl = (size_t)batch * g->c.vocab;
+        SP_CU(cudaMemcpyAsync(g->hlogits, g->logits, nl * 2, cudaMemcpyDeviceToHost, c->stream));
+        SP_CU(cudaStreamSynchronize(c->stream));
+        for (size_t i = 0; i < nl; i++) logits[i] = sp_bf16_to_f32(g->hlogits[i]);
+    }
+    SP_CU(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+extern "C" int sp_cuda_model_fork(sp_cuda_model *g, int len) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    if (len < 0 || len > g->max_ctx) return sp_error(SP_ERR_ARG, "sp_cuda_model_fork: length %d", len);
+    const size_t seq = (size_t)g->max_ctx * g->kvd, bytes = (size_t)len * g->kvd * 2;
+    for (int b = 0; b < g->c.n_layers; b++)
+        for (int s = 1; s < g->max_batch; s++) {
+            size_t src = (size_t)b * g->max_batch * seq, dst = src + s * seq;
+            SP_CU(cudaMemcpyAsync(g->kc + dst, g->kc + src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+            SP_CU(cudaMemcpyAsync(g->vc + dst, g->vc + src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+        }
+    SP_CU(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why) {
+    if (layer < 0 || layer >= g->c.n_layers || j < 0 || j >= SP_NLIN) return sp_error(SP_ERR_ARG, "sp_cuda_model_choice: bad layer");
+    const sp_lin *l = &g->lin[layer * SP_NLIN + j];
+    for (int i = 0; i < g->npicks; i++) {
+        const sp_pick *p = &g->picks[i];
+        if (same_key(p, l, n)) {
+            *kernel = sp_cuda_kernel_name(p->kernel);
+            *why = p->why;
+            return 0;
+        }
+    }
+    *kernel = g->sparse ? "?" : sp_cuda_kernel_name(SP_CUDA_KERNEL_DENSE);
+    *why = g->sparse ? "not measured (no forward ran with this token count)" : "dense binding (the baseline)";
+    return 0;
+}
+
+extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
+    size_t b = 0;
+    for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) {
+        const sp_lin *l = &g->lin[i];
+        sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
+        for (int p = 0; g->sparse && p < g->npicks; p++) {
+            const sp_pick *q = &g->picks[p];
+            if (same_key(q, l, n)) k = q->kernel;
+        }
+        b += sp_cuda_weight_bytes(l->k[k]);
+    }
+    return b;
+}

@@ -1,0 +1,181 @@
+/* sp24_gemv.cu: 2:4 decode GEMM, y (n, out) = x (n, in) W^T for n <= 16 per launch,
+ * on sparse tensor cores (mma.sp m16n8k32, bf16 in, f32 accumulate).
+ *
+ * The weight is the sparse A operand (16 output rows x 32 inputs per mma), the tokens
+ * are B (8 per n-tile). Memory-bound by design: each lane streams one 16-byte value
+ * load per mma and one 16-byte metadata load per 8 mmas, straight into registers.
+ *
+ * Device layout (made at upload from the shared layout, see sparsity_cuda.h):
+ *   v24[rt][s][lane] (uint4): row tile rt (rows 16rt..), 32-column step s, lane = 4g + t:
+ *     .x = row 16rt+g,   group 8s+t   (its two kept values, first in the low half)
+ *     .y = row 16rt+g+8, group 8s+t
+ *     .z = row 16rt+g,   group 8s+t+4
+ *     .w = row 16rt+g+8, group 8s+t+4      (= the A fragment registers a0..a3)
+ *   m24[rt][ms][lane] (uint4): 256-column macro step ms, component q = steps 8ms+2q, +1:
+ *     for step 8ms+2q+(t>>1) and 16-column half h = t&1:
+ *     low 16 bits = meta[16rt+g][(32 step + 16h)/16], high 16 bits = same for row g+8.
+ *     mma with selector 0 reads lanes t = 0,1, selector 1 lanes t = 2,3 (one register
+ *     feeds two mmas).
+ * Padding rows/columns hold zero values with nibble 0x4. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.cuh"
+
+int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta) {
+    const int M = w->out, K = w->in, Mp = w->mp, Kp = w->kp;
+    const int RT = Mp / 16, KS = Kp / 32, KM = Kp / 256;
+    const size_t nv = (size_t)RT * KS * 32, nm = (size_t)RT * KM * 32;
+    uint32_t *hv = (uint32_t *)malloc(nv * 16), *hm = (uint32_t *)malloc(nm * 16);
+    if (!hv || !hm) { free(hv); free(hm); return sp_error(SP_ERR_NOMEM, "sp24_upload: out of host memory"); }
+    /* two kept values of group grp of row r, packed (first low) */
+    auto pair = [&](int r, int grp) -> uint32_t {
+        if (r >= M || grp * 4 >= K) return 0;
+        const uint16_t *p = vals + (size_t)r * (K / 2) + 2 * grp;
+        return (uint32_t)p[0] | ((uint32_t)p[1] << 16);
+    };
+    auto meta16 = [&](int r, int blk) -> uint32_t { /* 16-column block blk of row r */
+        if (r >= M || blk * 16 >= K) return 0x4444;
+        return meta[(size_t)r * (K / 16) + blk];
+    };
+    for (int rt = 0; rt < RT; rt++)
+        for (int s = 0; s < KS; s++)
+            for (int lane = 0; lane < 32; lane++) {
+                int g = lane >> 2, t = lane & 3, r0 = rt * 16 + g, r1 = r0 + 8;
+                uint32_t *d = hv + (((size_t)rt * KS + s) * 32 + lane) * 4;
+                d[0] = pair(r0, 8 * s + t);
+                d[1] = pair(r1, 8 * s + t);
+                d[2] = pair(r0, 8 * s + t + 4);
+                d[3] = pair(r1, 8 * s + t + 4);
+            }
+    for (int rt = 0; rt < RT; rt++)
+        for (int ms = 0; ms < KM; ms++)
+            for (int lane = 0; lane < 32; lane++) {
+                int g = lane >> 2, t = lane & 3, r0 = rt * 16 + g, r1 = r0 + 8;
+                uint32_t *d = hm + (((size_t)rt * KM + ms) * 32 + lane) * 4;
+                for (int q = 0; q < 4; q++) {
+                    int step = 8 * ms + 2 * q + (t >> 1), blk = 2 * step + (t & 1);
+                    d[q] = meta16(r0, blk) | (meta16(r1, blk) << 16);
+                }
+            }
+    int rc = 0;
+    if (cudaMalloc(&w->v24, nv * 16) != cudaSuccess || cudaMalloc(&w->m24, nm * 16) != cudaSuccess ||
+        cudaMemcpy(w->v24, hv, nv * 16, cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(w->m24, hm, nm * 16, cudaMemcpyHostToDevice) != cudaSuccess)
+        rc = sp_error(SP_ERR_NOMEM, "sp24_upload: device allocation/copy of %zu bytes failed", (nv + nm) * 16);
+    w->bytes = (nv + nm) * 16;
+    free(hv);
+    free(hm);
+    return rc;
+}
+
+/* y (n, M) = x (n, K) W^T over the block's K range: warp (rpb_i, kwi) sweeps macro steps
+ * m0 + kwi, m0 + kwi + kw, ... of row tile rt, one macro step of loads ahead. */
+template <int NT>
+__global__ void __launch_bounds__(SP_THREADS, 2)
+sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
+            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws,
+            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int spb, int splits, int pf) {
+    extern __shared__ uint4 smem4[];
+    uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
+    const int rt = blockIdx.x * rpb + rpb_i;
+    const int m0 = blockIdx.y * spb, m1 = min(KM, m0 + spb);
+    const bool active = rt * 16 < Mp;
+    const int KS = KM * 8;
+    const uint4 *vrow = v24 + (size_t)rt * KS * 32 + lane;
+    const uint4 *mrow = m24 + (size_t)rt * KM * 32 + lane;
+
+    float acc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+
+    uint4 a0[8], a1[8], e0 = make_uint4(0, 0, 0, 0), e1 = e0;
+    int ms = m0 + kwi;
+    auto load = [&](uint4 *a, uint4 &e, int m) {
+#pragma unroll
+        for (int s = 0; s < 8; s++) a[s] = sp_ld_stream(vrow + ((size_t)m * 8 + s) * 32);
+        e = sp_ld_stream(mrow + (size_t)m * 32);
+    };
+    const int steps32 = (m1 - m0) * 8;
+    const uint4 *vtile = v24 + (size_t)rt * KS * 32, *mtile = m24 + (size_t)rt * KM * 32;
+    auto prefetch = [&](int m) { /* macro step m into L2: 4 KB of values, 512 B of metadata */
+        if (active && m < m1) {
+            sp_prefetch_l2(vtile + (size_t)m * 8 * 32, 4096);
+            sp_prefetch_l2(mtile + (size_t)m * 32, 512);
+        }
+    };
+    auto compute = [&](const uint4 *a, const uint4 &e, int m) {
+        const int sl = (m - m0) * 8; /* local 32-column step */
+        const uint32_t ev[4] = {e.x, e.y, e.z, e.w};
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+                uint32_t b[4];
+                sp_load_b(b, xs, sl + s, n, nt, steps32);
+                if (s & 1) sp_mma_sp<1>(acc[nt], a[s], b, ev[s >> 1]);
+                else sp_mma_sp<0>(acc[nt], a[s], b, ev[s >> 1]);
+            }
+        }
+    };
+    /* Rounds: in round r warp kwi computes macro step m0 + r*kw + kwi. x arrives one
+     * cp.async group per round, two rounds ahead, so compute starts as soon as the
+     * first round's columns are in; weights: two macro steps in registers, refilled
+     * after use (plus an optional L2 prefetch window of pf steps). */
+    const int R = (m1 - m0 + kw - 1) / kw;
+    auto stage_round = [&](int r) {
+        int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
+        sp_stage_x_range(xs, x, n, K, m0 * 256, steps32, lo, hi); /* empty group past the end */
+    };
+    for (int d = 2; d < 2 + pf; d++) prefetch(ms + d * kw);
+    if (active && ms < m1) load(a0, e0, ms);
+    if (active && ms + kw < m1) load(a1, e1, ms + kw);
+    sp_stage_zero(xs, n, steps32);
+    stage_round(0);
+    stage_round(1);
+    for (int r = 0; r < R; r += 2) {
+        asm volatile("cp.async.wait_group 1;");
+        __syncthreads();
+        if (active && ms < m1) {
+            compute(a0, e0, ms);
+            if (ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
+            if (pf) prefetch(ms + (2 + pf) * kw);
+        }
+        ms += kw;
+        stage_round(r + 2);
+        if (r + 1 >= R) break;
+        asm volatile("cp.async.wait_group 1;");
+        __syncthreads();
+        if (active && ms < m1) {
+            compute(a1, e1, ms);
+            if (ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
+            if (pf) prefetch(ms + (2 + pf) * kw);
+        }
+        ms += kw;
+        stage_round(r + 3);
+    }
+    asm volatile("cp.async.wait_group 0;");
+    sp_epilogue<NT>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws,
+                    counters, splits);
+}
+
+int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    sp_plan p;
+    int rc = sp_plan_make(w, n, c, &p);
+    if (rc) return rc;
+    const int KM = w->kp / 256, RT = w->mp / 16;
+    dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
+    if (p.nt == 1) {
+        SP_CU(cudaFuncSetAttribute(sp24_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)p.smem));
+        sp24_kernel<1><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
+                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
+    } else {
+        SP_CU(cudaFuncSetAttribute(sp24_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)p.smem));
+        sp24_kernel<2><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
+                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
+    }
+    SP_CU(cudaGetLastError());
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* test_cuda.c: the GPU kernels against a double CPU reference and against cuBLAS on
+ * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, and
+ * the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
+#include <stdio.h>
+#include <time.h>
+
+#include "gpu_common.h"
+#include "sparsity_cuda.h"
+
+#define SKIP 77
+#define TOL 1e-2
+static int fails;
+
+#define CHECK(c, ...) do { if (!(c)) { fails++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+/* Runs w on x (n tokens), checks y against ref and against the cuBLAS output yd. */
+static void run_check(const char *what, sp_cuda_weight *w, int out, int in, int n, const uint16_t *xh,
+                      const double *ref, const uint16_t *ycublas) {
+    size_t ny = (size_t)n * out;
+    uint16_t *yh = malloc(ny * 2);
+    void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc(ny * 2);
+    memset(yh, 0xFF, ny * 2); /* poison: bf16 NaN */
+    sp_cuda_upload(xd, xh, (size_t)n * in * 2);
+    sp_cuda_upload(yd, yh, ny * 2);
+    int rc = sp_cuda_linear(w, xd, n, yd);
+    CHECK(rc == 0, "%s: sp_cuda_linear: %s", what, sp_last_error());
+    rc = sp_cuda_download(yh, yd, ny * 2);
+    CHECK(rc == 0, "%s: download: %s", what, sp_last_error());
+    double e = gc_relerr(ny, yh, ref);
+    double ec = ycublas ? gc_relerr_bf16(ny, yh, ycublas) : 0;
+    CHECK(e < TOL && ec < TOL, "%s (%dx%d, n=%d): rel err %.3g vs CPU, %.3g vs cuBLAS", what, out, in, n, e, ec);
+    printf("  %-14s %5dx%-5d n=%-3d rel err vs CPU %.2e, vs cuBLAS %.2e\n", what, out, in, n, e, ec);
+    sp_cuda_free(xd);
+    sp_cuda_free(yd);
+    free(yh);
+}
+
+/* cuBLAS output for the masked dense weight (the second reference) */
+static uint16_t *cublas_y(sp_cuda_weight *dw, int out, int in, int n, const uint16_t *xh) {
+    uint16_t *y = malloc((size_t)n * out * 2);
+    void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc((size_t)n * out * 2);
+    sp_cuda_upload(xd, xh, (size_t)n * in * 2);
+    CHECK(sp_cuda_linear(dw, xd, n, yd) == 0, "cuBLAS: %s", sp_last_error());
+    sp_cuda_download(y, yd, (size_t)n * out * 2);
+    sp_cuda_free(xd);
+    sp_cuda_free(yd);
+    return y;
+}
+
+static void test_24(int out, int in, const int *ns, int nn, int lt) {
+    uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    gc_make_24(out, in, vals, meta, dense);
+    sp_cuda_weight *w24 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+    sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+    sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+    CHECK(w24 && wd && wb, "upload %dx%d: %s", out, in, sp_last_error());
+    sp_cuda_weight *wl = NULL;
+    if (lt) {
+        wl = sp_cuda_upload_24(SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
+        if (!wl) printf("  cuSPARSELt skipped: %s\n", sp_last_error());
+    }
+    for (int i = 0; i < nn && w24 && wd && wb; i++) {
+        int n = ns[i];
+        for (int rep = 0; rep < 2; rep++) { /* twice: split-K scratch must clean itself */
+            uint16_t *x = malloc((size_t)n * in * 2);
+            double *ref = malloc((size_t)n * out * sizeof(double));
+            gc_make_x((size_t)n * in, x);
+            gc_ref(out, in, n, dense, x, ref);
+            uint16_t *yc = cublas_y(wd, out, in, n, x);
+            CHECK(gc_relerr((size_t)n * out, yc, ref) < TOL, "cuBLAS itself off the CPU reference");
+            run_check("24-mma.sp", w24, out, in, n, x, ref, yc);
+            run_check("bitmap(2:4)", wb, out, in, n, x, ref, yc);
+            if (wl && rep == 0) run_check("24-cusparselt", wl, out, in, n, x, ref, yc);
+            free(x); free(ref); free(yc);
+        }
+    }
+    sp_cuda_weight_free(w24); sp_cuda_weight_free(wd); sp_cuda_weight_free(wb); sp_cuda_weight_free(wl);
+    free(vals); free(meta); free(dense);
+}
+
+static void test_unstructured(int out, int in, double sp, const int *ns, int nn) {
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    gc_make_unstructured(out, in, sp, dense);
+    sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+    sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+    sp_cuda_weight *wc = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+    CHECK(wd && wb && wc, "upload %dx%d: %s", out, in, sp_last_error());
+    for (int i = 0; i < nn && wd && wb && wc; i++) {
+        int n = ns[i];
+        uint16_t *x = malloc((size_t)n * in * 2);
+        double *ref = malloc((size_t)n * out * sizeof(double));
+        gc_make_x((size_t)n * in, x);
+        gc_ref(out, in, n, dense, x, ref);
+        uint16_t *yc = cublas_y(wd, out, in, n, x);
+        char name[32];
+        snprintf(name, sizeof name, "bitmap %.0f%%", sp * 100);
+        run_check(name, wb, out, in, n, x, ref, yc);
+        snprintf(name, sizeof name, "csr %.0f%%", sp * 100);
+        run_check(name, wc, out, in, n, x, ref, yc);
+        free(x); free(ref); free(yc);
+    }
+    sp_cuda_weight_free(wd); sp_cuda_weight_free(wb); sp_cuda_weight_free(wc);
+    free(dense);
+}
+
+static void test_errors(void) {
+    uint16_t vals[32], meta[2] = {0x444F, 0x4444}, dense[64];
+    for (int i = 0; i < 32; i++) vals[i] = sp_f32_to_bf16(1.f);
+    sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 2, 16, vals, meta);
+    CHECK(!w, "nibble 0xF accepted");
+    printf("  bad metadata -> %s\n", sp_last_error());
+    memset(dense, 0, sizeof dense);
+    w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, 4, 12, dense);
+    CHECK(!w, "in = 12 accepted");
+    printf("  in %% 16 != 0 -> %s\n", sp_last_error());
+    w = sp_cuda_upload_dense(SP_CUDA_KERNEL_24, 4, 16, dense);
+    CHECK(!w, "dense upload for the 2:4 kernel accepted");
+    sp_cuda_weight_free(NULL);
+}
+
+int main(void) {
+    if (!sp_cuda_available()) {
+        printf("skipped: %s\n", sp_last_error());
+        return SKIP;
+    }
+    unsigned seed = (unsigned)time(NULL);
+    gc_rng ^= (uint64_t)seed * 0x9E3779B97F4A7C15ull;
+    char name[256];
+    int sms = 0;
+    sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);
+    printf("device %s, %d SMs, seed %u\n", name, sms, seed);
+
+    const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
+    test_24(16, 256, n_small, 3, 1);
+    test_24(37, 112, n_small, 3, 0);           /* odd rows, in not a multiple of 256 */
+    test_24(300, 528, n_all, 7, 0);
+    test_24(16, 8192, n_small, 3, 1);          /* one row tile: split-K across blocks */
+    test_24(1000, 4096, n_all, 7, 1);
+    sp_cuda_set_config(1, 3, 0);                  /* forced plans: 8 warps on one row tile */
+    test_24(129, 1040, n_all, 7, 0);
+    sp_cuda_set_config(8, 1, 5);
+    test_24(129, 1040, n_all, 7, 0);
+    test_unstructured(129, 1040, 0.6, n_all, 7);
+    sp_cuda_set_config(0, 0, -1);
+    const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
+    for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);
+    test_unstructured(16, 4096, 0.7, n_small, 3);
+    test_errors();
+    if (fails) { printf("%d failures\n", fails); return 1; }
+    printf("all GPU checks passed\n");
+    return 0;
+}

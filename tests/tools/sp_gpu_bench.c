@@ -1,0 +1,209 @@
+/* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
+ * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]
+ * With no section flag all run. Exit 77 when no GPU. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu_common.h"
+#include "sparsity_cuda.h"
+
+static const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {14336, 4096}, {4096, 14336}};
+#define NSHAPES 4
+static int iters = 200;
+
+/* weights rotated: copies so the set exceeds 3x the 50 MB L2 */
+#define MAXCOPY 16
+static int copies_for(size_t bytes) {
+    int c = (int)((150u << 20) / (bytes ? bytes : 1)) + 1;
+    return c < 2 ? 2 : c > MAXCOPY ? MAXCOPY : c;
+}
+static double time_w(sp_cuda_weight **w, int nw, const void *x, int n, void *y, int flush) {
+    double us = -1;
+    if (sp_cuda_time_linear((const sp_cuda_weight *const *)w, nw, x, n, y, flush ? iters : iters / 4 + 1, flush, &us)) {
+        fprintf(stderr, "timing %s failed: %s\n", sp_cuda_kernel_name(sp_cuda_weight_kernel(w[0])), sp_last_error());
+        return -1;
+    }
+    return us;
+}
+static double time_read(size_t bytes, int flush) {
+    double us = -1;
+    if (sp_cuda_time_read(bytes, flush ? iters : iters / 4 + 1, flush, &us)) fprintf(stderr, "read probe: %s\n", sp_last_error());
+    return us;
+}
+static void free_all(sp_cuda_weight **w, int n) { for (int i = 0; i < n; i++) { sp_cuda_weight_free(w[i]); w[i] = NULL; } }
+
+/* rel err of w's output against the dense weight's (cuBLAS) on the same x */
+static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const void *x, int n, void *y, void *yd) {
+    uint16_t *a = malloc((size_t)n * out * 2), *b = malloc((size_t)n * out * 2);
+    sp_cuda_linear(w, x, n, y);
+    sp_cuda_linear(wd, x, n, yd);
+    sp_cuda_download(a, y, (size_t)n * out * 2);
+    sp_cuda_download(b, yd, (size_t)n * out * 2);
+    double e = gc_relerr_bf16((size_t)n * out, a, b);
+    free(a); free(b);
+    return e;
+}
+
+int main(int argc, char **argv) {
+    int dec = 0, uns = 0, pre = 0, sweep = 0, prof = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--decode")) dec = 1;
+        else if (!strcmp(argv[i], "--unstructured")) uns = 1;
+        else if (!strcmp(argv[i], "--prefill")) pre = 1;
+        else if (!strcmp(argv[i], "--sweep")) sweep = 1;
+        else if (!strcmp(argv[i], "--profile")) prof = 1;
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else { fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]\n", argv[0]); return 2; }
+    }
+    if (!dec && !uns && !pre && !sweep && !prof) dec = uns = pre = 1;
+    if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
+    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16 */
+        int out = 4096, in = 14336;
+        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+        uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
+        gc_make_24(out, in, vals, meta, dense);
+        gc_make_x((size_t)16 * in, x);
+        sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+        gc_make_unstructured(out, in, 0.7, dense);
+        sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+        void *xd = sp_cuda_malloc((size_t)16 * in * 2), *yd = sp_cuda_malloc((size_t)16 * out * 2);
+        sp_cuda_upload(xd, x, (size_t)16 * in * 2);
+        for (int r = 0; r < 2; r++) {
+            sp_cuda_linear(w4, xd, 1, yd); sp_cuda_linear(w4, xd, 16, yd);
+            sp_cuda_linear(wb, xd, 1, yd); sp_cuda_linear(wb, xd, 16, yd);
+        }
+        printf("profile calls done: %s\n", sp_cuda_sync() ? sp_last_error() : "ok");
+        return 0;
+    }
+    char name[256];
+    int sms;
+    size_t l2;
+    sp_cuda_device_info(name, sizeof name, &sms, &l2, NULL);
+    time_t now = time(NULL);
+    printf("# device %s, %d SMs, L2 %zu MB, iters %d, %s", name, sms, l2 >> 20, iters, ctime(&now));
+
+    const int maxn = pre ? 8192 : 16, maxk = 14336, maxm = 14336;
+    uint16_t *xh = malloc((size_t)maxn * maxk * 2);
+    gc_make_x((size_t)maxn * maxk, xh);
+    void *xd = sp_cuda_malloc((size_t)maxn * maxk * 2);
+    void *yd = sp_cuda_malloc((size_t)maxn * maxm * 2), *yd2 = sp_cuda_malloc((size_t)maxn * maxm * 2);
+    if (!xd || !yd || !yd2) { printf("device allocation failed: %s\n", sp_last_error()); return 1; }
+    sp_cuda_upload(xd, xh, (size_t)maxn * maxk * 2);
+    const int ns[] = {1, 2, 4, 8, 16};
+    double dense_us[NSHAPES][5];
+
+    if (dec || uns || sweep) {
+        printf("\n## 2:4 decode (own mma.sp kernel) vs cuBLAS dense bf16\n\n");
+        printf("rot = weights rotated back to back (decode-like); cold = L2 flushed before each call. "
+               "floor = plain read of the 2:4 bytes, same method.\n\n");
+        printf("| out x in | n | cuBLAS rot us | 2:4 rot us | speedup rot | 2:4 TB/s rot | floor rot us | cuBLAS cold us | 2:4 cold us | speedup cold | rel err |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    }
+    for (int s = 0; s < NSHAPES && (dec || uns || sweep); s++) {
+        int out = shapes[s][0], in = shapes[s][1];
+        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+        uint16_t *dense = malloc((size_t)out * in * 2);
+        gc_make_24(out, in, vals, meta, dense);
+        sp_cuda_weight *wd[MAXCOPY] = {0}, *w4[MAXCOPY] = {0};
+        int cd = copies_for((size_t)out * in * 2), c4 = copies_for((size_t)out * in * 9 / 8);
+        for (int i = 0; i < cd; i++) wd[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+        for (int i = 0; i < c4; i++) w4[i] = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+        if (!wd[cd - 1] || !w4[c4 - 1]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        double floor_rot = time_read(sp_cuda_weight_bytes(w4[0]), 0);
+        for (int i = 0; i < 5; i++) {
+            int n = ns[i];
+            double tdr = time_w(wd, cd, xd, n, yd, 0), t4r = time_w(w4, c4, xd, n, yd, 0);
+            double tdc = time_w(wd, cd, xd, n, yd, 1), t4c = time_w(w4, c4, xd, n, yd, 1);
+            dense_us[s][i] = tdr;
+            double e = check_vs(w4[0], wd[0], out, xd, n, yd, yd2);
+            if (dec || sweep)
+                printf("| %dx%d | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2fx | %.1e |\n", out, in, n, tdr,
+                       t4r, tdr / t4r, sp_cuda_weight_bytes(w4[0]) / t4r * 1e-6, floor_rot, tdc, t4c, tdc / t4c, e);
+        }
+        if (sweep && (s == 0 || s == 3)) {
+            printf("\n### launch-config sweep %dx%d, rotated (row tiles per block / K splits / prefetch: us)\n\n", out, in);
+            const int cfg[][3] = {{0, 0, -1}, {0, 0, 0}, {0, 0, 1}, {0, 0, 4}, {0, 0, 6}, {2, 1, -1}, {4, 1, -1}, {8, 0, -1}, {8, 0, 4}};
+            for (int ni = 0; ni < 5; ni += 2) {
+                int n = ns[ni];
+                printf("n=%d:", n);
+                for (int a = 0; a < (int)(sizeof cfg / sizeof cfg[0]); a++) {
+                    sp_cuda_set_config(cfg[a][0], cfg[a][1], cfg[a][2]);
+                    printf(" %d/%d/%d:%.2f", cfg[a][0], cfg[a][1], cfg[a][2], time_w(w4, c4, xd, n, yd, 0));
+                }
+                printf("\n");
+                sp_cuda_set_config(0, 0, -1);
+            }
+            printf("\n");
+        }
+        free_all(wd, cd);
+        free_all(w4, c4);
+        free(vals); free(meta); free(dense);
+    }
+
+    if (uns) {
+        printf("\n## unstructured decode (rotated): own bitmap kernel and cuSPARSE CSR vs cuBLAS dense bf16\n\n");
+        printf("| out x in | sparsity | n | cuBLAS us | bitmap us | speedup | CSR us | CSR speedup | bitmap TB/s | rel err |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        const double sps[] = {0.5, 0.7, 0.9};
+        const int uns_n[] = {0, 4}; /* indices into ns: 1 and 16 tokens */
+        for (int s = 0; s < NSHAPES; s++) {
+            int out = shapes[s][0], in = shapes[s][1];
+            uint16_t *dense = malloc((size_t)out * in * 2);
+            for (int p = 0; p < 3; p++) {
+                gc_make_unstructured(out, in, sps[p], dense);
+                sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+                sp_cuda_weight *wb[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
+                wb[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+                wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                if (!wd || !wb[0] || !wc[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                int cb = copies_for(sp_cuda_weight_bytes(wb[0])), cc = copies_for(sp_cuda_weight_bytes(wc[0]));
+                for (int i = 1; i < cb; i++) wb[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+                for (int i = 1; i < cc; i++) wc[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                for (int q = 0; q < 2; q++) {
+                    int n = ns[uns_n[q]];
+                    double td = dense_us[s][uns_n[q]];
+                    double tb = time_w(wb, cb, xd, n, yd, 0), tc = time_w(wc, cc, xd, n, yd, 0);
+                    double e = check_vs(wb[0], wd, out, xd, n, yd, yd2);
+                    printf("| %dx%d | %.0f%% | %d | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.1e |\n", out, in,
+                           sps[p] * 100, n, td, tb, td / tb, tc, td / tc, sp_cuda_weight_bytes(wb[0]) / tb * 1e-6, e);
+                }
+                sp_cuda_weight_free(wd);
+                free_all(wb, cb);
+                free_all(wc, cc);
+            }
+            free(dense);
+        }
+    }
+
+    if (pre) {
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen) vs cuBLAS dense bf16\n\n");
+        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err |\n|---|---|---|---|---|---|---|\n");
+        int save = iters;
+        iters = 20;
+        for (int s = 0; s < NSHAPES; s++) {
+            int out = shapes[s][0], in = shapes[s][1];
+            uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+            uint16_t *dense = malloc((size_t)out * in * 2);
+            gc_make_24(out, in, vals, meta, dense);
+            sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+            sp_cuda_weight *wl = sp_cuda_upload_24(SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
+            if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
+            const int pn[] = {2048, 8192};
+            for (int i = 0; i < 2 && wd; i++) {
+                int n = pn[i];
+                double td = time_w(&wd, 1, xd, n, yd, 1);
+                double tl = wl ? time_w(&wl, 1, xd, n, yd, 1) : -1;
+                double e = wl ? check_vs(wl, wd, out, xd, n, yd, yd2) : -1;
+                printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e |\n", out, in, n, td,
+                       2.0 * out * in * n / td * 1e-6, tl, tl > 0 ? td / tl : 0, e);
+            }
+            sp_cuda_weight_free(wd); sp_cuda_weight_free(wl);
+            free(vals); free(meta); free(dense);
+        }
+        iters = save;
+    }
+    sp_cuda_free(xd); sp_cuda_free(yd); sp_cuda_free(yd2);
+    free(xh);
+    return 0;
+}
