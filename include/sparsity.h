@@ -65,6 +65,8 @@ int sp_convert_from_f32(sp_dtype t, const float *in, void *out, size_t n);
 
 /* Monotonic seconds. */
 double sp_time(void);
+/* Median of v[0..n) (n >= 1); sorts v in place. */
+double sp_median(double *v, int n);
 /* Peak resident set size of this process in bytes (0 if unknown). */
 size_t sp_peak_rss(void);
 

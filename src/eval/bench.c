@@ -6,16 +6,6 @@
 
 #include "sparsity_bench.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Binds the block linears to o->fmt and lm_head to dense, for n_tokens per call. */
 static int bind_all(sp_model *m, const sp_bench_opts *o, int n_tokens) {
     for (int i = 0; i < sp_model_n_linear(m); i++) {
@@ -55,7 +45,7 @@ int sp_bench_run(sp_model *m, const sp_bench_opts *o, sp_bench_result *r) {
         if (k) t[k - 1] = sp_time() - t0;
     }
     if (rc) goto done;
-    r->ttft_ms = 1e3 * median(t, R);
+    r->ttft_ms = 1e3 * sp_median(t, R);
 
     if ((rc = bind_all(m, o, 1))) goto done;
     for (int k = 0; k <= R && !rc; k++) {
@@ -66,7 +56,7 @@ int sp_bench_run(sp_model *m, const sp_bench_opts *o, sp_bench_result *r) {
         if (k) t[k - 1] = (sp_time() - t0) / G;
     }
     if (rc) goto done;
-    r->tpot_ms = 1e3 * median(t, R);
+    r->tpot_ms = 1e3 * sp_median(t, R);
     for (int b = 0; b < m->cfg.n_layers; b++)
         for (int j = 0; j < SP_N_LINEAR; j++) r->weight_bytes += sp_mat_bytes(sp_linear_bound_mat(&m->blocks[b].lin[j]));
 done:

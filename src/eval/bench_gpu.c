@@ -6,15 +6,6 @@
 #include <string.h>
 
 #include "sparsity_bench.h"
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 static double relerr(const float *a, const float *ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
@@ -112,7 +103,7 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
             rc = sp_cuda_model_forward(g, ids, 1, P, 0, NULL);
             if (k) t[k - 1] = sp_time() - t0;
         }
-        if (!rc) r->ttft_ms[mode][p] = 1e3 * median(t, o->reps);
+        if (!rc) r->ttft_ms[mode][p] = 1e3 * sp_median(t, o->reps);
         if (log && !rc) fprintf(log, "  %s TTFT P=%d: %.2f ms\n", mode ? "sparse" : "dense", P, r->ttft_ms[mode][p]);
     }
     const int C = o->ctx_tokens, G = o->gen_tokens;
@@ -128,7 +119,7 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
             }
             if (k) t[k - 1] = (sp_time() - t0) / G;
         }
-        if (!rc) r->tpot_ms[mode][bi] = 1e3 * median(t, o->reps);
+        if (!rc) r->tpot_ms[mode][bi] = 1e3 * sp_median(t, o->reps);
         if (log && !rc) fprintf(log, "  %s TPOT batch %d (context %d): %.3f ms\n", mode ? "sparse" : "dense", B, C, r->tpot_ms[mode][bi]);
     }
     free(t);

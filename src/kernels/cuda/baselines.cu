@@ -7,12 +7,6 @@
 
 #include "common.cuh"
 
-#define SP_CB(call)                                                                              \
-    do {                                                                                         \
-        cublasStatus_t s_ = (call);                                                              \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                         \
-            return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s failed (%d)", __FILE__, __LINE__, #call, (int)s_); \
-    } while (0)
 #define SP_CS(call)                                                                              \
     do {                                                                                         \
         cusparseStatus_t s_ = (call);                                                            \

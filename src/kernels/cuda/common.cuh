@@ -2,6 +2,7 @@
  * context, the weight object, the mma wrappers, activation staging and the
  * split-K epilogue used by the own decode kernels. */
 #pragma once
+#include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -17,6 +18,13 @@
         if (e_ != cudaSuccess)                                                               \
             return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s: %s", __FILE__, __LINE__, #call,  \
                             cudaGetErrorString(e_));                                         \
+    } while (0)
+/* cuBLAS status -> sp_error (returns from the calling function) */
+#define SP_CB(call)                                                                              \
+    do {                                                                                         \
+        cublasStatus_t s_ = (call);                                                              \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                         \
+            return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s failed (%d)", __FILE__, __LINE__, #call, (int)s_); \
     } while (0)
 
 /* ------------------------------------------------------------------ context (context.cu) */

@@ -55,12 +55,6 @@ struct sp_cuda_model {
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
 #define SP_CHK(call) do { int rc_ = (call); if (rc_) return rc_; } while (0)
-#define SP_CB(call)                                                                              \
-    do {                                                                                         \
-        cublasStatus_t s_ = (call);                                                              \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                         \
-            return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s failed (%d)", __FILE__, __LINE__, #call, (int)s_); \
-    } while (0)
 
 static unsigned grid_for(size_t n) { size_t g = (n + 255) / 256; return (unsigned)(g < 4096 ? (g ? g : 1) : 4096); }
 
