@@ -35,7 +35,9 @@ def to_gguf(src, dst, kind):
     for t in r.tensors:
         a = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
         if a.ndim >= 2 and kind == "bf16":
-            w.add_tensor(t.name, gguf.quants.quantize(a, qt), raw_shape=a.shape, raw_dtype=qt)
+            u = a.view(np.uint32).astype(np.uint64)  # round to nearest even, as sp_f32_to_bf16
+            b = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+            w.add_tensor(t.name, b, raw_dtype=qt)
         else:
             w.add_tensor(t.name, a)
     w.write_header_to_file()
