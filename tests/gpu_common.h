@@ -6,10 +6,19 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sparsity.h"
 
 static uint64_t gc_rng = 88172645463325252ull;
+
+/* Fresh seed per run (SP_SEED=N repeats one), mixed into gc_rng; returns it to print. */
+static inline unsigned gc_seed(void) {
+    const char *e = getenv("SP_SEED");
+    unsigned seed = e ? (unsigned)strtoul(e, NULL, 10) : (unsigned)time(NULL);
+    gc_rng ^= (uint64_t)seed * 0x9E3779B97F4A7C15ull;
+    return seed;
+}
 static inline uint64_t gc_next(void) {
     gc_rng ^= gc_rng << 13; gc_rng ^= gc_rng >> 7; gc_rng ^= gc_rng << 17;
     return gc_rng;

@@ -124,8 +124,7 @@ int main(void) {
         printf("skipped: %s\n", sp_last_error());
         return SKIP;
     }
-    unsigned seed = (unsigned)time(NULL);
-    gc_rng ^= (uint64_t)seed * 0x9E3779B97F4A7C15ull;
+    unsigned seed = gc_seed();
     char name[256];
     int sms = 0;
     sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);

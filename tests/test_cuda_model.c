@@ -130,8 +130,7 @@ int main(void) {
         printf("skipped: %s\n", sp_last_error());
         return SKIP;
     }
-    unsigned seed = (unsigned)time(NULL);
-    gc_rng ^= (uint64_t)seed * 0x9E3779B97F4A7C15ull;
+    unsigned seed = gc_seed();
     printf("seed %u\n", seed);
     device_layout(37, 112);
     device_layout(300, 528);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sparsity.h"
+#include "sparsity_formats.h" /* sp_linear_unbind */
 #include "model/checkpoint_internal.h"
 #include "sparsity_pack.h"
 
@@ -30,6 +31,7 @@ sp_linear *sp_model_linear(sp_model *m, int i) {
 }
 
 static void linear_free(sp_linear *l) {
+    sp_linear_unbind(l); /* a bound kernel owns its converted copy of the weight */
     if (l->owns_w) free(l->w);
     free(l->bias);
     l->w = NULL;
@@ -45,8 +47,12 @@ void sp_model_free(sp_model *m) {
             free(m->blocks[b].mlp_norm);
         }
     free(m->blocks);
-    if (m->lm_head.w != m->embed) linear_free(&m->lm_head);
-    else free(m->lm_head.bias);
+    if (m->lm_head.w != m->embed) {
+        linear_free(&m->lm_head);
+    } else { /* tied: the weight is the embedding, freed below */
+        sp_linear_unbind(&m->lm_head);
+        free(m->lm_head.bias);
+    }
     free(m->embed);
     free(m->final_norm);
     sp_tokenizer_free(m->tok);
