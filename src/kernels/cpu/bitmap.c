@@ -120,20 +120,6 @@ static void build_luts(void) {
     __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 }
 
-SP_INL SP_T256 __m256 ld8v(const void *v, sp_dtype dt, int64_t k) {
-    if (dt == SP_DTYPE_F32) return _mm256_loadu_ps((const float *)v + k);
-    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + k));
-    if (dt == SP_DTYPE_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
-SP_T256 static float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 SP_INL SP_T256 void bitmap_rows_256_t(const sp_mat *a, const float *xp, float *y, int r0, int r1, sp_dtype dt) {
     const sp_bitmap *b = &a->u.bitmap;
     int nbytes = (b->cols + 7) / 8;
@@ -148,11 +134,11 @@ SP_INL SP_T256 void bitmap_rows_256_t(const sp_mat *a, const float *xp, float *y
             if (!m) continue;
             __m256 w;
             if (k <= safe_end) {
-                w = ld8v(b->vals, dt, k);
+                w = sp_ld8v(b->vals, dt, k);
             } else { /* near the end of the value array: copy what is there */
                 __attribute__((aligned(32))) uint8_t tmp[32] = {0};
                 memcpy(tmp, (const uint8_t *)b->vals + (size_t)k * vs, (size_t)(b->nnz - k) * vs);
-                w = ld8v(tmp, dt, 0);
+                w = sp_ld8v(tmp, dt, 0);
             }
             w = _mm256_permutevar8x32_ps(w, _mm256_loadu_si256((const __m256i *)perm_lut[m]));
             w = _mm256_and_ps(w, _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)lane_lut[m])));
@@ -160,7 +146,7 @@ SP_INL SP_T256 void bitmap_rows_256_t(const sp_mat *a, const float *xp, float *y
             else s0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(xp + 8 * j), s0);
             k += __builtin_popcount(m);
         }
-        y[r] = hsum8(_mm256_add_ps(s0, s1));
+        y[r] = sp_hsum8(_mm256_add_ps(s0, s1));
     }
 }
 SP_T256 static void bitmap_f32_rows_256(const sp_mat *a, const float *x, const float *xp, float *y, int r0, int r1) {

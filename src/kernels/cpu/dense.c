@@ -84,20 +84,6 @@ SP_T512 static void dense_f16_rows_512(const sp_mat *a, const float *x, const fl
 
 /* ---- AVX2 */
 
-SP_INL SP_T256 __m256 ld8(const void *v, sp_dtype dt, size_t k) {
-    if (dt == SP_DTYPE_F32) return _mm256_loadu_ps((const float *)v + k);
-    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + k));
-    if (dt == SP_DTYPE_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
-SP_T256 static float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 SP_INL SP_T256 void dense_rows_256_t(const sp_mat *a, const float *xp, float *y, int r0, int r1, sp_dtype dt) {
     const sp_dense *d = &a->u.dense;
     int cols = d->cols;
@@ -106,13 +92,13 @@ SP_INL SP_T256 void dense_rows_256_t(const sp_mat *a, const float *xp, float *y,
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         int c = 0;
         for (; c + 32 <= cols; c += 32) {
-            s0 = _mm256_fmadd_ps(ld8(d->vals, dt, base + c), _mm256_load_ps(xp + c), s0);
-            s1 = _mm256_fmadd_ps(ld8(d->vals, dt, base + c + 8), _mm256_load_ps(xp + c + 8), s1);
-            s2 = _mm256_fmadd_ps(ld8(d->vals, dt, base + c + 16), _mm256_load_ps(xp + c + 16), s2);
-            s3 = _mm256_fmadd_ps(ld8(d->vals, dt, base + c + 24), _mm256_load_ps(xp + c + 24), s3);
+            s0 = _mm256_fmadd_ps(sp_ld8v(d->vals, dt, base + c), _mm256_load_ps(xp + c), s0);
+            s1 = _mm256_fmadd_ps(sp_ld8v(d->vals, dt, base + c + 8), _mm256_load_ps(xp + c + 8), s1);
+            s2 = _mm256_fmadd_ps(sp_ld8v(d->vals, dt, base + c + 16), _mm256_load_ps(xp + c + 16), s2);
+            s3 = _mm256_fmadd_ps(sp_ld8v(d->vals, dt, base + c + 24), _mm256_load_ps(xp + c + 24), s3);
         }
-        for (; c + 8 <= cols; c += 8) s0 = _mm256_fmadd_ps(ld8(d->vals, dt, base + c), _mm256_load_ps(xp + c), s0);
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        for (; c + 8 <= cols; c += 8) s0 = _mm256_fmadd_ps(sp_ld8v(d->vals, dt, base + c), _mm256_load_ps(xp + c), s0);
+        float s = sp_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
         for (; c < cols; c++) s += sp_kval(d->vals, dt, (int64_t)(base + c)) * xp[c];
         y[r] = s;
     }

@@ -135,13 +135,6 @@ static int32_t *col_base(const sp_nm *q) {
     return cb;
 }
 
-SP_INL SP_T512 __m512 ld16_512(const void *v, sp_dtype dt, size_t k, __mmask16 m) {
-    if (dt == SP_DTYPE_F32) return _mm512_maskz_loadu_ps(m, (const float *)v + k);
-    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)v + k);
-    if (dt == SP_DTYPE_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    return _mm512_cvtph_ps(h);
-}
-
 SP_T512 static void nmg_rows_512(const sp_mat *a, const float *x, const float *xp, float *y, int r0, int r1) {
     (void)xp;
     const sp_nm *q = &a->u.nm;
@@ -156,7 +149,7 @@ SP_T512 static void nmg_rows_512(const sp_mat *a, const float *x, const float *x
             __m512i col = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, cb + k),
                                            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, q->idx + base + k)));
             __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, col, x, 4);
-            s0 = _mm512_fmadd_ps(ld16_512(q->vals, q->dtype, base + k, m), xv, s0);
+            s0 = _mm512_fmadd_ps(sp_ld16v(q->vals, q->dtype, base + k, m), xv, s0);
         }
         y[r] = _mm512_reduce_add_ps(s0);
     }
@@ -164,20 +157,6 @@ SP_T512 static void nmg_rows_512(const sp_mat *a, const float *x, const float *x
 }
 
 /* ---- 2:4 AVX2 (permute x) */
-
-SP_INL SP_T256 __m256 ld8_256(const void *v, sp_dtype dt, size_t k) {
-    if (dt == SP_DTYPE_F32) return _mm256_loadu_ps((const float *)v + k);
-    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + k));
-    if (dt == SP_DTYPE_BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
-SP_T256 static float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 SP_INL SP_T256 void nm24_rows_256_t(const sp_mat *a, const float *xp, float *y, int r0, int r1, sp_dtype dt) {
     const sp_nm *q = &a->u.nm;
@@ -193,10 +172,10 @@ SP_INL SP_T256 void nm24_rows_256_t(const sp_mat *a, const float *xp, float *y, 
             __m256 lo = _mm256_permutevar8x32_ps(_mm256_load_ps(xp + 16 * g), idx);
             __m256 hi = _mm256_permutevar8x32_ps(_mm256_load_ps(xp + 16 * g + 8), idx);
             __m256 xs = _mm256_blend_ps(lo, hi, 0xF0);
-            if (g & 1) s1 = _mm256_fmadd_ps(ld8_256(q->vals, dt, vb + 8 * (size_t)g), xs, s1);
-            else s0 = _mm256_fmadd_ps(ld8_256(q->vals, dt, vb + 8 * (size_t)g), xs, s0);
+            if (g & 1) s1 = _mm256_fmadd_ps(sp_ld8v(q->vals, dt, vb + 8 * (size_t)g), xs, s1);
+            else s0 = _mm256_fmadd_ps(sp_ld8v(q->vals, dt, vb + 8 * (size_t)g), xs, s0);
         }
-        y[r] = hsum256(_mm256_add_ps(s0, s1));
+        y[r] = sp_hsum8(_mm256_add_ps(s0, s1));
     }
 }
 SP_T256 static void nm24_f32_rows_256(const sp_mat *a, const float *x, const float *xp, float *y, int r0, int r1) {
@@ -223,9 +202,9 @@ SP_T256 static void nmg_rows_256(const sp_mat *a, const float *x, const float *x
         for (; k + 8 <= kept; k += 8) {
             __m128i i8 = _mm_loadl_epi64((const __m128i *)(q->idx + base + k));
             __m256i col = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(cb + k)), _mm256_cvtepu8_epi32(i8));
-            s0 = _mm256_fmadd_ps(ld8_256(q->vals, q->dtype, base + k), _mm256_i32gather_ps(x, col, 4), s0);
+            s0 = _mm256_fmadd_ps(sp_ld8v(q->vals, q->dtype, base + k), _mm256_i32gather_ps(x, col, 4), s0);
         }
-        float s = hsum256(s0);
+        float s = sp_hsum8(s0);
         for (; k < kept; k++) s += sp_kval(q->vals, q->dtype, (int64_t)(base + k)) * x[cb[k] + q->idx[base + k]];
         y[r] = s;
     }
