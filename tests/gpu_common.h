@@ -55,6 +55,17 @@ static inline void gc_make_unstructured(int out, int in, double sparsity, uint16
     for (size_t i = 0; i < (size_t)out * in; i++) dense[i] = (gc_next() >> 32) < thr ? 0 : gc_nz();
 }
 
+/* Random N:M weight: in every group of m along a row, nk random positions are nonzero. */
+static inline void gc_make_nm(int out, int in, int nk, int m, uint16_t *dense) {
+    memset(dense, 0, (size_t)out * in * 2);
+    for (int r = 0; r < out; r++)
+        for (int g = 0; g + m <= in; g += m)
+            for (int placed = 0; placed < nk;) {
+                uint16_t *p = dense + (size_t)r * in + g + gc_next() % (unsigned)m;
+                if (!*p) *p = gc_nz(), placed++;
+            }
+}
+
 static inline void gc_make_x(size_t n, uint16_t *x) {
     for (size_t i = 0; i < n; i++) x[i] = sp_f32_to_bf16(gc_unif());
 }

@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
     }
     if (!dec && !uns && !pre && !sweep && !prof) dec = uns = pre = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
-    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16 */
+    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1 */
         int out = 4096, in = 14336;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
@@ -68,11 +68,14 @@ int main(int argc, char **argv) {
         sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
         gc_make_unstructured(out, in, 0.7, dense);
         sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+        gc_make_unstructured(out, in, 0.9, dense);
+        sp_cuda_weight *wb9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
         void *xd = sp_cuda_malloc((size_t)16 * in * 2), *yd = sp_cuda_malloc((size_t)16 * out * 2);
         sp_cuda_upload(xd, x, (size_t)16 * in * 2);
         for (int r = 0; r < 2; r++) {
             sp_cuda_linear(w4, xd, 1, yd); sp_cuda_linear(w4, xd, 16, yd);
             sp_cuda_linear(wb, xd, 1, yd); sp_cuda_linear(wb, xd, 16, yd);
+            sp_cuda_linear(wb9, xd, 1, yd);
         }
         printf("profile calls done: %s\n", sp_cuda_sync() ? sp_last_error() : "ok");
         return 0;
@@ -144,14 +147,17 @@ int main(int argc, char **argv) {
 
     if (uns) {
         printf("\n## unstructured decode (rotated): own bitmap kernel and cuSPARSE CSR vs cuBLAS dense bf16\n\n");
-        printf("| out x in | sparsity | n | cuBLAS us | bitmap us | speedup | CSR us | CSR speedup | bitmap TB/s | rel err |\n|---|---|---|---|---|---|---|---|---|---|\n");
-        const double sps[] = {0.5, 0.7, 0.9};
+        printf("Byte ceiling = dense bytes / bitmap bytes (what a purely memory-bound kernel could reach).\n\n");
+        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | CSR us | CSR speedup | bitmap TB/s | rel err |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        const double sps[] = {0.5, 0.7, 0.9, -1}; /* -1: 4:8 (general N:M goes through the bitmap kernel) */
         const int uns_n[] = {0, 4}; /* indices into ns: 1 and 16 tokens */
         for (int s = 0; s < NSHAPES; s++) {
             int out = shapes[s][0], in = shapes[s][1];
             uint16_t *dense = malloc((size_t)out * in * 2);
-            for (int p = 0; p < 3; p++) {
-                gc_make_unstructured(out, in, sps[p], dense);
+            for (int p = 0; p < 4; p++) {
+                char pat[16];
+                if (sps[p] < 0) gc_make_nm(out, in, 4, 8, dense), snprintf(pat, sizeof pat, "4:8");
+                else gc_make_unstructured(out, in, sps[p], dense), snprintf(pat, sizeof pat, "%.0f%%", sps[p] * 100);
                 sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
                 sp_cuda_weight *wb[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
                 wb[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
@@ -165,8 +171,22 @@ int main(int argc, char **argv) {
                     double td = dense_us[s][uns_n[q]];
                     double tb = time_w(wb, cb, xd, n, yd, 0), tc = time_w(wc, cc, xd, n, yd, 0);
                     double e = check_vs(wb[0], wd, out, xd, n, yd, yd2);
-                    printf("| %dx%d | %.0f%% | %d | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.1e |\n", out, in,
-                           sps[p] * 100, n, td, tb, td / tb, tc, td / tc, sp_cuda_weight_bytes(wb[0]) / tb * 1e-6, e);
+                    printf("| %dx%d | %s | %d | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2fx | %.2f | %.1e |\n", out, in, pat,
+                           n, td, tb, td / tb, 2.0 * out * in / sp_cuda_weight_bytes(wb[0]), tc, td / tc,
+                           sp_cuda_weight_bytes(wb[0]) / tb * 1e-6, e);
+                }
+                if (sweep && (p == 1 || p == 2)) { /* bitmap launch plans: row tiles per block / K splits */
+                    const int cfg[][2] = {{0, 0}, {1, 1}, {1, 2}, {1, 4}, {1, 8}, {2, 0}, {2, 2}, {4, 0}, {4, 2}, {8, 0}};
+                    for (int q = 0; q < 2; q++) {
+                        int n = ns[uns_n[q]];
+                        printf("bitmap sweep %dx%d %s n=%d:", out, in, pat, n);
+                        for (int a = 0; a < (int)(sizeof cfg / sizeof cfg[0]); a++) {
+                            sp_cuda_set_config(cfg[a][0], cfg[a][1], -1);
+                            printf(" %d/%d:%.2f", cfg[a][0], cfg[a][1], time_w(wb, cb, xd, n, yd, 0));
+                        }
+                        printf("\n");
+                        sp_cuda_set_config(0, 0, -1);
+                    }
                 }
                 sp_cuda_weight_free(wd);
                 free_all(wb, cb);

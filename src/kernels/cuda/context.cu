@@ -211,9 +211,8 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     cudaFree(w->w);
     cudaFree(w->v24);
     cudaFree(w->m24);
-    cudaFree(w->bm);
+    cudaFree(w->bs);
     cudaFree(w->boff);
-    cudaFree(w->bvals);
     cudaFree(w->ws);
     cudaFree(w->counters);
     sp_csr_free(w);
@@ -273,7 +272,6 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     best = std::min(best, KM);
     if ((KM + best - 1) / best > spb_cap) best = (KM + spb_cap - 1) / spb_cap;
     p->pf = c->cfg_pf >= 0 ? c->cfg_pf : 0;        /* measured: 0 best or equal (run 4) */
-    p->pf_bitmap = c->cfg_pf >= 0 ? c->cfg_pf : 0; /* measured: slows the bitmap kernel */
     p->spb = (KM + best - 1) / best;
     if (p->spb > spb_cap) p->spb = spb_cap;
     p->splits = (KM + p->spb - 1) / p->spb;
