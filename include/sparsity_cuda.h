@@ -39,7 +39,8 @@ typedef enum {
     SP_CUDA_KERNEL_COUNT
 } sp_cuda_kernel;
 
-const char *sp_cuda_kernel_name(sp_cuda_kernel k); /* "dense-cublas", "24-mma", ... */
+/* "dense-cublas", "24-mma.sp", ...; "?" out of range. Also in builds without CUDA (kernel tables). */
+const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
