@@ -96,6 +96,14 @@ int sp_cuda_model_choice(const sp_cuda_model *g, int l, int j, int n, const char
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) { (void)g; (void)n; return 0; }
+int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max) {
+    (void)g; (void)e; (void)max;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_entry *e, int n, const char *src) {
+    (void)g; (void)e; (void)n; (void)src;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
 
 #else
 typedef int sp_cuda_stub_unused; /* the real backend is in src/kernels/cuda/ */
