@@ -43,6 +43,9 @@ typedef struct {
     int gen_tokens, reps;
     int check;                 /* compare logits with the CPU forward (real models) */
     int check_tokens;          /* prompt length of that check (0: 100); > 512 crosses attention chunks */
+    const sp_cuda_table_entry *table; /* kernel choices for the sparse binding (--kernel-table), or NULL */
+    int n_table;
+    const char *table_source;  /* the table's file name, quoted in the choices' reasons */
 } sp_bench_gpu_opts;
 
 typedef struct {
@@ -54,7 +57,8 @@ typedef struct {
      * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */
     double err_prefill[2], err_decode[2], err_batch[2], err_prefill_f32w[2];
     double err_sparse_vs_dense;           /* GPU sparse vs GPU dense logits, same weights */
-    sp_cuda_model *model;                 /* left bound sparse for kernel reports; caller frees */
+    sp_cuda_model *model;                 /* left bound sparse for kernel reports and
+                                           * sp_cuda_model_table_get; caller frees */
 } sp_bench_gpu_result;
 
 /* m: the model (NULL with o->synthetic); with o->check its weights are rounded to bf16 in
