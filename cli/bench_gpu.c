@@ -2,10 +2,15 @@
  * Whole-model TTFT and TPOT on the GPU: dense cuBLAS against the sparse binding of the same
  * weights in one process, the kernel chosen per layer and token count with its measured
  * reason, and (real models) last-token logits checked against the CPU forward. Without a
- * usable GPU it says why and exits 1: there is no silent CPU fallback. */
+ * usable GPU it says why and exits 1: there is no silent CPU fallback.
+ * --calibrate-kernels FILE writes the sparse binding's measured choices (every key it met) as
+ * a kernel table; --kernel-table FILE makes a later run take its choices from one. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "sparsity_bench.h"
@@ -26,6 +31,34 @@ static int parse_list(const char *s, int *v, int max, int lo, int hi) {
     return n;
 }
 
+#define TABLE_MAX 4096 /* entries read from --kernel-table */
+
+/* --calibrate-kernels: the folder must take the file before a long run, not after */
+static void check_writable(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    struct stat st;
+    if (access(dir, W_OK))
+        cli_die("bench", "--calibrate-kernels %s: cannot write in %s (%s); nothing was run", path, dir, strerror(errno));
+    if (!stat(path, &st) && S_ISDIR(st.st_mode))
+        cli_die("bench", "--calibrate-kernels %s: is a folder, give a file name; nothing was run", path);
+}
+
+/* the sparse binding's choices, measured during the run, to path */
+static void write_table(const sp_cuda_model *g, const char *path, const char *dev) {
+    int n = sp_cuda_model_table_get(g, NULL, 0);
+    sp_cuda_table_entry *e = n > 0 ? malloc((size_t)n * sizeof *e) : NULL;
+    if (n < 0 || (n > 0 && !e)) cli_die("bench", "--calibrate-kernels: %s", n < 0 ? sp_last_error() : "out of memory");
+    if (n > 0) n = sp_cuda_model_table_get(g, e, n);
+    if (n < 0 || sp_kernel_table_write(path, dev, e, n)) cli_die("bench", "--calibrate-kernels: %s", sp_last_error());
+    printf("\nkernel table: %d measured keys (shape, pattern, sparsity decile, tokens) written to %s\n", n, path);
+    free(e);
+}
+
 static void err_cell(char *b, size_t n, double e) {
     if (e < 0) snprintf(b, n, "-");
     else snprintf(b, n, "%.2e", e);
@@ -43,9 +76,12 @@ int cmd_bench_gpu(int argc, char **argv) {
         {"--reps", 1, "repetitions, median reported (default 3)", 0},
         {"--no-check", 0, "skip the logits check against the CPU forward", 0},
         {"--check-tokens", 1, "prompt length of that check (default 100)", 0},
+        {"--calibrate-kernels", 1, "FILE: after the run, write the kernel choices measured (per shape, pattern, sparsity, tokens)", 0},
+        {"--kernel-table", 1, "FILE: take kernel choices from a --calibrate-kernels table of this device (other keys measured)", 0},
         {0}};
     cli_parse("bench", "sparsity bench --gpu (--model SPARSE | --synthetic llama3-8b) [--prompts 512,2048,8192]\n"
-              "       [--batches 1,16] [--ctx-tokens C] [--gen-tokens G] [--reps R] [--no-check] [--check-tokens N]",
+              "       [--batches 1,16] [--ctx-tokens C] [--gen-tokens G] [--reps R] [--no-check] [--check-tokens N]\n"
+              "       [--calibrate-kernels FILE | --kernel-table FILE]",
               argc, argv, opts, NULL, 0);
     const char *model = cli_get(opts, "--model"), *syn = cli_get(opts, "--synthetic");
     if (!model == !syn) cli_die("bench", "--gpu needs exactly one of --model and --synthetic");
@@ -57,15 +93,30 @@ int cmd_bench_gpu(int argc, char **argv) {
     o.gen_tokens = (int)cli_get_long("bench", opts, "--gen-tokens", 32, 1, 4096);
     o.reps = (int)cli_get_long("bench", opts, "--reps", 3, 1, 1000);
     o.check_tokens = (int)cli_get_long("bench", opts, "--check-tokens", 100, 1, 65536);
+    const char *calib = cli_get(opts, "--calibrate-kernels"), *tpath = cli_get(opts, "--kernel-table");
+    if (calib && tpath)
+        cli_die("bench", "--calibrate-kernels measures every kernel choice; it does not take --kernel-table");
+    sp_cuda_table_entry *table = NULL;
+    int ntable = 0;
+    if (tpath) { /* the file first, so a bad one is reported with or without a GPU */
+        if (!(table = malloc(TABLE_MAX * sizeof *table))) cli_die("bench", "out of memory");
+        if (sp_kernel_table_read(tpath, NULL, table, TABLE_MAX, &ntable))
+            cli_die("bench", "--kernel-table: %s; nothing was run", sp_last_error());
+    }
+    if (calib) check_writable(calib);
     if (!sp_cuda_available())
         cli_die("bench", "--gpu: no usable GPU (%s); nothing was run (the CPU benchmark is `sparsity bench` without --gpu)",
                 sp_last_error());
     char dev[256];
     sp_cuda_device_info(dev, sizeof dev, NULL, NULL, NULL);
+    if (tpath && sp_kernel_table_read(tpath, dev, table, TABLE_MAX, &ntable))
+        cli_die("bench", "--kernel-table: %s; nothing was run", sp_last_error());
+    o.table = table, o.n_table = ntable, o.table_source = tpath;
     sp_model *m = NULL;
     if (model && !(m = sp_model_open(model))) cli_die("bench", "%s", sp_last_error());
     const char *label = syn ? "synthetic llama3-8b (random weights, 2:4 magnitude)" : model;
     printf("# sparsity bench --gpu: %s on %s\n", label, dev);
+    if (tpath) printf("# kernel choices from %s (%d keys); keys not in it are measured\n", tpath, ntable);
     sp_bench_gpu_result r;
     if (sp_bench_gpu(m, &o, &r, stdout)) cli_die("bench", "--gpu: %s", sp_last_error());
 
@@ -118,7 +169,9 @@ int cmd_bench_gpu(int argc, char **argv) {
                r.tpot_ms[1][b], r.tpot_ms[0][b] / r.tpot_ms[1][b]);
     printf("| block-linear weights (GB) | %.2f | %.2f | %.2fx |\n", r.weight_bytes[0] / 1e9, r.weight_bytes[1] / 1e9,
            (double)r.weight_bytes[0] / (double)(r.weight_bytes[1] ? r.weight_bytes[1] : 1));
+    if (calib) write_table(r.model, calib, dev);
     sp_cuda_model_free(r.model);
     sp_model_free(m);
+    free(table);
     return 0;
 }

@@ -43,6 +43,9 @@ typedef struct {
     int gen_tokens, reps;
     int check;                 /* compare logits with the CPU forward (real models) */
     int check_tokens;          /* prompt length of that check (0: 100); > 512 crosses attention chunks */
+    const sp_cuda_table_entry *table; /* kernel choices for the sparse binding (--kernel-table), or NULL */
+    int n_table;
+    const char *table_source;  /* the table's file name, quoted in the choices' reasons */
 } sp_bench_gpu_opts;
 
 typedef struct {
@@ -54,12 +57,34 @@ typedef struct {
      * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */
     double err_prefill[2], err_decode[2], err_batch[2], err_prefill_f32w[2];
     double err_sparse_vs_dense;           /* GPU sparse vs GPU dense logits, same weights */
-    sp_cuda_model *model;                 /* left bound sparse for kernel reports; caller frees */
+    sp_cuda_model *model;                 /* left bound sparse for kernel reports and
+                                           * sp_cuda_model_table_get; caller frees */
 } sp_bench_gpu_result;
 
 /* m: the model (NULL with o->synthetic); with o->check its weights are rounded to bf16 in
  * place after the upload (the CPU reference then holds what the GPU holds). Prints progress
  * to log (may be NULL). */
 int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r, FILE *log);
+
+
+/* ------------------------------------------------------------------ kernel table (eval/kernel_table.c)
+ * The measured kernel choices of one device as JSON, read and written without a GPU:
+ * {"format": "sparsity-kernel-table", "version": 1, "device": "...", "date": "...",
+ *  "entries": [{"out": 4096, "in": 4096, "pattern": "2:4" | "unstructured", "sparsity_decile": 5,
+ *               "tokens": 1, "us": {"dense-cublas": 17.1, "24-mma.sp": 10.8}, "pick": "24-mma.sp"}]}
+ * Kernel names are sp_cuda_kernel_name's; "us" holds the timed forms only, and the pick is one of them. */
+#define SP_KERNEL_TABLE_VERSION 1
+
+/* A time as the file keeps it: microseconds to 1 ns (decimal digits that read back exactly). */
+double sp_kernel_table_us(double us);
+/* Writes n entries to path through a temporary file in the same folder and a rename, so path
+ * is either the old file or the whole new one. Checks the entries first (finite times >= 0, the
+ * pick timed, shapes and deciles in range); nothing is written when one is bad. */
+int sp_kernel_table_write(const char *path, const char *device, const sp_cuda_table_entry *e, int n);
+/* Reads up to max entries into e (*n = how many). Untimed forms come back as us < 0. With
+ * expected_device non-NULL, a table measured on another device is an error. Every problem
+ * (no file, not JSON, another format or version, a missing or bad field, an unknown kernel, a
+ * repeated key, more than max entries) is an error with a message naming the file. */
+int sp_kernel_table_read(const char *path, const char *expected_device, sp_cuda_table_entry *e, int max, int *n);
 
 #endif

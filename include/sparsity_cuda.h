@@ -39,7 +39,8 @@ typedef enum {
     SP_CUDA_KERNEL_COUNT
 } sp_cuda_kernel;
 
-const char *sp_cuda_kernel_name(sp_cuda_kernel k); /* "dense-cublas", "24-mma", ... */
+/* "dense-cublas", "24-mma.sp", ...; "?" out of range. Also in builds without CUDA (kernel tables). */
+const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
@@ -127,6 +128,29 @@ int sp_cuda_model_fork(sp_cuda_model *g, int len);
 int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why);
 /* Device bytes of the block linears' weights as bound (for n tokens). */
 size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n);
+
+/* The measured kernel table: one key (block linear shape, pattern, sparsity decile, token
+ * count) with the median microseconds of every form timed on it and the form picked. Written
+ * by sparsity bench --gpu --calibrate-kernels FILE, read back with --kernel-table FILE
+ * (sp_kernel_table_write/read in sparsity_bench.h). */
+typedef struct {
+    int out, in;
+    int structured;                  /* 1: 2:4 pattern, 0: unstructured */
+    int decile;                      /* floor(10 x zero fraction), 0..10 */
+    int n;                           /* tokens per call */
+    double us[SP_CUDA_KERNEL_COUNT]; /* < 0: not timed */
+    sp_cuda_kernel pick;
+} sp_cuda_table_entry;
+
+/* The keys picked so far under a sparse binding with their timings (measured now, or taken
+ * from a table); one entry per key. Writes at most max into e and returns how many keys there
+ * are (e may be NULL with max 0 to count); 0 under the dense binding; negative on error. */
+int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max);
+/* Preloads picks (copied; n = 0 clears): a key met later that matches an entry's (out, in,
+ * structured, decile, n) runs that entry's pick without timing when the layer has that form;
+ * otherwise it is measured as without a table. source (a file name) is quoted in the reasons.
+ * The table outlives sp_cuda_model_bind; picks made before this call are forgotten. */
+int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_entry *e, int n, const char *source);
 
 #ifdef __cplusplus
 }

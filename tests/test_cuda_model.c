@@ -2,9 +2,12 @@
  * against the CPU forward on small random models (2:4 magnitude-pruned and 60% unstructured;
  * head dims 32, 64, 128); prefill, one decode step and a batch decode, dense and sparse bindings,
  * rel err of last-token logits < 2e-2 (bf16 weights and activations). Also the device-built
- * 2:4 layout against the host-built one. Exits 77 (ctest SKIP) without a GPU. */
+ * 2:4 layout against the host-built one. Also the measured kernel table: what the sparse
+ * binding measured comes back from table_get, survives a file round trip, and a table that
+ * forces a kernel is obeyed and quoted in the reason. Exits 77 (ctest SKIP) without a GPU. */
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gpu_common.h"
 #include "sparsity_bench.h"
@@ -62,6 +65,57 @@ static sp_model *tiny_model(int pattern24, double sp, int heads, int kv_heads, i
     return m;
 }
 
+/* g: bound sparse, forwards run at 1 token among others */
+static void table_checks(const char *what, sp_cuda_model *g) {
+    enum { MAXE = 256 };
+    static sp_cuda_table_entry e[MAXE], f[MAXE];
+    int n = sp_cuda_model_table_get(g, e, MAXE), nf = 0;
+    CHECK(n > 0 && n <= MAXE, "%s: table_get gave %d entries: %s", what, n, sp_last_error());
+    if (n <= 0 || n > MAXE) return;
+    for (int i = 0; i < n; i++) {
+        CHECK(e[i].pick >= 0 && e[i].pick < SP_CUDA_KERNEL_COUNT && e[i].us[e[i].pick] >= 0 && e[i].us[SP_CUDA_KERNEL_DENSE] >= 0,
+              "%s: entry %d (n=%d) has no timing for its pick or for dense", what, i, e[i].n);
+        if (e[i].n == 1) { f[nf] = e[i]; f[nf++].pick = SP_CUDA_KERNEL_DENSE; } /* force dense at 1 token */
+    }
+    CHECK(nf > 0, "%s: no 1-token keys measured", what);
+    /* through the file, as bench --kernel-table does */
+    char dev[256], path[256];
+    sp_cuda_device_info(dev, sizeof dev, NULL, NULL, NULL);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/sp_cuda_table_%d.json", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    int rc = sp_kernel_table_write(path, dev, f, nf), nr = 0;
+    if (!rc) rc = sp_kernel_table_read(path, dev, e, MAXE, &nr);
+    CHECK(!rc && nr == nf, "%s: table file round trip: %s", what, sp_last_error());
+    if (!rc) rc = sp_cuda_model_table_set(g, e, nr, path);
+    CHECK(!rc, "%s: table_set: %s", what, sp_last_error());
+    const int32_t tok[3] = {5, 17, 33};
+    CHECK(sp_cuda_model_forward(g, tok, 1, 1, 0, NULL) == 0 && sp_cuda_model_forward(g, tok, 1, 3, 0, NULL) == 0,
+          "%s: forward after table_set: %s", what, sp_last_error());
+    for (int j = 0; j < SP_N_LINEAR; j++) {
+        const char *k, *why;
+        sp_cuda_model_choice(g, 0, j, 1, &k, &why);
+        if (j == 0) printf("    from the table, linear 0, 1 token: %s: %s\n", k, why);
+        CHECK(!strcmp(k, "dense-cublas") && strstr(why, "table ") && strstr(why, path), "%s: linear %d, 1 token: %s (%s)", what, j, k, why);
+        sp_cuda_model_choice(g, 0, j, 3, &k, &why); /* 3 tokens: no such key in the table */
+        if (j == 0) printf("    not in the table, linear 0, 3 tokens: %s: %s\n", k, why);
+        CHECK(strstr(why, "not in table") && strstr(why, "measured"), "%s: linear %d, 3 tokens: %s (%s)", what, j, k, why);
+    }
+    unlink(path);
+    /* a pick the layer does not have: measured instead, and said so */
+    for (int i = 0; i < nf; i++) {
+        f[i].pick = f[i].structured ? SP_CUDA_KERNEL_BITMAP : SP_CUDA_KERNEL_24;
+        f[i].us[f[i].pick] = 1.0;
+    }
+    CHECK(sp_cuda_model_table_set(g, f, nf, "absent.json") == 0 && sp_cuda_model_forward(g, tok, 1, 1, 0, NULL) == 0,
+          "%s: absent-kernel table: %s", what, sp_last_error());
+    const char *k, *why;
+    sp_cuda_model_choice(g, 0, 0, 1, &k, &why);
+    printf("    table pick absent, linear 0, 1 token: %s: %s\n", k, why);
+    CHECK(strstr(why, "absent for this layer") && strstr(why, "measured") && strcmp(k, sp_cuda_kernel_name(f[0].pick)),
+          "%s: absent table pick: %s (%s)", what, k, why);
+    CHECK(sp_cuda_model_table_set(g, NULL, 0, NULL) == 0, "%s: clearing the table: %s", what, sp_last_error());
+}
+
 static void run_model(const char *what, int pattern24, double sp, int heads, int kv_heads, int head_dim) {
     sp_model *m = tiny_model(pattern24, sp, heads, kv_heads, head_dim);
     CHECK(m != NULL, "model layout: %s", sp_last_error());
@@ -87,6 +141,7 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
             if (j == 0 || j == 6) printf("    linear %d, 1 token: %s: %s\n", j, k, why);
             CHECK(strcmp(k, "?") != 0, "%s: linear %d has no measured choice", what, j);
         }
+        table_checks(what, r.model);
         sp_cuda_model_free(r.model);
     }
     sp_model_free(m);

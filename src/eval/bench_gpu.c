@@ -164,6 +164,7 @@ int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r
     rc = o->synthetic ? sp_cuda_model_randomize(g, 0x5EED, 1) : upload_model(m, g);
     if (rc) goto done;
     if (log) fprintf(log, "  weights on the device in %.1f s\n", sp_time() - t0);
+    if (o->table && (rc = sp_cuda_model_table_set(g, o->table, o->n_table, o->table_source))) goto done;
     if (o->check && m) { /* after the upload: the references round the host weights to bf16 */
         ref32 = malloc((size_t)c->vocab * sizeof(float));
         ref = malloc((size_t)2 * c->vocab * sizeof(float));

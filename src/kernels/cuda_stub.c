@@ -2,6 +2,7 @@
  * tree): every call reports SP_ERR_UNSUPPORTED so callers fall back to the CPU. */
 #include "sparsity.h"
 #include "sparsity_cuda.h"
+#include "kernels/cuda_names.h"
 
 #ifndef SP_HAVE_CUDA
 
@@ -17,7 +18,7 @@ int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2, 
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
-const char *sp_cuda_kernel_name(sp_cuda_kernel k) { (void)k; return "none"; }
+const char *sp_cuda_kernel_name(sp_cuda_kernel k) { return sp_cuda_kernel_name_of(k); }
 
 sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w) {
     (void)k; (void)out; (void)in; (void)w;
@@ -95,6 +96,14 @@ int sp_cuda_model_choice(const sp_cuda_model *g, int l, int j, int n, const char
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) { (void)g; (void)n; return 0; }
+int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max) {
+    (void)g; (void)e; (void)max;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_entry *e, int n, const char *src) {
+    (void)g; (void)e; (void)n; (void)src;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
 
 #else
 typedef int sp_cuda_stub_unused; /* the real backend is in src/kernels/cuda/ */

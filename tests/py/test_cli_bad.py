@@ -83,3 +83,49 @@ def test_convert_failure_leaves_no_output(tmp_path):
     assert_clean_error(run("convert", str(src), str(out)), "broken.gguf")
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith("out")]
+
+
+# bench --gpu kernel tables: a bad table stops the run before anything runs, GPU or not.
+def gpu_bench(*args):
+    return run("bench", "--gpu", "--synthetic", "llama3-8b", *args)
+
+
+def table_text(device, version=1):
+    return json.dumps({"format": "sparsity-kernel-table", "version": version, "device": device, "date": "2025-01-01",
+                       "entries": [{"out": 4096, "in": 4096, "pattern": "2:4", "sparsity_decile": 5, "tokens": 1,
+                                    "us": {"dense-cublas": 17.1, "24-mma.sp": 10.8}, "pick": "24-mma.sp"}]})
+
+
+def test_bench_gpu_kernel_table_missing(tmp_path):
+    missing = str(tmp_path / "nope.json")
+    assert_clean_error(gpu_bench("--kernel-table", missing), "--kernel-table", missing, "no such file", "nothing was run")
+
+
+def test_bench_gpu_kernel_table_bad(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text(table_text("dev", version=2))
+    assert_clean_error(gpu_bench("--kernel-table", str(p)), "version 2", "nothing was run")
+    p.write_text(table_text("dev")[:-20])
+    assert_clean_error(gpu_bench("--kernel-table", str(p)), "not JSON", "nothing was run")
+    p.write_text(table_text("dev").replace('"24-mma.sp": 10.8', '"24-mma.sp": -1'))
+    assert_clean_error(gpu_bench("--kernel-table", str(p)), "24-mma.sp", "nothing was run")
+
+
+def test_bench_gpu_kernel_table_other_device(tmp_path):
+    # a valid table of a device that does not exist: without a GPU the run stops for the GPU,
+    # with one for the device name; either way nothing runs
+    p = tmp_path / "t.json"
+    p.write_text(table_text("no such GPU (sm_00)"))
+    r = gpu_bench("--kernel-table", str(p))
+    assert_clean_error(r, "nothing was run")
+    assert "no usable GPU" in r.stderr or ("no such GPU (sm_00)" in r.stderr and "--calibrate-kernels" in r.stderr), r.stderr
+
+
+def test_bench_gpu_table_flags_misused(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text(table_text("dev"))
+    assert_clean_error(gpu_bench("--kernel-table", str(p), "--calibrate-kernels", str(tmp_path / "o.json")),
+                       "--calibrate-kernels", "--kernel-table")
+    assert_clean_error(gpu_bench("--calibrate-kernels", str(tmp_path / "no" / "o.json")), "cannot write", "nothing was run")
+    assert_clean_error(gpu_bench("--calibrate-kernels", str(tmp_path)), "is a folder", "nothing was run")
+    assert not (tmp_path / "o.json").exists()

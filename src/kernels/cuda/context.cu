@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "kernels/cuda_names.h"
 
 static sp_cuda_ctx g_ctx;
 static int g_ctx_state; /* 0 untried, 1 ok, -1 failed */
@@ -65,16 +66,7 @@ extern "C" int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, s
     return 0;
 }
 
-extern "C" const char *sp_cuda_kernel_name(sp_cuda_kernel k) {
-    switch (k) {
-    case SP_CUDA_KERNEL_DENSE: return "dense-cublas";
-    case SP_CUDA_KERNEL_24: return "24-mma.sp";
-    case SP_CUDA_KERNEL_24_LT: return "24-cusparselt";
-    case SP_CUDA_KERNEL_BITMAP: return "bitmap-mma";
-    case SP_CUDA_KERNEL_CSR: return "csr-cusparse";
-    default: return "?";
-    }
-}
+extern "C" const char *sp_cuda_kernel_name(sp_cuda_kernel k) { return sp_cuda_kernel_name_of(k); }
 
 extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_rpb = (rpb == 1 || rpb == 2 || rpb == 4 || rpb == 8) ? rpb : 0;

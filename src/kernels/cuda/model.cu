@@ -5,7 +5,9 @@
  * (shape, pattern, sparsity decile, token count) is met, every allowed form and dense cuBLAS
  * are timed on that layer's own weights (L2 flushed, CUDA events, median) and the fastest is
  * kept for every layer with the same key; the reason printed is that measurement. Forms that
- * fail to build (no cuSPARSELt, shape not supported) are named in the reason. */
+ * fail to build (no cuSPARSELt, shape not supported) are named in the reason. A table preloaded
+ * with sp_cuda_model_table_set (a file from bench --calibrate-kernels) replaces the timing for
+ * the keys it holds, when the form it picked is present for the layer. */
 #include <cublas_v2.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,7 +33,8 @@ struct sp_pick {
     int out, in, structured, decile, n;
     unsigned avail;        /* forms present (bit per kernel): a layer missing one gets its own pick */
     sp_cuda_kernel kernel;
-    char why[320];
+    double us[SP_CUDA_KERNEL_COUNT]; /* timings behind the pick (< 0: not timed), for table_get */
+    char why[384];
 };
 
 struct sp_cuda_model {
@@ -50,6 +53,9 @@ struct sp_cuda_model {
     uint16_t *hlogits;
     sp_pick picks[SP_MAX_PICKS];
     int npicks;
+    sp_cuda_table_entry *table; /* preloaded picks (table_set); outlive bind */
+    int ntable;
+    char table_src[160];
 };
 
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -83,6 +89,7 @@ extern "C" void sp_cuda_model_free(sp_cuda_model *g) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
     free(g->lin);
     free(g->hlogits);
+    free(g->table);
     free(g);
 }
 
@@ -312,6 +319,26 @@ static int allowed(sp_cuda_kernel k, int n) {
     }
 }
 
+/* the table entry for l's key at n whose pick l has; *near: an entry for the key whose pick it lacks */
+static const sp_cuda_table_entry *table_find(const sp_cuda_model *g, const sp_lin *l, int n, const sp_cuda_table_entry **near) {
+    *near = NULL;
+    for (int i = 0; i < g->ntable; i++) {
+        const sp_cuda_table_entry *e = &g->table[i];
+        if (e->out != l->out || e->in != l->in || e->structured != l->structured || e->decile != decile(l) || e->n != n) continue;
+        if (e->pick >= 0 && e->pick < SP_CUDA_KERNEL_COUNT && l->k[e->pick]) return e;
+        *near = e;
+    }
+    return NULL;
+}
+
+/* " -> K (r.rrx dense)" after the timings */
+static void why_pick(sp_pick *p, size_t len) {
+    double best = p->us[p->kernel], dense = p->us[SP_CUDA_KERNEL_DENSE];
+    if (len >= sizeof p->why) return;
+    if (best > 0 && dense >= 0) snprintf(p->why + len, sizeof p->why - len, " -> %s (%.2fx dense)", sp_cuda_kernel_name(p->kernel), dense / best);
+    else snprintf(p->why + len, sizeof p->why - len, " -> %s", sp_cuda_kernel_name(p->kernel));
+}
+
 static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
     for (int i = 0; i < g->npicks; i++) {
         sp_pick *p = &g->picks[i];
@@ -321,11 +348,33 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
     sp_pick *p = &g->picks[g->npicks];
     p->out = l->out, p->in = l->in, p->structured = l->structured, p->decile = decile(l), p->n = n, p->avail = avail(l);
     p->kernel = SP_CUDA_KERNEL_DENSE;
+    for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) p->us[k] = -1;
     if (!g->sparse) { snprintf(p->why, sizeof p->why, "dense binding (the baseline)"); g->npicks++; return p; }
     size_t len = 0;
-    len += snprintf(p->why + len, sizeof p->why - len, "%s%.0f%%, n=%d measured:", l->structured ? "2:4 " : "unstructured ",
-                    100 * l->sparsity, n);
-    double best = 1e30, dense_us = 0;
+    if (g->ntable) {
+        const sp_cuda_table_entry *near, *e = table_find(g, l, n, &near);
+        if (e) { /* the table's pick, no timing: the reason quotes the table's numbers */
+            p->kernel = e->pick;
+            len += snprintf(p->why + len, sizeof p->why - len, "table %s:", g->table_src);
+            const char *sep = "";
+            for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) {
+                p->us[k] = e->us[k];
+                if (e->us[k] < 0 || len >= sizeof p->why) continue;
+                len += snprintf(p->why + len, sizeof p->why - len, "%s %s %.1f us", sep, sp_cuda_kernel_name((sp_cuda_kernel)k), e->us[k]);
+                sep = ",";
+            }
+            why_pick(p, len);
+            g->npicks++;
+            return p;
+        }
+        if (near) len += snprintf(p->why + len, sizeof p->why - len, "table %s picks %s, absent for this layer; measured now: ",
+                                  g->table_src, sp_cuda_kernel_name(near->pick));
+        else len += snprintf(p->why + len, sizeof p->why - len, "not in table %s; measured now: ", g->table_src);
+    }
+    if (len < sizeof p->why)
+        len += snprintf(p->why + len, sizeof p->why - len, "%s%.0f%%, n=%d measured:", l->structured ? "2:4 " : "unstructured ",
+                        100 * l->sparsity, n);
+    double best = 1e30;
     for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) {
         if (k && (l->k[k] == NULL || !allowed((sp_cuda_kernel)k, n))) {
             if (k && l->missing[k][0] && len < sizeof p->why)
@@ -339,12 +388,11 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
             if (len < sizeof p->why) len += snprintf(p->why + len, sizeof p->why - len, " %s failed;", sp_cuda_kernel_name((sp_cuda_kernel)k));
             continue;
         }
-        if (k == 0) dense_us = us;
+        p->us[k] = us;
         if (len < sizeof p->why) len += snprintf(p->why + len, sizeof p->why - len, " %s %.1f us;", sp_cuda_kernel_name((sp_cuda_kernel)k), us);
         if (us < best) best = us, p->kernel = (sp_cuda_kernel)k;
     }
-    if (len < sizeof p->why)
-        snprintf(p->why + len, sizeof p->why - len, " -> %s (%.2fx dense)", sp_cuda_kernel_name(p->kernel), best > 0 ? dense_us / best : 0);
+    why_pick(p, len);
     g->npicks++;
     return p;
 }
@@ -493,6 +541,48 @@ extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, in
     }
     *kernel = g->sparse ? "?" : sp_cuda_kernel_name(SP_CUDA_KERNEL_DENSE);
     *why = g->sparse ? "not measured (no forward ran with this token count)" : "dense binding (the baseline)";
+    return 0;
+}
+
+/* a pick worth a table entry: its kernel was timed (measured now or by the table) */
+static int timed(const sp_pick *p) { return p->us[p->kernel] >= 0; }
+static int same_table_key(const sp_pick *p, const sp_pick *q) {
+    return p->out == q->out && p->in == q->in && p->structured == q->structured && p->decile == q->decile && p->n == q->n;
+}
+
+extern "C" int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max) {
+    if (!g || max < 0 || (max && !e)) return sp_error(SP_ERR_ARG, "sp_cuda_model_table_get: bad arguments");
+    int n = 0;
+    for (int i = 0; g->sparse && i < g->npicks; i++) {
+        const sp_pick *p = &g->picks[i];
+        int dup = !timed(p); /* a key met by layers with different forms: the first one speaks for it */
+        for (int j = 0; j < i && !dup; j++) dup = timed(&g->picks[j]) && same_table_key(&g->picks[j], p);
+        if (dup) continue;
+        if (n < max) {
+            sp_cuda_table_entry *t = &e[n];
+            t->out = p->out, t->in = p->in, t->structured = p->structured, t->decile = p->decile, t->n = p->n;
+            memcpy(t->us, p->us, sizeof t->us);
+            t->pick = p->kernel;
+        }
+        n++;
+    }
+    return n;
+}
+
+extern "C" int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_entry *e, int n, const char *source) {
+    if (!g || n < 0 || (n && !e)) return sp_error(SP_ERR_ARG, "sp_cuda_model_table_set: bad arguments");
+    for (int i = 0; i < n; i++)
+        if (e[i].pick < 0 || e[i].pick >= SP_CUDA_KERNEL_COUNT)
+            return sp_error(SP_ERR_ARG, "sp_cuda_model_table_set: entry %d picks kernel %d", i, (int)e[i].pick);
+    sp_cuda_table_entry *t = NULL;
+    if (n) {
+        if (!(t = (sp_cuda_table_entry *)malloc((size_t)n * sizeof *t))) return sp_error(SP_ERR_NOMEM, "sp_cuda_model_table_set: out of memory");
+        memcpy(t, e, (size_t)n * sizeof *t);
+    }
+    free(g->table);
+    g->table = t, g->ntable = n;
+    snprintf(g->table_src, sizeof g->table_src, "%s", source && *source ? source : "(in memory)");
+    g->npicks = 0; /* keys already picked are picked again, from the table */
     return 0;
 }
 
