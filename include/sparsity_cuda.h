@@ -83,10 +83,13 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,
                               const char **why);
 
-/* Tuning knobs for the own kernels (bench sweeps): row tiles per block (1,2,4,8), K splits
- * (0 = automatic) and L2 prefetch distance in 256-column steps (0..8, -1 = automatic).
- * Applies to later sp_cuda_linear calls. */
+/* Tuning knobs for the own decode kernels (bench sweeps; the 2:4 GEMM above 16 tokens ignores
+ * them): row tiles per block (1,2,4,8), K splits (0 = automatic) and L2 prefetch distance in
+ * 256-column steps (0..8, -1 = automatic). Applies to later sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
+/* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic, 1 = 128 rows x 128 tokens,
+ * 2 = 128 x 64, 3 = 64 x 64 (tests and bench sweeps). */
+void sp_cuda_set_gemm_tile(int tile);
 
 
 /* ------------------------------------------------------------------ whole model (model.cu)

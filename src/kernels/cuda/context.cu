@@ -82,6 +82,8 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_pf = prefetch >= 0 && prefetch <= 8 ? prefetch : -1;
 }
 
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 3 ? tile : 0; }
+
 /* ------------------------------------------------------------------ weights */
 
 static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
