@@ -32,7 +32,7 @@ int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2_b
 
 typedef enum {
     SP_CUDA_KERNEL_DENSE = 0, /* cuBLAS GemmEx on the dense bf16 weight (the baseline) */
-    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16, n <= 16 per launch (decode) */
+    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16: decode kernel n <= 16, GEMM above */
     SP_CUDA_KERNEL_24_LT,     /* cuSPARSELt (dlopen'ed at run time), 2:4 bf16 (prefill) */
     SP_CUDA_KERNEL_BITMAP,    /* own tiled-bitmap kernel, unstructured bf16 (decode) */
     SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
