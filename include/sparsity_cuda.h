@@ -32,7 +32,7 @@ int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2_b
 
 typedef enum {
     SP_CUDA_KERNEL_DENSE = 0, /* cuBLAS GemmEx on the dense bf16 weight (the baseline) */
-    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16, n <= 16 per launch (decode) */
+    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16: decode kernel n <= 16, GEMM above */
     SP_CUDA_KERNEL_24_LT,     /* cuSPARSELt (dlopen'ed at run time), 2:4 bf16 (prefill) */
     SP_CUDA_KERNEL_BITMAP,    /* own tiled-bitmap kernel, unstructured bf16 (decode) */
     SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
@@ -84,10 +84,13 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,
                               const char **why);
 
-/* Tuning knobs for the own kernels (bench sweeps): row tiles per block (1,2,4,8), K splits
- * (0 = automatic) and L2 prefetch distance in 256-column steps (0..8, -1 = automatic).
- * Applies to later sp_cuda_linear calls. */
+/* Tuning knobs for the own decode kernels (bench sweeps; the 2:4 GEMM above 16 tokens ignores
+ * them): row tiles per block (1,2,4,8), K splits (0 = automatic) and L2 prefetch distance in
+ * 256-column steps (0..8, -1 = automatic). Applies to later sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
+/* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic, 1 = 128 rows x 128 tokens,
+ * 2 = 128 x 64, 3 = 64 x 64 (tests and bench sweeps). */
+void sp_cuda_set_gemm_tile(int tile);
 
 
 /* ------------------------------------------------------------------ whole model (model.cu)

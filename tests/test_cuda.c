@@ -1,6 +1,7 @@
 /* test_cuda.c: the GPU kernels against a double CPU reference and against cuBLAS on
- * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, and
- * the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
+ * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, every
+ * 2:4 GEMM tile (n > 16), and the error paths. Exits 77 (ctest SKIP) when no CUDA build
+ * or device. */
 #include <stdio.h>
 #include <time.h>
 
@@ -62,7 +63,7 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
     }
     for (int i = 0; i < nn && w24 && wd && wb; i++) {
         int n = ns[i];
-        for (int rep = 0; rep < 2; rep++) { /* twice: split-K scratch must clean itself */
+        for (int rep = 0; rep < (n <= 16 ? 2 : 1); rep++) { /* decode twice: split-K scratch must clean itself */
             uint16_t *x = malloc((size_t)n * in * 2);
             double *ref = malloc((size_t)n * out * sizeof(double));
             gc_make_x((size_t)n * in, x);
@@ -169,6 +170,21 @@ int main(void) {
     test_24(129, 1040, n_all, 7, 0);
     test_unstructured(129, 1040, 0.6, n_all, 7);
     sp_cuda_set_config(0, 0, -1);
+    /* the 2:4 GEMM (n > 16): every tile on odd shapes (rows not a multiple of 8 or of the
+     * tile, in not a multiple of 256, partial token blocks), then the automatic choice */
+    const int n_gemm[] = {17, 64, 100, 128, 300}, n_gemm2[] = {17, 100};
+    for (int tile = 1; tile <= 3; tile++) {
+        printf("  2:4 GEMM tile %d\n", tile);
+        sp_cuda_set_gemm_tile(tile);
+        test_24(37, 112, n_gemm, 5, 0);
+        test_24(300, 528, n_gemm, 5, 0);
+        test_24(1000, 4096, n_gemm2, 2, 0);
+    }
+    const int n_big[] = {512};
+    sp_cuda_set_gemm_tile(1);
+    test_24(1024, 4096, n_big, 1, 1); /* the prefill tile, cuSPARSELt alongside */
+    sp_cuda_set_gemm_tile(0);
+    test_24(1000, 4096, n_gemm2, 2, 0);
     const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
     for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);
     test_unstructured(16, 4096, 0.7, n_small, 3);

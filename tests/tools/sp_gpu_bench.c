@@ -1,7 +1,8 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
  *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]
- * With no section flag all run. Exit 77 when no GPU. */
+ * With no section flag all run; --sweep with --prefill adds the own 2:4 GEMM per block tile.
+ * Exit 77 when no GPU. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -197,8 +198,10 @@ int main(int argc, char **argv) {
     }
 
     if (pre) {
-        printf("\n## 2:4 prefill: cuSPARSELt (dlopen) vs cuBLAS dense bf16\n\n");
-        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err |\n|---|---|---|---|---|---|---|\n");
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen) and the own mma.sp GEMM vs cuBLAS dense bf16\n\n");
+        printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
+        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | own GEMM us | speedup | own TFLOP/s | rel err |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|\n");
         int save = iters;
         iters = 20;
         for (int s = 0; s < NSHAPES; s++) {
@@ -208,17 +211,36 @@ int main(int argc, char **argv) {
             gc_make_24(out, in, vals, meta, dense);
             sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
             sp_cuda_weight *wl = sp_cuda_upload_24(SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
+            sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
             if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
+            if (!w4) printf("| %dx%d | - | own 2:4 upload failed: %s |\n", out, in, sp_last_error());
             const int pn[] = {2048, 8192};
             for (int i = 0; i < 2 && wd; i++) {
                 int n = pn[i];
+                double flop = 2.0 * out * in * n;
                 double td = time_w(&wd, 1, xd, n, yd, 1);
                 double tl = wl ? time_w(&wl, 1, xd, n, yd, 1) : -1;
                 double e = wl ? check_vs(wl, wd, out, xd, n, yd, yd2) : -1;
-                printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e |\n", out, in, n, td,
-                       2.0 * out * in * n / td * 1e-6, tl, tl > 0 ? td / tl : 0, e);
+                double t4 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
+                double e4 = w4 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
+                printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e | %.1f | %.2fx | %.0f | %.1e |\n", out, in, n, td,
+                       flop / td * 1e-6, tl, tl > 0 ? td / tl : 0, e, t4, t4 > 0 ? td / t4 : 0, t4 > 0 ? flop / t4 * 1e-6 : 0, e4);
             }
-            sp_cuda_weight_free(wd); sp_cuda_weight_free(wl);
+            if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64; 0 = automatic) */
+                printf("\n%dx%d own GEMM tiles (auto/128x128/128x64/64x64 us):", out, in);
+                const int sn[] = {64, 256, 1024, 4096};
+                for (int i = 0; i < 4; i++) {
+                    printf(" n=%d", sn[i]);
+                    for (int tile = 0; tile <= 3; tile++) {
+                        sp_cuda_set_gemm_tile(tile);
+                        printf("%s%.1f", tile ? "/" : " ", time_w(&w4, 1, xd, sn[i], yd, 1));
+                    }
+                    printf(";");
+                }
+                sp_cuda_set_gemm_tile(0);
+                printf("\n\n");
+            }
+            sp_cuda_weight_free(wd); sp_cuda_weight_free(wl); sp_cuda_weight_free(w4);
             free(vals); free(meta); free(dense);
         }
         iters = save;

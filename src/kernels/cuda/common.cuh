@@ -39,6 +39,7 @@ struct sp_cuda_ctx {
     float *flush;           /* (flush_n,) read before timed calls to evict L2 */
     size_t flush_n;
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
+    int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 
@@ -74,6 +75,7 @@ struct sp_cuda_weight {
 /* Kernel launchers (return 0 or negative status). */
 int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* any n (prefill) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);

@@ -74,6 +74,8 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_pf = prefetch >= 0 && prefetch <= 8 ? prefetch : -1;
 }
 
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 3 ? tile : 0; }
+
 /* ------------------------------------------------------------------ weights */
 
 static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
@@ -285,11 +287,12 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_CSR: return sp_csr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24:
+        if (n > 16) return sp24_gemm_run(w, xb, n, yb, c); /* prefill: the tiled mma.sp GEMM */
+        return sp24_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BITMAP:
-        for (int i = 0; i < n; i += 16) { /* the own kernels take 16 tokens per launch */
+        for (int i = 0; i < n; i += 16) { /* the decode kernel takes 16 tokens per launch */
             int m = std::min(16, n - i);
-            int rc = w->kernel == SP_CUDA_KERNEL_24 ? sp24_run(w, xb + (size_t)i * w->in, m, yb + (size_t)i * w->out, c)
-                                                    : spbm_run(w, xb + (size_t)i * w->in, m, yb + (size_t)i * w->out, c);
+            int rc = spbm_run(w, xb + (size_t)i * w->in, m, yb + (size_t)i * w->out, c);
             if (rc) return rc;
         }
         return 0;

@@ -309,11 +309,13 @@ static int same_key(const sp_pick *p, const sp_lin *l, int n) {
            p->avail == avail(l) && p->n == n;
 }
 
-/* which forms may serve n tokens: the own decode kernels run 16 tokens per launch, cuSPARSE
- * CSR SpMM was 100x slower than dense at 16 tokens (run 1), so prefill sizes skip them */
+/* which forms may serve n tokens: the bitmap decode kernel runs 16 tokens per launch, cuSPARSE
+ * CSR SpMM was 100x slower than dense at 16 tokens (run 1), so prefill sizes skip them; the
+ * own 2:4 form has a GEMM above 16 tokens and is timed at every n */
 static int allowed(sp_cuda_kernel k, int n) {
     switch (k) {
-    case SP_CUDA_KERNEL_24: case SP_CUDA_KERNEL_BITMAP: return n <= 64;
+    case SP_CUDA_KERNEL_24: return 1;
+    case SP_CUDA_KERNEL_BITMAP: return n <= 64;
     case SP_CUDA_KERNEL_CSR: return n <= 4;
     default: return 1;
     }

@@ -1,0 +1,210 @@
+/* sp24_gemm.cu: 2:4 prefill GEMM, y (n, out) = x (n, in) W^T for any n (used above the
+ * decode kernel's 16 tokens), on sparse tensor cores (mma.sp m16n8k32, bf16 in, f32
+ * accumulate). Reads the weight in the decode kernel's fragment layout (v24/m24, see the
+ * comment at the top of sp24_gemv.cu), so one upload serves both kernels.
+ *
+ * Tiling (template <RW, NT>): a block of 8 warps computes BM = 64*RW output rows x
+ * BN = 16*NT tokens; warps form 4 (rows) x 2 (tokens), each owning RW row tiles of 16 x
+ * NT n-tiles of 8, i.e. RW*NT accumulator tiles of 16x8 in registers. Configurations:
+ *   <2,8> 128 x 128 (prefill), <2,4> 128 x 64 and <1,4> 64 x 64 (fewer tokens, more blocks);
+ * the host takes the largest that still fills every SM.
+ *
+ * Data flow per 32-column step (one mma.sp k32 per accumulator tile):
+ *   A (weight): the layout already is the per-lane A fragment (v24: one uint4 per lane per
+ *     row tile and step) and metadata register (m24: one uint4 per lane per row tile and
+ *     256-column macro step), so each warp loads its fragments straight from global memory
+ *     with coalesced 512-byte warp loads into a register ring of AR steps, AR-1 steps
+ *     ahead of use; metadata one macro step ahead. No shared memory for A: staging it
+ *     would cost the same L1/shared bandwidth (write + read) plus capacity and barriers,
+ *     for no reuse gain. The two token-warps that share a row tile load the same bytes
+ *     at about the same time; the loads go through L1 (ld.global.nc), so the second is
+ *     (mostly) an L1 hit.
+ *   B (tokens): x is staged in shared memory with cp.async in a 4-stage ring of 64-column
+ *     chunks (4 chunks = one macro step, so every slot index is a compile-time constant),
+ *     token rows padded to 144 bytes so the 8 rows of an ldmatrix fall on distinct banks;
+ *     B fragments come from ldmatrix.x4 exactly as sp_load_b makes them. Tokens >= n and
+ *     columns >= in are zero-filled by cp.async (src-size 0): nothing past x is read.
+ *   Register -> mma mapping copied from sp24_kernel: step s of macro step m uses the
+ *     metadata component s>>1 with selector s&1.
+ * K runs to kp (in padded to 256): v24/m24 hold zero values and nibbles 0x4 there.
+ *
+ * Epilogue: accumulators -> bf16 tile in shared memory (token-major, padded against bank
+ * conflicts) -> 16-byte coalesced stores of y rows (scalar when out % 8 != 0).
+ *
+ * Rasterization: blocks walk row blocks fastest inside groups of `group` row blocks (host
+ * sizes a group's weight slice to a third of L2), so the slice stays in L2 while every
+ * token block passes through it; x is re-read once per group. */
+#include "common.cuh"
+
+#define GM_STAGES 4                 /* x ring depth, = 64-column chunks per macro step */
+#define GM_KC 64                    /* columns per stage */
+#define GM_XSTRIDE (GM_KC * 2 + 16) /* bytes per staged token row (16-byte pad) */
+
+static_assert(GM_STAGES * GM_KC == 256, "slot indices assume one macro step per ring turn");
+
+__device__ __forceinline__ uint32_t gm_comp(const uint4 &v, int q) {
+    return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
+}
+
+template <int RW, int NT>
+__global__ void __launch_bounds__(SP_THREADS, RW * NT >= 16 ? 1 : 2)
+sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
+                 const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y,
+                 int n, int M, int K, int KM, int RT, int group) {
+    constexpr int BM = 64 * RW, BN = 16 * NT;
+    constexpr int AR = RW == 1 ? 8 : 4, AD = AR - 1; /* A ring slots, steps loaded ahead */
+    constexpr int XIT = BN * 8 / SP_THREADS;          /* 16-byte cp.async per thread per stage */
+    static_assert(8 % AR == 0 && XIT * SP_THREADS == BN * 8, "tile shape");
+    extern __shared__ uint4 smem4[];
+    char *smem = reinterpret_cast<char *>(smem4);
+    const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(smem);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int wm = warp & 3, wn = warp >> 2;
+    const int KS = KM * 8, NCH = KM * 4;
+
+    /* grouped raster: block -> (row block rb, token block tb) */
+    const int RB = (RT * 16 + BM - 1) / BM, TB = (n + BN - 1) / BN;
+    const int per = group * TB, grp = blockIdx.x / per, first = grp * group;
+    const int gs = min(RB - first, group), local = blockIdx.x - grp * per;
+    const int rb = first + local % gs, tb = local / gs, tok0 = tb * BN;
+
+    /* this warp's row tiles; past the last one it re-reads the last (valid bytes, never stored) */
+    const uint4 *vp[RW], *mp[RW];
+#pragma unroll
+    for (int r = 0; r < RW; r++) {
+        int rt = min(rb * (BM / 16) + wm * RW + r, RT - 1);
+        vp[r] = v24 + (size_t)rt * KS * 32 + lane;
+        mp[r] = m24 + (size_t)rt * KM * 32 + lane;
+    }
+
+    /* x chunk c (columns 64c..) into ring slot; thread owns 16-byte column q of rows j */
+    auto stage = [&](int c, int slot) {
+        if (c < NCH) {
+            const int q = threadIdx.x & 7, col = c * GM_KC + q * 8;
+#pragma unroll
+            for (int it = 0; it < XIT; it++) {
+                const int j = it * (SP_THREADS / 8) + (threadIdx.x >> 3), tok = tok0 + j;
+                const bool ok = tok < n && col < K;
+                const __nv_bfloat16 *src = ok ? x + (size_t)tok * K + col : x;
+                const uint32_t dst = sbase + slot * (BN * GM_XSTRIDE) + j * GM_XSTRIDE + q * 16;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0));
+            }
+        }
+        asm volatile("cp.async.commit_group;"); /* empty past the end: keeps the group count uniform */
+    };
+
+    /* ldmatrix.x4 lane address (as sp_load_b): token row wn*8NT + 8nt + (lane&7), 16-byte
+     * column block lane>>3 of the step, so b[m] = k 8m+2t, +1 of token g */
+    const uint32_t boff = (uint32_t)((wn * NT * 8 + (lane & 7)) * GM_XSTRIDE + (lane >> 3) * 16);
+
+    float acc[RW][NT][4];
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) acc[r][nt][0] = acc[r][nt][1] = acc[r][nt][2] = acc[r][nt][3] = 0.f;
+
+    uint4 a[AR][RW], e[RW], en[RW];
+#pragma unroll
+    for (int s = 0; s < GM_STAGES - 1; s++) stage(s, s);
+#pragma unroll
+    for (int d = 0; d < AD; d++) /* KS >= 8 > AD */
+#pragma unroll
+        for (int r = 0; r < RW; r++) a[d][r] = __ldg(vp[r] + (size_t)d * 32);
+#pragma unroll
+    for (int r = 0; r < RW; r++) e[r] = __ldg(mp[r]);
+
+    for (int m = 0; m < KM; m++) {
+        const int mn = min(m + 1, KM - 1); /* the tail re-reads the last: in bounds, unused */
+#pragma unroll
+        for (int r = 0; r < RW; r++) en[r] = __ldg(mp[r] + (size_t)mn * 32);
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            if ((s & 1) == 0) {
+                /* chunk c = 4m + s/2 sits in slot s/2; once it has landed and every warp is
+                 * past chunk c-1, refill that slot ((s/2 + 3) % 4) with chunk c+3 */
+                asm volatile("cp.async.wait_group %0;" ::"n"(GM_STAGES - 2));
+                __syncthreads();
+                stage(m * 4 + (s >> 1) + GM_STAGES - 1, ((s >> 1) + GM_STAGES - 1) % GM_STAGES);
+            }
+            const int ka = min(m * 8 + s + AD, KS - 1); /* step AD ahead, clamped at the end */
+#pragma unroll
+            for (int r = 0; r < RW; r++) a[(s + AD) % AR][r] = __ldg(vp[r] + (size_t)ka * 32);
+            const uint32_t xa = sbase + (s >> 1) * (BN * GM_XSTRIDE) + boff + (s & 1) * 64;
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) {
+                uint32_t b[4];
+                asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                             : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                             : "r"(xa + nt * 8 * GM_XSTRIDE));
+#pragma unroll
+                for (int r = 0; r < RW; r++) {
+                    if (s & 1) sp_mma_sp<1>(acc[r][nt], a[s % AR][r], b, gm_comp(e[r], s >> 1));
+                    else sp_mma_sp<0>(acc[r][nt], a[s % AR][r], b, gm_comp(e[r], s >> 1));
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < RW; r++) e[r] = en[r];
+    }
+
+    /* epilogue: the ring is free once every copy landed and every warp is done */
+    asm volatile("cp.async.wait_group 0;");
+    __syncthreads();
+    constexpr int OS = BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
+    __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(smem);
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int row = wm * RW * 16 + r * 16 + g + 8 * (i >> 1);
+                const int tok = wn * NT * 8 + nt * 8 + 2 * t + (i & 1);
+                so[tok * OS + row] = __float2bfloat16(acc[r][nt][i]);
+            }
+    __syncthreads();
+    const int row0 = rb * BM;
+    if ((M & 7) == 0 && ((uintptr_t)y & 15) == 0) {
+        for (int i = threadIdx.x; i < BN * (BM / 8); i += SP_THREADS) {
+            const int j = i / (BM / 8), q = i % (BM / 8), tok = tok0 + j, row = row0 + q * 8;
+            if (tok < n && row < M)
+                *reinterpret_cast<uint4 *>(y + (size_t)tok * M + row) = *reinterpret_cast<const uint4 *>(so + j * OS + q * 8);
+        }
+    } else {
+        for (int i = threadIdx.x; i < BN * BM; i += SP_THREADS) {
+            const int j = i / BM, q = i % BM, tok = tok0 + j, row = row0 + q;
+            if (tok < n && row < M) y[(size_t)tok * M + row] = so[j * OS + q];
+        }
+    }
+}
+
+template <int RW, int NT>
+static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    constexpr int BM = 64 * RW, BN = 16 * NT;
+    const int RT = w->mp / 16, KM = w->kp / 256;
+    const int RB = (RT * 16 + BM - 1) / BM, TB = (n + BN - 1) / BN;
+    /* row blocks per raster group: their weight slice (per row kp bytes of values + kp/8
+     * of metadata) fits in a third of L2 */
+    const double slice = (double)BM * w->kp * 9.0 / 8.0;
+    int group = (int)((double)c->l2_bytes / 3.0 / slice);
+    group = group < 1 ? 1 : group > RB ? RB : group;
+    const size_t xs = (size_t)GM_STAGES * BN * GM_XSTRIDE, os = (size_t)BN * (BM + 8) * 2;
+    const size_t smem = xs > os ? xs : os;
+    SP_CU(cudaFuncSetAttribute(sp24_gemm_kernel<RW, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    sp24_gemm_kernel<RW, NT><<<(unsigned)((size_t)RB * TB), SP_THREADS, smem, c->stream>>>(
+        w->v24, w->m24, x, y, n, w->out, w->in, KM, RT, group);
+    SP_CU(cudaGetLastError());
+    return 0;
+}
+
+int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    if (n < 1) return sp_error(SP_ERR_ARG, "2:4 GEMM: n = %d", n);
+    /* the largest tile that still gives every SM a block; else the smallest */
+    const long rows = w->mp;
+    auto blocks = [&](long bm, long bn) { return ((rows + bm - 1) / bm) * ((n + bn - 1) / bn); };
+    int tile = c->cfg_gemm_tile;
+    if (!tile) tile = blocks(128, 128) >= c->sm_count ? 1 : blocks(128, 64) >= c->sm_count ? 2 : 3;
+    if (tile == 1) return gm_launch<2, 8>(w, x, n, y, c);
+    if (tile == 2) return gm_launch<2, 4>(w, x, n, y, c);
+    return gm_launch<1, 4>(w, x, n, y, c);
+}
