@@ -58,8 +58,9 @@ struct sp_cuda_weight {
     uint4 *v24;             /* (mp/16, kp/32, 32) */
     uint4 *m24;             /* (mp/16, kp/256, 32) */
     /* BITMAP (layout in bitmap_gemv.cu) */
-    uint4 *bs;              /* tile stream: per tile 32 lane masks, then its values */
-    uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile starts in 16-byte units */
+    uint32_t *bm;           /* (mp/16, kp/64, 32) per-lane 32-bit masks */
+    uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile value offsets in 16-byte units */
+    uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
     /* CSR (cuSPARSE) */
     int *rowptr, *colind;   /* (out+1,), (nnz,) */
     __nv_bfloat16 *csrval;  /* (nnz,) */
@@ -94,7 +95,7 @@ void sp_lt_free(sp_cuda_weight *w);
  * grid = (row tiles / rpb) x splits; the block's K range is spb macro steps of 256. */
 struct sp_plan {
     int rpb, kw, splits, spb, nt;
-    int pf;                 /* L2 prefetch distance in macro steps (2:4 kernel) */
+    int pf, pf_bitmap;      /* L2 prefetch distance in macro steps (2:4, bitmap) */
     size_t smem;            /* x staging bytes */
 };
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p);

@@ -205,8 +205,9 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     cudaFree(w->w);
     cudaFree(w->v24);
     cudaFree(w->m24);
-    cudaFree(w->bs);
+    cudaFree(w->bm);
     cudaFree(w->boff);
+    cudaFree(w->bvals);
     cudaFree(w->ws);
     cudaFree(w->counters);
     sp_csr_free(w);
@@ -266,6 +267,7 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     best = std::min(best, KM);
     if ((KM + best - 1) / best > spb_cap) best = (KM + spb_cap - 1) / spb_cap;
     p->pf = c->cfg_pf >= 0 ? c->cfg_pf : 0;        /* measured: 0 best or equal (run 4) */
+    p->pf_bitmap = c->cfg_pf >= 0 ? c->cfg_pf : 0; /* measured: slows the bitmap kernel */
     p->spb = (KM + best - 1) / best;
     if (p->spb > spb_cap) p->spb = spb_cap;
     p->splits = (KM + p->spb - 1) / p->spb;
@@ -416,7 +418,7 @@ extern "C" sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int ou
         *why = "2:4 prefill: cuSPARSELt measured 1.31-1.50x cuBLAS at 2048/8192 tokens (run 1)";
         return SP_CUDA_KERNEL_24_LT;
     }
-    if (n <= 16 && sparsity >= 0.5) { *why = "unstructured decode at >= 50% sparsity: own bitmap kernel (0.8-1.4x cuBLAS, run 1)"; return SP_CUDA_KERNEL_BITMAP; }
+    if (n <= 16 && sparsity >= 0.5) { *why = "unstructured or general N:M decode at >= 50% sparsity: own bitmap kernel (0.8-1.4x cuBLAS, run 1)"; return SP_CUDA_KERNEL_BITMAP; }
     *why = "unstructured below 50% sparsity or prefill: dense cuBLAS";
     return SP_CUDA_KERNEL_DENSE;
 }
