@@ -107,35 +107,17 @@ static char *table_text(const char *device, const sp_cuda_table_entry *e, int n)
     return text;
 }
 
-/* text + "\n" to path via path.tmp.XXXXXX in the same folder (same file system, so the
- * rename is atomic); the temporary is removed on any failure */
+/* text + "\n" to path through the project's write-then-rename file */
 static int write_atomic(const char *path, const char *text) {
-    size_t plen = strlen(path) + 16;
-    char *tmp = malloc(plen);
-    if (!tmp) return sp_error(SP_ERR_NOMEM, "kernel table %s: out of memory", path);
-    snprintf(tmp, plen, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp), rc = 0;
-    if (fd < 0) {
-        rc = sp_error(SP_ERR_IO, "kernel table %s: cannot create a file there: %s", path, strerror(errno));
-        free(tmp);
-        return rc;
+    sp_atomic_file af;
+    int rc = sp_atomic_open(&af, path);
+    if (rc) return rc;
+    if (fputs(text, af.fp) < 0 || fputc('\n', af.fp) == EOF) { /* commit sees ferror too; abort says it plainly */
+        int err = errno;
+        sp_atomic_abort(&af);
+        return sp_error(SP_ERR_IO, "kernel table %s: write failed: %s", path, strerror(err));
     }
-    (void)fchmod(fd, 0644); /* mkstemp makes it 0600; a table is for sharing */
-    size_t len = strlen(text), off = 0;
-    while (off <= len && !rc) { /* off == len writes the final newline */
-        const char *p = off < len ? text + off : "\n";
-        size_t want = off < len ? len - off : 1;
-        ssize_t w = write(fd, p, want);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) rc = sp_error(SP_ERR_IO, "kernel table %s: write failed: %s", path, w < 0 ? strerror(errno) : "no progress");
-        else off += (size_t)w;
-    }
-    if (!rc && fsync(fd)) rc = sp_error(SP_ERR_IO, "kernel table %s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) && !rc) rc = sp_error(SP_ERR_IO, "kernel table %s: close failed: %s", path, strerror(errno));
-    if (!rc && rename(tmp, path)) rc = sp_error(SP_ERR_IO, "kernel table %s: rename failed: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
+    return sp_atomic_commit(&af);
 }
 
 int sp_kernel_table_write(const char *path, const char *device, const sp_cuda_table_entry *e, int n) {
@@ -156,35 +138,16 @@ int sp_kernel_table_write(const char *path, const char *device, const sp_cuda_ta
 
 /* ------------------------------------------------------------------ read */
 
-/* the whole file, NUL-terminated */
+/* the whole file, NUL-terminated (sp_read_file), with the hint for a missing table */
 static int read_all(const char *path, char **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return sp_error(SP_ERR_IO, "kernel table %s: no such file (make one with sparsity bench --gpu --calibrate-kernels %s)", path, path);
-        return sp_error(SP_ERR_IO, "kernel table %s: cannot open: %s", path, strerror(errno));
+    if (access(path, F_OK))
+        return sp_error(SP_ERR_IO, "kernel table %s: no such file (make one with sparsity bench --gpu --calibrate-kernels %s)", path, path);
+    int rc = sp_read_file(path, buf, len);
+    if (rc) return rc;
+    if (*len > MAX_FILE) {
+        free(*buf);
+        return sp_error(SP_ERR_FORMAT, "kernel table %s: larger than %zu MB", path, MAX_FILE >> 20);
     }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    int rc = b ? 0 : sp_error(SP_ERR_NOMEM, "kernel table %s: out of memory", path);
-    while (!rc) {
-        if (n == cap) {
-            if (cap >= MAX_FILE) { rc = sp_error(SP_ERR_FORMAT, "kernel table %s: larger than %zu MB", path, MAX_FILE >> 20); break; }
-            char *nb = realloc(b, 2 * cap + 1);
-            if (!nb) { rc = sp_error(SP_ERR_NOMEM, "kernel table %s: out of memory", path); break; }
-            b = nb, cap *= 2;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f)) rc = sp_error(SP_ERR_IO, "kernel table %s: read failed", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (rc) { free(b); return rc; }
-    b[n] = 0;
-    *buf = b, *len = n;
     return 0;
 }
 
