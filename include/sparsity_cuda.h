@@ -36,6 +36,9 @@ typedef enum {
     SP_CUDA_KERNEL_24_LT,     /* cuSPARSELt (dlopen'ed at run time), 2:4 bf16 (prefill) */
     SP_CUDA_KERNEL_BITMAP,    /* own tiled-bitmap kernel, unstructured bf16 (decode) */
     SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
+    SP_CUDA_KERNEL_BITMAP_ROWS, /* own row-bitmap kernel on CUDA cores, unstructured bf16 (1-4 tokens) */
+    SP_CUDA_KERNEL_COO,       /* cuSPARSE COO SpMV/SpMM (measured baseline) */
+    SP_CUDA_KERNEL_BSR,       /* cuSPARSE BSR SpMM (block-pruned weights) */
     SP_CUDA_KERNEL_COUNT
 } sp_cuda_kernel;
 
