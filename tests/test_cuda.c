@@ -100,16 +100,19 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     uint16_t *dense = malloc((size_t)out * in * 2);
     gc_make_unstructured(out, in, sp, dense);
     sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-    sp_cuda_weight *w[2] = {sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense),
+    sp_cuda_weight *w[3] = {sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense),
+                            sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense),
                             sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense)};
-    CHECK(wd && w[0] && w[1], "upload %dx%d: %s", out, in, sp_last_error());
-    char nb[32], nc[32];
+    CHECK(wd && w[0] && w[1] && w[2], "upload %dx%d: %s", out, in, sp_last_error());
+    char nb[32], nr[32], nc[32];
     snprintf(nb, sizeof nb, "bitmap %.0f%%", sp * 100);
+    snprintf(nr, sizeof nr, "rows %.0f%%", sp * 100);
     snprintf(nc, sizeof nc, "csr %.0f%%", sp * 100);
-    const char *name[2] = {nb, nc};
+    const char *name[3] = {nb, nr, nc};
     /* cuSPARSE's bf16 SpMM is off by 2e-2 over 8192 dense columns: CSR only where it holds */
-    if (wd && w[0] && w[1]) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 2 : 1, w, name);
-    sp_cuda_weight_free(wd); sp_cuda_weight_free(w[0]); sp_cuda_weight_free(w[1]);
+    if (wd && w[0] && w[1] && w[2]) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 3 : 2, w, name);
+    sp_cuda_weight_free(wd);
+    for (int i = 0; i < 3; i++) sp_cuda_weight_free(w[i]);
     free(dense);
 }
 
@@ -190,6 +193,8 @@ int main(void) {
     test_unstructured(16, 4096, 0.7, n_small, 3);
     test_unstructured(16, 8192, 0.0, n_small, 3);   /* one warp streams full tiles: ring wrap */
     test_unstructured(3000, 256, 0.5, n_all, 7);    /* many row tiles, one macro step */
+    test_unstructured(37, 112, 0.5, n_all, 7);      /* one column tile: rows kernel writes y directly */
+    test_unstructured(1000, 4096, 0.9, n_all, 7);
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     }
     if (!dec && !uns && !pre && !sweep && !prof) dec = uns = pre = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
-    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1 */
+    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%, n = 1 */
         int out = 4096, in = 14336;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
@@ -69,14 +69,19 @@ int main(int argc, char **argv) {
         sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
         gc_make_unstructured(out, in, 0.7, dense);
         sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+        sp_cuda_weight *wr = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
         gc_make_unstructured(out, in, 0.9, dense);
         sp_cuda_weight *wb9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+        sp_cuda_weight *wr9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
+        gc_make_unstructured(out, in, 0.5, dense);
+        sp_cuda_weight *wr5 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
         void *xd = sp_cuda_malloc((size_t)16 * in * 2), *yd = sp_cuda_malloc((size_t)16 * out * 2);
         sp_cuda_upload(xd, x, (size_t)16 * in * 2);
         for (int r = 0; r < 2; r++) {
             sp_cuda_linear(w4, xd, 1, yd); sp_cuda_linear(w4, xd, 16, yd);
             sp_cuda_linear(wb, xd, 1, yd); sp_cuda_linear(wb, xd, 16, yd);
             sp_cuda_linear(wb9, xd, 1, yd);
+            sp_cuda_linear(wr5, xd, 1, yd); sp_cuda_linear(wr, xd, 1, yd); sp_cuda_linear(wr9, xd, 1, yd);
         }
         printf("profile calls done: %s\n", sp_cuda_sync() ? sp_last_error() : "ok");
         return 0;
@@ -147,11 +152,12 @@ int main(int argc, char **argv) {
     }
 
     if (uns) {
-        printf("\n## unstructured decode (rotated): own bitmap kernel and cuSPARSE CSR vs cuBLAS dense bf16\n\n");
-        printf("Byte ceiling = dense bytes / bitmap bytes (what a purely memory-bound kernel could reach).\n\n");
-        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | CSR us | CSR speedup | bitmap TB/s | rel err |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+        printf("\n## unstructured decode (rotated): own bitmap kernels (tensor-core tiles; CUDA-core rows) and cuSPARSE CSR vs cuBLAS dense bf16\n\n");
+        printf("Byte ceiling = dense bytes / the form's bytes (what a purely memory-bound kernel could reach).\n\n");
+        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | bitmap TB/s | rows us | speedup | byte ceiling | rows TB/s | CSR us | CSR speedup | rel err bitmap / rows |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         const double sps[] = {0.5, 0.7, 0.9, -1}; /* -1: 4:8 (general N:M goes through the bitmap kernel) */
-        const int uns_n[] = {0, 4}; /* indices into ns: 1 and 16 tokens */
+        const int uns_n[] = {0, 2, 4}; /* indices into ns: 1, 4 and 16 tokens */
         for (int s = 0; s < NSHAPES; s++) {
             int out = shapes[s][0], in = shapes[s][1];
             uint16_t *dense = malloc((size_t)out * in * 2);
@@ -160,21 +166,36 @@ int main(int argc, char **argv) {
                 if (sps[p] < 0) gc_make_nm(out, in, 4, 8, dense), snprintf(pat, sizeof pat, "4:8");
                 else gc_make_unstructured(out, in, sps[p], dense), snprintf(pat, sizeof pat, "%.0f%%", sps[p] * 100);
                 sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-                sp_cuda_weight *wb[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
+                sp_cuda_weight *wb[MAXCOPY] = {0}, *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
                 wb[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+                wr[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
                 wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
-                if (!wd || !wb[0] || !wc[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-                int cb = copies_for(sp_cuda_weight_bytes(wb[0])), cc = copies_for(sp_cuda_weight_bytes(wc[0]));
+                if (!wd || !wb[0] || !wr[0] || !wc[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                int cb = copies_for(sp_cuda_weight_bytes(wb[0])), cr = copies_for(sp_cuda_weight_bytes(wr[0]));
+                int cc = copies_for(sp_cuda_weight_bytes(wc[0]));
                 for (int i = 1; i < cb; i++) wb[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
+                for (int i = 1; i < cr; i++) wr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
                 for (int i = 1; i < cc; i++) wc[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
-                for (int q = 0; q < 2; q++) {
+                for (int q = 0; q < 3; q++) {
                     int n = ns[uns_n[q]];
                     double td = dense_us[s][uns_n[q]];
-                    double tb = time_w(wb, cb, xd, n, yd, 0), tc = time_w(wc, cc, xd, n, yd, 0);
-                    double e = check_vs(wb[0], wd, out, xd, n, yd, yd2);
-                    printf("| %dx%d | %s | %d | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2fx | %.2f | %.1e |\n", out, in, pat,
-                           n, td, tb, td / tb, 2.0 * out * in / sp_cuda_weight_bytes(wb[0]), tc, td / tc,
-                           sp_cuda_weight_bytes(wb[0]) / tb * 1e-6, e);
+                    double tb = time_w(wb, cb, xd, n, yd, 0), tr = time_w(wr, cr, xd, n, yd, 0);
+                    double tc = n <= 4 ? time_w(wc, cc, xd, n, yd, 0) : -1;
+                    double e = check_vs(wb[0], wd, out, xd, n, yd, yd2), er = check_vs(wr[0], wd, out, xd, n, yd, yd2);
+                    double bb = (double)sp_cuda_weight_bytes(wb[0]), br = (double)sp_cuda_weight_bytes(wr[0]);
+                    printf("| %dx%d | %s | %d | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.1e / %.1e |\n",
+                           out, in, pat, n, td, tb, td / tb, 2.0 * out * in / bb, bb / tb * 1e-6, tr, td / tr,
+                           2.0 * out * in / br, br / tr * 1e-6, tc, tc > 0 ? td / tc : 0, e, er);
+                }
+                if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) */
+                    printf("rows sweep %dx%d %s n=1 (chunks:us):", out, in, pat);
+                    const int ch[] = {0, 1, 2, 4, 8, 16, 32};
+                    for (int a = 0; a < 7; a++) {
+                        sp_cuda_set_config(0, ch[a], -1);
+                        printf(" %d:%.2f", ch[a], time_w(wr, cr, xd, 1, yd, 0));
+                    }
+                    printf("\n");
+                    sp_cuda_set_config(0, 0, -1);
                 }
                 if (sweep && (p == 1 || p == 2)) { /* bitmap launch plans: row tiles per block / K splits */
                     const int cfg[][2] = {{0, 0}, {1, 1}, {1, 2}, {1, 4}, {1, 8}, {2, 0}, {2, 2}, {4, 0}, {4, 2}, {8, 0}};
@@ -191,6 +212,7 @@ int main(int argc, char **argv) {
                 }
                 sp_cuda_weight_free(wd);
                 free_all(wb, cb);
+                free_all(wr, cr);
                 free_all(wc, cc);
             }
             free(dense);

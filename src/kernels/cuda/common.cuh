@@ -61,6 +61,8 @@ struct sp_cuda_weight {
     uint32_t *bm;           /* (mp/16, kp/64, 32) per-lane 32-bit masks */
     uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile value offsets in 16-byte units */
     uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
+    /* BITMAP_ROWS reuses bm/boff/bvals in its own layout (bitmap_rows.cu) */
+    int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
     /* CSR (cuSPARSE) */
     int *rowptr, *colind;   /* (out+1,), (nnz,) */
     __nv_bfloat16 *csrval;  /* (nnz,) */
@@ -79,6 +81,8 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* any n (prefill) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);
+int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);

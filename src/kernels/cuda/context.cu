@@ -92,7 +92,7 @@ static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
     w->in = in;
     w->mp = (out + 15) / 16 * 16;
     w->kp = (in + 255) / 256 * 256;
-    if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP) {
+    if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS) {
         if (cudaMalloc(&w->ws, (size_t)16 * w->mp * 4) != cudaSuccess ||
             cudaMalloc(&w->counters, (size_t)(w->mp / 16) * 4) != cudaSuccess ||
             cudaMemset(w->ws, 0, (size_t)16 * w->mp * 4) != cudaSuccess ||
@@ -150,7 +150,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, 
 }
 
 extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *wh) {
-    if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_CSR) {
+    if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_BITMAP_ROWS) {
         sp_error(SP_ERR_ARG, "sp_cuda_upload_dense: kernel %s needs a 2:4 weight", sp_cuda_kernel_name(k));
         return NULL;
     }
@@ -165,6 +165,8 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int i
         w->bytes = b;
     } else if (k == SP_CUDA_KERNEL_BITMAP) {
         rc = spbm_upload(w, wh);
+    } else if (k == SP_CUDA_KERNEL_BITMAP_ROWS) {
+        rc = spbr_upload(w, wh);
     } else {
         rc = sp_csr_upload(w, wh);
     }
@@ -193,7 +195,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int 
         if (!h) rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_device: out of host memory");
         else if (cudaStreamSynchronize(c->stream) != cudaSuccess || cudaMemcpy(h, wd, b, cudaMemcpyDeviceToHost) != cudaSuccess)
             rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_upload_device: download failed");
-        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : sp_csr_upload(w, h);
+        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : k == SP_CUDA_KERNEL_BITMAP_ROWS ? spbr_upload(w, h) : sp_csr_upload(w, h);
         free(h);
     }
     if (rc) { sp_cuda_weight_free(w); return NULL; }
@@ -287,6 +289,7 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     switch (w->kernel) {
     case SP_CUDA_KERNEL_DENSE: return sp_dense_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_CSR: return sp_csr_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24:
         if (n > 16) return sp24_gemm_run(w, xb, n, yb, c); /* prefill: the tiled mma.sp GEMM */
