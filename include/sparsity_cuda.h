@@ -89,7 +89,9 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
 
 /* Tuning knobs for the own decode kernels (bench sweeps; the 2:4 GEMM above 16 tokens ignores
  * them): row tiles per block (1,2,4,8), K splits (0 = automatic) and L2 prefetch distance in
- * 256-column steps (0..8, -1 = automatic). Applies to later sp_cuda_linear calls. */
+ * 256-column steps (0..8, -1 = automatic). The row-bitmap kernel reads splits as column chunks
+ * per row group and prefetch 1 or 2 as its cp.async stages per warp. Applies to later
+ * sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic, 1 = 128 rows x 128 tokens,
  * 2 = 128 x 64, 3 = 64 x 64 (tests and bench sweeps). */
@@ -120,7 +122,7 @@ int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, const float *w)
  * when prune24 (lm_head stays dense). */
 int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
 /* sparse = 0: every linear on dense cuBLAS. 1: each block linear gets its sparse forms (2:4
- * pattern: own mma.sp + cuSPARSELt; unstructured: bitmap + cuSPARSE CSR) and runs whichever
+ * pattern: own mma.sp + cuSPARSELt; unstructured: both bitmap kernels + cuSPARSE CSR) and runs whichever
  * was measured fastest, dense included, per shape/pattern/token count (measured on first use). */
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch

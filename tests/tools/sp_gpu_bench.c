@@ -187,13 +187,14 @@ int main(int argc, char **argv) {
                            out, in, pat, n, td, tb, td / tb, 2.0 * out * in / bb, bb / tb * 1e-6, tr, td / tr,
                            2.0 * out * in / br, br / tr * 1e-6, tc, tc > 0 ? td / tc : 0, e, er);
                 }
-                if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) */
-                    printf("rows sweep %dx%d %s n=1 (chunks:us):", out, in, pat);
-                    const int ch[] = {0, 1, 2, 4, 8, 16, 32};
-                    for (int a = 0; a < 7; a++) {
-                        sp_cuda_set_config(0, ch[a], -1);
-                        printf(" %d:%.2f", ch[a], time_w(wr, cr, xd, 1, yd, 0));
-                    }
+                if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) x stages (0 = automatic) */
+                    printf("rows sweep %dx%d %s n=1 (stages/chunks:us):", out, in, pat);
+                    const int ch[] = {0, 2, 4, 8, 16, 32};
+                    for (int st = 0; st <= 2; st++)
+                        for (int a = 0; a < 6; a++) {
+                            sp_cuda_set_config(0, ch[a], st ? st : -1);
+                            printf(" %d/%d:%.2f", st, ch[a], time_w(wr, cr, xd, 1, yd, 0));
+                        }
                     printf("\n");
                     sp_cuda_set_config(0, 0, -1);
                 }

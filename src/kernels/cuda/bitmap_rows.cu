@@ -9,15 +9,18 @@
  *   rvals: per tile, lane 0's pairs, then lane 1's, ... (lane-major, no padding between
  *     lanes); a lane's pairs go word by word, each word's nonzeros in DESCENDING column
  *     order (the kernel walks set bits from the top with one bfind), two bf16 a uint32
- *     (first low), a word with an odd count padded with a 0; a tile padded to 4 uint32.
+ *     (first low), a word with an odd count padded with a 0; a lane's stream padded to an
+ *     odd number of uint32 (so balanced patterns such as 4:8, where every lane has the same
+ *     count, do not put all 32 lanes on one shared-memory bank); a tile padded to 4 uint32.
  *   toff[tile]: first uint32 of the tile in rvals (toff[T] = total).
- * Bytes: 2 per nonzero (+ the odd-count pads) + 1/8 per element + 4 per tile.
+ * Bytes: 2 per nonzero (+ the pads) + 1/8 per element + 4 per tile.
  *
  * A warp copies a tile's masks, x columns and values into its shared-memory stage blindly
  * with cp.async (two stages: tile j+1 lands while j is computed). Then per 32-column word
  * all lanes run the warp's largest pair count in lockstep: each lane reads its next pair
  * from shared memory, finds the two columns with bfind, gets x by __shfl_sync from the lane
- * that holds that column, and does two FMAs per token. Partial rows go to ws with atomics;
+ * that holds that column (bfind gives -1 for an exhausted mask; the shuffle uses the low 5
+ * bits, so the pad's zero value meets lane 31's x), and does two FMAs per token. Partial rows go to ws with atomics;
  * the last warp of a row group writes y and zeroes ws (self-cleaning). */
 #include <algorithm>
 #include <stdlib.h>
@@ -30,8 +33,8 @@
 #define BR_WARPS 4  /* warps per block (independent; no block-wide sync) */
 #define BR_MAXT 31  /* tiles per warp at most: their offsets fit one lane-indexed load */
 
-/* uint32 words of one stage: masks, x (4 token rows of BR_COLS bf16), values */
-static int br_stage_words(int max_tile_words) { return BR_WORDS * 32 + 4 * BR_COLS / 2 + max_tile_words; }
+/* uint32 words of one stage: masks, x (N token rows of BR_COLS bf16), values; 16-byte multiple */
+static int br_stage_words(int N, int max_tile_words) { return (BR_WORDS * 32 + N * BR_COLS / 2 + max_tile_words + 3) / 4 * 4; }
 
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32, S = (K + BR_COLS - 1) / BR_COLS;
@@ -52,6 +55,7 @@ int spbr_upload(sp_cuda_weight *w, const uint16_t *dense) {
         }
         for (int lane = 0; lane < 32; lane++) {
             const int row = rg * 32 + lane;
+            const size_t lane0 = nv;
             for (int wd = 0; wd < BR_WORDS; wd++) {
                 uint32_t m = 0, half = 0;
                 int odd = 0;
@@ -68,6 +72,7 @@ int spbr_upload(sp_cuda_weight *w, const uint16_t *dense) {
                 if (odd) hv[nv++] = half;
                 hm[(tile * BR_WORDS + wd) * 32 + lane] = m;
             }
+            if ((nv - lane0) % 2 == 0) hv[nv++] = 0; /* odd stream lengths: see the header */
         }
         while (nv % 4) hv[nv++] = 0;
         maxt = std::max(maxt, (int)(nv - ho[tile]));
@@ -103,13 +108,13 @@ template <int N>
 __global__ void __launch_bounds__(BR_WARPS * 32)
 spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, const uint32_t *__restrict__ toff,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters,
-            int n, int M, int K, int RG, int S, int tpw, int chunks, int stage_words) {
+            int n, int M, int K, int RG, int S, int tpw, int chunks, int stage_words, int nst) {
     extern __shared__ uint4 smem4[];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int gw = blockIdx.x * BR_WARPS + warp;
     if (gw >= RG * chunks) return; /* warps never wait on each other */
     const int rg = gw / chunks, s0 = (gw % chunks) * tpw, nt = min(S - s0, tpw);
-    uint32_t *const st = reinterpret_cast<uint32_t *>(smem4) + (size_t)warp * 2 * stage_words; /* 2 stages */
+    uint32_t *const st = reinterpret_cast<uint32_t *>(smem4) + (size_t)warp * nst * stage_words; /* nst stages */
     const size_t tile0 = (size_t)rg * S + s0;
     const uint32_t myoff = lane <= nt ? __ldg(toff + tile0 + lane) : 0; /* lane j: offset of tile j */
 
@@ -127,7 +132,7 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
             asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + (BR_WORDS * 32 + tk * BR_COLS / 2) * 4 + (c % (BR_COLS / 8)) * 16),
                          "l"(in ? x + (size_t)tk * K + col : x), "r"(in ? 16 : 0));
         }
-        const uint32_t vb = sb + (BR_WORDS * 32 + 4 * BR_COLS / 2) * 4;
+        const uint32_t vb = sb + (BR_WORDS * 32 + N * BR_COLS / 2) * 4;
         for (uint32_t c = lane; c < (o1 - o0) / 4; c += 32)
             asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(vb + c * 16), "l"(rvals + o0 / 4 + c));
         asm volatile("cp.async.commit_group;");
@@ -139,11 +144,16 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
 
     if (nt > 0) issue(0, st);
     for (int j = 0; j < nt; j++) {
-        if (j + 1 < nt) issue(j + 1, st + ((j + 1) & 1) * stage_words);
-        else asm volatile("cp.async.commit_group;");
-        asm volatile("cp.async.wait_group 1;");
+        if (nst == 2) { /* tile j + 1 lands while j is computed */
+            if (j + 1 < nt) issue(j + 1, st + ((j + 1) & 1) * stage_words);
+            else asm volatile("cp.async.commit_group;");
+            asm volatile("cp.async.wait_group 1;");
+        } else { /* one stage: more warps a SM instead */
+            if (j > 0) issue(j, st);
+            asm volatile("cp.async.wait_group 0;");
+        }
         __syncwarp();
-        const uint32_t *b = st + (j & 1) * stage_words;
+        const uint32_t *b = st + (nst == 2 ? (j & 1) : 0) * stage_words;
         uint32_t m[BR_WORDS];
         int np[BR_WORDS], tot = 0;
 #pragma unroll
@@ -152,13 +162,14 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
             np[wd] = (__popc(m[wd]) + 1) >> 1;
             tot += np[wd];
         }
+        tot |= 1; /* the stream pad */
         int incl = tot; /* this lane's first pair: exclusive prefix over the lanes */
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
             int v = __shfl_up_sync(0xffffffffu, incl, d);
             if (lane >= d) incl += v;
         }
-        const uint32_t *vp = b + BR_WORDS * 32 + 4 * BR_COLS / 2 + (incl - tot);
+        const uint32_t *vp = b + BR_WORDS * 32 + N * BR_COLS / 2 + (incl - tot);
         const uint16_t *xs = reinterpret_cast<const uint16_t *>(b + BR_WORDS * 32);
 #pragma unroll
         for (int wd = 0; wd < BR_WORDS; wd++) {
@@ -177,13 +188,13 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
                 const float v0 = __uint_as_float(pr << 16), v1 = __uint_as_float(pr & 0xffff0000u);
 #pragma unroll
                 for (int t = 0; t < N; t++) {
-                    acc[t] = fmaf(v0, __shfl_sync(0xffffffffu, xr[t], b0 & 31), acc[t]);
-                    acc[t] = fmaf(v1, __shfl_sync(0xffffffffu, xr[t], b1 & 31), acc[t]);
+                    acc[t] = fmaf(v0, __shfl_sync(0xffffffffu, xr[t], b0), acc[t]);
+                    acc[t] = fmaf(v1, __shfl_sync(0xffffffffu, xr[t], b1), acc[t]);
                 }
             }
             vp += np[wd];
         }
-        __syncwarp(); /* stage j & 1 is refilled by the issue of tile j + 2 */
+        __syncwarp(); /* the stage is refilled by a later issue */
     }
 
     const int row = rg * 32 + lane, Mp = RG * 32;
@@ -211,29 +222,37 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
     if (lane == 0) counters[rg] = 0;
 }
 
-/* Launch plan: enough warps for about one full wave at the occupancy the stage size allows,
- * at most BR_MAXT tiles a warp. */
+/* Launch plan: stages per warp (2 while that leaves >= 24 warps a SM, else 1; measured
+ * choice in NOTES.md), then column chunks per row group so that all warps fit one wave
+ * (a second, partial wave cost up to 1.4x in the run-10 sweep), at most BR_MAXT tiles a warp.
+ * sp_cuda_set_config: splits = chunks, prefetch 1 or 2 = stages. */
 template <int N>
 static int spbr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const int RG = (w->out + 31) / 32, S = (w->in + BR_COLS - 1) / BR_COLS;
-    const int stage_words = (br_stage_words(w->br_max_tile) + 3) / 4 * 4;
-    const size_t smem = (size_t)BR_WARPS * 2 * stage_words * 4;
-    if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "bitmap-rows: a tile needs %zu bytes of shared memory", smem);
-    static size_t attr_set = 0; /* per template instance */
-    if (smem > attr_set) {
+    const int stage_words = br_stage_words(N, w->br_max_tile);
+    static int attr_set = 0; /* per template instance */
+    if (!attr_set) {
         SP_CU(cudaFuncSetAttribute(spbr_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        attr_set = 227 * 1024;
+        attr_set = 1;
     }
-    int per_sm = 0;
-    SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spbr_kernel<N>, BR_WARPS * 32, smem));
-    const long want = (long)std::max(1, per_sm) * BR_WARPS * c->sm_count; /* warps in one wave */
-    int tpw = (int)std::min<long>(BR_MAXT, std::max<long>(1, ((long)RG * S + want - 1) / want));
-    if (c->cfg_splits > 0) tpw = std::max(1, std::min(BR_MAXT, (S + c->cfg_splits - 1) / c->cfg_splits));
-    const int chunks = (S + tpw - 1) / tpw;
+    int nst = c->cfg_pf == 1 || c->cfg_pf == 2 ? c->cfg_pf : 0, per_sm = 0;
+    for (int k = nst ? nst : 2; k >= 1; k--) {
+        const size_t smem = (size_t)BR_WARPS * k * stage_words * 4;
+        if (smem > 227 * 1024) continue;
+        SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spbr_kernel<N>, BR_WARPS * 32, smem));
+        nst = k;
+        if (per_sm * BR_WARPS >= 24 || c->cfg_pf == k) break;
+    }
+    if (per_sm < 1) return sp_error(SP_ERR_UNSUPPORTED, "bitmap-rows: a tile of %d words does not fit shared memory", w->br_max_tile);
+    const long wave = (long)per_sm * BR_WARPS * c->sm_count; /* warps in one wave */
+    int chunks = c->cfg_splits > 0 ? c->cfg_splits : (int)std::max<long>(1, wave / RG);
+    chunks = std::min(chunks, S);
+    const int tpw = std::min(BR_MAXT, (S + chunks - 1) / chunks);
+    chunks = (S + tpw - 1) / tpw;
     const int blocks = (RG * chunks + BR_WARPS - 1) / BR_WARPS;
-    spbr_kernel<N><<<blocks, BR_WARPS * 32, smem, c->stream>>>((const uint4 *)w->bm, (const uint4 *)w->bvals, w->boff,
-                                                             x, y, w->ws, w->counters, n, w->out, w->in, RG, S, tpw,
-                                                             chunks, stage_words);
+    spbr_kernel<N><<<blocks, BR_WARPS * 32, (size_t)BR_WARPS * nst * stage_words * 4, c->stream>>>(
+        (const uint4 *)w->bm, (const uint4 *)w->bvals, w->boff, x, y, w->ws, w->counters, n, w->out, w->in, RG, S, tpw,
+        chunks, stage_words, nst);
     SP_CU(cudaGetLastError());
     return 0;
 }

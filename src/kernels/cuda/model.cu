@@ -275,10 +275,11 @@ static void lin_unbind(sp_lin *l) {
 /* builds the sparse forms of l that fit its pattern; failures are recorded, not fatal */
 static void lin_bind_sparse(sp_lin *l) {
     const void *src = l->k[SP_CUDA_KERNEL_DENSE]->w;
-    sp_cuda_kernel want[2];
+    sp_cuda_kernel want[3];
     int nw = 0;
     if (l->structured) want[nw++] = SP_CUDA_KERNEL_24, want[nw++] = SP_CUDA_KERNEL_24_LT;
-    else if (l->sparsity >= 0.2) want[nw++] = SP_CUDA_KERNEL_BITMAP, want[nw++] = SP_CUDA_KERNEL_CSR;
+    else if (l->sparsity >= 0.2)
+        want[nw++] = SP_CUDA_KERNEL_BITMAP, want[nw++] = SP_CUDA_KERNEL_BITMAP_ROWS, want[nw++] = SP_CUDA_KERNEL_CSR;
     for (int i = 0; i < nw; i++) {
         l->k[want[i]] = sp_cuda_upload_device(want[i], l->out, l->in, src);
         if (!l->k[want[i]]) snprintf(l->missing[want[i]], sizeof l->missing[0], "%s", sp_last_error());
@@ -309,14 +310,16 @@ static int same_key(const sp_pick *p, const sp_lin *l, int n) {
            p->avail == avail(l) && p->n == n;
 }
 
-/* which forms may serve n tokens: the bitmap decode kernel runs 16 tokens per launch, cuSPARSE
- * CSR SpMM was 100x slower than dense at 16 tokens (run 1), so prefill sizes skip them; the
- * own 2:4 form has a GEMM above 16 tokens and is timed at every n */
+/* which forms may serve n tokens: the bitmap decode kernel runs 16 tokens per launch, the row
+ * bitmap 4 (3-4x slower than dense at 16 tokens, run 10), cuSPARSE CSR SpMM was 100x slower
+ * than dense at 16 tokens (run 1), so prefill sizes skip them; the own 2:4 form has a GEMM
+ * above 16 tokens and is timed at every n */
 static int allowed(sp_cuda_kernel k, int n) {
     switch (k) {
     case SP_CUDA_KERNEL_24: return 1;
     case SP_CUDA_KERNEL_BITMAP: return n <= 64;
     case SP_CUDA_KERNEL_CSR: return n <= 4;
+    case SP_CUDA_KERNEL_BITMAP_ROWS: return n <= 8;
     default: return 1;
     }
 }
