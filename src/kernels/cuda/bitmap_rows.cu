@@ -16,7 +16,7 @@
  * Bytes: 2 per nonzero (+ the pads) + 1/8 per element + 4 per tile.
  *
  * A warp copies a tile's masks, x columns and values into its shared-memory stage blindly
- * with cp.async (two stages: tile j+1 lands while j is computed). Then per 32-column word
+ * with cp.async (one stage, or two: tile j+1 lands while j is computed). Then per 32-column word
  * all lanes run the warp's largest pair count in lockstep: each lane reads its next pair
  * from shared memory, finds the two columns with bfind, gets x by __shfl_sync from the lane
  * that holds that column (bfind gives -1 for an exhausted mask; the shuffle uses the low 5
@@ -222,9 +222,10 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
     if (lane == 0) counters[rg] = 0;
 }
 
-/* Launch plan: stages per warp (2 while that leaves >= 24 warps a SM, else 1; measured
- * choice in NOTES.md), then column chunks per row group so that all warps fit one wave
- * (a second, partial wave cost up to 1.4x in the run-10 sweep), at most BR_MAXT tiles a warp.
+/* Launch plan (run-11 sweep over stages x chunks on the four Llama-8B shapes at 50/70/90%):
+ * one stage a warp, and column chunks so that there are about 32 warps a SM in all (one
+ * tile a warp at 4096x4096, four at 14336x4096), at most BR_MAXT tiles a warp. Two stages
+ * halve the resident warps and were slower or equal everywhere.
  * sp_cuda_set_config: splits = chunks, prefetch 1 or 2 = stages. */
 template <int N>
 static int spbr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
@@ -235,22 +236,16 @@ static int spbr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
         SP_CU(cudaFuncSetAttribute(spbr_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
         attr_set = 1;
     }
-    int nst = c->cfg_pf == 1 || c->cfg_pf == 2 ? c->cfg_pf : 0, per_sm = 0;
-    for (int k = nst ? nst : 2; k >= 1; k--) {
-        const size_t smem = (size_t)BR_WARPS * k * stage_words * 4;
-        if (smem > 227 * 1024) continue;
-        SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spbr_kernel<N>, BR_WARPS * 32, smem));
-        nst = k;
-        if (per_sm * BR_WARPS >= 24 || c->cfg_pf == k) break;
-    }
-    if (per_sm < 1) return sp_error(SP_ERR_UNSUPPORTED, "bitmap-rows: a tile of %d words does not fit shared memory", w->br_max_tile);
-    const long wave = (long)per_sm * BR_WARPS * c->sm_count; /* warps in one wave */
-    int chunks = c->cfg_splits > 0 ? c->cfg_splits : (int)std::max<long>(1, wave / RG);
-    chunks = std::min(chunks, S);
-    const int tpw = std::min(BR_MAXT, (S + chunks - 1) / chunks);
-    chunks = (S + tpw - 1) / tpw;
+    const int nst = c->cfg_pf == 2 ? 2 : 1;
+    const size_t smem = (size_t)BR_WARPS * nst * stage_words * 4;
+    if (smem > 227 * 1024)
+        return sp_error(SP_ERR_UNSUPPORTED, "bitmap-rows: a tile of %d words does not fit shared memory", w->br_max_tile);
+    const long tiles = (long)RG * S, warps = 32L * c->sm_count;
+    int tpw = (int)std::min<long>(BR_MAXT, std::max<long>(1, (tiles + warps - 1) / warps));
+    if (c->cfg_splits > 0) tpw = std::min(BR_MAXT, (S + c->cfg_splits - 1) / c->cfg_splits);
+    const int chunks = (S + tpw - 1) / tpw;
     const int blocks = (RG * chunks + BR_WARPS - 1) / BR_WARPS;
-    spbr_kernel<N><<<blocks, BR_WARPS * 32, (size_t)BR_WARPS * nst * stage_words * 4, c->stream>>>(
+    spbr_kernel<N><<<blocks, BR_WARPS * 32, smem, c->stream>>>(
         (const uint4 *)w->bm, (const uint4 *)w->bvals, w->boff, x, y, w->ws, w->counters, n, w->out, w->in, RG, S, tpw,
         chunks, stage_words, nst);
     SP_CU(cudaGetLastError());

@@ -421,7 +421,11 @@ extern "C" sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int ou
         *why = "2:4 prefill: cuSPARSELt measured 1.31-1.50x cuBLAS at 2048/8192 tokens (run 1)";
         return SP_CUDA_KERNEL_24_LT;
     }
-    if (n <= 16 && sparsity >= 0.5) { *why = "unstructured or general N:M decode at >= 50% sparsity: own bitmap kernel (0.8-1.4x cuBLAS, run 1)"; return SP_CUDA_KERNEL_BITMAP; }
+    if (sparsity >= 0.5 && (n <= 2 || (n <= 4 && sparsity >= 0.85))) {
+        *why = "unstructured decode, 1-2 tokens (4 at >= 85%): own row-bitmap kernel on CUDA cores, work per nonzero (1.0-1.2x cuBLAS at 50%, 1.2-1.6x at 70%, 1.7-2.5x at 90%, run 11)";
+        return SP_CUDA_KERNEL_BITMAP_ROWS;
+    }
+    if (n <= 16 && sparsity >= 0.5) { *why = "unstructured or general N:M decode at >= 50% sparsity: own tensor-core bitmap kernel (0.8-1.3x cuBLAS, runs 1 and 11)"; return SP_CUDA_KERNEL_BITMAP; }
     *why = "unstructured below 50% sparsity or prefill: dense cuBLAS";
     return SP_CUDA_KERNEL_DENSE;
 }
