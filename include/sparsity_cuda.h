@@ -38,7 +38,7 @@ typedef enum {
     SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
     SP_CUDA_KERNEL_BITMAP_ROWS, /* own row-bitmap kernel on CUDA cores, unstructured bf16 (1-4 tokens) */
     SP_CUDA_KERNEL_COO,       /* cuSPARSE COO SpMV/SpMM (measured baseline) */
-    SP_CUDA_KERNEL_BSR,       /* cuSPARSE BSR SpMM (block-pruned weights) */
+    SP_CUDA_KERNEL_BSR,       /* cuSPARSE BSR SpMV/SpMM (block-pruned weights; measured baseline) */
     SP_CUDA_KERNEL_COUNT
 } sp_cuda_kernel;
 
@@ -47,8 +47,9 @@ const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
-/* Dense bf16 weight w (out, in) for DENSE, BITMAP or CSR (zeros are dropped by the
- * sparse ones). NULL + sp_last_error() on failure. */
+/* Dense bf16 weight w (out, in) for DENSE, BITMAP, CSR, COO or BSR (zeros are dropped by the
+ * sparse ones; BSR keeps every bs x bs block holding a nonzero, see sp_cuda_set_bsr_block).
+ * NULL + sp_last_error() on failure. */
 sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w_bf16);
 /* 2:4 weight in the shared layout above, for 24 or 24_LT. */
 sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint16_t *vals_bf16,
@@ -96,6 +97,13 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic, 1 = 128 rows x 128 tokens,
  * 2 = 128 x 64, 3 = 64 x 64 (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
+/* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):
+ * 0 = automatic, else 2, 4, 8, 16 or 32 dividing in (an upload with any other value fails and
+ * says why). Automatic: of 32, 16, 8 and 4 (those dividing in), the largest whose device bytes
+ * (bs*bs values and a column index per stored block, plus block-row offsets) are within 10% of
+ * the fewest among them: the pruning block on block-pruned weights, 32 where nearly every block
+ * holds a nonzero anyway (low sparsity), small blocks on sparse unstructured weights. */
+void sp_cuda_set_bsr_block(int bs);
 
 
 /* ------------------------------------------------------------------ whole model (model.cu)

@@ -1,5 +1,5 @@
-/* gpu_common.h: random 2:4 / unstructured bf16 weights and a double reference for the
- * GPU test and bench (tests/test_cuda.c, tests/tools/sp_gpu_bench.c). */
+/* gpu_common.h: random 2:4 / unstructured / block-pruned bf16 weights and a double reference
+ * for the GPU test and bench (tests/test_cuda.c, tests/tools/sp_gpu_bench.c). */
 #ifndef SP_GPU_COMMON_H
 #define SP_GPU_COMMON_H
 #include <math.h>
@@ -53,6 +53,18 @@ static inline void gc_make_24(int out, int in, uint16_t *vals, uint16_t *meta, u
 static inline void gc_make_unstructured(int out, int in, double sparsity, uint16_t *dense) {
     uint64_t thr = (uint64_t)(sparsity * 4294967296.0);
     for (size_t i = 0; i < (size_t)out * in; i++) dense[i] = (gc_next() >> 32) < thr ? 0 : gc_nz();
+}
+
+/* Random block-pruned weight: each b x b block (cut at the edges) is zero with probability
+ * sparsity, else every element in it is nonzero. */
+static inline void gc_make_block(int out, int in, int b, double sparsity, uint16_t *dense) {
+    uint64_t thr = (uint64_t)(sparsity * 4294967296.0);
+    for (int r0 = 0; r0 < out; r0 += b)
+        for (int c0 = 0; c0 < in; c0 += b) {
+            int zero = (gc_next() >> 32) < thr;
+            for (int r = r0; r < r0 + b && r < out; r++)
+                for (int c = c0; c < c0 + b && c < in; c++) dense[(size_t)r * in + c] = zero ? 0 : gc_nz();
+        }
 }
 
 /* Random N:M weight: in every group of m along a row, nk random positions are nonzero. */

@@ -1,7 +1,7 @@
 /* test_cuda.c: the GPU kernels against a double CPU reference and against cuBLAS on
  * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, every
- * 2:4 GEMM tile (n > 16), and the error paths. Exits 77 (ctest SKIP) when no CUDA build
- * or device. */
+ * 2:4 GEMM tile (n > 16), the cuSPARSE CSR/COO/BSR baselines (block-pruned and unstructured,
+ * BSR block sizes), and the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
 #include <stdio.h>
 #include <time.h>
 
@@ -135,6 +135,83 @@ static void test_nm(int out, int in, int nk, int m, const int *ns, int nn) {
     free(dense);
 }
 
+/* Device bytes of W as a BSR of bs x bs blocks (counted here, independent of the upload). */
+static size_t bsr_bytes_host(int out, int in, int bs, const uint16_t *w) {
+    size_t nb = 0;
+    for (int r0 = 0; r0 < out; r0 += bs)
+        for (int c0 = 0; c0 < in; c0 += bs) {
+            int any = 0;
+            for (int r = r0; r < r0 + bs && r < out && !any; r++)
+                for (int c = c0; c < c0 + bs; c++) any |= (w[(size_t)r * in + c] & 0x7fff) != 0;
+            nb += any;
+        }
+    return (size_t)((out + bs - 1) / bs + 1) * 4 + nb * (4 + 2 * (size_t)bs * bs);
+}
+
+/* The block size sp_cuda_set_bsr_block(0) documents: of 32/16/8/4 dividing in, the largest
+ * whose bytes are within 10% of the fewest. */
+static int bsr_auto_host(int out, int in, const uint16_t *w) {
+    static const int cand[4] = {4, 8, 16, 32};
+    double bytes[4], fewest = 0;
+    for (int i = 0; i < 4; i++) {
+        bytes[i] = in % cand[i] ? -1 : (double)bsr_bytes_host(out, in, cand[i], w);
+        if (bytes[i] >= 0 && (fewest == 0 || bytes[i] < fewest)) fewest = bytes[i];
+    }
+    int pick = 4;
+    for (int i = 0; i < 4; i++)
+        if (bytes[i] >= 0 && bytes[i] <= 1.1 * fewest) pick = cand[i];
+    return pick;
+}
+
+/* cuSPARSE CSR, COO and BSR (block size bs, 0 = automatic) on one weight, block-pruned with
+ * block b (b > 0) or unstructured (b = 0) at sparsity sp, uploaded from the host and (COO, BSR)
+ * from a device copy; device bytes checked against a host count at the expected block size
+ * (want_bs; 0 = the automatic rule). */
+static void test_cusparse(int out, int in, int b, double sp, int bs, int want_bs, const int *ns, int nn) {
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    if (b) gc_make_block(out, in, b, sp, dense);
+    else gc_make_unstructured(out, in, sp, dense);
+    size_t nnz = 0;
+    for (size_t i = 0; i < (size_t)out * in; i++) nnz += (dense[i] & 0x7fff) != 0;
+    if (!want_bs) want_bs = bsr_auto_host(out, in, dense);
+    sp_cuda_set_bsr_block(bs);
+    void *dd = sp_cuda_malloc((size_t)out * in * 2);
+    if (dd) sp_cuda_upload(dd, dense, (size_t)out * in * 2);
+    sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+    sp_cuda_weight *w[5] = {sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense),
+                            sp_cuda_upload_dense(SP_CUDA_KERNEL_COO, out, in, dense),
+                            sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, out, in, dense),
+                            dd ? sp_cuda_upload_device(SP_CUDA_KERNEL_COO, out, in, dd) : NULL,
+                            dd ? sp_cuda_upload_device(SP_CUDA_KERNEL_BSR, out, in, dd) : NULL};
+    sp_cuda_set_bsr_block(0);
+    int ok = wd != NULL;
+    for (int i = 0; i < 5; i++) ok &= w[i] != NULL;
+    CHECK(ok, "cuSPARSE upload %dx%d: %s", out, in, sp_last_error());
+    char pat[32], nm[5][48];
+    if (b) snprintf(pat, sizeof pat, "%.0f%% b%d", sp * 100, b);
+    else snprintf(pat, sizeof pat, "%.0f%%", sp * 100);
+    const char *kind[5] = {"csr", "coo", "bsr", "coo(dev)", "bsr(dev)"};
+    const char *name[5];
+    for (int i = 0; i < 5; i++) snprintf(nm[i], sizeof nm[i], "%s %s", kind[i], pat), name[i] = nm[i];
+    if (ok) {
+        size_t want_csr = (size_t)(out + 1) * 4 + nnz * 6, want_coo = nnz * 10;
+        size_t want_bsr = bsr_bytes_host(out, in, want_bs, dense);
+        CHECK(sp_cuda_weight_bytes(w[0]) == want_csr, "CSR bytes %zu, want %zu", sp_cuda_weight_bytes(w[0]), want_csr);
+        CHECK(sp_cuda_weight_bytes(w[1]) == want_coo && sp_cuda_weight_bytes(w[3]) == want_coo, "COO bytes %zu/%zu, want %zu",
+              sp_cuda_weight_bytes(w[1]), sp_cuda_weight_bytes(w[3]), want_coo);
+        CHECK(sp_cuda_weight_bytes(w[2]) == want_bsr && sp_cuda_weight_bytes(w[4]) == want_bsr,
+              "BSR bytes %zu/%zu, want %zu (block %d, set %d)", sp_cuda_weight_bytes(w[2]), sp_cuda_weight_bytes(w[4]),
+              want_bsr, want_bs, bs);
+        printf("  cuSPARSE %dx%d %s: BSR block %d (%s), %.2f of the dense bytes\n", out, in, pat, want_bs,
+               bs ? "set" : "automatic", sp_cuda_weight_bytes(w[2]) / (2.0 * out * in));
+        check_forms(dense, out, in, ns, nn, wd, 5, w, name);
+    }
+    sp_cuda_weight_free(wd);
+    for (int i = 0; i < 5; i++) sp_cuda_weight_free(w[i]);
+    sp_cuda_free(dd);
+    free(dense);
+}
+
 static void test_errors(void) {
     uint16_t vals[32], meta[2] = {0x444F, 0x4444}, dense[64];
     for (int i = 0; i < 32; i++) vals[i] = sp_f32_to_bf16(1.f);
@@ -147,6 +224,19 @@ static void test_errors(void) {
     printf("  in %% 16 != 0 -> %s\n", sp_last_error());
     w = sp_cuda_upload_dense(SP_CUDA_KERNEL_24, 4, 16, dense);
     CHECK(!w, "dense upload for the 2:4 kernel accepted");
+    static uint16_t z48[4 * 48];
+    sp_cuda_set_bsr_block(3);
+    w = sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, 4, 16, dense);
+    CHECK(!w && strstr(sp_last_error(), "block size 3"), "BSR block size 3 accepted or unexplained: %s", sp_last_error());
+    printf("  BSR block 3 -> %s\n", sp_last_error());
+    sp_cuda_set_bsr_block(32);
+    w = sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, 4, 48, z48);
+    CHECK(!w && strstr(sp_last_error(), "block size 32"), "BSR block 32 with in = 48 accepted or unexplained: %s",
+          sp_last_error());
+    printf("  BSR block 32, in 48 -> %s\n", sp_last_error());
+    sp_cuda_set_bsr_block(0);
+    w = sp_cuda_upload_24(SP_CUDA_KERNEL_COO, 2, 16, vals, meta);
+    CHECK(!w, "2:4 upload for COO accepted");
     sp_cuda_weight_free(NULL);
 }
 
@@ -199,6 +289,18 @@ int main(void) {
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);
     test_nm(200, 1040, 3, 8, n_small, 3);
+    /* cuSPARSE COO and BSR (CSR alongside): block-pruned and unstructured, rows not a multiple of
+     * the block (padded BSR output), automatic and set block sizes, an all-zero weight */
+    const int n_sp[] = {1, 3, 16, 40};
+    test_cusparse(300, 528, 16, 0.7, 0, 0, n_sp, 4);   /* in % 32 != 0: automatic picks 16 */
+    test_cusparse(1000, 4096, 32, 0.7, 0, 32, n_sp, 4);
+    test_cusparse(1000, 4096, 32, 0.9, 16, 16, n_sp, 4); /* set smaller than the pruning block */
+    test_cusparse(129, 1040, 16, 0.5, 8, 8, n_sp, 4);
+    test_cusparse(129, 1040, 0, 0.6, 0, 0, n_sp, 4);     /* unstructured */
+    test_cusparse(200, 1024, 0, 0.9, 0, 0, n_sp, 4);
+    test_cusparse(200, 1024, 0, 0.5, 2, 2, n_sp, 4);
+    test_cusparse(200, 1024, 0, 0.5, 32, 32, n_sp, 4);
+    test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
     test_errors();
     if (fails) { printf("%d failures\n", fails); return 1; }
     printf("all GPU checks passed\n");

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bench/gpu/run.sh: builds the CUDA backend, runs the GPU correctness tests (kernels, then the
 # whole-model forward against the CPU forward), times every kernel against cuBLAS dense bf16
-# (Llama-8B shapes, decode and prefill token counts), then the whole synthetic Llama-3-8B
-# (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch 1/16, dense vs 2:4 in one process),
+# (Llama-8B shapes, decode and prefill token counts, block-pruned weights through cuSPARSE BSR),
+# then the whole synthetic Llama-3-8B (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch
+# 1/16, dense vs 2:4 in one process),
 # and prints the tables last. Logs go to $OUT (default bench/results/logs).
-#   bench/gpu/run.sh [sp_gpu_bench flags: --decode --unstructured --prefill --sweep --iters N]
+#   bench/gpu/run.sh [sp_gpu_bench flags: --decode --unstructured --prefill --block --sweep --iters N]
+# (no flags: --decode --unstructured --prefill --block)
 # Build: cmake -DSP_CUDA=ON; if the CPU-side dependencies (OpenBLAS, cJSON) are missing
 # on the GPU machine, a direct nvcc build of the backend + kernel test + kernel bench is used
 # (no whole-model steps then), or SP_GPU_BIN=DIR takes binaries made by bench/gpu/static-bins.sh.
@@ -73,6 +75,7 @@ if [ -x $B/test_cuda_model ]; then
 fi
 
 echo "== timing"
+[ $# -gt 0 ] || set -- --decode --unstructured --prefill --block
 $B/sp_gpu_bench "$@" 2>&1 | tee "$OUT/bench.md"
 
 if [ -x $B/sparsity ]; then

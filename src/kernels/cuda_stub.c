@@ -74,6 +74,7 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
 
 void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
 void sp_cuda_set_gemm_tile(int tile) { (void)tile; }
+void sp_cuda_set_bsr_block(int bs) { (void)bs; }
 
 sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *c, int ctx, int rows, int batch) {
     (void)c; (void)ctx; (void)rows; (void)batch;

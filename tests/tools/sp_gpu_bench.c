@@ -1,6 +1,8 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
- *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N]
+ * --unstructured: own bitmap kernel, cuSPARSE CSR and COO; --block: block-pruned weights
+ * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * With no section flag all run; --sweep with --prefill adds the own 2:4 GEMM per block tile.
  * Exit 77 when no GPU. */
 #include <stdio.h>
@@ -48,17 +50,18 @@ static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const voi
 }
 
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, sweep = 0, prof = 0;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, prof = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
         else if (!strcmp(argv[i], "--prefill")) pre = 1;
+        else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--sweep] [--iters N]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N]\n", argv[0]); return 2; }
     }
-    if (!dec && !uns && !pre && !sweep && !prof) dec = uns = pre = 1;
+    if (!dec && !uns && !pre && !blk && !sweep && !prof) dec = uns = pre = blk = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%, n = 1 */
         int out = 4096, in = 14336;
@@ -93,7 +96,7 @@ int main(int argc, char **argv) {
     time_t now = time(NULL);
     printf("# device %s, %d SMs, L2 %zu MB, iters %d, %s", name, sms, l2 >> 20, iters, ctime(&now));
 
-    const int maxn = pre ? 8192 : 16, maxk = 14336, maxm = 14336;
+    const int maxn = pre ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = 14336;
     uint16_t *xh = malloc((size_t)maxn * maxk * 2);
     gc_make_x((size_t)maxn * maxk, xh);
     void *xd = sp_cuda_malloc((size_t)maxn * maxk * 2);
@@ -152,10 +155,10 @@ int main(int argc, char **argv) {
     }
 
     if (uns) {
-        printf("\n## unstructured decode (rotated): own bitmap kernels (tensor-core tiles; CUDA-core rows) and cuSPARSE CSR vs cuBLAS dense bf16\n\n");
-        printf("Byte ceiling = dense bytes / the form's bytes (what a purely memory-bound kernel could reach).\n\n");
-        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | bitmap TB/s | rows us | speedup | byte ceiling | rows TB/s | CSR us | CSR speedup | rel err bitmap / rows |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        printf("\n## unstructured decode (rotated): own bitmap kernels (tensor-core tiles; CUDA-core rows) and cuSPARSE CSR/COO vs cuBLAS dense bf16\n\n");
+        printf("Byte ceiling = dense bytes / the form's bytes (what a purely memory-bound kernel could reach). CSR/COO at <= 4 tokens only.\n\n");
+        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | bitmap TB/s | rows us | speedup | byte ceiling | rows TB/s | CSR us | CSR speedup | COO us | COO speedup | rel err bitmap / rows |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         const double sps[] = {0.5, 0.7, 0.9, -1}; /* -1: 4:8 (general N:M goes through the bitmap kernel) */
         const int uns_n[] = {0, 2, 4}; /* indices into ns: 1, 4 and 16 tokens */
         for (int s = 0; s < NSHAPES; s++) {
@@ -166,26 +169,28 @@ int main(int argc, char **argv) {
                 if (sps[p] < 0) gc_make_nm(out, in, 4, 8, dense), snprintf(pat, sizeof pat, "4:8");
                 else gc_make_unstructured(out, in, sps[p], dense), snprintf(pat, sizeof pat, "%.0f%%", sps[p] * 100);
                 sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-                sp_cuda_weight *wb[MAXCOPY] = {0}, *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
+                sp_cuda_weight *wb[MAXCOPY] = {0}, *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0}, *wo[MAXCOPY] = {0};
                 wb[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
                 wr[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
                 wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
-                if (!wd || !wb[0] || !wr[0] || !wc[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                wo[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_COO, out, in, dense);
+                if (!wd || !wb[0] || !wr[0] || !wc[0] || !wo[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 int cb = copies_for(sp_cuda_weight_bytes(wb[0])), cr = copies_for(sp_cuda_weight_bytes(wr[0]));
-                int cc = copies_for(sp_cuda_weight_bytes(wc[0]));
+                int cc = copies_for(sp_cuda_weight_bytes(wc[0])), co = copies_for(sp_cuda_weight_bytes(wo[0]));
                 for (int i = 1; i < cb; i++) wb[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
                 for (int i = 1; i < cr; i++) wr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
                 for (int i = 1; i < cc; i++) wc[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                for (int i = 1; i < co; i++) wo[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_COO, out, in, dense);
                 for (int q = 0; q < 3; q++) {
                     int n = ns[uns_n[q]];
                     double td = dense_us[s][uns_n[q]];
                     double tb = time_w(wb, cb, xd, n, yd, 0), tr = time_w(wr, cr, xd, n, yd, 0);
-                    double tc = n <= 4 ? time_w(wc, cc, xd, n, yd, 0) : -1;
+                    double tc = n <= 4 ? time_w(wc, cc, xd, n, yd, 0) : -1, to = n <= 4 ? time_w(wo, co, xd, n, yd, 0) : -1;
                     double e = check_vs(wb[0], wd, out, xd, n, yd, yd2), er = check_vs(wr[0], wd, out, xd, n, yd, yd2);
                     double bb = (double)sp_cuda_weight_bytes(wb[0]), br = (double)sp_cuda_weight_bytes(wr[0]);
-                    printf("| %dx%d | %s | %d | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.1e / %.1e |\n",
+                    printf("| %dx%d | %s | %d | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.1e / %.1e |\n",
                            out, in, pat, n, td, tb, td / tb, 2.0 * out * in / bb, bb / tb * 1e-6, tr, td / tr,
-                           2.0 * out * in / br, br / tr * 1e-6, tc, tc > 0 ? td / tc : 0, e, er);
+                           2.0 * out * in / br, br / tr * 1e-6, tc, tc > 0 ? td / tc : 0, to, to > 0 ? td / to : 0, e, er);
                 }
                 if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) x stages (0 = automatic) */
                     printf("rows sweep %dx%d %s n=1 (stages/chunks:us):", out, in, pat);
@@ -215,7 +220,66 @@ int main(int argc, char **argv) {
                 free_all(wb, cb);
                 free_all(wr, cr);
                 free_all(wc, cc);
+                free_all(wo, co);
             }
+            free(dense);
+        }
+    }
+
+    if (blk) {
+        printf("\n## block-pruned weights: cuSPARSE BSR (block = the pruning block) and CSR vs cuBLAS dense bf16\n\n");
+        printf("Each 16x16 or 32x32 block zero with probability = sparsity. 1 and 16 tokens: weights rotated (decode-like); "
+               "2048: L2 flushed, one weight. TB/s = device bytes of the weight per call / time. "
+               "rel err: BSR vs cuBLAS on the same x.\n\n");
+        printf("| out x in | block | sparsity | n | cuBLAS us | BSR us | BSR vs dense | BSR TB/s | CSR us | CSR vs dense | CSR TB/s | "
+               "dense/BSR bytes | rel err |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        const int bn[] = {1, 16, 2048}, blocks[] = {16, 32};
+        const double bsp[] = {0.5, 0.7, 0.9};
+        for (int s = 0; s < NSHAPES; s++) {
+            int out = shapes[s][0], in = shapes[s][1];
+            uint16_t *dense = malloc((size_t)out * in * 2);
+            gc_make_x((size_t)out * in, dense); /* dense timing: values do not matter */
+            sp_cuda_weight *wdr[MAXCOPY] = {0};
+            int cd = copies_for((size_t)out * in * 2);
+            for (int i = 0; i < cd; i++) wdr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+            if (!wdr[cd - 1]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+            double td[3];
+            for (int q = 0; q < 3; q++) {
+                int save = iters;
+                if (bn[q] > 16) iters = 20;
+                td[q] = time_w(wdr, bn[q] > 16 ? 1 : cd, xd, bn[q], yd, bn[q] > 16);
+                iters = save;
+            }
+            free_all(wdr, cd);
+            for (int bi = 0; bi < 2; bi++)
+                for (int p = 0; p < 3; p++) {
+                    gc_make_block(out, in, blocks[bi], bsp[p], dense);
+                    sp_cuda_set_bsr_block(blocks[bi]);
+                    sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+                    sp_cuda_weight *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
+                    wr[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, out, in, dense);
+                    wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                    if (!wd || !wr[0] || !wc[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                    int cr = copies_for(sp_cuda_weight_bytes(wr[0])), cc = copies_for(sp_cuda_weight_bytes(wc[0]));
+                    for (int i = 1; i < cr; i++) wr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, out, in, dense);
+                    for (int i = 1; i < cc; i++) wc[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                    sp_cuda_set_bsr_block(0);
+                    double br = sp_cuda_weight_bytes(wr[0]), bc = sp_cuda_weight_bytes(wc[0]);
+                    for (int q = 0; q < 3; q++) {
+                        int n = bn[q], flush = n > 16, save = iters;
+                        if (flush) iters = 20;
+                        double tr = time_w(wr, flush ? 1 : cr, xd, n, yd, flush);
+                        double tc = time_w(wc, flush ? 1 : cc, xd, n, yd, flush);
+                        iters = save;
+                        double e = check_vs(wr[0], wd, out, xd, n, yd, yd2);
+                        printf("| %dx%d | %d | %.0f%% | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.1e |\n", out,
+                               in, blocks[bi], bsp[p] * 100, n, td[q], tr, tr > 0 ? td[q] / tr : 0, tr > 0 ? br / tr * 1e-6 : 0,
+                               tc, tc > 0 ? td[q] / tc : 0, tc > 0 ? bc / tc * 1e-6 : 0, 2.0 * out * in / br, e);
+                    }
+                    sp_cuda_weight_free(wd);
+                    free_all(wr, cr);
+                    free_all(wc, cc);
+                }
             free(dense);
         }
     }

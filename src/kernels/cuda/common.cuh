@@ -40,6 +40,7 @@ struct sp_cuda_ctx {
     size_t flush_n;
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile */
+    int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 
@@ -63,12 +64,18 @@ struct sp_cuda_weight {
     uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
     /* BITMAP_ROWS reuses bm/boff/bvals in its own layout (bitmap_rows.cu) */
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
-    /* CSR (cuSPARSE) */
-    int *rowptr, *colind;   /* (out+1,), (nnz,) */
-    __nv_bfloat16 *csrval;  /* (nnz,) */
-    int64_t nnz;
-    void *csr_buf;          /* SpMV/SpMM work buffer */
-    size_t csr_buf_bytes;
+    /* CSR, COO, BSR (cuSPARSE, 32-bit zero-based indices, built on the host; baselines.cu) */
+    int *rowptr;            /* CSR: (out+1,) row offsets; BSR: (mb+1,) block-row offsets */
+    int *colind;            /* CSR/COO: (nnz,) column of each nonzero; BSR: (nnz,) block column */
+    int *coorow;            /* COO: (nnz,) row of each nonzero, ascending (row-sorted) */
+    __nv_bfloat16 *spval;   /* CSR/COO: (nnz,) values; BSR: (nnz, bs, bs) blocks, row-major inside */
+    int64_t nnz;            /* CSR/COO: nonzeros; BSR: stored blocks */
+    int bsr_bs;             /* BSR: block size bs (rows and columns); mb = ceil(out / bs) */
+    int bsr_spmv_off;       /* BSR: cuSPARSE refused SpMV, so n = 1 runs SpMM (set on first refusal) */
+    void *sp_buf;           /* SpMV/SpMM work buffer (grows on first use) */
+    size_t sp_buf_bytes;
+    __nv_bfloat16 *bsr_y;   /* BSR with out % bs != 0: Y^T padded to mb*bs rows, (n, mb*bs) */
+    size_t bsr_y_bytes;
     /* split-K scratch for the own kernels: zero between calls (self-cleaning) */
     float *ws;              /* (16, mp) */
     unsigned *counters;     /* (mp/16,) */
@@ -86,7 +93,12 @@ int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
-void sp_csr_free(sp_cuda_weight *w);
+int sp_coo_upload(sp_cuda_weight *w, const uint16_t *dense);
+int sp_coo_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp_bsr_upload(sp_cuda_weight *w, const uint16_t *dense, int bs); /* bs 0 = automatic */
+int sp_bsr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp_sparse_upload(sp_cuda_weight *w, const uint16_t *dense); /* CSR, COO or BSR by w->kernel */
+void sp_sparse_free(sp_cuda_weight *w);                         /* CSR, COO and BSR device arrays */
 int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense_masked, sp_cuda_ctx *c);
 int sp_lt_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
 int sp24_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);

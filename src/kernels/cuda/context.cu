@@ -76,6 +76,8 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
 
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 3 ? tile : 0; }
 
+extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
+
 /* ------------------------------------------------------------------ weights */
 
 static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
@@ -150,7 +152,8 @@ extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, 
 }
 
 extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *wh) {
-    if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_BITMAP_ROWS) {
+    if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_BITMAP_ROWS &&
+        k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO && k != SP_CUDA_KERNEL_BSR) {
         sp_error(SP_ERR_ARG, "sp_cuda_upload_dense: kernel %s needs a 2:4 weight", sp_cuda_kernel_name(k));
         return NULL;
     }
@@ -168,7 +171,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int i
     } else if (k == SP_CUDA_KERNEL_BITMAP_ROWS) {
         rc = spbr_upload(w, wh);
     } else {
-        rc = sp_csr_upload(w, wh);
+        rc = sp_sparse_upload(w, wh); /* CSR, COO, BSR */
     }
     if (rc) { sp_cuda_weight_free(w); return NULL; }
     return w;
@@ -190,12 +193,12 @@ extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int 
         rc = sp24_upload_dev(w, wd, c);
     } else if (k == SP_CUDA_KERNEL_24_LT) {
         rc = sp_lt_upload_dev(w, wd, c);
-    } else { /* bitmap and CSR are built on the host: round-trip (small models only) */
+    } else { /* bitmap and CSR/COO/BSR are built on the host: round-trip (small models only) */
         uint16_t *h = (uint16_t *)malloc(b);
         if (!h) rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_device: out of host memory");
         else if (cudaStreamSynchronize(c->stream) != cudaSuccess || cudaMemcpy(h, wd, b, cudaMemcpyDeviceToHost) != cudaSuccess)
             rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_upload_device: download failed");
-        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : k == SP_CUDA_KERNEL_BITMAP_ROWS ? spbr_upload(w, h) : sp_csr_upload(w, h);
+        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : k == SP_CUDA_KERNEL_BITMAP_ROWS ? spbr_upload(w, h) : sp_sparse_upload(w, h);
         free(h);
     }
     if (rc) { sp_cuda_weight_free(w); return NULL; }
@@ -212,7 +215,7 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     cudaFree(w->bvals);
     cudaFree(w->ws);
     cudaFree(w->counters);
-    sp_csr_free(w);
+    sp_sparse_free(w);
     sp_lt_free(w);
     free(w);
 }
@@ -290,6 +293,8 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_DENSE: return sp_dense_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_CSR: return sp_csr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_COO: return sp_coo_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_BSR: return sp_bsr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24:
         if (n > 16) return sp24_gemm_run(w, xb, n, yb, c); /* prefill: the tiled mma.sp GEMM */
