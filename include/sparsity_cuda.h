@@ -39,6 +39,7 @@ typedef enum {
     SP_CUDA_KERNEL_BITMAP_ROWS, /* own row-bitmap kernel on CUDA cores, unstructured bf16 (1-4 tokens) */
     SP_CUDA_KERNEL_COO,       /* cuSPARSE COO SpMV/SpMM (measured baseline) */
     SP_CUDA_KERNEL_BSR,       /* cuSPARSE BSR SpMV/SpMM (block-pruned weights; measured baseline) */
+    SP_CUDA_KERNEL_CSR16,     /* own CSR with 16-bit columns, a warp a row, unstructured bf16 (1-2 tokens, >= 80%) */
     SP_CUDA_KERNEL_COUNT
 } sp_cuda_kernel;
 
@@ -47,7 +48,7 @@ const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
-/* Dense bf16 weight w (out, in) for DENSE, BITMAP, CSR, COO or BSR (zeros are dropped by the
+/* Dense bf16 weight w (out, in) for DENSE, BITMAP(_ROWS), CSR16, CSR, COO or BSR (zeros are dropped by the
  * sparse ones; BSR keeps every bs x bs block holding a nonzero, see sp_cuda_set_bsr_block).
  * NULL + sp_last_error() on failure. */
 sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w_bf16);
@@ -130,7 +131,7 @@ int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, const float *w)
  * when prune24 (lm_head stays dense). */
 int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
 /* sparse = 0: every linear on dense cuBLAS. 1: each block linear gets its sparse forms (2:4
- * pattern: own mma.sp + cuSPARSELt; unstructured: both bitmap kernels + cuSPARSE CSR) and runs whichever
+ * pattern: own mma.sp + cuSPARSELt; unstructured: both bitmap kernels, CSR16 from 60% + cuSPARSE CSR) and runs whichever
  * was measured fastest, dense included, per shape/pattern/token count (measured on first use). */
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch

@@ -100,19 +100,23 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     uint16_t *dense = malloc((size_t)out * in * 2);
     gc_make_unstructured(out, in, sp, dense);
     sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-    sp_cuda_weight *w[3] = {sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense),
-                            sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense),
-                            sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense)};
-    CHECK(wd && w[0] && w[1] && w[2], "upload %dx%d: %s", out, in, sp_last_error());
-    char nb[32], nr[32], nc[32];
-    snprintf(nb, sizeof nb, "bitmap %.0f%%", sp * 100);
-    snprintf(nr, sizeof nr, "rows %.0f%%", sp * 100);
-    snprintf(nc, sizeof nc, "csr %.0f%%", sp * 100);
-    const char *name[3] = {nb, nr, nc};
+    const sp_cuda_kernel ks[4] = {SP_CUDA_KERNEL_BITMAP, SP_CUDA_KERNEL_BITMAP_ROWS, SP_CUDA_KERNEL_CSR16, SP_CUDA_KERNEL_CSR};
+    const char *kn[4] = {"bitmap", "rows", "csr16", "csr"};
+    sp_cuda_weight *w[4];
+    char names[4][32];
+    const char *name[4];
+    int ok = wd != NULL;
+    for (int i = 0; i < 4; i++) {
+        w[i] = sp_cuda_upload_dense(ks[i], out, in, dense);
+        ok &= w[i] != NULL;
+        snprintf(names[i], sizeof names[i], "%s %.0f%%", kn[i], sp * 100);
+        name[i] = names[i];
+    }
+    CHECK(ok, "upload %dx%d: %s", out, in, sp_last_error());
     /* cuSPARSE's bf16 SpMM is off by 2e-2 over 8192 dense columns: CSR only where it holds */
-    if (wd && w[0] && w[1] && w[2]) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 3 : 2, w, name);
+    if (ok) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 4 : 3, w, name);
     sp_cuda_weight_free(wd);
-    for (int i = 0; i < 3; i++) sp_cuda_weight_free(w[i]);
+    for (int i = 0; i < 4; i++) sp_cuda_weight_free(w[i]);
     free(dense);
 }
 
@@ -237,6 +241,12 @@ static void test_errors(void) {
     sp_cuda_set_bsr_block(0);
     w = sp_cuda_upload_24(SP_CUDA_KERNEL_COO, 2, 16, vals, meta);
     CHECK(!w, "2:4 upload for COO accepted");
+    uint16_t *wide = calloc((size_t)2 * 65552, 2);
+    wide[7] = sp_f32_to_bf16(1.f);
+    w = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, 2, 65552, wide);
+    CHECK(!w, "csr16 with in > 65536 accepted");
+    printf("  csr16 in = 65552 -> %s\n", sp_last_error());
+    free(wide);
     sp_cuda_weight_free(NULL);
 }
 

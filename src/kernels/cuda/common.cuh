@@ -64,6 +64,9 @@ struct sp_cuda_weight {
     uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
     /* BITMAP_ROWS reuses bm/boff/bvals in its own layout (bitmap_rows.cu) */
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
+    /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
+    uint4 *c16;             /* (c16_rp[out],) */
+    uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
     /* CSR, COO, BSR (cuSPARSE, 32-bit zero-based indices, built on the host; baselines.cu) */
     int *rowptr;            /* CSR: (out+1,) row offsets; BSR: (mb+1,) block-row offsets */
     int *colind;            /* CSR/COO: (nnz,) column of each nonzero; BSR: (nnz,) block column */
@@ -90,6 +93,8 @@ int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
+int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);

@@ -153,7 +153,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, 
 
 extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *wh) {
     if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_BITMAP_ROWS &&
-        k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO && k != SP_CUDA_KERNEL_BSR) {
+        k != SP_CUDA_KERNEL_CSR16 && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO && k != SP_CUDA_KERNEL_BSR) {
         sp_error(SP_ERR_ARG, "sp_cuda_upload_dense: kernel %s needs a 2:4 weight", sp_cuda_kernel_name(k));
         return NULL;
     }
@@ -170,6 +170,8 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int i
         rc = spbm_upload(w, wh);
     } else if (k == SP_CUDA_KERNEL_BITMAP_ROWS) {
         rc = spbr_upload(w, wh);
+    } else if (k == SP_CUDA_KERNEL_CSR16) {
+        rc = spc16_upload(w, wh);
     } else {
         rc = sp_sparse_upload(w, wh); /* CSR, COO, BSR */
     }
@@ -198,7 +200,8 @@ extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int 
         if (!h) rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_device: out of host memory");
         else if (cudaStreamSynchronize(c->stream) != cudaSuccess || cudaMemcpy(h, wd, b, cudaMemcpyDeviceToHost) != cudaSuccess)
             rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_upload_device: download failed");
-        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : k == SP_CUDA_KERNEL_BITMAP_ROWS ? spbr_upload(w, h) : sp_sparse_upload(w, h);
+        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : k == SP_CUDA_KERNEL_BITMAP_ROWS ? spbr_upload(w, h)
+                 : k == SP_CUDA_KERNEL_CSR16 ? spc16_upload(w, h) : sp_sparse_upload(w, h);
         free(h);
     }
     if (rc) { sp_cuda_weight_free(w); return NULL; }
@@ -213,6 +216,8 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     cudaFree(w->bm);
     cudaFree(w->boff);
     cudaFree(w->bvals);
+    cudaFree(w->c16);
+    cudaFree(w->c16_rp);
     cudaFree(w->ws);
     cudaFree(w->counters);
     sp_sparse_free(w);
@@ -293,6 +298,7 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_DENSE: return sp_dense_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_CSR: return sp_csr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_CSR16: return spc16_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_COO: return sp_coo_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BSR: return sp_bsr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, xb, n, yb, c);
