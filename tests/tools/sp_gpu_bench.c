@@ -210,6 +210,11 @@ int main(int argc, char **argv) {
                             sp_cuda_set_config(0, ch[a], st ? st : -1);
                             printf(" %d/%d:%.2f", st, ch[a], time_w(wr, cr, xd, 1, yd, 0));
                         }
+                    printf("\ncsr16 sweep %dx%d %s n=1 (segments a row:us):", out, in, pat);
+                    for (int sg = 0; sg <= 4; sg = sg ? sg * 2 : 1) {
+                        sp_cuda_set_config(0, sg, -1);
+                        printf(" %d:%.2f", sg, time_w(w6, c6, xd, 1, yd, 0));
+                    }
                     printf("\n");
                     sp_cuda_set_config(0, 0, -1);
                 }

@@ -10,7 +10,8 @@
  * Device format (made at upload): entry = column (low 16 bits) | bf16 value (high 16 bits);
  * a row's entries in column order, padded with zero entries to a multiple of 4 (one uint4);
  * rp[r] = first uint4 of row r (rp[out] = total). in <= 65536.
- * x of all tokens is staged once per block in shared memory (persistent blocks walk rows). */
+ * x of all tokens is staged once per block in shared memory (persistent blocks walk rows;
+ * a row may be cut into segments, one warp each, when rows alone leave SMs short of warps). */
 #include <algorithm>
 #include <stdlib.h>
 
@@ -70,32 +71,40 @@ __device__ __forceinline__ void c16_uint4(float *acc, const uint4 &q, const uint
     c16_entry<N>(acc, q.w, xs, K);
 }
 
+/* task t = row t / seg, segment t % seg of its entries; a block round takes 32 consecutive
+ * tasks, so the segments of a row meet in one block and are summed in shared memory */
+__device__ __forceinline__ void c16_range(const uint32_t *rp, int t, int seg, int T, uint32_t *a, uint32_t *b) {
+    if (t >= T) { *a = *b = 0; return; }
+    const int row = t / seg, s = t % seg;
+    const uint32_t r0 = __ldg(rp + row), len = __ldg(rp + row + 1) - r0;
+    *a = r0 + (uint32_t)(((uint64_t)len * s) / seg);
+    *b = r0 + (uint32_t)(((uint64_t)len * (s + 1)) / seg);
+}
+
 template <int N>
-__global__ void __launch_bounds__(C16_WARPS * 32)
+__global__ void __launch_bounds__(C16_WARPS * 32, 2)
 spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, const __nv_bfloat16 *__restrict__ x,
-             __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
+             __nv_bfloat16 *__restrict__ y, int n, int M, int K, int seg) {
     extern __shared__ uint4 smem4[];
+    __shared__ float red[C16_WARPS][N];
     uint16_t *xs = reinterpret_cast<uint16_t *>(smem4);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (blockIdx.x * C16_WARPS + warp < M) { /* the first row streams into L2 while x is staged */
-        const uint32_t a0 = __ldg(rp + blockIdx.x * C16_WARPS + warp), b0 = __ldg(rp + blockIdx.x * C16_WARPS + warp + 1);
-        sp_prefetch_l2(cv + a0, (b0 - a0) * 16);
-    }
-    const int per_tok = K / 8; /* uint4 of one token row */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, T = M * seg, stride = gridDim.x * C16_WARPS;
+    uint32_t a, b;
+    c16_range(rp, blockIdx.x * C16_WARPS + warp, seg, T, &a, &b);
+    sp_prefetch_l2(cv + a, (b - a) * 16); /* the first task streams into L2 while x is staged */
+    const int per_tok = K / 8;            /* uint4 of one token row */
     for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
         const int tk = i / per_tok;
         smem4[i] = tk < n ? __ldg(reinterpret_cast<const uint4 *>(x + (size_t)tk * K) + i % per_tok) : make_uint4(0, 0, 0, 0);
     }
     __syncthreads();
-    const int stride = gridDim.x * C16_WARPS;
-    int row = blockIdx.x * C16_WARPS + warp;
-    uint32_t a = row < M ? __ldg(rp + row) : 0, b = row < M ? __ldg(rp + row + 1) : 0;
-    for (; row < M; row += stride) {
-        const int nx = row + stride; /* the next row's range, loaded before this one's entries */
-        const uint32_t na = nx < M ? __ldg(rp + nx) : 0, nb = nx < M ? __ldg(rp + nx + 1) : 0;
+    for (int base = blockIdx.x * C16_WARPS; base < T; base += stride) { /* uniform over the block */
+        const int t = base + warp;
+        uint32_t na, nb; /* the next task's range, loaded before this one's entries */
+        c16_range(rp, t + stride, seg, T, &na, &nb);
         float acc[N];
 #pragma unroll
-        for (int t = 0; t < N; t++) acc[t] = 0.f;
+        for (int k = 0; k < N; k++) acc[k] = 0.f;
         uint32_t i = a + lane;
         for (; i + 96 < b; i += 128) { /* four 16-byte loads in flight a lane */
             uint4 q[4];
@@ -106,16 +115,33 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
         }
         for (; i < b; i += 32) c16_uint4<N>(acc, sp_ld_stream(cv + i), xs, K);
 #pragma unroll
-        for (int t = 0; t < N; t++) {
+        for (int k = 0; k < N; k++)
 #pragma unroll
-            for (int d = 16; d > 0; d >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], d);
-            if (lane == 0 && t < n) y[(size_t)t * M + row] = __float2bfloat16(acc[t]);
+            for (int d = 16; d > 0; d >>= 1) acc[k] += __shfl_xor_sync(0xffffffffu, acc[k], d);
+        if (seg == 1) {
+            float v = acc[0];
+#pragma unroll
+            for (int k = 1; k < N; k++) v = lane == k ? acc[k] : v;
+            if (lane < n && t < T) y[(size_t)lane * M + t] = __float2bfloat16(v);
+        } else {
+            if (lane == 0)
+#pragma unroll
+                for (int k = 0; k < N; k++) red[warp][k] = acc[k];
+            __syncthreads();
+            if (t % seg == 0 && t < T && lane < n) {
+                float v = 0.f;
+                for (int j = 0; j < seg; j++) v += red[warp + j][lane];
+                y[(size_t)lane * M + t / seg] = __float2bfloat16(v);
+            }
+            __syncthreads();
         }
         a = na;
         b = nb;
     }
 }
 
+/* Segments a row: about 64 warps a SM in all (4096-row shapes run 2 warps a row, 14336-row
+ * shapes 1); persistent blocks, 2 a SM, since x is staged once a block. */
 template <int N>
 static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const size_t smem = (size_t)N * w->in * 2;
@@ -127,9 +153,12 @@ static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, 
     }
     int per_sm = 0;
     SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spc16_kernel<N>, C16_WARPS * 32, smem));
-    /* persistent blocks: x is staged once a block, so no more blocks than fit at once */
-    const int blocks = std::max(1, std::min(per_sm * c->sm_count, (w->out + C16_WARPS - 1) / C16_WARPS));
-    spc16_kernel<N><<<blocks, C16_WARPS * 32, smem, c->stream>>>(w->c16, w->c16_rp, x, y, n, w->out, w->in);
+    int seg = c->cfg_splits > 0 ? c->cfg_splits : 1;
+    while (c->cfg_splits <= 0 && seg < 8 && (long)w->out * seg * 2 <= 64L * c->sm_count) seg *= 2;
+    if (seg & (seg - 1) || seg > 32) return sp_error(SP_ERR_ARG, "csr16: %d segments a row: a power of two up to 32", seg);
+    const long tasks = (long)w->out * seg;
+    const int blocks = (int)std::max(1L, std::min((long)std::max(1, per_sm) * c->sm_count, (tasks + C16_WARPS - 1) / C16_WARPS));
+    spc16_kernel<N><<<blocks, C16_WARPS * 32, smem, c->stream>>>(w->c16, w->c16_rp, x, y, n, w->out, w->in, seg);
     SP_CU(cudaGetLastError());
     return 0;
 }
