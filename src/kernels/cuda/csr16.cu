@@ -144,12 +144,13 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
  * shapes 1); persistent blocks, 2 a SM, since x is staged once a block. */
 template <int N>
 static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const size_t smem = (size_t)N * w->in * 2;
-    if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "csr16: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    static int attr_set = 0; /* per template instance */
-    if (!attr_set) {
-        SP_CU(cudaFuncSetAttribute(spc16_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        attr_set = 1;
+    const size_t smem = (size_t)N * w->in * 2, fixed = sizeof(float) * C16_WARPS * N; /* + the static red[] */
+    if (smem + fixed > 227 * 1024)
+        return sp_error(SP_ERR_UNSUPPORTED, "csr16: x of %d tokens x %d columns exceeds shared memory", N, w->in);
+    static size_t attr_set = 0; /* per template instance: the largest dynamic size allowed so far */
+    if (smem > attr_set) {
+        SP_CU(cudaFuncSetAttribute(spc16_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        attr_set = smem;
     }
     int per_sm = 0;
     SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spc16_kernel<N>, C16_WARPS * 32, smem));
