@@ -432,6 +432,10 @@ extern "C" sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int ou
         *why = "2:4 prefill: cuSPARSELt measured 1.31-1.50x cuBLAS at 2048/8192 tokens (run 1)";
         return SP_CUDA_KERNEL_24_LT;
     }
+    if (n == 1 && sparsity >= 0.85) {
+        *why = "unstructured decode, 1 token, >= 85% sparsity: own CSR with 16-bit columns, ~6 instructions a nonzero (2.3-3.1x cuBLAS at 90%, run 14)";
+        return SP_CUDA_KERNEL_CSR16;
+    }
     if (sparsity >= 0.5 && (n <= 2 || (n <= 4 && sparsity >= 0.85))) {
         *why = "unstructured decode, 1-2 tokens (4 at >= 85%): own row-bitmap kernel on CUDA cores, work per nonzero (1.0-1.2x cuBLAS at 50%, 1.2-1.6x at 70%, 1.7-2.5x at 90%, run 11)";
         return SP_CUDA_KERNEL_BITMAP_ROWS;

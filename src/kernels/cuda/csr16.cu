@@ -11,7 +11,7 @@
  * a row's entries in column order, padded with zero entries to a multiple of 4 (one uint4);
  * rp[r] = first uint4 of row r (rp[out] = total). in <= 65536.
  * x of all tokens is staged once per block in shared memory (persistent blocks walk rows;
- * a row may be cut into segments, one warp each, when rows alone leave SMs short of warps). */
+ * a row may be cut into segments, one warp each, by sp_cuda_set_config). */
 #include <algorithm>
 #include <stdlib.h>
 
@@ -105,15 +105,16 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
         float acc[N];
 #pragma unroll
         for (int k = 0; k < N; k++) acc[k] = 0.f;
-        uint32_t i = a + lane;
-        for (; i + 96 < b; i += 128) { /* four 16-byte loads in flight a lane */
+        /* four 16-byte loads in flight a lane, the tail predicated (zero entries add 0): a
+         * scalar tail loop would wait one round trip a load, and 14336x4096 at 90% has
+         * 103 uint4 a row, so most lanes would make three trips instead of one */
+        for (uint32_t i = a + lane; i < b; i += 128) {
             uint4 q[4];
 #pragma unroll
-            for (int u = 0; u < 4; u++) q[u] = sp_ld_stream(cv + i + 32 * u);
+            for (int u = 0; u < 4; u++) q[u] = i + 32 * u < b ? sp_ld_stream(cv + i + 32 * u) : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int u = 0; u < 4; u++) c16_uint4<N>(acc, q[u], xs, K);
         }
-        for (; i < b; i += 32) c16_uint4<N>(acc, sp_ld_stream(cv + i), xs, K);
 #pragma unroll
         for (int k = 0; k < N; k++)
 #pragma unroll
@@ -140,8 +141,9 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
     }
 }
 
-/* Segments a row: about 64 warps a SM in all (4096-row shapes run 2 warps a row, 14336-row
- * shapes 1); persistent blocks, 2 a SM, since x is staged once a block. */
+/* Persistent blocks, 2 a SM, since x is staged once a block. One warp a row: cutting rows
+ * into 2 or 4 segments (sp_cuda_set_config splits) moved the four Llama-8B shapes by -30% to
+ * +6% in the run-14 sweep, so it is a knob, not the default. */
 template <int N>
 static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const size_t smem = (size_t)N * w->in * 2, fixed = sizeof(float) * C16_WARPS * N; /* + the static red[] */
@@ -154,8 +156,7 @@ static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, 
     }
     int per_sm = 0;
     SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spc16_kernel<N>, C16_WARPS * 32, smem));
-    int seg = c->cfg_splits > 0 ? c->cfg_splits : 1;
-    while (c->cfg_splits <= 0 && seg < 8 && (long)w->out * seg * 2 <= 64L * c->sm_count) seg *= 2;
+    const int seg = c->cfg_splits > 0 ? c->cfg_splits : 1;
     if (seg & (seg - 1) || seg > 32) return sp_error(SP_ERR_ARG, "csr16: %d segments a row: a power of two up to 32", seg);
     const long tasks = (long)w->out * seg;
     const int blocks = (int)std::max(1L, std::min((long)std::max(1, per_sm) * c->sm_count, (tasks + C16_WARPS - 1) / C16_WARPS));
