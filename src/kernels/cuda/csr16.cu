@@ -17,7 +17,7 @@
 
 #include "common.cuh"
 
-#define C16_WARPS 32 /* one 1024-thread block a SM: x staged once a SM */
+#define C16_WARPS 32 /* one 1024-thread block a SM: x staged once a SM, 64 registers a thread */
 
 int spc16_upload(sp_cuda_weight *w, const uint16_t *dense) {
     const int M = w->out, K = w->in;
@@ -81,8 +81,15 @@ __device__ __forceinline__ void c16_range(const uint32_t *rp, int t, int seg, in
     *b = r0 + (uint32_t)(((uint64_t)len * (s + 1)) / seg);
 }
 
+/* one round: four 16-byte loads a lane at i, i+32, i+64, i+96, predicated on < b (zero
+ * entries add 0) */
+__device__ __forceinline__ void c16_round(uint4 *q, const uint4 *cv, uint32_t i, uint32_t b) {
+#pragma unroll
+    for (int u = 0; u < 4; u++) q[u] = i + 32 * u < b ? sp_ld_stream(cv + i + 32 * u) : make_uint4(0, 0, 0, 0);
+}
+
 template <int N>
-__global__ void __launch_bounds__(C16_WARPS * 32, 2)
+__global__ void __launch_bounds__(C16_WARPS * 32, 1)
 spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, const __nv_bfloat16 *__restrict__ x,
              __nv_bfloat16 *__restrict__ y, int n, int M, int K, int seg) {
     extern __shared__ uint4 smem4[];
@@ -91,8 +98,12 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, T = M * seg, stride = gridDim.x * C16_WARPS;
     uint32_t a, b;
     c16_range(rp, blockIdx.x * C16_WARPS + warp, seg, T, &a, &b);
-    sp_prefetch_l2(cv + a, (b - a) * 16); /* the first task streams into L2 while x is staged */
-    const int per_tok = K / 8;            /* uint4 of one token row */
+    /* software pipeline: the loads of the next round (of this task, or the first of the next
+     * task) are in flight while a round is computed; the very first round flies while x is
+     * staged. A short row (one round) thus never waits a full round trip of its own. */
+    uint4 q[4];
+    c16_round(q, cv, a + lane, b);
+    const int per_tok = K / 8; /* uint4 of one token row */
     for (int i = threadIdx.x; i < N * per_tok; i += blockDim.x) {
         const int tk = i / per_tok;
         smem4[i] = tk < n ? __ldg(reinterpret_cast<const uint4 *>(x + (size_t)tk * K) + i % per_tok) : make_uint4(0, 0, 0, 0);
@@ -100,20 +111,20 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
     __syncthreads();
     for (int base = blockIdx.x * C16_WARPS; base < T; base += stride) { /* uniform over the block */
         const int t = base + warp;
-        uint32_t na, nb; /* the next task's range, loaded before this one's entries */
+        uint32_t na, nb;
         c16_range(rp, t + stride, seg, T, &na, &nb);
         float acc[N];
 #pragma unroll
         for (int k = 0; k < N; k++) acc[k] = 0.f;
-        /* four 16-byte loads in flight a lane, the tail predicated (zero entries add 0): a
-         * scalar tail loop would wait one round trip a load, and 14336x4096 at 90% has
-         * 103 uint4 a row, so most lanes would make three trips instead of one */
-        for (uint32_t i = a + lane; i < b; i += 128) {
-            uint4 q[4];
-#pragma unroll
-            for (int u = 0; u < 4; u++) q[u] = i + 32 * u < b ? sp_ld_stream(cv + i + 32 * u) : make_uint4(0, 0, 0, 0);
+        for (uint32_t i = a + lane;; i += 128) {
+            const bool more = i + 128 < b;
+            uint4 q2[4];
+            c16_round(q2, cv, more ? i + 128 : na + lane, more ? b : nb);
 #pragma unroll
             for (int u = 0; u < 4; u++) c16_uint4<N>(acc, q[u], xs, K);
+#pragma unroll
+            for (int u = 0; u < 4; u++) q[u] = q2[u];
+            if (!more) break;
         }
 #pragma unroll
         for (int k = 0; k < N; k++)
@@ -141,7 +152,7 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
     }
 }
 
-/* Persistent blocks, 2 a SM, since x is staged once a block. One warp a row: cutting rows
+/* Persistent blocks, 1 a SM, since x is staged once a block. One warp a row: cutting rows
  * into 2 or 4 segments (sp_cuda_set_config splits) moved the four Llama-8B shapes by -30% to
  * +6% in the run-14 sweep, so it is a knob, not the default. */
 template <int N>
