@@ -193,6 +193,10 @@ int main(void) {
     run_model("60%, D 32", 0, 0.6, 4, 2, 32);
     run_model("2:4, D 64", 1, 0.5, 4, 2, 64);
     run_model("2:4, D 128", 1, 0.5, 2, 1, 128);
+    setenv("SP_GPU_QKV", "separate", 1); /* three q/k/v linears instead of the fused one */
+    run_model("2:4 qkv apart", 1, 0.5, 4, 2, 32);
+    run_model("60% qkv apart", 0, 0.6, 4, 2, 64);
+    unsetenv("SP_GPU_QKV");
     if (fails) { printf("%d failures\n", fails); return 1; }
     printf("all GPU model checks passed\n");
     return 0;

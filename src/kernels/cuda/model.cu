@@ -44,9 +44,11 @@ struct sp_cuda_model {
     bf16 *embed;
     float *final_norm, *attn_norm, *mlp_norm; /* (dim), (layers, dim) x2 */
     sp_lin *lin;                              /* (layers, 7) */
+    sp_lin *qkv;                              /* (layers): q, k, v rows stacked, built by bind */
+    int fuse_qkv;                             /* 1: one q|k|v linear a block (SP_GPU_QKV=separate: 0) */
     sp_lin head;
     float *x, *S, *part_o, *part_ml; /* part_*: decode attention key splits */
-    bf16 *xb, *q, *kn, *vn, *att, *o, *h1, *h2, *P, *kc, *vc, *xl, *logits, *tx, *ty;
+    bf16 *xb, *q, *kn, *vn, *qkvb, *att, *o, *h1, *h2, *P, *kc, *vc, *xl, *logits, *tx, *ty;
     float *cs, *sn;
     int *tok;
     size_t tx_elems, ty_elems;
@@ -83,9 +85,12 @@ extern "C" void sp_cuda_model_free(sp_cuda_model *g) {
     if (!g) return;
     if (g->lin)
         for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) lin_free(&g->lin[i]);
+    if (g->qkv)
+        for (int i = 0; i < g->c.n_layers; i++) lin_free(&g->qkv[i]);
+    free(g->qkv);
     lin_free(&g->head);
     void *bufs[] = {g->embed, g->final_norm, g->attn_norm, g->mlp_norm, g->x, g->S, g->xb, g->q, g->kn, g->vn,
-                    g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml};
+                    g->qkvb, g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
     free(g->lin);
     free(g->hlogits);
@@ -113,11 +118,15 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     /* SP_GPU_ATTN=cublas keeps the unfused prefill attention (for A/B timing) */
     const char *attn = getenv("SP_GPU_ATTN");
     g->flash = (c->head_dim == 32 || c->head_dim == 64 || c->head_dim == 128) && !(attn && !strcmp(attn, "cublas"));
+    /* SP_GPU_QKV=separate keeps three q/k/v linears a block (for A/B timing) */
+    const char *qkv = getenv("SP_GPU_QKV");
+    g->fuse_qkv = !(qkv && !strcmp(qkv, "separate"));
     g->lin = (sp_lin *)calloc((size_t)c->n_layers * SP_NLIN, sizeof(sp_lin));
+    g->qkv = (sp_lin *)calloc((size_t)c->n_layers, sizeof(sp_lin));
     g->hlogits = (uint16_t *)malloc((size_t)max_batch * c->vocab * 2);
     const size_t R = g->rows_cap, D = c->dim, H = c->hidden_dim, half = c->head_dim / 2;
     size_t wide = H > D ? H : D;
-    if (g->qd > (int)wide) wide = g->qd;
+    if (g->qd + 2 * g->kvd > (int)wide) wide = g->qd + 2 * g->kvd; /* the fused q|k|v output */
     g->tx_elems = R * wide, g->ty_elems = R * wide;
     const size_t cache = (size_t)c->n_layers * max_batch * max_ctx * g->kvd;
     const size_t sp = (size_t)c->n_kv_heads * (max_rows < SP_ATT_CHUNK ? max_rows : SP_ATT_CHUNK) * max_ctx;
@@ -126,7 +135,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
         {(void **)&g->attn_norm, c->n_layers * D * 4}, {(void **)&g->mlp_norm, c->n_layers * D * 4},
         {(void **)&g->x, R * D * 4}, {(void **)&g->S, sp * 4}, {(void **)&g->P, sp * 2},
         {(void **)&g->xb, R * D * 2}, {(void **)&g->q, R * g->qd * 2}, {(void **)&g->kn, R * g->kvd * 2},
-        {(void **)&g->vn, R * g->kvd * 2}, {(void **)&g->att, R * g->qd * 2}, {(void **)&g->o, R * D * 2},
+        {(void **)&g->vn, R * g->kvd * 2}, {(void **)&g->qkvb, R * (g->qd + 2 * g->kvd) * 2}, {(void **)&g->att, R * g->qd * 2}, {(void **)&g->o, R * D * 2},
         {(void **)&g->h1, R * H * 2}, {(void **)&g->h2, R * H * 2}, {(void **)&g->kc, cache * 2},
         {(void **)&g->vc, cache * 2}, {(void **)&g->xl, (size_t)max_batch * D * 2},
         {(void **)&g->logits, (size_t)max_batch * c->vocab * 2}, {(void **)&g->tx, g->tx_elems * 2},
@@ -145,7 +154,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
             return NULL;
         }
     }
-    if (!g->lin || !g->hlogits) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
+    if (!g->lin || !g->qkv || !g->hlogits) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
     /* RoPE table in double on the host, as the CPU forward (src/model/llama.c) */
     float *hc = (float *)malloc((size_t)max_ctx * half * 4), *hs = (float *)malloc((size_t)max_ctx * half * 4);
     if (!hc || !hs) { free(hc); free(hs); sp_error(SP_ERR_NOMEM, "out of memory"); sp_cuda_model_free(g); return NULL; }
@@ -288,16 +297,50 @@ static void lin_bind_sparse(sp_lin *l) {
     }
 }
 
+/* The fused q|k|v linear of block b: the three dense device weights stacked by rows (one
+ * weight of qd + 2 kvd rows), classified from its parts. The k and v projections alone are
+ * the weakest shapes (1024 x 4096 on Llama-3-8B: a launch-bound 9-11 us each); stacked they
+ * read like one 6144 x 4096 layer, as inference engines do it. */
+static int qkv_build(sp_cuda_model *g, int b) {
+    sp_lin *parts = &g->lin[b * SP_NLIN], *f = &g->qkv[b];
+    lin_free(f);
+    f->in = g->c.dim;
+    f->out = g->qd + 2 * g->kvd;
+    f->structured = parts[0].structured && parts[1].structured && parts[2].structured;
+    f->sparsity = (parts[0].sparsity * g->qd + (parts[1].sparsity + parts[2].sparsity) * g->kvd) / f->out;
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    bf16 *tmp = NULL;
+    SP_CU(cudaMalloc(&tmp, (size_t)f->out * f->in * 2));
+    size_t off = 0;
+    int rc = 0;
+    for (int j = 0; j < 3 && !rc; j++) {
+        const size_t n = (size_t)parts[j].out * f->in;
+        if (cudaMemcpyAsync(tmp + off, parts[j].k[SP_CUDA_KERNEL_DENSE]->w, n * 2, cudaMemcpyDeviceToDevice, c->stream) != cudaSuccess)
+            rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: q|k|v copy failed");
+        off += n;
+    }
+    if (!rc) f->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_device(SP_CUDA_KERNEL_DENSE, f->out, f->in, tmp);
+    if (!rc && !f->k[SP_CUDA_KERNEL_DENSE]) rc = SP_ERR_NOMEM;
+    if (!rc && g->sparse) lin_bind_sparse(f); /* from f's dense copy, before tmp goes */
+    if (cudaStreamSynchronize(c->stream) != cudaSuccess && !rc) rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: q|k|v build failed");
+    cudaFree(tmp);
+    return rc;
+}
+
 extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
     for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) {
         sp_lin *l = &g->lin[i];
         if (!l->k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", i / SP_NLIN, lin_names[i % SP_NLIN]);
         lin_unbind(l);
-        if (sparse) lin_bind_sparse(l);
+        if (sparse && !(g->fuse_qkv && i % SP_NLIN < 3)) lin_bind_sparse(l); /* fused: q/k/v run as one */
     }
     if (!g->head.k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: no lm_head weight");
     g->sparse = sparse;
     g->npicks = 0;
+    for (int b = 0; b < g->c.n_layers; b++) {
+        lin_free(&g->qkv[b]);
+        if (g->fuse_qkv) SP_CHK(qkv_build(g, b));
+    }
     return 0;
 }
 
@@ -461,11 +504,18 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     const size_t seq0 = (size_t)b * g->max_batch * g->max_ctx * g->kvd;
     if (b == 0) k_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1);
     else k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps);
-    SP_CHK(run_linear(g, &L[0], g->xb, rows, g->q));
-    SP_CHK(run_linear(g, &L[1], g->xb, rows, g->kn));
-    SP_CHK(run_linear(g, &L[2], g->xb, rows, g->vn));
-    k_rope<<<rows, 128, 0, c->stream>>>(g->q, g->qd, cf->n_heads, cf->head_dim, g->cs, g->sn, pos, !bm);
-    k_kv_store<<<rows, 128, 0, c->stream>>>(g->kn, g->vn, g->kc + seq0, g->vc + seq0, g->kvd, cf->head_dim, g->cs, g->sn,
+    const bf16 *qs = g->q, *ks = g->kn, *vs = g->vn; /* rows of q, k, v and their stride */
+    int lq = g->qd, lkv = g->kvd;
+    if (g->fuse_qkv) {
+        SP_CHK(run_linear(g, &g->qkv[b], g->xb, rows, g->qkvb));
+        qs = g->qkvb, ks = qs + g->qd, vs = ks + g->kvd, lq = lkv = g->qd + 2 * g->kvd;
+    } else {
+        SP_CHK(run_linear(g, &L[0], g->xb, rows, g->q));
+        SP_CHK(run_linear(g, &L[1], g->xb, rows, g->kn));
+        SP_CHK(run_linear(g, &L[2], g->xb, rows, g->vn));
+    }
+    k_rope<<<rows, 128, 0, c->stream>>>(qs, lq, g->q, g->qd, cf->n_heads, cf->head_dim, g->cs, g->sn, pos, !bm);
+    k_kv_store<<<rows, 128, 0, c->stream>>>(ks, vs, lkv, g->kc + seq0, g->vc + seq0, g->kvd, cf->head_dim, g->cs, g->sn,
                                             pos, bm, g->max_ctx);
     if (n > 1 && g->flash)
         SP_CHK(sp_flash_prefill(g->q, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim, g->kvd,
@@ -538,7 +588,7 @@ extern "C" int sp_cuda_model_fork(sp_cuda_model *g, int len) {
 
 extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why) {
     if (layer < 0 || layer >= g->c.n_layers || j < 0 || j >= SP_NLIN) return sp_error(SP_ERR_ARG, "sp_cuda_model_choice: bad layer");
-    const sp_lin *l = &g->lin[layer * SP_NLIN + j];
+    const sp_lin *l = g->fuse_qkv && j < 3 && g->qkv[layer].k[SP_CUDA_KERNEL_DENSE] ? &g->qkv[layer] : &g->lin[layer * SP_NLIN + j];
     for (int i = 0; i < g->npicks; i++) {
         const sp_pick *p = &g->picks[i];
         if (same_key(p, l, n)) {
@@ -596,8 +646,11 @@ extern "C" int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_ent
 
 extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
     size_t b = 0;
-    for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) {
-        const sp_lin *l = &g->lin[i];
+    for (int i = 0; i < g->c.n_layers * (SP_NLIN + 1); i++) {
+        const int layer = i / (SP_NLIN + 1), j = i % (SP_NLIN + 1); /* j = 7: the fused q|k|v */
+        const sp_lin *l = j == SP_NLIN ? &g->qkv[layer] : &g->lin[layer * SP_NLIN + j];
+        const int fused = g->fuse_qkv && g->qkv[layer].k[SP_CUDA_KERNEL_DENSE];
+        if (j == SP_NLIN ? !fused : (fused && j < 3)) continue; /* count q/k/v once, as run */
         sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
         for (int p = 0; g->sparse && p < g->npicks; p++) {
             const sp_pick *q = &g->picks[p];

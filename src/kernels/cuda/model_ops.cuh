@@ -62,27 +62,29 @@ __global__ void k_add_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out
 }
 
 /* HF rotate-half: pair (i, i + D/2) of each head rotates by angle pos * theta^(-2i/D).
- * Row r sits at position pos + (per_row ? r : 0). In place on v (rows, ld). */
-__global__ void k_rope(bf16 *v, int ld, int heads, int D, const float *cs, const float *sn, int pos, int per_row) {
+ * Row r sits at position pos + (per_row ? r : 0). src (rows, lds) -> dst (rows, ldd); may be in place. */
+__global__ void k_rope(const bf16 *src, int lds, bf16 *dst, int ldd, int heads, int D, const float *cs, const float *sn,
+                       int pos, int per_row) {
     const int r = blockIdx.x, half = D / 2, p = pos + (per_row ? r : 0);
     for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
         int h = i / half, j = i % half;
-        bf16 *hv = v + (size_t)r * ld + (size_t)h * D;
+        const bf16 *sv = src + (size_t)r * lds + (size_t)h * D;
+        bf16 *dv = dst + (size_t)r * ldd + (size_t)h * D;
         float c = cs[(size_t)p * half + j], s = sn[(size_t)p * half + j];
-        float a = __bfloat162float(hv[j]), b = __bfloat162float(hv[j + half]);
-        hv[j] = __float2bfloat16(a * c - b * s);
-        hv[j + half] = __float2bfloat16(b * c + a * s);
+        float a = __bfloat162float(sv[j]), b = __bfloat162float(sv[j + half]);
+        dv[j] = __float2bfloat16(a * c - b * s); /* a thread reads its pair before writing it: src may be dst */
+        dv[j + half] = __float2bfloat16(b * c + a * s);
     }
 }
 
 /* Rotates the new keys and stores keys and values into the cache: row r goes to sequence
  * (batch_mode ? r : 0) at position pos + (batch_mode ? 0 : r). Caches (seqs, max_ctx, kvd). */
-__global__ void k_kv_store(const bf16 *kn, const bf16 *vn, bf16 *kc, bf16 *vc, int kvd, int D, const float *cs,
+__global__ void k_kv_store(const bf16 *kn, const bf16 *vn, int ld, bf16 *kc, bf16 *vc, int kvd, int D, const float *cs,
                            const float *sn, int pos, int batch_mode, int max_ctx) {
     const int r = blockIdx.x, half = D / 2;
     const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r);
     bf16 *kd = kc + ((size_t)seq * max_ctx + p) * kvd, *vd = vc + ((size_t)seq * max_ctx + p) * kvd;
-    const bf16 *ks = kn + (size_t)r * kvd, *vs = vn + (size_t)r * kvd;
+    const bf16 *ks = kn + (size_t)r * ld, *vs = vn + (size_t)r * ld; /* row stride ld: kvd, or q+k+v fused */
     for (int i = threadIdx.x; i < kvd / 2; i += blockDim.x) {
         int h = i / half, j = i % half, a0 = h * D + j, a1 = a0 + half;
         float c = cs[(size_t)p * half + j], s = sn[(size_t)p * half + j];
