@@ -98,6 +98,13 @@ __device__ __forceinline__ int br_bfind(uint32_t m) { /* highest set bit, -1 whe
     asm("bfind.u32 %0, %1;" : "=r"(b) : "r"(m));
     return b;
 }
+/* x of the column held by lane src. Plain PTX: the loop around it runs the warp's largest
+ * count on every lane (uniform), and __shfl_sync there costs two divergence checks more. */
+__device__ __forceinline__ float br_shfl(float v, int src) {
+    float r;
+    asm("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(r) : "f"(v), "r"(src));
+    return r;
+}
 __device__ __forceinline__ uint32_t br_bit(int b) { /* 1 << b, 0 for b = -1 (PTX clamps the shift) */
     uint32_t r;
     asm("shl.b32 %0, 1, %1;" : "=r"(r) : "r"(b));
@@ -188,8 +195,8 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
                 const float v0 = __uint_as_float(pr << 16), v1 = __uint_as_float(pr & 0xffff0000u);
 #pragma unroll
                 for (int t = 0; t < N; t++) {
-                    acc[t] = fmaf(v0, __shfl_sync(0xffffffffu, xr[t], b0), acc[t]);
-                    acc[t] = fmaf(v1, __shfl_sync(0xffffffffu, xr[t], b1), acc[t]);
+                    acc[t] = fmaf(v0, br_shfl(xr[t], b0), acc[t]);
+                    acc[t] = fmaf(v1, br_shfl(xr[t], b1), acc[t]);
                 }
             }
             vp += np[wd];
