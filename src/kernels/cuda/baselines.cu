@@ -256,28 +256,28 @@ static int zero_y(const sp_cuda_weight *w, int n, __nv_bfloat16 *y, sp_cuda_ctx 
     return 0;
 }
 
-int sp_csr_run(const sp_cuda_weight *cw, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    sp_cuda_weight *w = (sp_cuda_weight *)cw; /* the work buffer grows on first use */
+/* CSR and COO differ only in the descriptor (the work buffer grows on first use) */
+static int csr_coo_run(sp_cuda_weight *w, int coo, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     if (!w->nnz) return zero_y(w, n, y, c);
     cusparseSpMatDescr_t A;
-    SP_CS(cusparseCreateCsr(&A, w->out, w->in, w->nnz, w->rowptr, w->colind, w->spval, CUSPARSE_INDEX_32I,
-                            CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_16BF));
+    if (coo)
+        SP_CS(cusparseCreateCoo(&A, w->out, w->in, w->nnz, w->coorow, w->colind, w->spval, CUSPARSE_INDEX_32I,
+                                CUSPARSE_INDEX_BASE_ZERO, CUDA_R_16BF));
+    else
+        SP_CS(cusparseCreateCsr(&A, w->out, w->in, w->nnz, w->rowptr, w->colind, w->spval, CUSPARSE_INDEX_32I,
+                                CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_16BF));
     int rc = sparse_mul(w, A, w->out, w->in, x, n, y, w->out, n == 1, CUSPARSE_SPMV_ALG_DEFAULT,
                         CUSPARSE_SPMM_ALG_DEFAULT, 0, c);
     cusparseDestroySpMat(A);
     return rc;
 }
 
-int sp_coo_run(const sp_cuda_weight *cw, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    sp_cuda_weight *w = (sp_cuda_weight *)cw;
-    if (!w->nnz) return zero_y(w, n, y, c);
-    cusparseSpMatDescr_t A;
-    SP_CS(cusparseCreateCoo(&A, w->out, w->in, w->nnz, w->coorow, w->colind, w->spval, CUSPARSE_INDEX_32I,
-                            CUSPARSE_INDEX_BASE_ZERO, CUDA_R_16BF));
-    int rc = sparse_mul(w, A, w->out, w->in, x, n, y, w->out, n == 1, CUSPARSE_SPMV_ALG_DEFAULT,
-                        CUSPARSE_SPMM_ALG_DEFAULT, 0, c);
-    cusparseDestroySpMat(A);
-    return rc;
+int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    return csr_coo_run((sp_cuda_weight *)w, 0, x, n, y, c);
+}
+
+int sp_coo_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    return csr_coo_run((sp_cuda_weight *)w, 1, x, n, y, c);
 }
 
 /* BSR: blocks row-major inside (CUSPARSE_SPMM_BSR_ALG1 takes no other order), SpMV with

@@ -18,10 +18,10 @@
  * A warp copies a tile's masks, x columns and values into its shared-memory stage blindly
  * with cp.async (one stage, or two: tile j+1 lands while j is computed). Then per 32-column word
  * all lanes run the warp's largest pair count in lockstep: each lane reads its next pair
- * from shared memory, finds the two columns with bfind, gets x by __shfl_sync from the lane
+ * from shared memory, finds the two columns with bfind, gets x by a shuffle from the lane
  * that holds that column (bfind gives -1 for an exhausted mask; the shuffle uses the low 5
- * bits, so the pad's zero value meets lane 31's x), and does two FMAs per token. Partial rows go to ws with atomics;
- * the last warp of a row group writes y and zeroes ws (self-cleaning). */
+ * bits, so the pad's zero value meets lane 31's x), and does two FMAs per token. Partial
+ * rows go to ws with atomics; the last warp of a row group writes y and zeroes ws. */
 #include <algorithm>
 #include <stdlib.h>
 #include <string.h>
