@@ -28,7 +28,9 @@
 
 #include "common.cuh"
 
-#define BR_COLS 128 /* columns per tile */
+#ifndef BR_COLS
+#define BR_COLS 128 /* columns per tile (-DBR_COLS=256 builds the wider variant for experiments) */
+#endif
 #define BR_WORDS (BR_COLS / 32)
 #define BR_WARPS 4  /* warps per block (independent; no block-wide sync) */
 #define BR_MAXT 31  /* tiles per warp at most: their offsets fit one lane-indexed load */
