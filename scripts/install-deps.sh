@@ -16,5 +16,7 @@ for a in libopenblas.so.0 libblas.so.3 liblapack.so.3 libopenblas.so libblas.so 
     p=$(update-alternatives --list "$a-x86_64-linux-gnu" 2>/dev/null | grep openblas-openmp | head -1 || true)
     [ -z "$p" ] || $SUDO update-alternatives --set "$a-x86_64-linux-gnu" "$p" >/dev/null
 done
-python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/requirements.txt" 2>&1 \
-    | grep -v 'Running pip as the' || true
+# pip's own failure must stop the script: the grep that drops the root warning only filters
+out=$(python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/requirements.txt" 2>&1) ||
+    { printf '%s\n' "$out"; echo "install-deps: pip install failed" >&2; exit 1; }
+printf '%s\n' "$out" | grep -v -e 'Running pip as the' -e '^$' || true
