@@ -92,8 +92,7 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
 /* Tuning knobs for the own decode kernels (bench sweeps; the 2:4 GEMM above 16 tokens ignores
  * them): row tiles per block (1,2,4,8), K splits (0 = automatic) and L2 prefetch distance in
  * 256-column steps (0..8, -1 = automatic). The row-bitmap kernel reads splits as column chunks
- * per row group and prefetch 1 or 2 as its cp.async stages per warp; CSR16 reads splits as
- * segments a row (a power of two up to 32). Applies to later
+ * per row group; CSR16 takes none of them. Applies to later
  * sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic, 1 = 128 rows x 128 tokens,

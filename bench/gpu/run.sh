@@ -58,20 +58,19 @@ else
 fi
 [ -x $B/test_cuda ] && [ -x $B/sp_gpu_bench ] || { echo "build failed"; tail -30 "$OUT/build.log"; exit 1; }
 
+# a GPU test binary: log, tail, failures; 77 = skipped (no device)
+run_test() {
+    $B/$1 >"$OUT/$1.log" 2>&1
+    local rc=$?
+    tail -"$2" "$OUT/$1.log"
+    grep FAIL "$OUT/$1.log" | head -20
+    [ $rc -eq 0 ] || [ $rc -eq 77 ] || echo "$1 FAILED (rc $rc)"
+}
 echo "== correctness (tests/test_cuda.c)"
-$B/test_cuda >"$OUT/test_cuda.log" 2>&1
-rc=$?
-tail -3 "$OUT/test_cuda.log"
-grep FAIL "$OUT/test_cuda.log" | head -20
-[ $rc -eq 0 ] || [ $rc -eq 77 ] || echo "test_cuda FAILED (rc $rc)"
-
+run_test test_cuda 3
 if [ -x $B/test_cuda_model ]; then
     echo "== whole-model correctness (tests/test_cuda_model.c)"
-    $B/test_cuda_model >"$OUT/test_cuda_model.log" 2>&1
-    rc=$?
-    tail -1 "$OUT/test_cuda_model.log"
-    grep FAIL "$OUT/test_cuda_model.log" | head -20
-    [ $rc -eq 0 ] || [ $rc -eq 77 ] || echo "test_cuda_model FAILED (rc $rc)"
+    run_test test_cuda_model 1
 fi
 
 echo "== timing"

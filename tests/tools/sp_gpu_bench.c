@@ -202,18 +202,12 @@ int main(int argc, char **argv) {
                            2.0 * out * in / br, br / tr * 1e-6, t6, t6 > 0 ? td / t6 : 0, 2.0 * out * in / b6,
                            t6 > 0 ? b6 / t6 * 1e-6 : 0, tc, tc > 0 ? td / tc : 0, to, to > 0 ? td / to : 0, e, er, e6);
                 }
-                if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) x stages (0 = automatic) */
-                    printf("rows sweep %dx%d %s n=1 (stages/chunks:us):", out, in, pat);
+                if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) */
+                    printf("rows sweep %dx%d %s n=1 (chunks:us):", out, in, pat);
                     const int ch[] = {0, 2, 4, 8, 16, 32};
-                    for (int st = 0; st <= 2; st++)
-                        for (int a = 0; a < 6; a++) {
-                            sp_cuda_set_config(0, ch[a], st ? st : -1);
-                            printf(" %d/%d:%.2f", st, ch[a], time_w(wr, cr, xd, 1, yd, 0));
-                        }
-                    printf("\ncsr16 sweep %dx%d %s n=1 (segments a row:us):", out, in, pat);
-                    for (int sg = 0; sg <= 4; sg = sg ? sg * 2 : 1) {
-                        sp_cuda_set_config(0, sg, -1);
-                        printf(" %d:%.2f", sg, time_w(w6, c6, xd, 1, yd, 0));
+                    for (int a = 0; a < 6; a++) {
+                        sp_cuda_set_config(0, ch[a], -1);
+                        printf(" %d:%.2f", ch[a], time_w(wr, cr, xd, 1, yd, 0));
                     }
                     printf("\n");
                     sp_cuda_set_config(0, 0, -1);

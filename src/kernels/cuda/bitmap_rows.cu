@@ -16,7 +16,7 @@
  * Bytes: 2 per nonzero (+ the pads) + 1/8 per element + 4 per tile.
  *
  * A warp copies a tile's masks, x columns and values into its shared-memory stage blindly
- * with cp.async (one stage, or two: tile j+1 lands while j is computed). Then per 32-column word
+ * with cp.async (one stage a warp: more resident warps beat a second stage). Then per 32-column word
  * all lanes run the warp's largest pair count in lockstep: each lane reads its next pair
  * from shared memory, finds the two columns with bfind, gets x by a shuffle from the lane
  * that holds that column (bfind gives -1 for an exhausted mask; the shuffle uses the low 5
@@ -117,17 +117,17 @@ template <int N>
 __global__ void __launch_bounds__(BR_WARPS * 32)
 spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, const uint32_t *__restrict__ toff,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters,
-            int n, int M, int K, int RG, int S, int tpw, int chunks, int stage_words, int nst) {
+            int n, int M, int K, int RG, int S, int tpw, int chunks, int stage_words) {
     extern __shared__ uint4 smem4[];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int gw = blockIdx.x * BR_WARPS + warp;
     if (gw >= RG * chunks) return; /* warps never wait on each other */
     const int rg = gw / chunks, s0 = (gw % chunks) * tpw, nt = min(S - s0, tpw);
-    uint32_t *const st = reinterpret_cast<uint32_t *>(smem4) + (size_t)warp * nst * stage_words; /* nst stages */
+    uint32_t *const b = reinterpret_cast<uint32_t *>(smem4) + (size_t)warp * stage_words; /* this warp's stage */
     const size_t tile0 = (size_t)rg * S + s0;
     const uint32_t myoff = lane <= nt ? __ldg(toff + tile0 + lane) : 0; /* lane j: offset of tile j */
 
-    auto issue = [&](int j, uint32_t *b) {
+    auto issue = [&](int j) { /* tile j into the stage */
         const uint32_t o0 = __shfl_sync(0xffffffffu, myoff, j), o1 = __shfl_sync(0xffffffffu, myoff, j + 1);
         const uint32_t sb = (uint32_t)__cvta_generic_to_shared(b);
         /* masks: BR_WORDS * 32 words = BR_WORDS * 8 chunks of 16 bytes */
@@ -151,18 +151,10 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
 
-    if (nt > 0) issue(0, st);
     for (int j = 0; j < nt; j++) {
-        if (nst == 2) { /* tile j + 1 lands while j is computed */
-            if (j + 1 < nt) issue(j + 1, st + ((j + 1) & 1) * stage_words);
-            else asm volatile("cp.async.commit_group;");
-            asm volatile("cp.async.wait_group 1;");
-        } else { /* one stage: more warps a SM instead */
-            if (j > 0) issue(j, st);
-            asm volatile("cp.async.wait_group 0;");
-        }
+        issue(j);
+        asm volatile("cp.async.wait_group 0;");
         __syncwarp();
-        const uint32_t *b = st + (nst == 2 ? (j & 1) : 0) * stage_words;
         uint32_t m[BR_WORDS];
         int np[BR_WORDS], tot = 0;
 #pragma unroll
@@ -232,23 +224,18 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
 }
 
 /* Launch plan (run-11 sweep over stages x chunks on the four Llama-8B shapes at 50/70/90%):
- * one stage a warp, and column chunks so that there are about 32 warps a SM in all (one
- * tile a warp at 4096x4096, four at 14336x4096), at most BR_MAXT tiles a warp. Two stages
- * halve the resident warps and were slower or equal everywhere.
- * sp_cuda_set_config: splits = chunks, prefetch 1 or 2 = stages. */
+ * one stage a warp (two halve the resident warps and were slower or equal everywhere), and
+ * column chunks so that there are about 32 warps a SM in all (one tile a warp at 4096x4096,
+ * four at 14336x4096), at most BR_MAXT tiles a warp. sp_cuda_set_config: splits = chunks. */
 template <int N>
 static int spbr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const int RG = (w->out + 31) / 32, S = (w->in + BR_COLS - 1) / BR_COLS;
     const int stage_words = br_stage_words(N, w->br_max_tile);
-    static int attr_set = 0; /* per template instance */
-    if (!attr_set) {
-        SP_CU(cudaFuncSetAttribute(spbr_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
-        attr_set = 1;
-    }
-    const int nst = c->cfg_pf == 2 ? 2 : 1;
-    const size_t smem = (size_t)BR_WARPS * nst * stage_words * 4;
+    const size_t smem = (size_t)BR_WARPS * stage_words * 4;
     if (smem > 227 * 1024)
         return sp_error(SP_ERR_UNSUPPORTED, "bitmap-rows: a tile of %d words does not fit shared memory", w->br_max_tile);
+    static size_t allowed = 0; /* per template instance */
+    SP_CHK(sp_allow_smem(spbr_kernel<N>, smem, &allowed));
     const long tiles = (long)RG * S, warps = 32L * c->sm_count;
     int tpw = (int)std::min<long>(BR_MAXT, std::max<long>(1, (tiles + warps - 1) / warps));
     if (c->cfg_splits > 0) tpw = std::min(BR_MAXT, (S + c->cfg_splits - 1) / c->cfg_splits);
@@ -256,7 +243,7 @@ static int spbr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const int blocks = (RG * chunks + BR_WARPS - 1) / BR_WARPS;
     spbr_kernel<N><<<blocks, BR_WARPS * 32, smem, c->stream>>>(
         (const uint4 *)w->bm, (const uint4 *)w->bvals, w->boff, x, y, w->ws, w->counters, n, w->out, w->in, RG, S, tpw,
-        chunks, stage_words, nst);
+        chunks, stage_words);
     SP_CU(cudaGetLastError());
     return 0;
 }

@@ -19,6 +19,8 @@
             return sp_error(SP_ERR_UNSUPPORTED, "%s:%d: %s: %s", __FILE__, __LINE__, #call,  \
                             cudaGetErrorString(e_));                                         \
     } while (0)
+/* a status from our own calls: returns it when non-zero */
+#define SP_CHK(call) do { int rc_ = (call); if (rc_) return rc_; } while (0)
 /* cuBLAS status -> sp_error (returns from the calling function) */
 #define SP_CB(call)                                                                              \
     do {                                                                                         \
@@ -109,6 +111,17 @@ int sp_lt_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ct
 int sp24_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
 int sp_lt_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 void sp_lt_free(sp_cuda_weight *w);
+
+/* Lets kernel fn take `bytes` of dynamic shared memory. *allowed (a static of the caller, one
+ * per kernel instance) remembers the largest size granted, so the attribute is set once per
+ * size increase, not on every launch. */
+template <typename K>
+static inline int sp_allow_smem(K *fn, size_t bytes, size_t *allowed) {
+    if (bytes <= *allowed) return 0;
+    SP_CU(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    *allowed = bytes;
+    return 0;
+}
 
 /* ------------------------------------------------------------------ launch plan for the own kernels */
 

@@ -10,8 +10,7 @@
  * Device format (made at upload): entry = column (low 16 bits) | bf16 value (high 16 bits);
  * a row's entries in column order, padded with zero entries to a multiple of 4 (one uint4);
  * rp[r] = first uint4 of row r (rp[out] = total). in <= 65536.
- * x of all tokens is staged once per block in shared memory (persistent blocks walk rows;
- * a row may be cut into segments, one warp each, by sp_cuda_set_config). */
+ * x of all tokens is staged once per block in shared memory (persistent blocks walk rows). */
 #include <algorithm>
 #include <stdlib.h>
 
@@ -71,14 +70,10 @@ __device__ __forceinline__ void c16_uint4(float *acc, const uint4 &q, const uint
     c16_entry<N>(acc, q.w, xs, K);
 }
 
-/* task t = row t / seg, segment t % seg of its entries; a block round takes 32 consecutive
- * tasks, so the segments of a row meet in one block and are summed in shared memory */
-__device__ __forceinline__ void c16_range(const uint32_t *rp, int t, int seg, int T, uint32_t *a, uint32_t *b) {
-    if (t >= T) { *a = *b = 0; return; }
-    const int row = t / seg, s = t % seg;
-    const uint32_t r0 = __ldg(rp + row), len = __ldg(rp + row + 1) - r0;
-    *a = r0 + (uint32_t)(((uint64_t)len * s) / seg);
-    *b = r0 + (uint32_t)(((uint64_t)len * (s + 1)) / seg);
+/* the entries of row r: uint4 [a, b); empty past the last row */
+__device__ __forceinline__ void c16_range(const uint32_t *rp, int r, int M, uint32_t *a, uint32_t *b) {
+    *a = r < M ? __ldg(rp + r) : 0;
+    *b = r < M ? __ldg(rp + r + 1) : 0;
 }
 
 /* one round: four 16-byte loads a lane at i, i+32, i+64, i+96, predicated on < b (zero
@@ -91,15 +86,14 @@ __device__ __forceinline__ void c16_round(uint4 *q, const uint4 *cv, uint32_t i,
 template <int N>
 __global__ void __launch_bounds__(C16_WARPS * 32, 1)
 spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, const __nv_bfloat16 *__restrict__ x,
-             __nv_bfloat16 *__restrict__ y, int n, int M, int K, int seg) {
+             __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
     extern __shared__ uint4 smem4[];
-    __shared__ float red[C16_WARPS][N];
     uint16_t *xs = reinterpret_cast<uint16_t *>(smem4);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, T = M * seg, stride = gridDim.x * C16_WARPS;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, stride = gridDim.x * C16_WARPS;
     uint32_t a, b;
-    c16_range(rp, blockIdx.x * C16_WARPS + warp, seg, T, &a, &b);
-    /* software pipeline: the loads of the next round (of this task, or the first of the next
-     * task) are in flight while a round is computed; the very first round flies while x is
+    c16_range(rp, blockIdx.x * C16_WARPS + warp, M, &a, &b);
+    /* software pipeline: the loads of the next round (of this row, or the first of the next
+     * row) are in flight while a round is computed; the very first round flies while x is
      * staged. A short row (one round) thus never waits a full round trip of its own. */
     uint4 q[4];
     c16_round(q, cv, a + lane, b);
@@ -109,10 +103,9 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
         smem4[i] = tk < n ? __ldg(reinterpret_cast<const uint4 *>(x + (size_t)tk * K) + i % per_tok) : make_uint4(0, 0, 0, 0);
     }
     __syncthreads();
-    for (int base = blockIdx.x * C16_WARPS; base < T; base += stride) { /* uniform over the block */
-        const int t = base + warp;
+    for (int row = blockIdx.x * C16_WARPS + warp; row < M; row += stride) {
         uint32_t na, nb;
-        c16_range(rp, t + stride, seg, T, &na, &nb);
+        c16_range(rp, row + stride, M, &na, &nb);
         float acc[N];
 #pragma unroll
         for (int k = 0; k < N; k++) acc[k] = 0.f;
@@ -126,52 +119,33 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
             for (int u = 0; u < 4; u++) q[u] = q2[u];
             if (!more) break;
         }
+        float v = 0.f; /* lane t < N ends with token t's sum */
 #pragma unroll
-        for (int k = 0; k < N; k++)
+        for (int k = 0; k < N; k++) {
 #pragma unroll
             for (int d = 16; d > 0; d >>= 1) acc[k] += __shfl_xor_sync(0xffffffffu, acc[k], d);
-        if (seg == 1) {
-            float v = acc[0];
-#pragma unroll
-            for (int k = 1; k < N; k++) v = lane == k ? acc[k] : v;
-            if (lane < n && t < T) y[(size_t)lane * M + t] = __float2bfloat16(v);
-        } else {
-            if (lane == 0)
-#pragma unroll
-                for (int k = 0; k < N; k++) red[warp][k] = acc[k];
-            __syncthreads();
-            if (t % seg == 0 && t < T && lane < n) {
-                float v = 0.f;
-                for (int j = 0; j < seg; j++) v += red[warp + j][lane];
-                y[(size_t)lane * M + t / seg] = __float2bfloat16(v);
-            }
-            __syncthreads();
+            v = lane == k ? acc[k] : v;
         }
+        if (lane < n) y[(size_t)lane * M + row] = __float2bfloat16(v);
         a = na;
         b = nb;
     }
 }
 
-/* Persistent blocks, 1 a SM, since x is staged once a block. One warp a row: cutting rows
- * into 2 or 4 segments (sp_cuda_set_config splits) moved the four Llama-8B shapes by -30% to
- * +6% in the run-14 sweep, so it is a knob, not the default. */
+/* Persistent blocks, 1 a SM, since x is staged once a block; one warp a row. (Cutting rows
+ * into 2 or 4 segments, one warp each, moved the four Llama-8B shapes by -30% to +6% in the
+ * run-14 sweep: not kept, bench/NOTES.md.) */
 template <int N>
 static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const size_t smem = (size_t)N * w->in * 2, fixed = sizeof(float) * C16_WARPS * N; /* + the static red[] */
-    if (smem + fixed > 227 * 1024)
+    const size_t smem = (size_t)N * w->in * 2;
+    if (smem > 227 * 1024)
         return sp_error(SP_ERR_UNSUPPORTED, "csr16: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    static size_t attr_set = 0; /* per template instance: the largest dynamic size allowed so far */
-    if (smem > attr_set) {
-        SP_CU(cudaFuncSetAttribute(spc16_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        attr_set = smem;
-    }
+    static size_t allowed = 0; /* per template instance */
+    SP_CHK(sp_allow_smem(spc16_kernel<N>, smem, &allowed));
     int per_sm = 0;
     SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spc16_kernel<N>, C16_WARPS * 32, smem));
-    const int seg = c->cfg_splits > 0 ? c->cfg_splits : 1;
-    if (seg & (seg - 1) || seg > 32) return sp_error(SP_ERR_ARG, "csr16: %d segments a row: a power of two up to 32", seg);
-    const long tasks = (long)w->out * seg;
-    const int blocks = (int)std::max(1L, std::min((long)std::max(1, per_sm) * c->sm_count, (tasks + C16_WARPS - 1) / C16_WARPS));
-    spc16_kernel<N><<<blocks, C16_WARPS * 32, smem, c->stream>>>(w->c16, w->c16_rp, x, y, n, w->out, w->in, seg);
+    const int blocks = std::max(1, std::min(std::max(1, per_sm) * c->sm_count, (w->out + C16_WARPS - 1) / C16_WARPS));
+    spc16_kernel<N><<<blocks, C16_WARPS * 32, smem, c->stream>>>(w->c16, w->c16_rp, x, y, n, w->out, w->in);
     SP_CU(cudaGetLastError());
     return 0;
 }

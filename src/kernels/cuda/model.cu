@@ -62,8 +62,6 @@ struct sp_cuda_model {
 
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
-#define SP_CHK(call) do { int rc_ = (call); if (rc_) return rc_; } while (0)
-
 static unsigned grid_for(size_t n) { size_t g = (n + 255) / 256; return (unsigned)(g < 4096 ? (g ? g : 1) : 4096); }
 
 static void lin_shape(const sp_cuda_model *g, int j, int *out, int *in) {
@@ -75,6 +73,12 @@ static void lin_shape(const sp_cuda_model *g, int j, int *out, int *in) {
     case 4: case 5: *out = c->hidden_dim; *in = c->dim; break;
     default: *out = c->dim; *in = c->hidden_dim; break;
     }
+}
+
+/* the linear that runs for linear j of block layer: the fused q|k|v for j < 3 once bound */
+static const sp_lin *lin_run(const sp_cuda_model *g, int layer, int j) {
+    if (g->fuse_qkv && j < 3 && g->qkv[layer].k[SP_CUDA_KERNEL_DENSE]) return &g->qkv[layer];
+    return &g->lin[layer * SP_NLIN + j];
 }
 
 static void lin_free(sp_lin *l) {
@@ -506,7 +510,7 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     else k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps);
     const bf16 *qs = g->q, *ks = g->kn, *vs = g->vn; /* rows of q, k, v and their stride */
     int lq = g->qd, lkv = g->kvd;
-    if (g->fuse_qkv) {
+    if (lin_run(g, b, 0) == &g->qkv[b]) {
         SP_CHK(run_linear(g, &g->qkv[b], g->xb, rows, g->qkvb));
         qs = g->qkvb, ks = qs + g->qd, vs = ks + g->kvd, lq = lkv = g->qd + 2 * g->kvd;
     } else {
@@ -588,7 +592,7 @@ extern "C" int sp_cuda_model_fork(sp_cuda_model *g, int len) {
 
 extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why) {
     if (layer < 0 || layer >= g->c.n_layers || j < 0 || j >= SP_NLIN) return sp_error(SP_ERR_ARG, "sp_cuda_model_choice: bad layer");
-    const sp_lin *l = g->fuse_qkv && j < 3 && g->qkv[layer].k[SP_CUDA_KERNEL_DENSE] ? &g->qkv[layer] : &g->lin[layer * SP_NLIN + j];
+    const sp_lin *l = lin_run(g, layer, j);
     for (int i = 0; i < g->npicks; i++) {
         const sp_pick *p = &g->picks[i];
         if (same_key(p, l, n)) {
@@ -646,17 +650,16 @@ extern "C" int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_ent
 
 extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
     size_t b = 0;
-    for (int i = 0; i < g->c.n_layers * (SP_NLIN + 1); i++) {
-        const int layer = i / (SP_NLIN + 1), j = i % (SP_NLIN + 1); /* j = 7: the fused q|k|v */
-        const sp_lin *l = j == SP_NLIN ? &g->qkv[layer] : &g->lin[layer * SP_NLIN + j];
-        const int fused = g->fuse_qkv && g->qkv[layer].k[SP_CUDA_KERNEL_DENSE];
-        if (j == SP_NLIN ? !fused : (fused && j < 3)) continue; /* count q/k/v once, as run */
-        sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
-        for (int p = 0; g->sparse && p < g->npicks; p++) {
-            const sp_pick *q = &g->picks[p];
-            if (same_key(q, l, n)) k = q->kernel;
+    for (int layer = 0; layer < g->c.n_layers; layer++)
+        for (int j = 0; j < SP_NLIN; j++) {
+            const sp_lin *l = lin_run(g, layer, j);
+            if (j > 0 && j < 3 && l == lin_run(g, layer, 0)) continue; /* the fused q|k|v counts once */
+            sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
+            for (int p = 0; g->sparse && p < g->npicks; p++) {
+                const sp_pick *q = &g->picks[p];
+                if (same_key(q, l, n)) k = q->kernel;
+            }
+            b += sp_cuda_weight_bytes(l->k[k]);
         }
-        b += sp_cuda_weight_bytes(l->k[k]);
-    }
     return b;
 }

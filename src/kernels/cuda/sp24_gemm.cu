@@ -190,7 +190,8 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     group = group < 1 ? 1 : group > RB ? RB : group;
     const size_t xs = (size_t)GM_STAGES * BN * GM_XSTRIDE, os = (size_t)BN * (BM + 8) * 2;
     const size_t smem = xs > os ? xs : os;
-    SP_CU(cudaFuncSetAttribute(sp24_gemm_kernel<RW, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    static size_t allowed = 0; /* per template instance */
+    SP_CHK(sp_allow_smem(sp24_gemm_kernel<RW, NT>, smem, &allowed));
     sp24_gemm_kernel<RW, NT><<<(unsigned)((size_t)RB * TB), SP_THREADS, smem, c->stream>>>(
         w->v24, w->m24, x, y, n, w->out, w->in, KM, RT, group);
     SP_CU(cudaGetLastError());

@@ -168,11 +168,13 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     const int KM = w->kp / 256, RT = w->mp / 16;
     dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
     if (p.nt == 1) {
-        SP_CU(cudaFuncSetAttribute(sp24_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)p.smem));
+        static size_t allowed = 0;
+        SP_CHK(sp_allow_smem(sp24_kernel<1>, p.smem, &allowed));
         sp24_kernel<1><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
                                                               w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
     } else {
-        SP_CU(cudaFuncSetAttribute(sp24_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)p.smem));
+        static size_t allowed = 0;
+        SP_CHK(sp_allow_smem(sp24_kernel<2>, p.smem, &allowed));
         sp24_kernel<2><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
                                                               w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
     }
