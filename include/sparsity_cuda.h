@@ -138,8 +138,14 @@ int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
  * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.
- * Returns after the device finished. */
+ * Returns after the device finished. Decode steps (n = 1) run as a CUDA graph per batch size
+ * from the second step of that size on (captured once, replayed at every position);
+ * SP_GPU_GRAPH=0 in the environment at sp_cuda_model_new launches op by op. */
 int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, int batch, int n, int pos, float *logits);
+/* With SP_GPU_PROFILE=1 at sp_cuda_model_new (no graphs then), every forward records an event
+ * after each op; this writes the mean time a forward per op (norm, linear q|k|v, attention,
+ * ...) since the last call into buf and starts over. buf is "" when profiling is off. */
+int sp_cuda_model_profile(sp_cuda_model *g, char *buf, size_t len);
 /* Copies sequence 0's cache positions [0, len) to every other sequence (same prompt). */
 int sp_cuda_model_fork(sp_cuda_model *g, int len);
 /* Kernel and reason of linear j of block layer for n tokens under the current binding

@@ -43,10 +43,10 @@ static int upload_model(const sp_model *m, sp_cuda_model *g) {
 
 /* CPU references for the check: last-token logits of a cn-token prefill with the f32 weights
  * (ref32), then, after rounding every weight to bf16 in place as the GPU holds them, of the
- * same prefill and of one decode step (ref: (2, V)), so the GPU error vs ref is arithmetic only. */
+ * same prefill and of two decode steps (ref: (3, V)), so the GPU error vs ref is arithmetic only. */
 static int cpu_refs(sp_model *m, const int32_t *ids, int cn, float *ref32, float *ref) {
     const int V = m->cfg.vocab_size;
-    sp_state *s = sp_state_new(m, cn + 1, cn);
+    sp_state *s = sp_state_new(m, cn + 2, cn);
     if (!s) return SP_ERR_NOMEM;
     int rc = sp_forward(m, s, ids, cn, ref32, 0);
     for (int i = 0; i < sp_model_n_linear(m) && !rc; i++) {
@@ -59,12 +59,15 @@ static int cpu_refs(sp_model *m, const int32_t *ids, int cn, float *ref32, float
     sp_state_reset(s);
     if (!rc) rc = sp_forward(m, s, ids, cn, ref, 0);
     if (!rc) rc = sp_forward(m, s, ids + cn, 1, ref + V, 0);
+    if (!rc) rc = sp_forward(m, s, ids + cn + 1, 1, ref + 2 * (size_t)V, 0);
     sp_state_free(s);
     return rc;
 }
 
-/* GPU last-token logits of the cn-token prefill, one decode step, and the same step decoded
- * by every sequence of a batch (after forking the cache), against the CPU references. */
+/* GPU last-token logits of the cn-token prefill, of the decode step at cn (run twice: op by op,
+ * then captured as a graph and replayed), of the step at cn + 1 (the graph replayed at another
+ * position), and of the step at cn decoded by every sequence of a batch (after forking the
+ * cache; twice, as for one sequence), against the CPU references; the worst error is kept. */
 static int check_vs_cpu(sp_cuda_model *g, int V, int batch, const int32_t *ids, int cn, const float *ref32,
                         const float *ref, int mode, sp_bench_gpu_result *r) {
     float *lg = malloc((size_t)batch * V * sizeof(float));
@@ -74,19 +77,33 @@ static int check_vs_cpu(sp_cuda_model *g, int V, int batch, const int32_t *ids, 
     if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) goto done;
     r->err_prefill[mode] = relerr(lg, ref, V);
     r->err_prefill_f32w[mode] = relerr(lg, ref32, V);
-    if ((rc = sp_cuda_model_forward(g, ids + cn, 1, 1, cn, lg))) goto done;
-    r->err_decode[mode] = relerr(lg, ref + V, V);
+    r->err_decode[mode] = 0;
+    for (int step = 0; step < 3; step++) {
+        const int p = cn + (step == 2);
+        if ((rc = sp_cuda_model_forward(g, ids + p, 1, 1, p, lg))) goto done;
+        double e = relerr(lg, ref + (size_t)(1 + (step == 2)) * V, V);
+        if (e > r->err_decode[mode]) r->err_decode[mode] = e;
+    }
     if ((rc = sp_cuda_model_fork(g, cn))) goto done;
     for (int i = 0; i < batch; i++) bt[i] = ids[cn];
-    if ((rc = sp_cuda_model_forward(g, bt, batch, 1, cn, lg))) goto done;
     r->err_batch[mode] = 0;
-    for (int i = 0; i < batch; i++) {
-        double e = relerr(lg + (size_t)i * V, ref + V, V);
-        if (e > r->err_batch[mode]) r->err_batch[mode] = e;
+    for (int rep = 0; rep < 2; rep++) {
+        if ((rc = sp_cuda_model_forward(g, bt, batch, 1, cn, lg))) goto done;
+        for (int i = 0; i < batch; i++) {
+            double e = relerr(lg + (size_t)i * V, ref + V, V);
+            if (e > r->err_batch[mode]) r->err_batch[mode] = e;
+        }
     }
 done:
     free(lg); free(bt);
     return rc;
+}
+
+/* Per-op means of the forwards since the last call (SP_GPU_PROFILE=1), or nothing; log NULL:
+ * forget them (the warm-up forward times the kernel choices, a TPOT rep starts with a prefill). */
+static void log_profile(sp_cuda_model *g, FILE *log) {
+    char buf[2048];
+    if (!sp_cuda_model_profile(g, buf, sizeof buf) && buf[0] && log) fprintf(log, "%s", buf);
 }
 
 /* TTFT per prompt length and TPOT per batch size for the current binding. */
@@ -102,9 +119,11 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
             double t0 = sp_time();
             rc = sp_cuda_model_forward(g, ids, 1, P, 0, NULL);
             if (k) t[k - 1] = sp_time() - t0;
+            else log_profile(g, NULL);
         }
         if (!rc) r->ttft_ms[mode][p] = 1e3 * sp_median(t, o->reps);
         if (log && !rc) fprintf(log, "  %s TTFT P=%d: %.2f ms\n", mode ? "sparse" : "dense", P, r->ttft_ms[mode][p]);
+        if (log && !rc) log_profile(g, log);
     }
     const int C = o->ctx_tokens, G = o->gen_tokens;
     for (int bi = 0; bi < o->n_batches && !rc; bi++) {
@@ -112,6 +131,7 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
         for (int k = 0; k <= o->reps && !rc; k++) {
             if ((rc = sp_cuda_model_forward(g, ids, 1, C, 0, NULL))) break;
             if (B > 1 && (rc = sp_cuda_model_fork(g, C))) break;
+            log_profile(g, NULL); /* the profile printed below: the last rep's decode steps */
             double t0 = sp_time();
             for (int s = 0; s < G && !rc; s++) {
                 for (int i = 0; i < B; i++) bt[i] = ids[(C + s + 31 * i) % (C + G)];
@@ -121,6 +141,7 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
         }
         if (!rc) r->tpot_ms[mode][bi] = 1e3 * sp_median(t, o->reps);
         if (log && !rc) fprintf(log, "  %s TPOT batch %d (context %d): %.3f ms\n", mode ? "sparse" : "dense", B, C, r->tpot_ms[mode][bi]);
+        if (log && !rc) log_profile(g, log);
     }
     free(t);
     free(bt);
@@ -167,7 +188,7 @@ int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r
     if (o->table && (rc = sp_cuda_model_table_set(g, o->table, o->n_table, o->table_source))) goto done;
     if (o->check && m) { /* after the upload: the references round the host weights to bf16 */
         ref32 = malloc((size_t)c->vocab * sizeof(float));
-        ref = malloc((size_t)2 * c->vocab * sizeof(float));
+        ref = malloc((size_t)3 * c->vocab * sizeof(float));
         if (!ref32 || !ref) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
         if ((rc = cpu_refs(m, ids, cn, ref32, ref))) goto done;
     }

@@ -90,6 +90,11 @@ int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *t, int b, int n, int 
     (void)g; (void)t; (void)b; (void)n; (void)pos; (void)lg;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
+int sp_cuda_model_profile(sp_cuda_model *g, char *buf, size_t len) {
+    (void)g;
+    if (buf && len) buf[0] = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
 int sp_cuda_model_fork(sp_cuda_model *g, int len) { (void)g; (void)len; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
 int sp_cuda_model_choice(const sp_cuda_model *g, int l, int j, int n, const char **k, const char **why) {
     (void)g; (void)l; (void)j; (void)n;

@@ -43,6 +43,9 @@ struct sp_cuda_ctx {
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
+    int cc_major;           /* compute capability */
+    int pdl;                /* the own decode kernels launch with programmatic dependence (set by
+                               the device model around a forward's linears, never while timing) */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 
@@ -121,6 +124,38 @@ static inline int sp_allow_smem(K *fn, size_t bytes, size_t *allowed) {
     SP_CU(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     *allowed = bytes;
     return 0;
+}
+
+/* ------------------------------------------------------------------ programmatic dependent launch
+
+ * On sm_90 a kernel launched with sp_launch(..., pdl = 1) may start while the kernel before it
+ * in the stream still runs (once all of that one's blocks have started or called
+ * sp_pdl_trigger). Such a kernel must call sp_pdl_wait() before it reads anything earlier
+ * kernels wrote or writes anything they read; before that it may only read constant data
+ * (weights), which is the point: a decode linear streams its first weights while the small
+ * kernel before it finishes. Below sm_90, and for launches without the attribute, both calls
+ * return at once. */
+__device__ __forceinline__ void sp_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void sp_pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <typename... KArgs, typename... Args>
+static inline cudaError_t sp_launch(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, int pdl,
+                                    Args... args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
+    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
 }
 
 /* ------------------------------------------------------------------ launch plan for the own kernels */

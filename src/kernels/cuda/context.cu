@@ -46,6 +46,7 @@ sp_cuda_ctx *sp_cuda_ctx_get(void) {
     g_ctx.cublas = cb;
     g_ctx.cusparse = cs;
     g_ctx.sm_count = prop.multiProcessorCount;
+    g_ctx.cc_major = prop.major;
     g_ctx.cfg_pf = -1;
     g_ctx.l2_bytes = prop.l2CacheSize;
     g_ctx_state = 1;

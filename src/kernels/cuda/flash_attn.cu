@@ -3,7 +3,9 @@
  * 64 through shared memory, and keeps S = Q K^T, the running softmax and O = P V in registers
  * (mma.sync m16n8k16 bf16, f32 accumulate). No score matrix goes to memory, and only the
  * causal half of the tiles is read; the cuBLAS path in model.cu wrote and read f32 scores
- * (~0.85 ms a layer of the 8B model at 2048 tokens, run 4).
+ * (~0.85 ms a layer of the 8B model at 2048 tokens, run 4). K and V tiles arrive by cp.async,
+ * each while the other is in use: V of tile j loads during S = Q K_j^T and the softmax, K of
+ * tile j+1 during O += P V_j (synchronous loads left the load latency exposed, run 7).
  *
  * Fragments (PTX m16n8k16, g = lane / 4, t = lane % 4): A regs hold (row g | g+8, cols 2t,2t+1
  * | +8); B regs (rows k = 2t,2t+1 | +8, col g); C (row g | g+8, cols 2t, 2t+1). The S
@@ -25,6 +27,25 @@ __device__ __forceinline__ void fa_ldsm4(uint32_t *r, const bf16 *row) {
     else
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+/* One 64-key tile of the cache (rows past Ltot zero-filled, never NaN) into padded shared
+ * rows by cp.async, then commits the group. */
+template <int D>
+__device__ __forceinline__ void fa_load_tile(bf16 *dst, const bf16 *cache, int k0, int Ltot, int kvd, int col0) {
+    constexpr int STR = D + 8;
+    for (int i = threadIdx.x; i < FA_BK * D / 8; i += blockDim.x) { /* 16-byte chunks */
+        int kr = i / (D / 8), c = (i % (D / 8)) * 8, key = k0 + kr;
+        const bf16 *src = cache + (size_t)(key < Ltot ? key : 0) * kvd + col0 + c;
+        uint32_t d = (uint32_t)__cvta_generic_to_shared(dst + kr * STR + c);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(key < Ltot ? 16 : 0));
+    }
+    asm volatile("cp.async.commit_group;");
+}
+
+__device__ __forceinline__ void fa_wait_all(void) {
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    __syncthreads();
 }
 
 __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
@@ -60,19 +81,10 @@ __global__ void __launch_bounds__(128, 3) k_flash_prefill(const bf16 *__restrict
     const int qpos[2] = {pos + r0, pos + r0 + 8};
 
     const int kend = min(Ltot, pos + (qb + 1) * FA_BQ); /* keys the block's last row can see */
+    fa_load_tile<D>(Ks, kc, 0, Ltot, kvd, hk * D);
     for (int k0 = 0; k0 < kend; k0 += FA_BK) {
-        __syncthreads(); /* previous tile fully used */
-        for (int i = threadIdx.x; i < FA_BK * D / 8; i += blockDim.x) { /* 16-byte chunks */
-            int kr = i / (D / 8), c = (i % (D / 8)) * 8, key = k0 + kr;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0); /* keys past the cache: 0, never NaN */
-            if (key < Ltot) {
-                kv = *reinterpret_cast<const uint4 *>(kc + (size_t)key * kvd + hk * D + c);
-                vv = *reinterpret_cast<const uint4 *>(vc + (size_t)key * kvd + hk * D + c);
-            }
-            *reinterpret_cast<uint4 *>(Ks + kr * STR + c) = kv;
-            *reinterpret_cast<uint4 *>(Vs + kr * STR + c) = vv;
-        }
-        __syncthreads();
+        fa_wait_all(); /* K of this tile is in; every warp is done with the previous V */
+        fa_load_tile<D>(Vs, vc, k0, Ltot, kvd, hk * D);
         /* S (16 x 64) = Q K^T */
         float s[FA_BK / 8][4];
         /* B fragments by ldmatrix: matrix j of lane group j = keys 8nt.., dims 16kk + 8j.. */
@@ -113,6 +125,8 @@ __global__ void __launch_bounds__(128, 3) k_flash_prefill(const bf16 *__restrict
                 s[nt][i] = p;
                 l[i >> 1] += p;
             }
+        fa_wait_all(); /* V of this tile is in; every warp is done with K */
+        if (k0 + FA_BK < kend) fa_load_tile<D>(Ks, kc, k0 + FA_BK, Ltot, kvd, hk * D);
         /* O (16 x D) += P (16 x 64) V (64 x D) */
         for (int kk = 0; kk < FA_BK / 16; kk++) {
             uint32_t a0 = fa_pack(s[2 * kk][0], s[2 * kk][1]), a1 = fa_pack(s[2 * kk][2], s[2 * kk][3]);

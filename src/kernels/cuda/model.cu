@@ -20,6 +20,7 @@
 #define SP_NLIN 7
 #define SP_ATT_CHUNK 512 /* prefill attention query rows per chunk */
 #define SP_ATT_SPLITS 8  /* most key splits of one decode attention head */
+#define SP_PROF_MAX 2048 /* op events of one profiled forward */
 
 struct sp_lin {
     int out, in;
@@ -58,6 +59,25 @@ struct sp_cuda_model {
     sp_cuda_table_entry *table; /* preloaded picks (table_set); outlive bind */
     int ntable;
     char table_src[160];
+    int *arrived;               /* (batch, heads): decode attention splits done, for the merge */
+    int *htok;                  /* host staging: pos, then the tokens (one copy to tok) */
+    /* decode graphs (one per batch size): the first forward at a batch size runs op by op
+     * and makes the picks; the second is captured, and every later one replays it. pos lives
+     * on the device (tok[0]), so one graph serves every position. SP_GPU_GRAPH=0: none. */
+    int graph_on, capturing;
+    /* programmatic dependent launch (sm_90, SP_GPU_PDL=0: off): the element-wise and attention
+     * kernels of both bindings and the own 2:4 decode kernel start while the kernel before
+     * them finishes (common.cuh, sp_launch) */
+    int pdl;
+    cudaGraphExec_t *graph;     /* (max_batch) */
+    int *graph_seen;            /* forwards seen a batch size */
+    /* SP_GPU_PROFILE=1: an event after every op; times between them are summed per op name */
+    int prof_on, prof_n, prof_fw;
+    cudaEvent_t prof_ev[SP_PROF_MAX];
+    const char *prof_name[SP_PROF_MAX];
+    const char *prof_ops[32];
+    double prof_ms[32];
+    int prof_nops;
 };
 
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -81,6 +101,14 @@ static const sp_lin *lin_run(const sp_cuda_model *g, int layer, int j) {
     return &g->lin[layer * SP_NLIN + j];
 }
 
+static void graphs_reset(sp_cuda_model *g) {
+    for (int b = 0; g->graph && b < g->max_batch; b++) {
+        if (g->graph[b]) cudaGraphExecDestroy(g->graph[b]);
+        g->graph[b] = NULL;
+        g->graph_seen[b] = 0;
+    }
+}
+
 static void lin_free(sp_lin *l) {
     for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; }
 }
@@ -94,11 +122,16 @@ extern "C" void sp_cuda_model_free(sp_cuda_model *g) {
     free(g->qkv);
     lin_free(&g->head);
     void *bufs[] = {g->embed, g->final_norm, g->attn_norm, g->mlp_norm, g->x, g->S, g->xb, g->q, g->kn, g->vn,
-                    g->qkvb, g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml};
+                    g->qkvb, g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml, g->arrived};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
     free(g->lin);
+    graphs_reset(g);
+    free(g->graph);
+    free(g->graph_seen);
     free(g->hlogits);
+    free(g->htok);
     free(g->table);
+    for (int i = 0; g->prof_on && i < SP_PROF_MAX; i++) cudaEventDestroy(g->prof_ev[i]);
     free(g);
 }
 
@@ -125,6 +158,14 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     /* SP_GPU_QKV=separate keeps three q/k/v linears a block (for A/B timing) */
     const char *qkv = getenv("SP_GPU_QKV");
     g->fuse_qkv = !(qkv && !strcmp(qkv, "separate"));
+    const char *gr = getenv("SP_GPU_GRAPH"), *prof = getenv("SP_GPU_PROFILE");
+    g->prof_on = prof && !strcmp(prof, "1");
+    g->graph_on = !(gr && !strcmp(gr, "0")) && !g->prof_on; /* events between ops: no graph */
+    const char *pdl = getenv("SP_GPU_PDL");
+    g->pdl = ctx->cc_major >= 9 && !(pdl && !strcmp(pdl, "0"));
+    g->graph = (cudaGraphExec_t *)calloc((size_t)max_batch, sizeof(cudaGraphExec_t));
+    g->graph_seen = (int *)calloc((size_t)max_batch, sizeof(int));
+    g->htok = (int *)malloc(((size_t)(max_rows > max_batch ? max_rows : max_batch) + 1) * sizeof(int));
     g->lin = (sp_lin *)calloc((size_t)c->n_layers * SP_NLIN, sizeof(sp_lin));
     g->qkv = (sp_lin *)calloc((size_t)c->n_layers, sizeof(sp_lin));
     g->hlogits = (uint16_t *)malloc((size_t)max_batch * c->vocab * 2);
@@ -144,7 +185,8 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
         {(void **)&g->vc, cache * 2}, {(void **)&g->xl, (size_t)max_batch * D * 2},
         {(void **)&g->logits, (size_t)max_batch * c->vocab * 2}, {(void **)&g->tx, g->tx_elems * 2},
         {(void **)&g->ty, g->ty_elems * 2}, {(void **)&g->cs, (size_t)max_ctx * half * 4},
-        {(void **)&g->sn, (size_t)max_ctx * half * 4}, {(void **)&g->tok, R * 4},
+        {(void **)&g->sn, (size_t)max_ctx * half * 4}, {(void **)&g->tok, (R + 1) * 4},
+        {(void **)&g->arrived, (size_t)max_batch * c->n_heads * 4},
         {(void **)&g->part_o, (size_t)max_batch * c->n_heads * SP_ATT_SPLITS * c->head_dim * 4},
         {(void **)&g->part_ml, (size_t)max_batch * c->n_heads * SP_ATT_SPLITS * 2 * 4}};
     size_t total = 0;
@@ -158,7 +200,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
             return NULL;
         }
     }
-    if (!g->lin || !g->qkv || !g->hlogits) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
+    if (!g->lin || !g->qkv || !g->hlogits || !g->graph || !g->graph_seen || !g->htok) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
     /* RoPE table in double on the host, as the CPU forward (src/model/llama.c) */
     float *hc = (float *)malloc((size_t)max_ctx * half * 4), *hs = (float *)malloc((size_t)max_ctx * half * 4);
     if (!hc || !hs) { free(hc); free(hs); sp_error(SP_ERR_NOMEM, "out of memory"); sp_cuda_model_free(g); return NULL; }
@@ -171,6 +213,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     int ok = cudaMemcpy(g->cs, hc, (size_t)max_ctx * half * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
              cudaMemcpy(g->sn, hs, (size_t)max_ctx * half * 4, cudaMemcpyHostToDevice) == cudaSuccess;
     free(hc); free(hs);
+    if (cudaMemset(g->arrived, 0, (size_t)max_batch * c->n_heads * 4) != cudaSuccess) ok = 0;
+    for (int i = 0; g->prof_on && i < SP_PROF_MAX; i++)
+        if (cudaEventCreate(&g->prof_ev[i]) != cudaSuccess) ok = 0;
     /* timing input: random, never zeros */
     k_random_bf16<<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
     /* decode attention and softmax keep a row of scores in shared memory */
@@ -341,6 +386,7 @@ extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
     if (!g->head.k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: no lm_head weight");
     g->sparse = sparse;
     g->npicks = 0;
+    graphs_reset(g); /* they hold the old weights and picks */
     for (int b = 0; b < g->c.n_layers; b++) {
         lin_free(&g->qkv[b]);
         if (g->fuse_qkv) SP_CHK(qkv_build(g, b));
@@ -456,12 +502,16 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
 static int run_linear(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y) {
     sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
     if (g->sparse && l != &g->head) {
-        sp_pick *p = pick_for(g, l, n);
+        sp_pick *p = pick_for(g, l, n); /* may time the forms: never with early launch */
         if (!p) return SP_ERR_UNSUPPORTED;
         k = p->kernel;
         if (!l->k[k]) return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: %s chosen but absent (internal)", sp_cuda_kernel_name(k));
     }
-    return sp_cuda_linear(l->k[k], x, n, y);
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    c->pdl = g->pdl;
+    int rc = sp_cuda_linear(l->k[k], x, n, y);
+    c->pdl = 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ forward */
@@ -500,51 +550,110 @@ static int attention_prefill(sp_cuda_model *g, int layer, int n, int pos, sp_cud
 /* decode attention shared memory: L scores (padded to 4) + 8 warps x D partial outputs */
 static size_t attn_smem(int L, int D) { return ((size_t)(L + 3) / 4 * 4 + 8 * (size_t)D) * 4; }
 
+/* profile mark: the time since the previous mark is charged to op (SP_GPU_PROFILE=1) */
+static void mark(sp_cuda_model *g, sp_cuda_ctx *c, const char *op) {
+    if (!g->prof_on || g->prof_n >= SP_PROF_MAX) return;
+    cudaEventRecord(g->prof_ev[g->prof_n], c->stream);
+    g->prof_name[g->prof_n++] = op;
+}
+
+/* the linear j of block b, marked with its name */
+static int lin_op(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y, sp_cuda_ctx *c, const char *op) {
+    int rc = run_linear(g, l, x, n, y);
+    mark(g, c, op);
+    return rc;
+}
+
 static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, int pos, sp_cuda_ctx *c) {
     const sp_cuda_model_cfg *cf = &g->c;
     sp_lin *L = &g->lin[b * SP_NLIN];
     const size_t D = cf->dim;
     const int bm = batch > 1, group = cf->n_heads / cf->n_kv_heads;
     const size_t seq0 = (size_t)b * g->max_batch * g->max_ctx * g->kvd;
-    if (b == 0) k_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1);
-    else k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps);
-    const bf16 *qs = g->q, *ks = g->kn, *vs = g->vn; /* rows of q, k, v and their stride */
+    const unsigned nt = sp_norm_threads(cf->dim);
+    if (b == 0) SP_CU(sp_launch(k_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1));
+    else SP_CU(sp_launch(k_add_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps));
+    mark(g, c, "norm");
+    const bf16 *qs = g->q, *ks = g->kn, *vs = g->vn; /* rows of q, k, v and their strides */
     int lq = g->qd, lkv = g->kvd;
     if (lin_run(g, b, 0) == &g->qkv[b]) {
-        SP_CHK(run_linear(g, &g->qkv[b], g->xb, rows, g->qkvb));
+        SP_CHK(lin_op(g, &g->qkv[b], g->xb, rows, g->qkvb, c, "linear q|k|v"));
         qs = g->qkvb, ks = qs + g->qd, vs = ks + g->kvd, lq = lkv = g->qd + 2 * g->kvd;
     } else {
-        SP_CHK(run_linear(g, &L[0], g->xb, rows, g->q));
-        SP_CHK(run_linear(g, &L[1], g->xb, rows, g->kn));
-        SP_CHK(run_linear(g, &L[2], g->xb, rows, g->vn));
+        SP_CHK(lin_op(g, &L[0], g->xb, rows, g->q, c, "linear q|k|v"));
+        SP_CHK(lin_op(g, &L[1], g->xb, rows, g->kn, c, "linear q|k|v"));
+        SP_CHK(lin_op(g, &L[2], g->xb, rows, g->vn, c, "linear q|k|v"));
     }
-    k_rope<<<rows, 128, 0, c->stream>>>(qs, lq, g->q, g->qd, cf->n_heads, cf->head_dim, g->cs, g->sn, pos, !bm);
-    k_kv_store<<<rows, 128, 0, c->stream>>>(ks, vs, lkv, g->kc + seq0, g->vc + seq0, g->kvd, cf->head_dim, g->cs, g->sn,
-                                            pos, bm, g->max_ctx);
+    const int half = cf->head_dim / 2;
+    SP_CU(sp_launch(k_rope_kv, dim3(rows < 128 ? rows : 128, cf->n_heads + 2 * cf->n_kv_heads), half < 32 ? 32 : half, 0,
+                    c->stream, g->pdl, qs, lq, g->q, g->qd, ks, vs, lkv, g->kc + seq0, g->vc + seq0, rows, cf->n_heads,
+                    cf->n_kv_heads, cf->head_dim, g->cs, g->sn, g->tok, bm, g->max_ctx));
+    mark(g, c, "rope + kv store");
     if (n > 1 && g->flash)
         SP_CHK(sp_flash_prefill(g->q, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim, g->kvd,
                                 1.f / sqrtf((float)cf->head_dim), c->stream));
     else if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
     else {
-        /* split the keys when heads x batch would leave most SMs idle (>= 64 keys a split) */
-        const int L = pos + 1, blocks = cf->n_heads * batch;
+        /* split the keys when heads x batch would leave most SMs idle; a captured graph serves
+         * every position, so it sizes the splits for the longest context, op by op for this one
+         * (>= 64 keys a split) */
+        const int blocks = cf->n_heads * batch, Lmax = g->capturing ? g->max_ctx : pos + 1;
         int splits = (2 * c->sm_count + blocks - 1) / blocks;
         splits = splits < SP_ATT_SPLITS ? splits : SP_ATT_SPLITS;
-        splits = splits < (L + 63) / 64 ? splits : (L + 63) / 64;
-        k_attn_decode<<<dim3(cf->n_heads, batch, splits), 256, attn_smem((L + splits - 1) / splits, cf->head_dim), c->stream>>>(
-            g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd, g->max_ctx, L,
-            1.f / sqrtf((float)cf->head_dim), g->part_o, g->part_ml);
-        if (splits > 1)
-            k_attn_combine<<<dim3(cf->n_heads, batch), cf->head_dim, 0, c->stream>>>(g->part_o, g->part_ml, g->att,
-                                                                                      cf->n_heads, cf->head_dim, splits);
+        splits = splits < (Lmax + 63) / 64 ? splits : (Lmax + 63) / 64;
+        SP_CU(sp_launch(k_attn_decode, dim3(cf->n_heads, batch, splits), 256, attn_smem((Lmax + splits - 1) / splits, cf->head_dim),
+                        c->stream, g->pdl, g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd,
+                        g->max_ctx, g->tok, 1.f / sqrtf((float)cf->head_dim), g->part_o, g->part_ml, g->arrived));
     }
-    SP_CHK(run_linear(g, &L[3], g->att, rows, g->o));
-    k_add_rmsnorm<<<rows, 256, 0, c->stream>>>(g->x, g->o, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps);
-    SP_CHK(run_linear(g, &L[4], g->xb, rows, g->h1));
-    SP_CHK(run_linear(g, &L[5], g->xb, rows, g->h2));
-    k_swiglu<<<grid_for((size_t)rows * cf->hidden_dim), 256, 0, c->stream>>>(g->h1, g->h2, (size_t)rows * cf->hidden_dim);
-    SP_CHK(run_linear(g, &L[6], g->h1, rows, g->o)); /* added into x by the next block's norm (or below) */
+    mark(g, c, "attention");
+    SP_CHK(lin_op(g, &L[3], g->att, rows, g->o, c, "linear o"));
+    SP_CU(sp_launch(k_add_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->o, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps));
+    mark(g, c, "norm");
+    SP_CHK(lin_op(g, &L[4], g->xb, rows, g->h1, c, "linear gate"));
+    SP_CHK(lin_op(g, &L[5], g->xb, rows, g->h2, c, "linear up"));
+    const size_t n8 = (size_t)rows * cf->hidden_dim / 8; /* hidden_dim % 16 == 0 */
+    SP_CU(sp_launch(k_swiglu, grid_for(n8), 256, 0, c->stream, g->pdl, g->h1, g->h2, n8));
+    mark(g, c, "swiglu");
+    SP_CHK(lin_op(g, &L[6], g->h1, rows, g->o, c, "linear down")); /* added into x by the next block's norm (or below) */
     SP_CU(cudaGetLastError());
+    return 0;
+}
+
+/* Every op of a forward on the stream (tokens and pos already in tok). */
+static int forward_ops(sp_cuda_model *g, int batch, int n, int pos, sp_cuda_ctx *c) {
+    const int rows = batch * n;
+    k_embed<<<rows, 256, 0, c->stream>>>(g->tok + 1, g->embed, g->x, g->c.dim);
+    mark(g, c, "embed");
+    for (int b = 0; b < g->c.n_layers; b++) SP_CHK(block_forward(g, b, rows, batch, n, pos, c));
+    k_add<<<grid_for((size_t)rows * g->c.dim), 256, 0, c->stream>>>(g->x, g->o, (size_t)rows * g->c.dim);
+    /* last token of each sequence: row n-1 (prefill) or every row (batch decode) */
+    k_rmsnorm<<<batch, sp_norm_threads(g->c.dim), 0, c->stream>>>(g->x, g->final_norm, g->xl, g->c.dim, g->c.norm_eps,
+                                                                  batch > 1 ? 0 : n - 1, 1);
+    mark(g, c, "norm");
+    return lin_op(g, &g->head, g->xl, batch, g->logits, c, "lm_head");
+}
+
+/* One decode step of batch sequences through its graph (see graph_on): run, capture or replay. */
+static int decode_graph(sp_cuda_model *g, int batch, int pos, sp_cuda_ctx *c) {
+    cudaGraphExec_t *ex = &g->graph[batch - 1];
+    if (!*ex && g->graph_seen[batch - 1]++ == 0) return forward_ops(g, batch, 1, pos, c); /* makes the picks */
+    if (!*ex) {
+        cudaGraph_t gr = NULL;
+        SP_CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+        g->capturing = 1;
+        int rc = forward_ops(g, batch, 1, pos, c);
+        g->capturing = 0;
+        cudaError_t e = cudaStreamEndCapture(c->stream, &gr);
+        if (!rc && e == cudaSuccess) e = cudaGraphInstantiate(ex, gr, 0);
+        if (gr) cudaGraphDestroy(gr);
+        if (rc || e != cudaSuccess) {
+            *ex = NULL;
+            cudaGetLastError();
+            return rc ? rc : sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_forward: decode graph capture failed: %s (SP_GPU_GRAPH=0 runs op by op)",
+                                      cudaGetErrorString(e));
+        }
+    }
+    SP_CU(cudaGraphLaunch(*ex, c->stream));
     return 0;
 }
 
@@ -558,13 +667,13 @@ extern "C" int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, in
     const int rows = batch * n;
     for (int i = 0; i < rows; i++)
         if (tokens[i] < 0 || tokens[i] >= g->c.vocab) return sp_error(SP_ERR_ARG, "sp_cuda_model_forward: token %d outside vocabulary", tokens[i]);
-    SP_CU(cudaMemcpyAsync(g->tok, tokens, (size_t)rows * 4, cudaMemcpyHostToDevice, c->stream));
-    k_embed<<<rows, 256, 0, c->stream>>>(g->tok, g->embed, g->x, g->c.dim);
-    for (int b = 0; b < g->c.n_layers; b++) SP_CHK(block_forward(g, b, rows, batch, n, pos, c));
-    k_add<<<grid_for((size_t)rows * g->c.dim), 256, 0, c->stream>>>(g->x, g->o, (size_t)rows * g->c.dim);
-    /* last token of each sequence: row n-1 (prefill) or every row (batch decode) */
-    k_rmsnorm<<<batch, 256, 0, c->stream>>>(g->x, g->final_norm, g->xl, g->c.dim, g->c.norm_eps, batch > 1 ? 0 : n - 1, 1);
-    SP_CHK(run_linear(g, &g->head, g->xl, batch, g->logits));
+    g->htok[0] = pos;
+    memcpy(g->htok + 1, tokens, (size_t)rows * 4);
+    SP_CU(cudaMemcpyAsync(g->tok, g->htok, (size_t)(rows + 1) * 4, cudaMemcpyHostToDevice, c->stream));
+    g->prof_n = 0;
+    mark(g, c, "start");
+    if (n == 1 && g->graph_on) SP_CHK(decode_graph(g, batch, pos, c));
+    else SP_CHK(forward_ops(g, batch, n, pos, c));
     if (logits) {
         size_t nl = (size_t)batch * g->c.vocab;
         SP_CU(cudaMemcpyAsync(g->hlogits, g->logits, nl * 2, cudaMemcpyDeviceToHost, c->stream));
@@ -572,6 +681,31 @@ extern "C" int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, in
         for (size_t i = 0; i < nl; i++) logits[i] = sp_bf16_to_f32(g->hlogits[i]);
     }
     SP_CU(cudaStreamSynchronize(c->stream));
+    if (g->prof_on) { /* charge each interval to the op that ended it */
+        for (int i = 1; i < g->prof_n; i++) {
+            float ms = 0;
+            cudaEventElapsedTime(&ms, g->prof_ev[i - 1], g->prof_ev[i]);
+            int k = 0;
+            while (k < g->prof_nops && strcmp(g->prof_ops[k], g->prof_name[i])) k++;
+            if (k == g->prof_nops && k < 32) g->prof_ops[g->prof_nops++] = g->prof_name[i], g->prof_ms[k] = 0;
+            if (k < 32) g->prof_ms[k] += ms;
+        }
+        g->prof_fw++;
+    }
+    return 0;
+}
+
+extern "C" int sp_cuda_model_profile(sp_cuda_model *g, char *buf, size_t len) {
+    if (!g || !buf || !len) return sp_error(SP_ERR_ARG, "sp_cuda_model_profile: bad arguments");
+    buf[0] = 0;
+    if (!g->prof_on) return 0;
+    double total = 0;
+    for (int k = 0; k < g->prof_nops; k++) total += g->prof_ms[k];
+    size_t o = 0;
+    for (int k = 0; k < g->prof_nops && o < len; k++)
+        o += snprintf(buf + o, len - o, "    %-16s %8.3f ms a forward (%4.1f%%)\n", g->prof_ops[k],
+                      g->prof_ms[k] / (g->prof_fw ? g->prof_fw : 1), total > 0 ? 100 * g->prof_ms[k] / total : 0.0);
+    g->prof_nops = 0, g->prof_fw = 0;
     return 0;
 }
 
@@ -645,6 +779,7 @@ extern "C" int sp_cuda_model_table_set(sp_cuda_model *g, const sp_cuda_table_ent
     g->table = t, g->ntable = n;
     snprintf(g->table_src, sizeof g->table_src, "%s", source && *source ? source : "(in memory)");
     g->npicks = 0; /* keys already picked are picked again, from the table */
+    graphs_reset(g);
     return 0;
 }
 

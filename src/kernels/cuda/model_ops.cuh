@@ -36,63 +36,99 @@ __global__ void k_embed(const int *tok, const bf16 *emb, float *x, int dim) {
     for (int i = threadIdx.x; i < dim; i += blockDim.x) x[(size_t)blockIdx.x * dim + i] = __bfloat162float(e[i]);
 }
 
+/* Four floats as four bf16 (8 bytes). */
+__device__ __forceinline__ uint2 sp_pack4(float a, float b, float c, float d) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
+    return make_uint2(*reinterpret_cast<uint32_t *>(&lo), *reinterpret_cast<uint32_t *>(&hi));
+}
+__device__ __forceinline__ float4 sp_unpack4(uint2 v) {
+    float2 lo = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&v.x));
+    float2 hi = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&v.y));
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
+/* The norms read and write 4 elements a thread (dim % 4 == 0): one block a row, up to 1024
+ * threads, so a decode row (one block) is a single pass of wide loads instead of a 256-thread
+ * loop of scalar ones. */
+static inline unsigned sp_norm_threads(int dim) {
+    unsigned t = (unsigned)(dim / 4 + 31) / 32 * 32;
+    return t < 1024 ? t : 1024;
+}
+
 /* out row r = x row (first + r*step) / rms * w, as bf16 */
 __global__ void k_rmsnorm(const float *x, const float *w, bf16 *out, int dim, float eps, int first, int step) {
     __shared__ float red[32];
-    const float *xr = x + (size_t)(first + blockIdx.x * step) * dim;
+    sp_pdl_wait(); /* every kernel of the forward may be launched early (sp_launch): wait, then */
+    sp_pdl_trigger(); /* let the next one start streaming its weights */
+    const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)(first + blockIdx.x * step) * dim);
+    const float4 *w4 = reinterpret_cast<const float4 *>(w);
+    uint2 *o = reinterpret_cast<uint2 *>(out + (size_t)blockIdx.x * dim);
     float ss = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
+        float4 v = xr[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
     float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)blockIdx.x * dim + i] = __float2bfloat16(xr[i] * r * w[i]);
+    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
+        float4 v = xr[i], g = w4[i];
+        o[i] = sp_pack4(v.x * r * g.x, v.y * r * g.y, v.z * r * g.z, v.w * r * g.w);
+    }
 }
 
 /* x row += y row (bf16), then out row = x / rms * w: the residual add fused into the next norm */
 __global__ void k_add_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out, int dim, float eps) {
     __shared__ float red[32];
-    float *xr = x + (size_t)blockIdx.x * dim;
-    const bf16 *yr = y + (size_t)blockIdx.x * dim;
+    sp_pdl_wait();
+    sp_pdl_trigger();
+    float4 *xr = reinterpret_cast<float4 *>(x + (size_t)blockIdx.x * dim);
+    const uint2 *yr = reinterpret_cast<const uint2 *>(y + (size_t)blockIdx.x * dim);
+    const float4 *w4 = reinterpret_cast<const float4 *>(w);
+    uint2 *o = reinterpret_cast<uint2 *>(out + (size_t)blockIdx.x * dim);
     float ss = 0.f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float v = xr[i] + __bfloat162float(yr[i]);
+    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
+        float4 v = xr[i], d = sp_unpack4(yr[i]);
+        v.x += d.x, v.y += d.y, v.z += d.z, v.w += d.w;
         xr[i] = v;
-        ss += v * v;
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
     float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[(size_t)blockIdx.x * dim + i] = __float2bfloat16(xr[i] * r * w[i]);
-}
-
-/* HF rotate-half: pair (i, i + D/2) of each head rotates by angle pos * theta^(-2i/D).
- * Row r sits at position pos + (per_row ? r : 0). src (rows, lds) -> dst (rows, ldd); may be in place. */
-__global__ void k_rope(const bf16 *src, int lds, bf16 *dst, int ldd, int heads, int D, const float *cs, const float *sn,
-                       int pos, int per_row) {
-    const int r = blockIdx.x, half = D / 2, p = pos + (per_row ? r : 0);
-    for (int i = threadIdx.x; i < heads * half; i += blockDim.x) {
-        int h = i / half, j = i % half;
-        const bf16 *sv = src + (size_t)r * lds + (size_t)h * D;
-        bf16 *dv = dst + (size_t)r * ldd + (size_t)h * D;
-        float c = cs[(size_t)p * half + j], s = sn[(size_t)p * half + j];
-        float a = __bfloat162float(sv[j]), b = __bfloat162float(sv[j + half]);
-        dv[j] = __float2bfloat16(a * c - b * s); /* a thread reads its pair before writing it: src may be dst */
-        dv[j + half] = __float2bfloat16(b * c + a * s);
+    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) { /* a thread reads back what it wrote */
+        float4 v = xr[i], g = w4[i];
+        o[i] = sp_pack4(v.x * r * g.x, v.y * r * g.y, v.z * r * g.z, v.w * r * g.w);
     }
 }
 
-/* Rotates the new keys and stores keys and values into the cache: row r goes to sequence
- * (batch_mode ? r : 0) at position pos + (batch_mode ? 0 : r). Caches (seqs, max_ctx, kvd). */
-__global__ void k_kv_store(const bf16 *kn, const bf16 *vn, int ld, bf16 *kc, bf16 *vc, int kvd, int D, const float *cs,
-                           const float *sn, int pos, int batch_mode, int max_ctx) {
-    const int r = blockIdx.x, half = D / 2;
-    const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r);
-    bf16 *kd = kc + ((size_t)seq * max_ctx + p) * kvd, *vd = vc + ((size_t)seq * max_ctx + p) * kvd;
-    const bf16 *ks = kn + (size_t)r * ld, *vs = vn + (size_t)r * ld; /* row stride ld: kvd, or q+k+v fused */
-    for (int i = threadIdx.x; i < kvd / 2; i += blockDim.x) {
-        int h = i / half, j = i % half, a0 = h * D + j, a1 = a0 + half;
-        float c = cs[(size_t)p * half + j], s = sn[(size_t)p * half + j];
-        float a = __bfloat162float(ks[a0]), b = __bfloat162float(ks[a1]);
-        kd[a0] = __float2bfloat16(a * c - b * s);
-        kd[a1] = __float2bfloat16(b * c + a * s);
+/* HF rotate-half RoPE of q and k, and the KV-cache store, in one kernel: grid (row blocks,
+ * heads + 2 kv_heads), blockDim >= D/2; blockIdx.y picks a q head (rotated from qs into q),
+ * a k head (rotated into the cache) or a v head (copied into the cache); a thread owns the
+ * pair (j, j + D/2). Row r sits at position pos + (batch_mode ? 0 : r) of sequence
+ * (batch_mode ? r : 0); caches (seqs, max_ctx, kvd). pos is read on the device (*posp) so
+ * that a captured decode graph replays at every position. qs may be q (in place). */
+__global__ void k_rope_kv(const bf16 *qs, int lqs, bf16 *q, int lq, const bf16 *ks, const bf16 *vs, int lkv, bf16 *kc,
+                          bf16 *vc, int rows, int heads, int kvh, int D, const float *cs, const float *sn,
+                          const int *posp, int batch_mode, int max_ctx) {
+    sp_pdl_wait();
+    sp_pdl_trigger();
+    const int half = D / 2, j = threadIdx.x, y = blockIdx.y, pos = *posp, kvd = kvh * D;
+    if (j >= half) return;
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r);
+        const size_t crow = ((size_t)seq * max_ctx + p) * kvd;
+        if (y >= heads + kvh) { /* v head: copy */
+            const int h = y - heads - kvh;
+            const bf16 *s = vs + (size_t)r * lkv + h * D;
+            bf16 *d = vc + crow + h * D;
+            d[j] = s[j];
+            d[j + half] = s[j + half];
+            continue;
+        }
+        const bf16 *s = y < heads ? qs + (size_t)r * lqs + y * D : ks + (size_t)r * lkv + (y - heads) * D;
+        bf16 *d = y < heads ? q + (size_t)r * lq + y * D : kc + crow + (y - heads) * D;
+        float c = cs[(size_t)p * half + j], sv = sn[(size_t)p * half + j];
+        float a = __bfloat162float(s[j]), b = __bfloat162float(s[j + half]);
+        d[j] = __float2bfloat16(a * c - b * sv); /* the pair is read before it is written: s may be d */
+        d[j + half] = __float2bfloat16(b * c + a * sv);
     }
-    for (int i = threadIdx.x; i < kvd; i += blockDim.x) vd[i] = vs[i];
 }
 
 /* Causal softmax of scores S (heads, n, L) f32 into P bf16 (same layout): query row t
@@ -114,16 +150,22 @@ __global__ void k_softmax_causal(const float *S, bf16 *P, int n, int L, int pos)
     for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = __float2bfloat16(j < valid ? row[j] * inv : 0.f);
 }
 
-/* One query token per sequence: grid (heads, batch), 256 threads (8 warps). q (batch, heads*D);
- * caches (batch, max_ctx, kvd); keys 0..L-1; scores in dynamic shared memory (L floats) plus
- * 8*D floats of per-warp partial outputs. Warps split the keys, lanes the head dimension
+/* One query token per sequence: grid (heads, batch, key splits), 256 threads (8 warps).
+ * q (batch, heads*D); caches (batch, max_ctx, kvd); keys 0..L-1 with L = *posp + 1 read on the
+ * device (a captured decode graph replays at every position); scores in dynamic shared memory
+ * (ceil(L / splits) floats) plus 8*D floats of per-warp partial outputs. Warps split the keys, lanes the head dimension
  * (D/32 <= 8 contiguous elements each), so every K and V row is one coalesced warp load and
  * each warp has L/8 independent loads in flight (a thread looping over all L keys alone was
  * latency-bound: ~6 ms of an 8B decode step at 512 context, run 2). */
 __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int heads, int group, int D,
-                              int kvd, int max_ctx, int L, float scale, float *part_o, float *part_ml) {
+                              int kvd, int max_ctx, const int *posp, float scale, float *part_o, float *part_ml,
+                              int *arrived) {
     extern __shared__ float sm[];
     __shared__ float red[32];
+    __shared__ int last;
+    sp_pdl_wait();
+    sp_pdl_trigger();
+    const int L = *posp + 1;
     /* blockIdx.z: this block's share of the keys [j0, j0 + Ls) (gridDim.z splits) */
     const int chunk = (L + gridDim.z - 1) / gridDim.z, j0 = blockIdx.z * chunk;
     const int Ls = max(0, min(chunk, L - j0));
@@ -168,31 +210,51 @@ __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf1
         float o = 0.f;
         for (int w = 0; w < nw; w++) o += part[w * D + i];
         if (gridDim.z == 1) out[(size_t)b * qd + h * D + i] = __float2bfloat16(o / sum);
-        else part_o[slot * D + i] = o; /* unnormalised, with (max, sum) for k_attn_combine */
+        else part_o[slot * D + i] = o; /* unnormalised, with (max, sum) of this split */
     }
-    if (gridDim.z > 1 && threadIdx.x == 0) part_ml[2 * slot] = m, part_ml[2 * slot + 1] = sum;
-}
-
-/* Merges the key splits of k_attn_decode: grid (heads, batch), D threads. */
-__global__ void k_attn_combine(const float *part_o, const float *part_ml, bf16 *out, int heads, int D, int splits) {
-    const int h = blockIdx.x, b = blockIdx.y, i = threadIdx.x;
-    const size_t base = ((size_t)b * heads + h) * splits;
+    if (gridDim.z == 1) return;
+    if (threadIdx.x == 0) part_ml[2 * slot] = m, part_ml[2 * slot + 1] = sum;
+    /* the last split of this head to finish merges all of them (one launch a layer fewer than
+     * a separate combine kernel): publish, count, and the block that counts last reads */
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int *a = arrived + (size_t)b * heads + h;
+        last = atomicAdd(a, 1) == (int)gridDim.z - 1;
+        if (last) *a = 0; /* ready for the next launch */
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const size_t base = slot - blockIdx.z;
     float M = -INFINITY;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, part_ml[2 * (base + s)]);
-    float num = 0.f, den = 0.f;
-    for (int s = 0; s < splits; s++) {
-        float ms = part_ml[2 * (base + s)], w = ms == -INFINITY ? 0.f : __expf(ms - M);
-        num += w * part_o[(base + s) * D + i];
-        den += w * part_ml[2 * (base + s) + 1];
+    for (int s = 0; s < (int)gridDim.z; s++) M = fmaxf(M, __ldcg(part_ml + 2 * (base + s)));
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+        float num = 0.f, den = 0.f;
+        for (int s = 0; s < (int)gridDim.z; s++) {
+            float ms = __ldcg(part_ml + 2 * (base + s)), w = ms == -INFINITY ? 0.f : __expf(ms - M);
+            num += w * __ldcg(part_o + (base + s) * D + i);
+            den += w * __ldcg(part_ml + 2 * (base + s) + 1);
+        }
+        out[(size_t)b * qd + h * D + i] = __float2bfloat16(num / den);
     }
-    out[(size_t)b * heads * D + h * D + i] = __float2bfloat16(num / den);
 }
 
-/* g = silu(g) * u */
-__global__ void k_swiglu(bf16 *g, const bf16 *u, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float a = __bfloat162float(g[i]);
-        g[i] = __float2bfloat16(a / (1.f + __expf(-a)) * __bfloat162float(u[i]));
+/* g = silu(g) * u, 8 elements a thread (n8 = n / 8 16-byte words) */
+__global__ void k_swiglu(bf16 *g, const bf16 *u, size_t n8) {
+    sp_pdl_wait();
+    sp_pdl_trigger();
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8; i += (size_t)gridDim.x * blockDim.x) {
+        uint4 a = reinterpret_cast<uint4 *>(g)[i], b = reinterpret_cast<const uint4 *>(u)[i];
+        uint32_t *pa = &a.x;
+        const uint32_t *pb = &b.x;
+        for (int k = 0; k < 4; k++) {
+            float2 x = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(pa + k));
+            float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(pb + k));
+            __nv_bfloat162 r = __floats2bfloat162_rn(x.x / (1.f + __expf(-x.x)) * y.x, x.y / (1.f + __expf(-x.y)) * y.y);
+            pa[k] = *reinterpret_cast<uint32_t *>(&r);
+        }
+        reinterpret_cast<uint4 *>(g)[i] = a;
     }
 }
 

@@ -129,9 +129,11 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
         int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
         sp_stage_x_range(xs, x, n, K, m0 * 256, steps32, lo, hi); /* empty group past the end */
     };
+    sp_pdl_trigger(); /* launched with programmatic dependence (the device model's decode): */
     for (int d = 2; d < 2 + pf; d++) prefetch(ms + d * kw);
     if (active && ms < m1) load(a0, e0, ms);
     if (active && ms + kw < m1) load(a1, e1, ms + kw);
+    sp_pdl_wait(); /* the first weights are on their way before x (the previous kernel's output) is read */
     sp_stage_zero(xs, n, steps32);
     stage_round(0);
     stage_round(1);
@@ -167,17 +169,10 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     if (rc) return rc;
     const int KM = w->kp / 256, RT = w->mp / 16;
     dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
-    if (p.nt == 1) {
-        static size_t allowed = 0;
-        SP_CHK(sp_allow_smem(sp24_kernel<1>, p.smem, &allowed));
-        sp24_kernel<1><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
-                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
-    } else {
-        static size_t allowed = 0;
-        SP_CHK(sp_allow_smem(sp24_kernel<2>, p.smem, &allowed));
-        sp24_kernel<2><<<grid, SP_THREADS, p.smem, c->stream>>>(w->v24, w->m24, x, y, w->ws, w->counters, n,
-                                                              w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf);
-    }
-    SP_CU(cudaGetLastError());
+    static size_t allowed[2];
+    auto k = p.nt == 1 ? sp24_kernel<1> : sp24_kernel<2>;
+    SP_CHK(sp_allow_smem(k, p.smem, &allowed[p.nt - 1]));
+    SP_CU(sp_launch(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, w->v24, w->m24, x, y, w->ws, w->counters, n, w->out,
+                    w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf));
     return 0;
 }
