@@ -10,6 +10,10 @@
 
 #define SKIP 77
 #define TOL 1e-2
+/* cuSPARSE's bf16 SpMM (CSR/COO/BSR, n >= 2, a library baseline, not our kernel) is off by
+ * 5-7e-3 at 1024 columns and up to 1.1e-2 at 4096 (run 28, seed 1795569687), while its SpMV
+ * and our kernels stay near 2e-3: it gets a tolerance of its own, so the seed does not decide */
+#define TOL_SPMM 2e-2
 static int fails;
 
 #define CHECK(c, ...) do { if (!(c)) { fails++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
@@ -29,7 +33,9 @@ static void run_check(const char *what, sp_cuda_weight *w, int out, int in, int 
     CHECK(rc == 0, "%s: download: %s", what, sp_last_error());
     double e = gc_relerr(ny, yh, ref);
     double ec = ycublas ? gc_relerr_bf16(ny, yh, ycublas) : 0;
-    CHECK(e < TOL && ec < TOL, "%s (%dx%d, n=%d): rel err %.3g vs CPU, %.3g vs cuBLAS", what, out, in, n, e, ec);
+    const sp_cuda_kernel k = sp_cuda_weight_kernel(w);
+    const double tol = n >= 2 && (k == SP_CUDA_KERNEL_CSR || k == SP_CUDA_KERNEL_COO || k == SP_CUDA_KERNEL_BSR) ? TOL_SPMM : TOL;
+    CHECK(e < tol && ec < tol, "%s (%dx%d, n=%d): rel err %.3g vs CPU, %.3g vs cuBLAS", what, out, in, n, e, ec);
     printf("  %-14s %5dx%-5d n=%-3d rel err vs CPU %.2e, vs cuBLAS %.2e\n", what, out, in, n, e, ec);
     sp_cuda_free(xd);
     sp_cuda_free(yd);
