@@ -109,8 +109,8 @@ void sp_cuda_set_bsr_block(int bs);
 
 /* ------------------------------------------------------------------ whole model (model.cu)
  * A Llama-style decoder on the device: bf16 weights and activations, f32 residual stream,
- * HF rotate-half RoPE, GQA attention (cuBLAS batched GEMMs + causal softmax for prefill,
- * one kernel for decode), SwiGLU. Every projection goes through one linear entry that runs
+ * HF rotate-half RoPE, GQA attention (a fused flash-style kernel for prefill, or cuBLAS
+ * batched GEMMs + causal softmax with SP_GPU_ATTN=cublas; one kernel for decode), SwiGLU. Every projection goes through one linear entry that runs
  * dense cuBLAS, or (sparse binding) the kernel measured fastest for that layer shape, pattern
  * and token count; lm_head stays dense. Up to max_batch sequences decode together. */
 typedef struct sp_cuda_model sp_cuda_model;
