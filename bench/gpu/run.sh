@@ -7,6 +7,8 @@
 # and prints the tables last. Logs go to $OUT (default bench/results/logs).
 #   bench/gpu/run.sh [sp_gpu_bench flags: --decode --unstructured --prefill --block --sweep --iters N]
 # (no flags: --decode --unstructured --prefill --block)
+# SP_GPU_AB=1 adds the decode A/B of bench/gpu/model-ab.sh: default, without early launch
+# (SP_GPU_PDL=0), op by op (SP_GPU_PDL=0 SP_GPU_GRAPH=0), and a per-op profile.
 # Build: cmake -DSP_CUDA=ON; if the CPU-side dependencies (OpenBLAS, cJSON) are missing
 # on the GPU machine, a direct nvcc build of the backend + kernel test + kernel bench is used
 # (no whole-model steps then), or SP_GPU_BIN=DIR takes binaries made by bench/gpu/static-bins.sh.
@@ -89,4 +91,9 @@ if [ -x $B/sparsity ]; then
         echo "bench --gpu --kernel-table FAILED"
     grep -A20 "^## kernel" "$OUT/model-8b-table.md" | head -12
     for f in model-8b model-8b-table; do echo "-- $f"; sed -n '/^| synthetic/,$p' "$OUT/$f.md"; done
+    if [ "${SP_GPU_AB:-0}" = 1 ]; then
+        echo "== whole model A/B: decode graph and early launch"
+        OUT=$OUT bash bench/gpu/model-ab.sh default="$B" no-early-launch="$B:SP_GPU_PDL=0" \
+            op-by-op="$B:SP_GPU_PDL=0,SP_GPU_GRAPH=0" profile="$B:SP_GPU_PROFILE=1"
+    fi
 fi
