@@ -121,6 +121,7 @@ int cmd_bench_gpu(int argc, char **argv) {
     if (sp_bench_gpu(m, &o, &r, stdout)) cli_die("bench", "--gpu: %s", sp_last_error());
 
     const int ns[] = {1, o.batches[o.n_batches - 1]};
+    printf("\nlaunch: %s\n", sp_cuda_model_launch_mode(r.model));
     printf("\n## kernel per linear of block 0 (all blocks with the same shape and pattern share the choice)\n\n");
     for (int j = 0; j < SP_N_LINEAR; j++) {
         for (int t = 0; t < 2 + o.n_prompts; t++) {

@@ -146,6 +146,9 @@ int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, int batch, in
  * after each op; this writes the mean time a forward per op (norm, linear q|k|v, attention,
  * ...) since the last call into buf and starts over. buf is "" when profiling is off. */
 int sp_cuda_model_profile(sp_cuda_model *g, char *buf, size_t len);
+/* How this model's forwards launch, in words: decode graph or op by op, early launch
+ * (programmatic dependence, sm_90) on or off and why; for reports. */
+const char *sp_cuda_model_launch_mode(const sp_cuda_model *g);
 /* Copies sequence 0's cache positions [0, len) to every other sequence (same prompt). */
 int sp_cuda_model_fork(sp_cuda_model *g, int len);
 /* Kernel and reason of linear j of block layer for n tokens under the current binding

@@ -135,6 +135,9 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
                   r.err_batch[k] >= 0 && r.err_batch[k] < TOL, "%s: %s binding off the CPU forward", what, k ? "sparse" : "dense");
         CHECK(r.err_sparse_vs_dense >= 0 && r.err_sparse_vs_dense < TOL, "%s: sparse vs dense %.3g", what, r.err_sparse_vs_dense);
         CHECK(r.ttft_ms[0][0] > 0 && r.tpot_ms[1][1] > 0, "%s: no timings", what);
+        const char *mode = sp_cuda_model_launch_mode(r.model);
+        printf("    launch: %s\n", mode);
+        CHECK(strstr(mode, "decode steps") && strstr(mode, "early launch"), "%s: launch mode '%s'", what, mode);
         for (int j = 0; j < SP_N_LINEAR; j++) {
             const char *k, *why;
             sp_cuda_model_choice(r.model, 0, j, 1, &k, &why);

@@ -90,6 +90,7 @@ int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *t, int b, int n, int 
     (void)g; (void)t; (void)b; (void)n; (void)pos; (void)lg;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
+const char *sp_cuda_model_launch_mode(const sp_cuda_model *g) { (void)g; return SP_NO_CUDA; }
 int sp_cuda_model_profile(sp_cuda_model *g, char *buf, size_t len) {
     (void)g;
     if (buf && len) buf[0] = 0;

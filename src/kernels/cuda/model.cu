@@ -78,6 +78,7 @@ struct sp_cuda_model {
     const char *prof_ops[32];
     double prof_ms[32];
     int prof_nops;
+    char launch_mode[200];      /* sp_cuda_model_launch_mode */
 };
 
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -163,6 +164,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     g->graph_on = !(gr && !strcmp(gr, "0")) && !g->prof_on; /* events between ops: no graph */
     const char *pdl = getenv("SP_GPU_PDL");
     g->pdl = ctx->cc_major >= 9 && !(pdl && !strcmp(pdl, "0"));
+    snprintf(g->launch_mode, sizeof g->launch_mode, "decode steps %s; early launch of the own kernels %s",
+             g->graph_on ? "as one CUDA graph per batch size" : g->prof_on ? "op by op (SP_GPU_PROFILE=1)" : "op by op (SP_GPU_GRAPH=0)",
+             g->pdl ? "on (programmatic dependence, sm_90)" : ctx->cc_major < 9 ? "off (needs sm_90)" : "off (SP_GPU_PDL=0)");
     g->graph = (cudaGraphExec_t *)calloc((size_t)max_batch, sizeof(cudaGraphExec_t));
     g->graph_seen = (int *)calloc((size_t)max_batch, sizeof(int));
     g->htok = (int *)malloc(((size_t)(max_rows > max_batch ? max_rows : max_batch) + 1) * sizeof(int));
@@ -695,6 +699,8 @@ extern "C" int sp_cuda_model_forward(sp_cuda_model *g, const int32_t *tokens, in
     }
     return 0;
 }
+
+extern "C" const char *sp_cuda_model_launch_mode(const sp_cuda_model *g) { return g ? g->launch_mode : ""; }
 
 extern "C" int sp_cuda_model_profile(sp_cuda_model *g, char *buf, size_t len) {
     if (!g || !buf || !len) return sp_error(SP_ERR_ARG, "sp_cuda_model_profile: bad arguments");
