@@ -152,6 +152,16 @@ extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, 
     return w;
 }
 
+/* The forms built on the host from a dense bf16 weight: both bitmaps, CSR16, CSR/COO/BSR. */
+static int host_build(sp_cuda_weight *w, const uint16_t *dense) {
+    switch (w->kernel) {
+    case SP_CUDA_KERNEL_BITMAP: return spbm_upload(w, dense);
+    case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_upload(w, dense);
+    case SP_CUDA_KERNEL_CSR16: return spc16_upload(w, dense);
+    default: return sp_sparse_upload(w, dense); /* CSR, COO, BSR; refuses anything else */
+    }
+}
+
 extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *wh) {
     if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_BITMAP_ROWS &&
         k != SP_CUDA_KERNEL_CSR16 && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO && k != SP_CUDA_KERNEL_BSR) {
@@ -167,14 +177,8 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int i
         if (cudaMalloc(&w->w, b) != cudaSuccess || cudaMemcpy(w->w, wh, b, cudaMemcpyHostToDevice) != cudaSuccess)
             rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_dense: device allocation/copy of %zu bytes failed", b);
         w->bytes = b;
-    } else if (k == SP_CUDA_KERNEL_BITMAP) {
-        rc = spbm_upload(w, wh);
-    } else if (k == SP_CUDA_KERNEL_BITMAP_ROWS) {
-        rc = spbr_upload(w, wh);
-    } else if (k == SP_CUDA_KERNEL_CSR16) {
-        rc = spc16_upload(w, wh);
     } else {
-        rc = sp_sparse_upload(w, wh); /* CSR, COO, BSR */
+        rc = host_build(w, wh);
     }
     if (rc) { sp_cuda_weight_free(w); return NULL; }
     return w;
@@ -201,8 +205,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int 
         if (!h) rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_device: out of host memory");
         else if (cudaStreamSynchronize(c->stream) != cudaSuccess || cudaMemcpy(h, wd, b, cudaMemcpyDeviceToHost) != cudaSuccess)
             rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_upload_device: download failed");
-        else rc = k == SP_CUDA_KERNEL_BITMAP ? spbm_upload(w, h) : k == SP_CUDA_KERNEL_BITMAP_ROWS ? spbr_upload(w, h)
-                 : k == SP_CUDA_KERNEL_CSR16 ? spc16_upload(w, h) : sp_sparse_upload(w, h);
+        else rc = host_build(w, h);
         free(h);
     }
     if (rc) { sp_cuda_weight_free(w); return NULL; }

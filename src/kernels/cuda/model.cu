@@ -561,7 +561,7 @@ static void mark(sp_cuda_model *g, sp_cuda_ctx *c, const char *op) {
     g->prof_name[g->prof_n++] = op;
 }
 
-/* the linear j of block b, marked with its name */
+/* run_linear, then a profile mark with the op's name */
 static int lin_op(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y, sp_cuda_ctx *c, const char *op) {
     int rc = run_linear(g, l, x, n, y);
     mark(g, c, op);
@@ -588,9 +588,9 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
         SP_CHK(lin_op(g, &L[1], g->xb, rows, g->kn, c, "linear q|k|v"));
         SP_CHK(lin_op(g, &L[2], g->xb, rows, g->vn, c, "linear q|k|v"));
     }
-    /* units of 4 head-dim elements: 256 threads for the 8B model's 1536, fewer for small models */
+    /* units of 4 head-dim elements, SP_ROPE_UNITS a thread: 192 threads for the 8B model's 1536 */
     const int units = (cf->n_heads + 2 * cf->n_kv_heads) * cf->head_dim / 4;
-    const unsigned rt = units >= 256 * SP_ROPE_UNITS ? 1024 : (unsigned)((units + SP_ROPE_UNITS - 1) / SP_ROPE_UNITS + 31) / 32 * 32;
+    const int rw = ((units + SP_ROPE_UNITS - 1) / SP_ROPE_UNITS + 31) / 32 * 32, rt = rw < 1024 ? rw : 1024;
     SP_CU(sp_launch(k_rope_kv, rows, rt, 0, c->stream, g->pdl, qs, lq, g->q, g->qd, ks, vs, lkv, g->kc + seq0, g->vc + seq0,
                     cf->n_heads, cf->n_kv_heads, cf->head_dim, g->cs, g->sn, g->tok, bm, g->max_ctx));
     mark(g, c, "rope + kv store");
