@@ -84,6 +84,12 @@ int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, 
 /* The same two methods for a plain 16-byte streaming read of bytes (the bandwidth floor). */
 int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 
+/* The device model's fused causal prefill attention alone, on random q, k, v of n tokens
+ * (head_dim 32, 64 or 128): median us per call (back to back, K and V warm in L2 as after the
+ * model's KV store) and the relative error (2-norm) against a naive f32 reference kernel. */
+int sp_cuda_time_attention(int n, int heads, int kv_heads, int head_dim, int iters, double *median_us,
+                           double *rel_err);
+
 /* Kernel choice from the measured table in bench/results/gpu-h100.md:
  * structured = 1 for a 2:4 weight, else sparsity is the zero fraction. *why says why. */
 sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,

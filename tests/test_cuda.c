@@ -222,6 +222,19 @@ static void test_cusparse(int out, int in, int b, double sp, int bs, int want_bs
     free(dense);
 }
 
+/* the device model's fused prefill attention against a naive f32 reference kernel (GQA, head
+ * dims 32/64/128, n not a multiple of the 64-row block or the 64-key tile) */
+static void test_attention(void) {
+    static const int cfg[][4] = {{77, 4, 2, 32}, {130, 9, 3, 64}, {300, 8, 2, 128}, {64, 4, 4, 128}};
+    for (int i = 0; i < 4; i++) {
+        double us = 0, err = 1;
+        int rc = sp_cuda_time_attention(cfg[i][0], cfg[i][1], cfg[i][2], cfg[i][3], 1, &us, &err);
+        CHECK(!rc && err < 1e-2, "attention n %d heads %d/%d dim %d: rc %d, rel err %.2e (%s)", cfg[i][0], cfg[i][1],
+              cfg[i][2], cfg[i][3], rc, err, rc ? sp_last_error() : "");
+        printf("  flash attention n %d heads %d/%d dim %d: rel err %.1e\n", cfg[i][0], cfg[i][1], cfg[i][2], cfg[i][3], err);
+    }
+}
+
 static void test_errors(void) {
     uint16_t vals[32], meta[2] = {0x444F, 0x4444}, dense[64];
     for (int i = 0; i < 32; i++) vals[i] = sp_f32_to_bf16(1.f);
@@ -268,6 +281,7 @@ int main(void) {
     printf("device %s, %d SMs, seed %u\n", name, sms, seed);
 
     const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
+    test_attention();
     test_24(16, 256, n_small, 3, 1);
     test_24(37, 112, n_small, 3, 0);           /* odd rows, in not a multiple of 256 */
     test_24(300, 528, n_all, 7, 0);

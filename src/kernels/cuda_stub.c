@@ -66,6 +66,13 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush, double *us) {
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
+int sp_cuda_time_attention(int n, int heads, int kv_heads, int head_dim, int iters, double *us, double *err) {
+    (void)n; (void)heads; (void)kv_heads; (void)head_dim; (void)iters;
+    if (us) *us = 0;
+    if (err) *err = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
 sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n, const char **why) {
     (void)structured; (void)sparsity; (void)out; (void)in; (void)n;
     if (why) *why = SP_NO_CUDA;

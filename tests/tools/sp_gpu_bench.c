@@ -1,9 +1,12 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
  *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N]
+ *                [--attention [--attn-n N]]
  * --unstructured: own bitmap kernel, cuSPARSE CSR and COO; --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
- * With no section flag all run; --sweep with --prefill adds the own 2:4 GEMM per block tile.
+ * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
+ * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
+ * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile.
  * Exit 77 when no GPU. */
 #include <stdio.h>
 #include <string.h>
@@ -49,8 +52,32 @@ static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const voi
     return e;
 }
 
+/* causal prefill attention: 4 D flops for each visible (query, key) pair of each head */
+static int attention(int only_n) {
+    static const int cfg[][4] = {/* n, heads, kv heads, head dim */
+                                 {512, 32, 8, 128}, {2048, 32, 8, 128}, {8192, 32, 8, 128}, {1000, 32, 8, 128},
+                                 {512, 9, 3, 64}, {2048, 9, 3, 64}, {300, 4, 2, 32}};
+    int bad = 0;
+    printf("\n## fused causal prefill attention (pos 0) against a naive f32 reference\n\n"
+           "| n | heads (kv) | dim | us | TFLOP/s | rel err |\n|---|---|---|---|---|---|\n");
+    for (int i = 0; i < (int)(sizeof cfg / sizeof cfg[0]); i++) {
+        const int n = cfg[i][0], h = cfg[i][1], kv = cfg[i][2], D = cfg[i][3];
+        if (only_n && n != only_n) continue;
+        double us = -1, err = -1;
+        if (sp_cuda_time_attention(n, h, kv, D, iters, &us, &err)) {
+            printf("| %d | %d (%d) | %d | failed: %s |\n", n, h, kv, D, sp_last_error());
+            bad = 1;
+            continue;
+        }
+        const double flop = 4.0 * D * h * ((double)n * (n + 1) / 2);
+        printf("| %d | %d (%d) | %d | %.1f | %.0f | %.1e%s |\n", n, h, kv, D, us, flop / us * 1e-6, err, err < 1e-2 ? "" : " FAIL");
+        bad |= !(err < 1e-2);
+    }
+    return bad;
+}
+
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, prof = 0;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, prof = 0, att = 0, att_n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -58,11 +85,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
+        else if (!strcmp(argv[i], "--attention")) att = 1;
+        else if (!strcmp(argv[i], "--attn-n") && i + 1 < argc) att_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N]\n", argv[0]); return 2; }
+        else {
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N] "
+                            "[--attention [--attn-n N]]\n", argv[0]);
+            return 2;
+        }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !prof) dec = uns = pre = blk = 1;
+    if (!dec && !uns && !pre && !blk && !sweep && !prof && !att) dec = uns = pre = blk = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
+    if (att) return attention(att_n);
     if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90% and csr16 90%, n = 1 */
         int out = 4096, in = 14336;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);

@@ -208,6 +208,33 @@ __device__ __forceinline__ void sp_mma_sp(float *d, const uint4 &a, const uint32
           "r"(e), "n"(SEL));
 }
 
+/* ------------------------------------------------------------------ random fill, attention */
+
+__device__ __forceinline__ uint64_t sp_mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* w[i] = scale * uniform(-1, 1), from (seed, i). A template so that every .cu that launches
+ * it may include this header (one instantiation, no duplicate kernel symbols). */
+template <int = 0>
+__global__ void k_random_bf16(__nv_bfloat16 *w, size_t n, uint64_t seed, float scale) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float u = (float)(sp_mix64(seed ^ sp_mix64(i)) >> 40) * (2.f / 16777216.f) - 1.f;
+        w[i] = __float2bfloat16(u * scale);
+    }
+}
+
+/* Fused causal prefill attention (flash_attn.cu); head dims 32, 64, 128. q (n, heads*D) at
+ * positions pos..pos+n-1, caches (.., kvd) hold rows 0..pos+n-1, out (n, heads*D). */
+int sp_flash_prefill(const __nv_bfloat16 *q, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, __nv_bfloat16 *out,
+                     int n, int pos, int heads, int group, int D, int kvd, float scale, cudaStream_t st);
+/* the same attention by a naive f32 kernel (one warp a query row and head), out f32 */
+int sp_attn_reference(const __nv_bfloat16 *q, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, float *out, int n,
+                      int pos, int heads, int group, int D, int kvd, float scale, cudaStream_t st);
+
 /* D (16x8 f32) += A (16x16 bf16, 4 regs) * B (16x8 bf16, 2 regs). */
 __device__ __forceinline__ void sp_mma_dense(float *d, uint32_t a0, uint32_t a1, uint32_t a2,
                                              uint32_t a3, uint32_t b0, uint32_t b1) {

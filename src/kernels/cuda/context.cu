@@ -386,6 +386,56 @@ extern "C" int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, cons
     return time_calls(c, iters, flush, n_w, [&](int i) { return sp_cuda_linear(w[i % n_w], x, n, y); }, median_us);
 }
 
+extern "C" int sp_cuda_time_attention(int n, int heads, int kv_heads, int D, int iters, double *median_us,
+                                      double *rel_err) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    if (n < 2 || heads < 1 || kv_heads < 1 || heads % kv_heads || iters < 1 || !median_us || !rel_err)
+        return sp_error(SP_ERR_ARG, "sp_cuda_time_attention: bad arguments (n %d, heads %d/%d)", n, heads, kv_heads);
+    const size_t nq = (size_t)n * heads * D, nkv = (size_t)n * kv_heads * D;
+    __nv_bfloat16 *q = NULL, *kc = NULL, *vc = NULL, *out = NULL;
+    float *ref = NULL;
+    int rc = 0;
+    std::vector<uint16_t> ho(nq);
+    std::vector<float> hr(nq);
+    if (cudaMalloc(&q, nq * 2) || cudaMalloc(&kc, nkv * 2) || cudaMalloc(&vc, nkv * 2) || cudaMalloc(&out, nq * 2) ||
+        cudaMalloc(&ref, nq * 4)) {
+        rc = sp_error(SP_ERR_NOMEM, "sp_cuda_time_attention: device allocation of %zu MB failed", (3 * nq + 2 * nkv) * 2 >> 20);
+        goto done;
+    }
+    /* scores of a few units spread the softmax over many keys without flattening it */
+    k_random_bf16<><<<256, 256, 0, c->stream>>>(q, nq, 11, 2.f);
+    k_random_bf16<><<<256, 256, 0, c->stream>>>(kc, nkv, 12, 2.f);
+    k_random_bf16<><<<256, 256, 0, c->stream>>>(vc, nkv, 13, 1.f);
+    {
+        const float scale = 1.f / sqrtf((float)D);
+        auto fn = [&](int) {
+            return sp_flash_prefill(q, kc, vc, out, n, 0, heads, heads / kv_heads, D, kv_heads * D, scale, c->stream);
+        };
+        if ((rc = fn(0)) || (rc = sp_attn_reference(q, kc, vc, ref, n, 0, heads, heads / kv_heads, D, kv_heads * D, scale,
+                                                    c->stream)))
+            goto done;
+        if (cudaMemcpyAsync(ho.data(), out, nq * 2, cudaMemcpyDeviceToHost, c->stream) ||
+            cudaMemcpyAsync(hr.data(), ref, nq * 4, cudaMemcpyDeviceToHost, c->stream) || cudaStreamSynchronize(c->stream)) {
+            rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_time_attention: %s", cudaGetErrorString(cudaGetLastError()));
+            goto done;
+        }
+        double num = 0, den = 0;
+        for (size_t i = 0; i < nq; i++) {
+            uint32_t u = (uint32_t)ho[i] << 16;
+            float v;
+            memcpy(&v, &u, 4);
+            num += ((double)v - hr[i]) * ((double)v - hr[i]);
+            den += (double)hr[i] * hr[i];
+        }
+        *rel_err = den > 0 ? sqrt(num / den) : INFINITY;
+        rc = time_calls(c, iters, 0, 1, fn, median_us); /* K and V stay in L2, as after the model's RoPE store */
+    }
+done:
+    cudaFree(q); cudaFree(kc); cudaFree(vc); cudaFree(out); cudaFree(ref);
+    return rc;
+}
+
 /* s ^= p[i] over n 16-byte words, 4 loads in flight per thread. */
 __global__ void sp_read_kernel(const uint4 *__restrict__ p, size_t n, unsigned *sink) {
     unsigned s = 0;

@@ -1,12 +1,15 @@
 /* flash_attn.cu: fused causal attention for prefill (one pass, FlashAttention-2 style):
- * a block takes 64 query rows of one head (16 per warp), streams the visible keys in tiles of
- * 64 through shared memory, and keeps S = Q K^T, the running softmax and O = P V in registers
- * (mma.sync m16n8k16 bf16, f32 accumulate). No score matrix goes to memory, and only the
- * causal half of the tiles is read; the cuBLAS path in model.cu wrote and read f32 scores
- * (~0.85 ms a layer of the 8B model at 2048 tokens, run 4). K and V tiles arrive by cp.async
- * into a two-stage ring: tile j+1 loads while tile j is used (synchronous loads left the load
- * latency exposed, run 7; loading V during S = QK^T and K during PV hid only half a tile, run
- * 24). Only the tiles that cross the diagonal are masked.
+ * a block takes FA_BQ = 64 query rows of one head (16 per warp, 4 warps, two blocks a SM),
+ * streams the visible keys in tiles of 64 through a three-stage cp.async ring in shared
+ * memory, and keeps S = Q K^T, the running softmax and O = P V in registers (mma.sync
+ * m16n8k16 bf16, f32 accumulate). No score matrix goes to memory, and only the causal half of
+ * the tiles is read; the cuBLAS path in model.cu wrote and read f32 scores (~0.85 ms a layer
+ * of the 8B model at 2048 tokens, run 4). Only the tiles that cross the diagonal are masked.
+ *
+ * v8 (runs 29-31, bench/NOTES.md): S of tile j + 1 is computed inside the softmax of tile j,
+ * so each warp has mma.sync to issue while its exponentials and shuffles wait (v7 issued an
+ * instruction every 2.7 cycles a scheduler, ncu run 29); cp.async addresses are set up once
+ * a block; one barrier a tile. 163 against 197 us at 2048 tokens, 1880 against 2211 at 8192.
  *
  * Fragments (PTX m16n8k16, g = lane / 4, t = lane % 4): A regs hold (row g | g+8, cols 2t,2t+1
  * | +8); B regs (rows k = 2t,2t+1 | +8, col g); C (row g | g+8, cols 2t, 2t+1). The S
@@ -15,17 +18,9 @@
 
 typedef __nv_bfloat16 bf16;
 
-/* compile-time knobs (for experiments: -DFA_BQ=128 ...) */
-#ifndef FA_BQ
-#define FA_BQ 128  /* query rows per block: 16 a warp (128: TTFT 8192 -4% against 64, run 26) */
-#endif
-#ifndef FA_BK
-#define FA_BK 64   /* keys per tile */
-#endif
-#ifndef FA_MINB
-#define FA_MINB 1  /* blocks a SM the registers are budgeted for (214 registers, no spill) */
-#endif
-#define FA_THREADS (FA_BQ * 2)
+#define FA_BQ 64  /* query rows a block: 4 warps; 128 rows (8 warps, 1 block a SM) was 7% slower at 2048 tokens, run 31 */
+#define FA_BK 64  /* keys a tile */
+#define FA_ST 3   /* ring stages: tiles j and j + 1 are read while j + 2 loads (4 stages leave room for 1 block a SM) */
 
 /* four 8x8 b16 matrices from shared memory; lanes 8i..8i+7 give the row addresses of matrix i */
 template <bool TRANS>
@@ -39,32 +34,6 @@ __device__ __forceinline__ void fa_ldsm4(uint32_t *r, const bf16 *row) {
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
 }
 
-/* One 64-key tile of the cache (rows past Ltot zero-filled, never NaN) into padded shared
- * rows by cp.async, then commits the group. */
-template <int D>
-__device__ __forceinline__ void fa_load_tile(bf16 *dst, const bf16 *cache, int k0, int Ltot, int kvd, int col0, bool commit) {
-    constexpr int STR = D + 8;
-    for (int i = threadIdx.x; i < FA_BK * D / 8; i += blockDim.x) { /* 16-byte chunks */
-        int kr = i / (D / 8), c = (i % (D / 8)) * 8, key = k0 + kr;
-        const bf16 *src = cache + (size_t)(key < Ltot ? key : 0) * kvd + col0 + c;
-        uint32_t d = (uint32_t)__cvta_generic_to_shared(dst + kr * STR + c);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(key < Ltot ? 16 : 0));
-    }
-    if (commit) asm volatile("cp.async.commit_group;");
-}
-
-/* K and V of tile j into ring stage j & 1: one cp.async group */
-template <int D>
-__device__ __forceinline__ void fa_load_kv(bf16 *ring, const bf16 *kc, const bf16 *vc, int j, int Ltot, int kvd, int col0) {
-    constexpr int T = FA_BK * (D + 8); /* one K or V tile */
-    bf16 *st = ring + (j & 1) * 2 * T;
-    fa_load_tile<D>(st, kc, j * FA_BK, Ltot, kvd, col0, false);
-    fa_load_tile<D>(st + T, vc, j * FA_BK, Ltot, kvd, col0, true);
-}
-
-/* the ring's shared memory for head dim D */
-static inline size_t fa_smem(int D) { return (size_t)4 * FA_BK * (D + 8) * sizeof(bf16); }
-
 /* 2^x in one MUFU op (flush-to-zero: the probabilities far below 2^-126 are 0 anyway) */
 __device__ __forceinline__ float fa_exp2(float x) {
     float y;
@@ -77,147 +46,287 @@ __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
-/* q (n, heads*D) at positions pos..pos+n-1; caches (.., kvd) rows 0..pos+n-1 of this layer's
- * sequence; out (n, heads*D). grid (ceil(n / FA_BQ), heads), FA_THREADS threads, fa_smem(D) bytes of
- * dynamic shared memory. */
+/* Per-thread view of the K/V loads: NT threads move a 64-key tile as 16-byte chunks, thread
+ * t always the same column chunk of rows t / (D/8) + k * RS, so the addresses are set up once
+ * per block (the v7 loop spent ~27 instructions a chunk on index arithmetic). */
+template <int D, int NT>
+struct fa_loader {
+    static constexpr int CPR = D / 8, RS = NT / CPR, STR = D + 8; /* chunks a row, rows a pass */
+    const bf16 *k, *v; /* this thread's column of row 0 of the caches */
+    int row0, soff, kvd;
+    __device__ fa_loader(const bf16 *kc, const bf16 *vc, int kvd_, int col0) {
+        const int c = (threadIdx.x % CPR) * 8;
+        row0 = threadIdx.x / CPR, soff = row0 * STR + c, kvd = kvd_;
+        k = kc + col0 + c, v = vc + col0 + c;
+    }
+    /* tile j (if < ntiles) into stage j % FA_ST of the ring, then one commit (empty past the end,
+     * so "all but the newest G groups landed" always counts tiles) */
+    __device__ __forceinline__ void stage(bf16 *ring, int j, int ntiles, int Ltot) const {
+        if (j < ntiles) {
+            bf16 *dk = ring + (j % FA_ST) * 2 * FA_BK * STR + soff, *dv = dk + FA_BK * STR;
+#pragma unroll
+            for (int i = 0; i < FA_BK / RS; i++) {
+                const int key = j * FA_BK + row0 + i * RS, ok = key < Ltot;
+                const size_t off = (size_t)(ok ? key : 0) * kvd;
+                const uint32_t sk = (uint32_t)__cvta_generic_to_shared(dk + i * RS * STR);
+                const uint32_t sv = (uint32_t)__cvta_generic_to_shared(dv + i * RS * STR);
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sk), "l"(k + off), "r"(ok ? 16 : 0));
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sv), "l"(v + off), "r"(ok ? 16 : 0));
+            }
+        }
+        asm volatile("cp.async.commit_group;");
+    }
+};
+
+template <int G>
+__device__ __forceinline__ void fa_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(G) : "memory"); }
+
+/* S (16 x 64) = Q K^T for one warp, k-step outer so consecutive mma.sync write different
+ * accumulators. Matrix i of an x4 load: keys 8 (2 np + i / 2).., dims 16 kk + 8 (i & 1).. */
 template <int D>
-__global__ void __launch_bounds__(FA_THREADS, FA_MINB) k_flash_prefill(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
-                                                       const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
-                                                       int pos, int heads, int group, int kvd, float scale_log2) {
-    constexpr int STR = D + 8; /* padded smem row (bf16): conflict-free 32-bit B loads */
-    extern __shared__ __align__(16) bf16 ring[]; /* stage j: K tile, V tile */
+__device__ __forceinline__ void fa_qk(float (*s)[4], const uint32_t (*qf)[4], const bf16 *Ks, int lane) {
+    constexpr int STR = D + 8;
+#pragma unroll
+    for (int nt = 0; nt < FA_BK / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+    const bf16 *kb = Ks + (8 * (lane >> 4) + (lane & 7)) * STR + 8 * ((lane >> 3) & 1);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+#pragma unroll
+        for (int np = 0; np < FA_BK / 16; np++) {
+            uint32_t b[4];
+            fa_ldsm4<false>(b, kb + 16 * np * STR + 16 * kk);
+            sp_mma_dense(s[2 * np], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b[0], b[1]);
+            sp_mma_dense(s[2 * np + 1], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b[2], b[3]);
+        }
+}
+
+/* Causal mask (MASKED: tiles that cross the diagonal) and the running max of one S tile (keys
+ * k0..): m is the running max of the scaled scores, l the running sum (rescaled here); corr is
+ * the factor O must be rescaled by, ms = -m for the exponent. */
+template <bool MASKED>
+__device__ __forceinline__ void fa_rowmax(float (*s)[4], float *m, float *l, float *corr, float *ms, int k0,
+                                          const int *qpos, int t, float scale_log2) {
+    float mx[2] = {-INFINITY, -INFINITY}; /* raw max of this tile (the scale is > 0) */
+#pragma unroll
+    for (int nt = 0; nt < FA_BK / 8; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            if (MASKED && k0 + 8 * nt + 2 * t + (i & 1) > qpos[i >> 1]) s[nt][i] = -INFINITY;
+            mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);
+        }
+#pragma unroll
+    for (int row = 0; row < 2; row++) {
+        mx[row] = fmaxf(mx[row], __shfl_xor_sync(0xffffffffu, mx[row], 1));
+        mx[row] = fmaxf(mx[row], __shfl_xor_sync(0xffffffffu, mx[row], 2));
+        /* key 0 is visible to every row, so after the first tile the max is finite */
+        const float mn = fmaxf(m[row], mx[row] * scale_log2);
+        corr[row] = fa_exp2(m[row] - mn); /* exp2(-inf) = 0 on the first tile */
+        m[row] = mn, ms[row] = -mn;
+        l[row] *= corr[row];
+    }
+}
+
+/* probabilities of one 8-key column tile of S in place, summed into l (masked: exp2(-inf) = 0) */
+__device__ __forceinline__ void fa_exp_tile(float *s, const float *ms, float *l, float scale_log2) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        s[i] = fa_exp2(fmaf(s[i], scale_log2, ms[i >> 1]));
+        l[i >> 1] += s[i];
+    }
+}
+
+/* O = O * corr + P V, P the probabilities in s (packed to bf16: the S accumulators of two
+ * adjacent 8-key tiles are exactly the A fragment of P). Transposed ldmatrix: matrix j = keys
+ * 16kk + 8(j&1).., dims 8dt + 8(j>>1).. gives b0, b1 of dim tile dt and of dt + 1. */
+template <int D>
+__device__ __forceinline__ void fa_pv(float (*s)[4], float (*o)[4], const float *corr, const bf16 *Vs, int lane) {
+    constexpr int STR = D + 8;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; dt++) {
+        o[dt][0] *= corr[0]; o[dt][1] *= corr[0];
+        o[dt][2] *= corr[1]; o[dt][3] *= corr[1];
+    }
+#pragma unroll
+    for (int kk = 0; kk < FA_BK / 16; kk++) {
+        const uint32_t a0 = fa_pack(s[2 * kk][0], s[2 * kk][1]), a1 = fa_pack(s[2 * kk][2], s[2 * kk][3]);
+        const uint32_t a2 = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), a3 = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        const bf16 *vr = Vs + (16 * kk + 8 * ((lane >> 3) & 1) + (lane & 7)) * STR + 8 * (lane >> 4);
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt += 2) {
+            uint32_t b[4];
+            fa_ldsm4<true>(b, vr + 8 * dt);
+            sp_mma_dense(o[dt], a0, a1, a2, a3, b[0], b[1]);
+            sp_mma_dense(o[dt + 1], a0, a1, a2, a3, b[2], b[3]);
+        }
+    }
+}
+
+/* One tile of the pipelined loop: the softmax of S (tile j, keys k0..) with S' = Q K'^T of
+ * tile j + 1 woven through it in source order (each k-step of S' beside the exponentials of
+ * one 8-key column of S), so every warp has tensor work to issue while its MUFU and shuffles
+ * wait; then O += P V. Past the last tile K' is a stage no load writes and S' goes unused. */
+template <int D, bool MASKED>
+__device__ __forceinline__ void fa_tile_pipe(const uint32_t (*qf)[4], float (*o)[4], float *m, float *l,
+                                             float (*s)[4], float (*sn)[4], const bf16 *Kn, const bf16 *Vs, int k0,
+                                             const int *qpos, int t, int lane, float scale_log2) {
+    constexpr int STR = D + 8;
+    float corr[2], ms[2];
+    fa_rowmax<MASKED>(s, m, l, corr, ms, k0, qpos, t, scale_log2);
+#pragma unroll
+    for (int nt = 0; nt < FA_BK / 8; nt++) sn[nt][0] = sn[nt][1] = sn[nt][2] = sn[nt][3] = 0.f;
+    const bf16 *kb = Kn + (8 * (lane >> 4) + (lane & 7)) * STR + 8 * ((lane >> 3) & 1);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+        for (int np = 0; np < FA_BK / 16; np++) {
+            uint32_t b[4];
+            fa_ldsm4<false>(b, kb + 16 * np * STR + 16 * kk);
+            sp_mma_dense(sn[2 * np], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b[0], b[1]);
+            sp_mma_dense(sn[2 * np + 1], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b[2], b[3]);
+        }
+        /* the exponentials of S spread over the k-steps of S' (D / 16 steps, FA_BK / 8 columns) */
+#pragma unroll
+        for (int nt = kk * (FA_BK / 8) / (D / 16); nt < (kk + 1) * (FA_BK / 8) / (D / 16); nt++)
+            fa_exp_tile(s[nt], ms, l, scale_log2);
+    }
+    fa_pv<D>(s, o, corr, Vs, lane);
+}
+
+/* q (n, heads*D) at positions pos..pos+n-1; caches (.., kvd) rows 0..pos+n-1 of this layer's
+ * sequence; out (n, heads*D). grid (ceil(n / FA_BQ), heads), 2 FA_BQ threads, fa_smem(D) bytes
+ * of dynamic shared memory. Per tile j: one barrier (tile j + 1 landed; every warp is past
+ * tile j - 1, whose stage then refills with tile j + 2), then the softmax of S_j with
+ * S_{j+1} = Q K_{j+1}^T woven in, then O += P_j V_j. */
+template <int D>
+__global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+                                                                const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
+                                                                int pos, int heads, int group, int kvd, float scale_log2) {
+    constexpr int STR = D + 8, T = FA_BK * STR; /* padded smem row (bf16): conflict-free ldmatrix */
+    extern __shared__ __align__(16) bf16 ring[]; /* stage i: K tile, V tile */
     const int qb = gridDim.x - 1 - blockIdx.x; /* longest blocks first */
     const int h = blockIdx.y, hk = h / group, qd = heads * D;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int r0 = qb * FA_BQ + warp * 16 + g; /* this lane's two query rows: r0, r0 + 8 */
     const int Ltot = pos + n;
 
-    /* Q fragments for all D / 16 k-steps (rows past n read as 0) */
-    uint32_t qf[D / 16][4];
+    uint32_t qf[D / 16][4]; /* Q fragments for all D / 16 k-steps (rows past n read as 0) */
+#pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
+#pragma unroll
         for (int i = 0; i < 4; i++) {
             int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
             qf[kk][i] = r < n ? *reinterpret_cast<const uint32_t *>(q + (size_t)r * qd + h * D + c) : 0u;
         }
     float o[D / 8][4];
+#pragma unroll
     for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
     const int qpos[2] = {pos + r0, pos + r0 + 8};
+    const int ntiles = (min(Ltot, pos + (qb + 1) * FA_BQ) + FA_BK - 1) / FA_BK; /* keys the last row sees */
+    /* tiles 0..nfull-1 lie wholly at or below the block's first row; the rest cross the diagonal */
+    const int nfull = min(ntiles, (pos + qb * FA_BQ + 1) / FA_BK);
+    const fa_loader<D, FA_BQ * 2> ld(kc, vc, kvd, hk * D);
 
-    const int kend = min(Ltot, pos + (qb + 1) * FA_BQ); /* keys the block's last row can see */
-    const int ntiles = (kend + FA_BK - 1) / FA_BK;
-    const int first_masked = pos + qb * FA_BQ; /* tiles starting past the block's first row's key cross the diagonal */
-    fa_load_kv<D>(ring, kc, vc, 0, Ltot, kvd, hk * D);
-    for (int j = 0; j < ntiles; j++) {
-        const int k0 = j * FA_BK;
-        if (j + 1 < ntiles) { /* the next tile loads while this one is used */
-            fa_load_kv<D>(ring, kc, vc, j + 1, Ltot, kvd, hk * D);
-            asm volatile("cp.async.wait_group 1;" ::: "memory");
-        } else {
-            asm volatile("cp.async.wait_group 0;" ::: "memory");
-        }
+#pragma unroll
+    for (int j = 0; j < FA_ST - 1; j++) ld.stage(ring, j, ntiles, Ltot);
+    float sa[FA_BK / 8][4], sb[FA_BK / 8][4]; /* S of tiles j and j + 1, swapped by unrolling by 2 */
+    fa_wait<FA_ST - 2>();
+    __syncthreads();
+    fa_qk<D>(sa, qf, ring, lane);
+    int j = 0;
+    auto step = [&](float (*s)[4], float (*sn)[4], bool masked) {
+        fa_wait<FA_ST - 3>();
         __syncthreads();
-        const bf16 *Ks = ring + (j & 1) * 2 * FA_BK * STR, *Vs = Ks + FA_BK * STR;
-        /* S (16 x 64) = Q K^T */
-        float s[FA_BK / 8][4];
-        /* B fragments by ldmatrix: matrix j of lane group j = keys 8nt.., dims 16kk + 8j.. */
-        for (int nt = 0; nt < FA_BK / 8; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-            const bf16 *kr = Ks + (8 * nt + (lane & 7)) * STR + 8 * (lane >> 3);
-            for (int kk = 0; kk < D / 16; kk += 2) {
-                uint32_t b[4];
-                fa_ldsm4<false>(b, kr + 16 * kk);
-                sp_mma_dense(s[nt], qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], b[0], b[1]);
-                sp_mma_dense(s[nt], qf[kk + 1][0], qf[kk + 1][1], qf[kk + 1][2], qf[kk + 1][3], b[2], b[3]);
-            }
-        }
-        /* causal mask (tiles that reach past the block's first row), scale (log2 domain),
-         * running max and sum per row */
-        float mx[2] = {m[0], m[1]};
-        if (k0 + FA_BK - 1 > first_masked) {
-            for (int nt = 0; nt < FA_BK / 8; nt++)
-                for (int i = 0; i < 4; i++) {
-                    int key = k0 + 8 * nt + 2 * t + (i & 1), row = i >> 1;
-                    float v = key <= qpos[row] ? s[nt][i] * scale_log2 : -INFINITY;
-                    s[nt][i] = v;
-                    mx[row] = fmaxf(mx[row], v);
-                }
-        } else {
-            for (int nt = 0; nt < FA_BK / 8; nt++)
-                for (int i = 0; i < 4; i++) {
-                    s[nt][i] *= scale_log2;
-                    mx[i >> 1] = fmaxf(mx[i >> 1], s[nt][i]);
-                }
-        }
-        float corr[2];
-        for (int row = 0; row < 2; row++) {
-            mx[row] = fmaxf(mx[row], __shfl_xor_sync(0xffffffffu, mx[row], 1));
-            mx[row] = fmaxf(mx[row], __shfl_xor_sync(0xffffffffu, mx[row], 2));
-            corr[row] = m[row] == -INFINITY ? 0.f : fa_exp2(m[row] - mx[row]);
-            m[row] = mx[row];
-            l[row] *= corr[row];
-        }
-        for (int dt = 0; dt < D / 8; dt++) {
-            o[dt][0] *= corr[0]; o[dt][1] *= corr[0];
-            o[dt][2] *= corr[1]; o[dt][3] *= corr[1];
-        }
+        ld.stage(ring, j + FA_ST - 1, ntiles, Ltot);
+        const bf16 *Ks = ring + (j % FA_ST) * 2 * T, *Kn = ring + ((j + 1) % FA_ST) * 2 * T;
+        if (!masked) fa_tile_pipe<D, false>(qf, o, m, l, s, sn, Kn, Ks + T, j * FA_BK, qpos, t, lane, scale_log2);
+        else fa_tile_pipe<D, true>(qf, o, m, l, s, sn, Kn, Ks + T, j * FA_BK, qpos, t, lane, scale_log2);
+        j++;
+    };
+    while (j + 1 < nfull) { step(sa, sb, false); step(sb, sa, false); }
+    if (j < nfull) {
+        step(sa, sb, false);
+#pragma unroll
         for (int nt = 0; nt < FA_BK / 8; nt++)
-            for (int i = 0; i < 4; i++) {
-                float p = fa_exp2(s[nt][i] - m[i >> 1]); /* masked: exp2(-inf) = 0 */
-                s[nt][i] = p;
-                l[i >> 1] += p;
-            }
-        /* O (16 x D) += P (16 x 64) V (64 x D) */
-        for (int kk = 0; kk < FA_BK / 16; kk++) {
-            uint32_t a0 = fa_pack(s[2 * kk][0], s[2 * kk][1]), a1 = fa_pack(s[2 * kk][2], s[2 * kk][3]);
-            uint32_t a2 = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), a3 = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-            /* transposed ldmatrix: matrix j = keys 16kk + 8(j&1).., dims 8dt + 8(j>>1).. gives
-             * b0, b1 of dim tile dt and b0, b1 of dt + 1 */
-            const bf16 *vr = Vs + (16 * kk + 8 * ((lane >> 3) & 1) + (lane & 7)) * STR + 8 * (lane >> 4);
-            for (int dt = 0; dt < D / 8; dt += 2) {
-                uint32_t b[4];
-                fa_ldsm4<true>(b, vr + 8 * dt);
-                sp_mma_dense(o[dt], a0, a1, a2, a3, b[0], b[1]);
-                sp_mma_dense(o[dt + 1], a0, a1, a2, a3, b[2], b[3]);
-            }
-        }
-        __syncthreads(); /* every warp is done with this stage before tile j + 2 loads into it */
+#pragma unroll
+            for (int i = 0; i < 4; i++) sa[nt][i] = sb[nt][i];
     }
+    while (j + 1 < ntiles) { step(sa, sb, true); step(sb, sa, true); }
+    if (j < ntiles) step(sa, sb, true);
+    fa_wait<0>(); /* the empty groups past the end */
+
     /* row sums across the quad, normalise, store */
+#pragma unroll
     for (int row = 0; row < 2; row++) {
         l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1);
         l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2);
     }
+#pragma unroll
     for (int row = 0; row < 2; row++) {
-        int r = r0 + row * 8;
+        const int r = r0 + row * 8;
         if (r >= n) continue;
-        float inv = 1.f / l[row];
+        const float inv = 1.f / l[row];
         bf16 *dst = out + (size_t)r * qd + h * D + 2 * t;
+#pragma unroll
         for (int dt = 0; dt < D / 8; dt++)
             *reinterpret_cast<uint32_t *>(dst + 8 * dt) = fa_pack(o[dt][2 * row] * inv, o[dt][2 * row + 1] * inv);
     }
 }
 
+/* the ring's shared memory for head dim D */
+static inline size_t fa_smem(int D) { return (size_t)2 * FA_ST * FA_BK * (D + 8) * sizeof(bf16); }
+
+template <int D>
+static int fa_run(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group, int kvd,
+                  float sl2, cudaStream_t st) {
+    static size_t allowed;
+    SP_CHK(sp_allow_smem(k_flash_prefill<D>, fa_smem(D), &allowed));
+    k_flash_prefill<D><<<dim3((n + FA_BQ - 1) / FA_BQ, heads), FA_BQ * 2, fa_smem(D), st>>>(q, kc, vc, out, n, pos, heads,
+                                                                                          group, kvd, sl2);
+    return 0;
+}
+
 int sp_flash_prefill(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
                      int D, int kvd, float scale, cudaStream_t st) {
-    dim3 grid((n + FA_BQ - 1) / FA_BQ, heads);
     const float sl2 = scale * 1.4426950408889634f;
-    static size_t allowed[3];
     switch (D) {
-    case 32:
-        SP_CHK(sp_allow_smem(k_flash_prefill<32>, fa_smem(32), &allowed[0]));
-        k_flash_prefill<32><<<grid, FA_THREADS, fa_smem(32), st>>>(q, kc, vc, out, n, pos, heads, group, kvd, sl2);
-        break;
-    case 64:
-        SP_CHK(sp_allow_smem(k_flash_prefill<64>, fa_smem(64), &allowed[1]));
-        k_flash_prefill<64><<<grid, FA_THREADS, fa_smem(64), st>>>(q, kc, vc, out, n, pos, heads, group, kvd, sl2);
-        break;
-    case 128:
-        SP_CHK(sp_allow_smem(k_flash_prefill<128>, fa_smem(128), &allowed[2]));
-        k_flash_prefill<128><<<grid, FA_THREADS, fa_smem(128), st>>>(q, kc, vc, out, n, pos, heads, group, kvd, sl2);
-        break;
+    case 32: SP_CHK(fa_run<32>(q, kc, vc, out, n, pos, heads, group, kvd, sl2, st)); break;
+    case 64: SP_CHK(fa_run<64>(q, kc, vc, out, n, pos, heads, group, kvd, sl2, st)); break;
+    case 128: SP_CHK(fa_run<128>(q, kc, vc, out, n, pos, heads, group, kvd, sl2, st)); break;
     default: return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: head dim %d not built (32, 64, 128)", D);
     }
+    SP_CU(cudaGetLastError());
+    return 0;
+}
+
+/* ------------------------------------------------------------------ reference */
+
+/* one warp a (query row, head): scores, online softmax and P V in f32 over D / 32 dims a lane */
+__global__ void k_attn_ref(const bf16 *q, const bf16 *kc, const bf16 *vc, float *out, int n, int pos, int heads,
+                           int group, int D, int kvd, float scale) {
+    const int w = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
+    if (w >= n * heads) return;
+    const int r = w / heads, h = w % heads, hk = h / group, per = D / 32;
+    float qv[4], acc[4] = {0.f, 0.f, 0.f, 0.f}, m = -INFINITY, l = 0.f;
+    for (int i = 0; i < per; i++) qv[i] = __bfloat162float(q[(size_t)r * heads * D + h * D + lane + 32 * i]);
+    for (int key = 0; key <= pos + r; key++) {
+        const bf16 *kr = kc + (size_t)key * kvd + hk * D, *vr = vc + (size_t)key * kvd + hk * D;
+        float d = 0.f;
+        for (int i = 0; i < per; i++) d += qv[i] * __bfloat162float(kr[lane + 32 * i]);
+        for (int o = 16; o; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+        float sc = d * scale, mn = fmaxf(m, sc), c = expf(m - mn), p = expf(sc - mn);
+        l = l * c + p;
+        for (int i = 0; i < per; i++) acc[i] = acc[i] * c + p * __bfloat162float(vr[lane + 32 * i]);
+        m = mn;
+    }
+    for (int i = 0; i < per; i++) out[(size_t)r * heads * D + h * D + lane + 32 * i] = acc[i] / l;
+}
+
+int sp_attn_reference(const bf16 *q, const bf16 *kc, const bf16 *vc, float *out, int n, int pos, int heads, int group,
+                      int D, int kvd, float scale, cudaStream_t st) {
+    if (D % 32 || D > 128) return sp_error(SP_ERR_UNSUPPORTED, "attention reference: head dim %d (32, 64, 96, 128)", D);
+    const size_t threads = (size_t)n * heads * 32;
+    k_attn_ref<<<(unsigned)((threads + 255) / 256), 256, 0, st>>>(q, kc, vc, out, n, pos, heads, group, D, kvd, scale);
     SP_CU(cudaGetLastError());
     return 0;
 }

@@ -221,7 +221,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     for (int i = 0; g->prof_on && i < SP_PROF_MAX; i++)
         if (cudaEventCreate(&g->prof_ev[i]) != cudaSuccess) ok = 0;
     /* timing input: random, never zeros */
-    k_random_bf16<<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
+    k_random_bf16<><<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
     /* decode attention and softmax keep a row of scores in shared memory */
     size_t att_smem = ((size_t)(max_ctx + 3) / 4 * 4 + 8 * (size_t)c->head_dim) * 4, sm_smem = (size_t)max_ctx * 4;
     if (att_smem > 48 * 1024 &&
@@ -301,7 +301,7 @@ extern "C" int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prun
     }
     bf16 *tmp = NULL;
     SP_CU(cudaMalloc(&tmp, maxw * 2));
-    k_random_bf16<<<grid_for((size_t)cf->vocab * cf->dim), 256, 0, c->stream>>>(g->embed, (size_t)cf->vocab * cf->dim, seed, 1.f);
+    k_random_bf16<><<<grid_for((size_t)cf->vocab * cf->dim), 256, 0, c->stream>>>(g->embed, (size_t)cf->vocab * cf->dim, seed, 1.f);
     k_fill_f32<<<grid_for(cf->dim), 256, 0, c->stream>>>(g->final_norm, cf->dim, 1.f);
     k_fill_f32<<<grid_for((size_t)cf->n_layers * cf->dim), 256, 0, c->stream>>>(g->attn_norm, (size_t)cf->n_layers * cf->dim, 1.f);
     k_fill_f32<<<grid_for((size_t)cf->n_layers * cf->dim), 256, 0, c->stream>>>(g->mlp_norm, (size_t)cf->n_layers * cf->dim, 1.f);
@@ -313,7 +313,7 @@ extern "C" int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prun
         size_t n = (size_t)l->out * l->in;
         lin_free(l);
         /* uniform(-a, a) with a = sqrt(3 / in): unit output variance for unit inputs */
-        k_random_bf16<<<grid_for(n), 256, 0, c->stream>>>(tmp, n, seed + 1 + (uint64_t)(i + 1) * 0x1000193ull,
+        k_random_bf16<><<<grid_for(n), 256, 0, c->stream>>>(tmp, n, seed + 1 + (uint64_t)(i + 1) * 0x1000193ull,
                                                           sqrtf(3.f / l->in));
         int p = prune24 && i >= 0;
         if (p) k_prune24<<<grid_for(n / 4), 256, 0, c->stream>>>(tmp, n / 4);

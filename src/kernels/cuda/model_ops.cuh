@@ -1,14 +1,10 @@
 /* model_ops.cuh: the element-wise and attention kernels of the device model (model.cu):
  * embedding gather, RMSNorm, rotate-half RoPE, KV-cache store, causal softmax, decode
- * attention, SwiGLU, residual add, random weights and 2:4 magnitude pruning. */
+ * attention, SwiGLU, residual add and 2:4 magnitude pruning. */
 #pragma once
 #include "common.cuh"
 
 typedef __nv_bfloat16 bf16;
-
-/* Fused causal prefill attention (flash_attn.cu); head dims 32, 64, 128. */
-int sp_flash_prefill(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
-                     int D, int kvd, float scale, cudaStream_t st);
 
 /* sum over the block (blockDim.x a multiple of 32, <= 1024); red holds 32 floats */
 __device__ __forceinline__ float sp_block_sum(float v, float *red) {
@@ -280,21 +276,6 @@ __global__ void k_swiglu(bf16 *g, const bf16 *u, size_t n8) {
 __global__ void k_add(float *x, const bf16 *y, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         x[i] += __bfloat162float(y[i]);
-}
-
-__device__ __forceinline__ uint64_t sp_mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* w[i] = scale * uniform(-1, 1), from (seed, i) */
-__global__ void k_random_bf16(bf16 *w, size_t n, uint64_t seed, float scale) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float u = (float)(sp_mix64(seed ^ sp_mix64(i)) >> 40) * (2.f / 16777216.f) - 1.f;
-        w[i] = __float2bfloat16(u * scale);
-    }
 }
 
 /* 2:4 magnitude pruning in place: in each group of 4 along a row keep the two largest |w|. */
