@@ -212,6 +212,14 @@ int main(void) {
     run_model("60%, D 32", 0, 0.6, 4, 2, 32);
     run_model("2:4, D 64", 1, 0.5, 4, 2, 64);
     run_model("2:4, D 128", 1, 0.5, 2, 1, 128);
+    run_model("2:4, D 64, 3 q heads a kv head", 1, 0.5, 6, 2, 64); /* GQA groups of the decode attention */
+    setenv("SP_GPU_DECODE_ATTN", "gqa", 1); /* the large-batch decode attention at every batch size */
+    run_model("2:4, D 64, 3 q heads a kv head, kv-head decode attention", 1, 0.5, 6, 2, 64);
+    run_model("2:4, D 32, 8 q heads a kv head, kv-head decode attention", 1, 0.5, 8, 1, 32);
+    run_model("60%, D 128, kv-head decode attention", 0, 0.6, 4, 2, 128);
+    setenv("SP_GPU_DECODE_ATTN", "head", 1);
+    run_model("2:4, D 64, 3 q heads a kv head, q-head decode attention", 1, 0.5, 6, 2, 64);
+    unsetenv("SP_GPU_DECODE_ATTN");
     setenv("SP_GPU_QKV", "separate", 1); /* three q/k/v linears instead of the fused one */
     run_model("2:4 qkv apart", 1, 0.5, 4, 2, 32);
     setenv("SP_GPU_GRAPH", "0", 1); /* every decode step op by op, no early launch */

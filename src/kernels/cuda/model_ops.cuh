@@ -164,7 +164,8 @@ __global__ void k_softmax_causal(const float *S, bf16 *P, int n, int L, int pos)
     for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = __float2bfloat16(j < valid ? row[j] * inv : 0.f);
 }
 
-/* One query token per sequence: grid (heads, batch, key splits), 256 threads (8 warps).
+/* Decode attention a q head at a time (small batches; k_attn_decode_gqa below for large ones).
+ * One query token per sequence: grid (heads, batch, key splits), 256 threads (8 warps).
  * q (batch, heads*D); caches (batch, max_ctx, kvd); keys 0..L-1 with L = *posp + 1 read on the
  * device (a captured decode graph replays at every position); scores in dynamic shared memory
  * (ceil(L / splits) floats) plus 8*D floats of per-warp partial outputs. Warps split the keys, lanes the head dimension
@@ -251,6 +252,207 @@ __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf1
             den += w * __ldcg(part_ml + 2 * (base + s) + 1);
         }
         out[(size_t)b * qd + h * D + i] = __float2bfloat16(num / den);
+    }
+}
+
+/* load n (PER) bf16 as floats: 2, 4, 8 or 16 bytes */
+template <int PER>
+__device__ __forceinline__ void sp_ld_bf16(float *f, const bf16 *p) {
+    if (PER == 1) {
+        f[0] = __bfloat162float(p[0]);
+    } else if (PER == 2) {
+        float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
+        f[0] = v.x, f[1] = v.y;
+    } else {
+#pragma unroll
+        for (int i = 0; i < PER; i += 4) {
+            uint2 u = *reinterpret_cast<const uint2 *>(p + i);
+            float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&u.x));
+            float2 c = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&u.y));
+            f[i] = a.x, f[i + 1] = a.y, f[i + 2] = c.x, f[i + 3] = c.y;
+        }
+    }
+}
+
+#define SP_ATT_GMAX 8         /* most q heads a kv head (GQA group) the decode attention takes */
+#define SP_ATT_CHUNK_MAX 2048 /* most keys of one decode attention block (its scores are in shared memory) */
+static inline size_t sp_attn_decode_smem(int chunk, int D, int group) {
+    return ((size_t)group * ((chunk + 3) / 4 * 4) + 8 * (size_t)group * D) * 4;
+}
+
+/* max (MAX) or sum over the block of v[g] for every g < group at once: one barrier pair for all
+ * heads (a block reduction per head put 4 pairs of barriers a head in series); red holds
+ * 32 * SP_ATT_GMAX floats */
+template <bool MAX>
+__device__ __forceinline__ void sp_block_reduce_heads(float *v, float *red, int group) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+#pragma unroll
+    for (int o = 16; o; o >>= 1)
+#pragma unroll
+        for (int g = 0; g < SP_ATT_GMAX; g++) {
+            const float u = __shfl_xor_sync(0xffffffffu, v[g], o);
+            v[g] = MAX ? fmaxf(v[g], u) : v[g] + u;
+        }
+    __syncthreads(); /* red may still be read from a previous call */
+    if (lane == 0)
+#pragma unroll
+        for (int g = 0; g < SP_ATT_GMAX; g++) red[warp * SP_ATT_GMAX + g] = v[g];
+    __syncthreads();
+#pragma unroll
+    for (int g = 0; g < SP_ATT_GMAX; g++) {
+        if (g >= group) break;
+        float r = MAX ? -INFINITY : 0.f;
+        for (int w = 0; w < nw; w++) r = MAX ? fmaxf(r, red[w * SP_ATT_GMAX + g]) : r + red[w * SP_ATT_GMAX + g];
+        v[g] = r;
+    }
+}
+
+/* Decode attention for large batches (one query row a sequence): grid (kv heads, batch, key
+ * splits), 256 threads;
+ * q (batch, heads*D), caches (batch, max_ctx, kvd), keys 0..L-1 with L = *posp + 1 read on the
+ * device (a captured decode graph replays at every position); dynamic shared memory
+ * sp_attn_decode_smem(ceil(L / splits), D, group). A block takes one kv head, one sequence and
+ * one share of the keys: the group q heads of the kv head are computed together, so each
+ * K and V row is read once for all of them (GQA: 4 q heads a kv head in Llama-3-8B; a block a q
+ * head read them 4 times and ran 4 dependent shuffle chains where one now carries 4 heads).
+ * Warps take keys, lanes PER = D / 32 dims of each. Scores in shared memory (group, chunk),
+ * then softmax per head, then P V. With splits, each block writes its unnormalised output and
+ * (max, sum) per head; the last block of a (sequence, kv head) to finish merges them. */
+template <int PER>
+__global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int heads, int group, int D,
+                              int kvd, int max_ctx, const int *posp, float scale, float *part_o, float *part_ml,
+                              int *arrived) {
+    extern __shared__ float sm[];
+    __shared__ float red[32 * SP_ATT_GMAX];
+    __shared__ int last;
+    sp_pdl_wait();
+    sp_pdl_trigger();
+    const int L = *posp + 1;
+    const int chunk = (L + gridDim.z - 1) / gridDim.z, j0 = blockIdx.z * chunk;
+    const int Ls = max(0, min(chunk, L - j0)), cs = (chunk + 3) & ~3;
+    float *sc = sm, *part = sm + (size_t)group * cs; /* sc: (group, cs); part: (warps, group, D) */
+    const int hk = blockIdx.x, b = blockIdx.y, h0 = hk * group, qd = heads * D;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    float qv[SP_ATT_GMAX][PER];
+#pragma unroll
+    for (int g = 0; g < SP_ATT_GMAX; g++) {
+        if (g < group) sp_ld_bf16<PER>(qv[g], q + (size_t)b * qd + (h0 + g) * D + lane * PER);
+        else
+#pragma unroll
+            for (int i = 0; i < PER; i++) qv[g][i] = 0.f;
+    }
+    const bf16 *K = kc + ((size_t)b * max_ctx + j0) * kvd + hk * D + lane * PER;
+    const bf16 *V = vc + ((size_t)b * max_ctx + j0) * kvd + hk * D + lane * PER;
+#pragma unroll 2
+    for (int j = warp; j < Ls; j += nw) {
+        float k[PER], s[SP_ATT_GMAX];
+        sp_ld_bf16<PER>(k, K + (size_t)j * kvd);
+#pragma unroll
+        for (int g = 0; g < SP_ATT_GMAX; g++) {
+            s[g] = 0.f;
+#pragma unroll
+            for (int i = 0; i < PER; i++) s[g] += qv[g][i] * k[i];
+        }
+#pragma unroll
+        for (int o = 16; o; o >>= 1)
+#pragma unroll
+            for (int g = 0; g < SP_ATT_GMAX; g++)
+                if (g < group) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
+        if (lane < group) { /* lane g writes head g's score (no dynamic register index) */
+            float v = s[0];
+#pragma unroll
+            for (int g = 1; g < SP_ATT_GMAX; g++) if (lane == g) v = s[g];
+            sc[(size_t)lane * cs + j] = v * scale;
+        }
+    }
+    __syncthreads();
+    float mg[SP_ATT_GMAX], sum[SP_ATT_GMAX]; /* softmax of every head's scores at once, in place */
+#pragma unroll
+    for (int g = 0; g < SP_ATT_GMAX; g++) mg[g] = -INFINITY, sum[g] = 0.f;
+    for (int j = threadIdx.x; j < Ls; j += blockDim.x)
+#pragma unroll
+        for (int g = 0; g < SP_ATT_GMAX; g++)
+            if (g < group) mg[g] = fmaxf(mg[g], sc[(size_t)g * cs + j]);
+    sp_block_reduce_heads<true>(mg, red, group);
+    for (int j = threadIdx.x; j < Ls; j += blockDim.x)
+#pragma unroll
+        for (int g = 0; g < SP_ATT_GMAX; g++)
+            if (g < group) {
+                const float e = __expf(sc[(size_t)g * cs + j] - mg[g]);
+                sc[(size_t)g * cs + j] = e;
+                sum[g] += e;
+            }
+    sp_block_reduce_heads<false>(sum, red, group); /* its barriers also publish sc */
+    float acc[SP_ATT_GMAX][PER];
+#pragma unroll
+    for (int g = 0; g < SP_ATT_GMAX; g++)
+#pragma unroll
+        for (int i = 0; i < PER; i++) acc[g][i] = 0.f;
+#pragma unroll 2
+    for (int j = warp; j < Ls; j += nw) {
+        float v[PER];
+        sp_ld_bf16<PER>(v, V + (size_t)j * kvd);
+#pragma unroll
+        for (int g = 0; g < SP_ATT_GMAX; g++)
+            if (g < group) {
+                const float p = sc[(size_t)g * cs + j];
+#pragma unroll
+                for (int i = 0; i < PER; i++) acc[g][i] += p * v[i];
+            }
+    }
+    /* reduce over warps, every head at once: part (warps, group, D) */
+#pragma unroll
+    for (int g = 0; g < SP_ATT_GMAX; g++)
+        if (g < group)
+#pragma unroll
+            for (int i = 0; i < PER; i++) part[((size_t)warp * group + g) * D + lane * PER + i] = acc[g][i];
+    const size_t zs = gridDim.z;
+    if (zs > 1 && threadIdx.x < group) { /* (max, sum) of this split, head threadIdx.x */
+        float m = mg[0], su = sum[0];
+#pragma unroll
+        for (int g = 1; g < SP_ATT_GMAX; g++) if ((int)threadIdx.x == g) m = mg[g], su = sum[g];
+        const size_t slot = ((size_t)b * heads + h0 + threadIdx.x) * zs + blockIdx.z;
+        part_ml[2 * slot] = m, part_ml[2 * slot + 1] = su;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
+        const int g = e / D, i = e % D, h = h0 + g;
+        float o = 0.f;
+        for (int w = 0; w < nw; w++) o += part[((size_t)w * group + g) * D + i];
+        if (zs == 1) {
+            float su = sum[0];
+#pragma unroll
+            for (int gg = 1; gg < SP_ATT_GMAX; gg++) if (gg == g) su = sum[gg];
+            out[(size_t)b * qd + h * D + i] = __float2bfloat16(o / su);
+        } else {
+            part_o[(((size_t)b * heads + h) * zs + blockIdx.z) * D + i] = o; /* unnormalised */
+        }
+    }
+    if (zs == 1) return;
+    /* the last split of this (sequence, kv head) to finish merges all of them (one launch a
+     * layer fewer than a separate combine kernel): publish, count, and the block that counts
+     * last reads */
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int *a = arrived + (size_t)b * heads + h0;
+        last = atomicAdd(a, 1) == (int)zs - 1;
+        if (last) *a = 0; /* ready for the next launch */
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
+        const int g = e / D, i = e % D;
+        const size_t base = ((size_t)b * heads + h0 + g) * zs;
+        float M = -INFINITY, num = 0.f, den = 0.f;
+        for (size_t s = 0; s < zs; s++) M = fmaxf(M, __ldcg(part_ml + 2 * (base + s)));
+        for (size_t s = 0; s < zs; s++) {
+            const float ms = __ldcg(part_ml + 2 * (base + s)), w = ms == -INFINITY ? 0.f : __expf(ms - M);
+            num += w * __ldcg(part_o + (base + s) * D + i);
+            den += w * __ldcg(part_ml + 2 * (base + s) + 1);
+        }
+        out[(size_t)b * qd + (h0 + g) * D + i] = __float2bfloat16(num / den);
     }
 }
 
