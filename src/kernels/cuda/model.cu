@@ -89,8 +89,14 @@ static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_
  * D <= 256) */
 typedef void (*attn_decode_fn)(const bf16 *, const bf16 *, const bf16 *, bf16 *, int, int, int, int, int, const int *, float,
                                float *, float *, int *);
-static attn_decode_fn attn_decode_gqa(int D) {
-    return D <= 32 ? k_attn_decode_gqa<1> : D <= 64 ? k_attn_decode_gqa<2> : D <= 128 ? k_attn_decode_gqa<4> : k_attn_decode_gqa<8>;
+template <int G>
+static attn_decode_fn attn_decode_gqa_g(int D) {
+    return D <= 32 ? k_attn_decode_gqa<1, G> : D <= 64 ? k_attn_decode_gqa<2, G> : D <= 128 ? k_attn_decode_gqa<4, G> : k_attn_decode_gqa<8, G>;
+}
+/* ... and GQA group: loops built for 2, 4 or 8 heads (computing 8 for a group of 4 doubled the
+ * instructions, ncu run 40) */
+static attn_decode_fn attn_decode_gqa(int D, int group) {
+    return group <= 2 ? attn_decode_gqa_g<2>(D) : group <= 4 ? attn_decode_gqa_g<4>(D) : attn_decode_gqa_g<8>(D);
 }
 
 static unsigned grid_for(size_t n) { size_t g = (n + 255) / 256; return (unsigned)(g < 4096 ? (g ? g : 1) : 4096); }
@@ -241,7 +247,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     const int chunk_max = max_ctx < SP_ATT_CHUNK_MAX ? max_ctx : SP_ATT_CHUNK_MAX;
     size_t att_smem = sp_attn_decode_smem(chunk_max, c->head_dim, c->n_heads / c->n_kv_heads), sm_smem = (size_t)max_ctx * 4;
     if (att_smem > 48 * 1024 &&
-        cudaFuncSetAttribute(attn_decode_gqa(c->head_dim), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess)
+        cudaFuncSetAttribute(attn_decode_gqa(c->head_dim, c->n_heads / c->n_kv_heads), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess)
         ok = 0;
     if (sm_smem > 48 * 1024 &&
         cudaFuncSetAttribute(k_softmax_causal, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm_smem) != cudaSuccess) ok = 0;
@@ -627,7 +633,7 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
         splits = splits < most ? splits : most;
         splits = splits > need ? splits : need;
         splits = splits < (Lmax + 63) / 64 ? splits : (Lmax + 63) / 64;
-        SP_CU(sp_launch(gqa ? attn_decode_gqa(cf->head_dim) : k_attn_decode, dim3(blocks / batch, batch, splits), 256,
+        SP_CU(sp_launch(gqa ? attn_decode_gqa(cf->head_dim, group) : k_attn_decode, dim3(blocks / batch, batch, splits), 256,
                         sp_attn_decode_smem((Lmax + splits - 1) / splits, cf->head_dim, gqa ? group : 1), c->stream, g->pdl,
                         g->q, g->kc + seq0, g->vc + seq0, g->att, cf->n_heads, group, cf->head_dim, g->kvd, g->max_ctx, g->tok,
                         1.f / sqrtf((float)cf->head_dim), g->part_o, g->part_ml, g->arrived));

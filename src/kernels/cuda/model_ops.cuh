@@ -282,48 +282,48 @@ static inline size_t sp_attn_decode_smem(int chunk, int D, int group) {
 
 /* max (MAX) or sum over the block of v[g] for every g < group at once: one barrier pair for all
  * heads (a block reduction per head put 4 pairs of barriers a head in series); red holds
- * 32 * SP_ATT_GMAX floats */
-template <bool MAX>
+ * 32 * G floats */
+template <bool MAX, int G>
 __device__ __forceinline__ void sp_block_reduce_heads(float *v, float *red, int group) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
 #pragma unroll
     for (int o = 16; o; o >>= 1)
 #pragma unroll
-        for (int g = 0; g < SP_ATT_GMAX; g++) {
+        for (int g = 0; g < G; g++) {
             const float u = __shfl_xor_sync(0xffffffffu, v[g], o);
             v[g] = MAX ? fmaxf(v[g], u) : v[g] + u;
         }
     __syncthreads(); /* red may still be read from a previous call */
     if (lane == 0)
 #pragma unroll
-        for (int g = 0; g < SP_ATT_GMAX; g++) red[warp * SP_ATT_GMAX + g] = v[g];
+        for (int g = 0; g < G; g++) red[warp * G + g] = v[g];
     __syncthreads();
 #pragma unroll
-    for (int g = 0; g < SP_ATT_GMAX; g++) {
+    for (int g = 0; g < G; g++) {
         if (g >= group) break;
         float r = MAX ? -INFINITY : 0.f;
-        for (int w = 0; w < nw; w++) r = MAX ? fmaxf(r, red[w * SP_ATT_GMAX + g]) : r + red[w * SP_ATT_GMAX + g];
+        for (int w = 0; w < nw; w++) r = MAX ? fmaxf(r, red[w * G + g]) : r + red[w * G + g];
         v[g] = r;
     }
 }
 
 /* Decode attention for large batches (one query row a sequence): grid (kv heads, batch, key
- * splits), 256 threads;
- * q (batch, heads*D), caches (batch, max_ctx, kvd), keys 0..L-1 with L = *posp + 1 read on the
+ * splits), 256 threads; q (batch, heads*D), caches (batch, max_ctx, kvd), keys 0..L-1 with L = *posp + 1 read on the
  * device (a captured decode graph replays at every position); dynamic shared memory
  * sp_attn_decode_smem(ceil(L / splits), D, group). A block takes one kv head, one sequence and
  * one share of the keys: the group q heads of the kv head are computed together, so each
  * K and V row is read once for all of them (GQA: 4 q heads a kv head in Llama-3-8B; a block a q
  * head read them 4 times and ran 4 dependent shuffle chains where one now carries 4 heads).
- * Warps take keys, lanes PER = D / 32 dims of each. Scores in shared memory (group, chunk),
- * then softmax per head, then P V. With splits, each block writes its unnormalised output and
+ * Warps take keys, lanes PER = D / 32 dims of each; the loops are built for G >= group heads
+ * (2, 4 or 8). Scores in shared memory (group, chunk), then the softmax of all heads, then
+ * P V. With splits, each block writes its unnormalised output and
  * (max, sum) per head; the last block of a (sequence, kv head) to finish merges them. */
-template <int PER>
+template <int PER, int G>
 __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int heads, int group, int D,
                               int kvd, int max_ctx, const int *posp, float scale, float *part_o, float *part_ml,
                               int *arrived) {
     extern __shared__ float sm[];
-    __shared__ float red[32 * SP_ATT_GMAX];
+    __shared__ float red[32 * G];
     __shared__ int last;
     sp_pdl_wait();
     sp_pdl_trigger();
@@ -333,9 +333,9 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
     float *sc = sm, *part = sm + (size_t)group * cs; /* sc: (group, cs); part: (warps, group, D) */
     const int hk = blockIdx.x, b = blockIdx.y, h0 = hk * group, qd = heads * D;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    float qv[SP_ATT_GMAX][PER];
+    float qv[G][PER];
 #pragma unroll
-    for (int g = 0; g < SP_ATT_GMAX; g++) {
+    for (int g = 0; g < G; g++) {
         if (g < group) sp_ld_bf16<PER>(qv[g], q + (size_t)b * qd + (h0 + g) * D + lane * PER);
         else
 #pragma unroll
@@ -343,12 +343,12 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
     }
     const bf16 *K = kc + ((size_t)b * max_ctx + j0) * kvd + hk * D + lane * PER;
     const bf16 *V = vc + ((size_t)b * max_ctx + j0) * kvd + hk * D + lane * PER;
-#pragma unroll 2
+#pragma unroll 4
     for (int j = warp; j < Ls; j += nw) {
-        float k[PER], s[SP_ATT_GMAX];
+        float k[PER], s[G];
         sp_ld_bf16<PER>(k, K + (size_t)j * kvd);
 #pragma unroll
-        for (int g = 0; g < SP_ATT_GMAX; g++) {
+        for (int g = 0; g < G; g++) {
             s[g] = 0.f;
 #pragma unroll
             for (int i = 0; i < PER; i++) s[g] += qv[g][i] * k[i];
@@ -356,44 +356,44 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
 #pragma unroll
         for (int o = 16; o; o >>= 1)
 #pragma unroll
-            for (int g = 0; g < SP_ATT_GMAX; g++)
+            for (int g = 0; g < G; g++)
                 if (g < group) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
         if (lane < group) { /* lane g writes head g's score (no dynamic register index) */
             float v = s[0];
 #pragma unroll
-            for (int g = 1; g < SP_ATT_GMAX; g++) if (lane == g) v = s[g];
+            for (int g = 1; g < G; g++) if (lane == g) v = s[g];
             sc[(size_t)lane * cs + j] = v * scale;
         }
     }
     __syncthreads();
-    float mg[SP_ATT_GMAX], sum[SP_ATT_GMAX]; /* softmax of every head's scores at once, in place */
+    float mg[G], sum[G]; /* softmax of every head's scores at once, in place */
 #pragma unroll
-    for (int g = 0; g < SP_ATT_GMAX; g++) mg[g] = -INFINITY, sum[g] = 0.f;
+    for (int g = 0; g < G; g++) mg[g] = -INFINITY, sum[g] = 0.f;
     for (int j = threadIdx.x; j < Ls; j += blockDim.x)
 #pragma unroll
-        for (int g = 0; g < SP_ATT_GMAX; g++)
+        for (int g = 0; g < G; g++)
             if (g < group) mg[g] = fmaxf(mg[g], sc[(size_t)g * cs + j]);
-    sp_block_reduce_heads<true>(mg, red, group);
+    sp_block_reduce_heads<true, G>(mg, red, group);
     for (int j = threadIdx.x; j < Ls; j += blockDim.x)
 #pragma unroll
-        for (int g = 0; g < SP_ATT_GMAX; g++)
+        for (int g = 0; g < G; g++)
             if (g < group) {
                 const float e = __expf(sc[(size_t)g * cs + j] - mg[g]);
                 sc[(size_t)g * cs + j] = e;
                 sum[g] += e;
             }
-    sp_block_reduce_heads<false>(sum, red, group); /* its barriers also publish sc */
-    float acc[SP_ATT_GMAX][PER];
+    sp_block_reduce_heads<false, G>(sum, red, group); /* its barriers also publish sc */
+    float acc[G][PER];
 #pragma unroll
-    for (int g = 0; g < SP_ATT_GMAX; g++)
+    for (int g = 0; g < G; g++)
 #pragma unroll
         for (int i = 0; i < PER; i++) acc[g][i] = 0.f;
-#pragma unroll 2
+#pragma unroll 4
     for (int j = warp; j < Ls; j += nw) {
         float v[PER];
         sp_ld_bf16<PER>(v, V + (size_t)j * kvd);
 #pragma unroll
-        for (int g = 0; g < SP_ATT_GMAX; g++)
+        for (int g = 0; g < G; g++)
             if (g < group) {
                 const float p = sc[(size_t)g * cs + j];
 #pragma unroll
@@ -402,7 +402,7 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
     }
     /* reduce over warps, every head at once: part (warps, group, D) */
 #pragma unroll
-    for (int g = 0; g < SP_ATT_GMAX; g++)
+    for (int g = 0; g < G; g++)
         if (g < group)
 #pragma unroll
             for (int i = 0; i < PER; i++) part[((size_t)warp * group + g) * D + lane * PER + i] = acc[g][i];
@@ -410,7 +410,7 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
     if (zs > 1 && threadIdx.x < group) { /* (max, sum) of this split, head threadIdx.x */
         float m = mg[0], su = sum[0];
 #pragma unroll
-        for (int g = 1; g < SP_ATT_GMAX; g++) if ((int)threadIdx.x == g) m = mg[g], su = sum[g];
+        for (int g = 1; g < G; g++) if ((int)threadIdx.x == g) m = mg[g], su = sum[g];
         const size_t slot = ((size_t)b * heads + h0 + threadIdx.x) * zs + blockIdx.z;
         part_ml[2 * slot] = m, part_ml[2 * slot + 1] = su;
     }
@@ -422,7 +422,7 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
         if (zs == 1) {
             float su = sum[0];
 #pragma unroll
-            for (int gg = 1; gg < SP_ATT_GMAX; gg++) if (gg == g) su = sum[gg];
+            for (int gg = 1; gg < G; gg++) if (gg == g) su = sum[gg];
             out[(size_t)b * qd + h * D + i] = __float2bfloat16(o / su);
         } else {
             part_o[(((size_t)b * heads + h) * zs + blockIdx.z) * D + i] = o; /* unnormalised */
