@@ -574,8 +574,6 @@ static int attention_prefill(sp_cuda_model *g, int layer, int n, int pos, sp_cud
     return 0;
 }
 
-/* decode attention shared memory: L scores (padded to 4) + 8 warps x D partial outputs */
-
 /* profile mark: the time since the previous mark is charged to op (SP_GPU_PROFILE=1) */
 static void mark(sp_cuda_model *g, sp_cuda_ctx *c, const char *op) {
     if (!g->prof_on || g->prof_n >= SP_PROF_MAX) return;
@@ -622,8 +620,8 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     else if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
     else {
         /* a block a q head for small batches; for large ones a block a kv head takes its group of q
-         * heads, so each K/V row is read once for all of them (TPOT batch 16 -0.6 ms, batch 1
-         * +0.3 ms, run 35). Keys split when the blocks would leave most SMs idle, and so that a
+         * heads, so each K/V row is read once for all of them (8B model: TPOT batch 16 -0.8 ms;
+         * at batch 1 it made too few blocks, +0.3 ms; runs 35-41). Keys split when the blocks would leave most SMs idle, and so that a
          * block's scores fit its shared memory; a captured graph serves every position, so it
          * sizes the splits for the longest context, op by op for this one (>= 64 keys a split) */
         const int gqa = g->dec_attn ? g->dec_attn == 2 : group > 1 && 2 * cf->n_kv_heads * batch >= c->sm_count;

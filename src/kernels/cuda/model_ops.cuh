@@ -255,7 +255,7 @@ __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf1
     }
 }
 
-/* load n (PER) bf16 as floats: 2, 4, 8 or 16 bytes */
+/* PER (1, 2, 4 or a multiple of 4) bf16 as floats, in 2-, 4- or 8-byte loads */
 template <int PER>
 __device__ __forceinline__ void sp_ld_bf16(float *f, const bf16 *p) {
     if (PER == 1) {
@@ -276,6 +276,8 @@ __device__ __forceinline__ void sp_ld_bf16(float *f, const bf16 *p) {
 
 #define SP_ATT_GMAX 8         /* most q heads a kv head (GQA group) the decode attention takes */
 #define SP_ATT_CHUNK_MAX 2048 /* most keys of one decode attention block (its scores are in shared memory) */
+/* bytes of dynamic shared memory of either decode attention (group 1 for k_attn_decode): the
+ * scores of group heads for chunk keys, then 8 warps x group x D partial outputs (floats) */
 static inline size_t sp_attn_decode_smem(int chunk, int D, int group) {
     return ((size_t)group * ((chunk + 3) / 4 * 4) + 8 * (size_t)group * D) * 4;
 }
