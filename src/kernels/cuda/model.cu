@@ -627,7 +627,8 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
         const int gqa = g->dec_attn ? g->dec_attn == 2 : group > 1 && 2 * cf->n_kv_heads * batch >= c->sm_count;
         const int blocks = (gqa ? cf->n_kv_heads : cf->n_heads) * batch, Lmax = g->capturing ? g->max_ctx : pos + 1;
         const int most = gqa ? SP_ATT_SPLITS : SP_ATT_SPLITS_HEAD;
-        int splits = (2 * c->sm_count + blocks - 1) / blocks, need = (Lmax + SP_ATT_CHUNK_MAX - 1) / SP_ATT_CHUNK_MAX;
+        const int per_sm = gqa ? 8 : 2; /* blocks an SM wanted: the kv-head kernel is latency-bound (run 43: 5 splits beat 3) */
+        int splits = (per_sm * c->sm_count + blocks - 1) / blocks, need = (Lmax + SP_ATT_CHUNK_MAX - 1) / SP_ATT_CHUNK_MAX;
         splits = splits < most ? splits : most;
         splits = splits > need ? splits : need;
         splits = splits < (Lmax + 63) / 64 ? splits : (Lmax + 63) / 64;
