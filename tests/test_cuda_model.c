@@ -219,6 +219,8 @@ int main(void) {
     run_model("60%, D 128, kv-head decode attention", 0, 0.6, 4, 2, 128);
     setenv("SP_GPU_DECODE_ATTN", "head", 1);
     run_model("2:4, D 64, 3 q heads a kv head, q-head decode attention", 1, 0.5, 6, 2, 64);
+    setenv("SP_GPU_DECODE_ATTN", "gqa", 1); /* a group above SP_ATT_GMAX keeps the q-head kernel */
+    run_model("2:4, D 32, 16 q heads a kv head", 1, 0.5, 16, 1, 32);
     unsetenv("SP_GPU_DECODE_ATTN");
     setenv("SP_GPU_QKV", "separate", 1); /* three q/k/v linears instead of the fused one */
     run_model("2:4 qkv apart", 1, 0.5, 4, 2, 32);

@@ -158,11 +158,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     const sp_cuda_model_cfg *c = cfg;
     if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads ||
         c->head_dim % 32 || c->head_dim > 256 || c->dim % 16 || c->hidden_dim % 16 || max_ctx < 1 || max_rows < 1 ||
-        max_batch < 1 || max_rows > max_ctx || c->n_heads / c->n_kv_heads > SP_ATT_GMAX ||
-        max_ctx > SP_ATT_SPLITS * SP_ATT_CHUNK_MAX) {
-        sp_error(SP_ERR_ARG, "sp_cuda_model_new: unsupported shape (dim %d, heads %d/%d (at most %d q heads a kv head), "
-                             "head dim %d, ctx %d (at most %d), rows %d)",
-                 c->dim, c->n_heads, c->n_kv_heads, SP_ATT_GMAX, c->head_dim, max_ctx, SP_ATT_SPLITS * SP_ATT_CHUNK_MAX, max_rows);
+        max_batch < 1 || max_rows > max_ctx || max_ctx > SP_ATT_SPLITS * SP_ATT_CHUNK_MAX) {
+        sp_error(SP_ERR_ARG, "sp_cuda_model_new: unsupported shape (dim %d, heads %d/%d, head dim %d, ctx %d (at most %d), rows %d)",
+                 c->dim, c->n_heads, c->n_kv_heads, c->head_dim, max_ctx, SP_ATT_SPLITS * SP_ATT_CHUNK_MAX, max_rows);
         return NULL;
     }
     sp_cuda_model *g = (sp_cuda_model *)calloc(1, sizeof *g);
@@ -244,9 +242,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     /* timing input: random, never zeros */
     k_random_bf16<><<<grid_for(g->tx_elems), 256, 0, ctx->stream>>>(g->tx, g->tx_elems, 12345, 1.f);
     /* decode attention and softmax keep a row of scores in shared memory */
-    const int chunk_max = max_ctx < SP_ATT_CHUNK_MAX ? max_ctx : SP_ATT_CHUNK_MAX;
-    size_t att_smem = sp_attn_decode_smem(chunk_max, c->head_dim, c->n_heads / c->n_kv_heads), sm_smem = (size_t)max_ctx * 4;
-    if (att_smem > 48 * 1024 &&
+    const int chunk_max = max_ctx < SP_ATT_CHUNK_MAX ? max_ctx : SP_ATT_CHUNK_MAX, grp = c->n_heads / c->n_kv_heads;
+    size_t att_smem = sp_attn_decode_smem(chunk_max, c->head_dim, grp), sm_smem = (size_t)max_ctx * 4;
+    if (grp <= SP_ATT_GMAX && att_smem > 48 * 1024 &&
         cudaFuncSetAttribute(attn_decode_gqa(c->head_dim, c->n_heads / c->n_kv_heads), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess)
         ok = 0;
     if (sm_smem > 48 * 1024 &&
@@ -620,11 +618,11 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     else if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
     else {
         /* a block a q head for small batches; for large ones a block a kv head takes its group of q
-         * heads, so each K/V row is read once for all of them (8B model: TPOT batch 16 -0.8 ms;
-         * at batch 1 it made too few blocks, +0.3 ms; runs 35-41). Keys split when the blocks would leave most SMs idle, and so that a
+         * heads (groups up to SP_ATT_GMAX), so each K/V row is read once for all of them (8B
+         * model: TPOT batch 16 -0.8 ms; at batch 1 it made too few blocks, +0.3 ms; runs 35-44). Keys split when the blocks would leave most SMs idle, and so that a
          * block's scores fit its shared memory; a captured graph serves every position, so it
          * sizes the splits for the longest context, op by op for this one (>= 64 keys a split) */
-        const int gqa = g->dec_attn ? g->dec_attn == 2 : group > 1 && 2 * cf->n_kv_heads * batch >= c->sm_count;
+        const int gqa = group <= SP_ATT_GMAX && (g->dec_attn ? g->dec_attn == 2 : group > 1 && 2 * cf->n_kv_heads * batch >= c->sm_count);
         const int blocks = (gqa ? cf->n_kv_heads : cf->n_heads) * batch, Lmax = g->capturing ? g->max_ctx : pos + 1;
         const int most = gqa ? SP_ATT_SPLITS : SP_ATT_SPLITS_HEAD;
         const int per_sm = gqa ? 8 : 2; /* blocks an SM wanted: the kv-head kernel is latency-bound (run 43: 5 splits beat 3) */
