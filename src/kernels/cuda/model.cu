@@ -606,11 +606,10 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
         SP_CHK(lin_op(g, &L[1], g->xb, rows, g->kn, c, "linear q|k|v"));
         SP_CHK(lin_op(g, &L[2], g->xb, rows, g->vn, c, "linear q|k|v"));
     }
-    /* units of 4 head-dim elements, SP_ROPE_UNITS a thread: 192 threads for the 8B model's 1536 */
-    const int units = (cf->n_heads + 2 * cf->n_kv_heads) * cf->head_dim / 4;
-    const int rw = ((units + SP_ROPE_UNITS - 1) / SP_ROPE_UNITS + 31) / 32 * 32, rt = rw < 1024 ? rw : 1024;
-    SP_CU(sp_launch(k_rope_kv, rows, rt, 0, c->stream, g->pdl, qs, lq, g->q, g->qd, ks, vs, lkv, g->kc + seq0, g->vc + seq0,
-                    cf->n_heads, cf->n_kv_heads, cf->head_dim, g->cs, g->sn, g->tok, bm, g->max_ctx));
+    const int half = cf->head_dim / 2;
+    SP_CU(sp_launch(k_rope_kv, dim3(rows < 128 ? rows : 128, cf->n_heads + 2 * cf->n_kv_heads), half < 32 ? 32 : half, 0,
+                    c->stream, g->pdl, qs, lq, g->q, g->qd, ks, vs, lkv, g->kc + seq0, g->vc + seq0, rows, cf->n_heads,
+                    cf->n_kv_heads, cf->head_dim, g->cs, g->sn, g->tok, bm, g->max_ctx));
     mark(g, c, "rope + kv store");
     if (n > 1 && g->flash)
         SP_CHK(sp_flash_prefill(g->q, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim, g->kvd,

@@ -94,54 +94,39 @@ __global__ void k_add_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out
     }
 }
 
-/* HF rotate-half RoPE of q and k, and the KV-cache store, in one kernel: a block a row
- * (blockIdx.x). The row's units are (head, j) with j = 2u over the first half of the head dim:
- * q heads (rotated from qs into q), k heads (rotated into the cache), v heads (copied into the
- * cache); a unit is the bf16 pairs (j, j+1) and (j + D/2, j + D/2 + 1). A thread loads all its
- * units before it stores any (qs may be q, so the compiler would not overlap them: looping over
- * rows one round trip at a time ran at 1.5 TB/s, run 25). Row r sits at position
- * pos + (batch_mode ? 0 : r) of sequence (batch_mode ? r : 0); caches (seqs, max_ctx, kvd); pos
- * is read on the device (*posp) so that a captured decode graph replays at every position. */
-#define SP_ROPE_UNITS 8 /* units a thread has in flight */
+/* HF rotate-half RoPE of q and k, and the KV-cache store, in one kernel: grid (row blocks,
+ * heads + 2 kv_heads), blockDim >= D/2; blockIdx.y picks a q head (rotated from qs into q),
+ * a k head (rotated into the cache) or a v head (copied into the cache); a thread owns the
+ * pair (j, j + D/2). Row r sits at position pos + (batch_mode ? 0 : r) of sequence
+ * (batch_mode ? r : 0); caches (seqs, max_ctx, kvd). pos is read on the device (*posp) so
+ * that a captured decode graph replays at every position. qs may be q (in place). This form
+ * (0e713db) is back: a block a row with all loads in flight (b964cb0) took 1.47 ms a 2048-token
+ * prefill of the 8B model against 1.07 and 0.23 ms a decode step against 0.16 (profiles, runs
+ * 49 and 50). */
 __global__ void k_rope_kv(const bf16 *qs, int lqs, bf16 *q, int lq, const bf16 *ks, const bf16 *vs, int lkv, bf16 *kc,
-                          bf16 *vc, int heads, int kvh, int D, const float *cs, const float *sn, const int *posp,
-                          int batch_mode, int max_ctx) {
+                          bf16 *vc, int rows, int heads, int kvh, int D, const float *cs, const float *sn,
+                          const int *posp, int batch_mode, int max_ctx) {
     sp_pdl_wait();
     sp_pdl_trigger();
-    const int r = blockIdx.x, pos = *posp, kvd = kvh * D, q4 = D / 4, half = D / 2;
-    const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r), units = (heads + 2 * kvh) * q4;
-    const size_t crow = ((size_t)seq * max_ctx + p) * kvd;
-    for (int u0 = 0; u0 < units; u0 += SP_ROPE_UNITS * blockDim.x) {
-        float2 a[SP_ROPE_UNITS], b[SP_ROPE_UNITS], c[SP_ROPE_UNITS], sv[SP_ROPE_UNITS];
-        __nv_bfloat162 *d[SP_ROPE_UNITS];
-        int rot[SP_ROPE_UNITS];
-#pragma unroll
-        for (int i = 0; i < SP_ROPE_UNITS; i++) { /* loads */
-            const int u = u0 + i * blockDim.x + threadIdx.x, y = u / q4, j = 2 * (u % q4);
-            rot[i] = 0, d[i] = NULL;
-            if (u >= units) continue;
-            const bf16 *src;
-            if (y < heads) src = qs + (size_t)r * lqs + y * D + j, d[i] = (__nv_bfloat162 *)(q + (size_t)r * lq + y * D + j);
-            else if (y < heads + kvh) src = ks + (size_t)r * lkv + (y - heads) * D + j, d[i] = (__nv_bfloat162 *)(kc + crow + (y - heads) * D + j);
-            else src = vs + (size_t)r * lkv + (y - heads - kvh) * D + j, d[i] = (__nv_bfloat162 *)(vc + crow + (y - heads - kvh) * D + j);
-            a[i] = __bfloat1622float2(*(const __nv_bfloat162 *)src);
-            b[i] = __bfloat1622float2(*(const __nv_bfloat162 *)(src + half));
-            if ((rot[i] = y < heads + kvh)) {
-                c[i] = *reinterpret_cast<const float2 *>(cs + (size_t)p * half + j);
-                sv[i] = *reinterpret_cast<const float2 *>(sn + (size_t)p * half + j);
-            }
+    const int half = D / 2, j = threadIdx.x, y = blockIdx.y, pos = *posp, kvd = kvh * D;
+    if (j >= half) return;
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r);
+        const size_t crow = ((size_t)seq * max_ctx + p) * kvd;
+        if (y >= heads + kvh) { /* v head: copy */
+            const int h = y - heads - kvh;
+            const bf16 *s = vs + (size_t)r * lkv + h * D;
+            bf16 *d = vc + crow + h * D;
+            d[j] = s[j];
+            d[j + half] = s[j + half];
+            continue;
         }
-#pragma unroll
-        for (int i = 0; i < SP_ROPE_UNITS; i++) { /* stores */
-            if (!d[i]) continue;
-            if (rot[i]) {
-                d[i][0] = __floats2bfloat162_rn(a[i].x * c[i].x - b[i].x * sv[i].x, a[i].y * c[i].y - b[i].y * sv[i].y);
-                d[i][half / 2] = __floats2bfloat162_rn(b[i].x * c[i].x + a[i].x * sv[i].x, b[i].y * c[i].y + a[i].y * sv[i].y);
-            } else {
-                d[i][0] = __floats2bfloat162_rn(a[i].x, a[i].y);
-                d[i][half / 2] = __floats2bfloat162_rn(b[i].x, b[i].y);
-            }
-        }
+        const bf16 *s = y < heads ? qs + (size_t)r * lqs + y * D : ks + (size_t)r * lkv + (y - heads) * D;
+        bf16 *d = y < heads ? q + (size_t)r * lq + y * D : kc + crow + (y - heads) * D;
+        float c = cs[(size_t)p * half + j], sv = sn[(size_t)p * half + j];
+        float a = __bfloat162float(s[j]), b = __bfloat162float(s[j + half]);
+        d[j] = __float2bfloat16(a * c - b * sv); /* the pair is read before it is written: s may be d */
+        d[j + half] = __float2bfloat16(b * c + a * sv);
     }
 }
 
