@@ -307,8 +307,8 @@ __device__ __forceinline__ void sp_block_reduce_heads(float *v, float *red, int 
  * (max, sum) per head; the last block of a (sequence, kv head) to finish merges them. */
 template <int PER, int G>
 __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int heads, int group, int D,
-                              int kvd, int max_ctx, const int *posp, float scale, float *part_o, float *part_ml,
-                              int *arrived) {
+                                  int kvd, int max_ctx, const int *posp, float scale, float *part_o, float *part_ml,
+                                  int *arrived) {
     extern __shared__ float sm[];
     __shared__ float red[32 * G];
     __shared__ int last;
