@@ -16,6 +16,10 @@ for a in libopenblas.so.0 libblas.so.3 liblapack.so.3 libopenblas.so libblas.so 
     p=$(update-alternatives --list "$a-x86_64-linux-gnu" 2>/dev/null | grep openblas-openmp | head -1 || true)
     [ -z "$p" ] || $SUDO update-alternatives --set "$a-x86_64-linux-gnu" "$p" >/dev/null
 done
+# Debian 12's own python3 marks itself externally managed (PEP 668) and then refuses pip
+# installs outside a venv; these pinned test-only packages go beside it on purpose (a no-op
+# for a python3 that is not so marked, such as a pyenv one).
+export PIP_BREAK_SYSTEM_PACKAGES=1
 # pip's own failure must stop the script: the grep that drops the root warning only filters
 out=$(python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../tests/requirements.txt" 2>&1) ||
     { printf '%s\n' "$out"; echo "install-deps: pip install failed" >&2; exit 1; }
