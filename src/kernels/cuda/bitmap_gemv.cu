@@ -191,17 +191,11 @@ int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     const int xs_words = (int)(((p.smem + 15) / 16) * 4); /* x staging, 16-byte aligned */
     const size_t smem = (size_t)xs_words * 4 + SP_WARPS * 2048;
     dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
-    if (p.nt == 1) {
-        static size_t allowed = 0;
-        SP_CHK(sp_allow_smem(spbm_kernel<1>, smem, &allowed));
-        spbm_kernel<1><<<grid, SP_THREADS, smem, c->stream>>>(w->bm, w->boff, w->bvals, x, y, w->ws, w->counters, n,
-                                                            w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, xs_words, p.pf_bitmap);
-    } else {
-        static size_t allowed = 0;
-        SP_CHK(sp_allow_smem(spbm_kernel<2>, smem, &allowed));
-        spbm_kernel<2><<<grid, SP_THREADS, smem, c->stream>>>(w->bm, w->boff, w->bvals, x, y, w->ws, w->counters, n,
-                                                            w->out, w->mp, w->in, KM, p.rpb, p.spb, p.splits, xs_words, p.pf_bitmap);
-    }
+    static size_t allowed[2];
+    auto k = p.nt == 1 ? spbm_kernel<1> : spbm_kernel<2>;
+    SP_CHK(sp_allow_smem(k, smem, &allowed[p.nt - 1]));
+    k<<<grid, SP_THREADS, smem, c->stream>>>(w->bm, w->boff, w->bvals, x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM,
+                                             p.rpb, p.spb, p.splits, xs_words, p.pf_bitmap);
     SP_CU(cudaGetLastError());
     return 0;
 }

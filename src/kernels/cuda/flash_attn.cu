@@ -82,7 +82,9 @@ template <int G>
 __device__ __forceinline__ void fa_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(G) : "memory"); }
 
 /* S (16 x 64) = Q K^T for one warp, k-step outer so consecutive mma.sync write different
- * accumulators. Matrix i of an x4 load: keys 8 (2 np + i / 2).., dims 16 kk + 8 (i & 1).. */
+ * accumulators. Matrix i of an x4 load: keys 8 (2 np + i / 2).., dims 16 kk + 8 (i & 1)..
+ * fa_tile_pipe writes this loop out again, interleaved with the softmax: one shared k-step
+ * helper gave the kernel 242 registers instead of 236 and cost 1-2% (run 38). */
 template <int D>
 __device__ __forceinline__ void fa_qk(float (*s)[4], const uint32_t (*qf)[4], const bf16 *Ks, int lane) {
     constexpr int STR = D + 8;

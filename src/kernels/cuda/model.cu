@@ -245,7 +245,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     const int chunk_max = max_ctx < SP_ATT_CHUNK_MAX ? max_ctx : SP_ATT_CHUNK_MAX, grp = c->n_heads / c->n_kv_heads;
     size_t att_smem = sp_attn_decode_smem(chunk_max, c->head_dim, grp), sm_smem = (size_t)max_ctx * 4;
     if (grp <= SP_ATT_GMAX && att_smem > 48 * 1024 &&
-        cudaFuncSetAttribute(attn_decode_gqa(c->head_dim, c->n_heads / c->n_kv_heads), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess)
+        cudaFuncSetAttribute(attn_decode_gqa(c->head_dim, grp), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)att_smem) != cudaSuccess)
         ok = 0;
     if (sm_smem > 48 * 1024 &&
         cudaFuncSetAttribute(k_softmax_causal, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm_smem) != cudaSuccess) ok = 0;
@@ -618,9 +618,10 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     else {
         /* a block a q head for small batches; for large ones a block a kv head takes its group of q
          * heads (groups up to SP_ATT_GMAX), so each K/V row is read once for all of them (8B
-         * model: TPOT batch 16 -0.8 ms; at batch 1 it made too few blocks, +0.3 ms; runs 35-44). Keys split when the blocks would leave most SMs idle, and so that a
-         * block's scores fit its shared memory; a captured graph serves every position, so it
-         * sizes the splits for the longest context, op by op for this one (>= 64 keys a split) */
+         * model: TPOT batch 16 -0.8 ms; at batch 1 it made too few blocks, +0.3 ms; runs 35-44).
+         * Keys split when the blocks would leave most SMs idle, and so that a block's scores fit
+         * its shared memory; a captured graph serves every position, so it sizes the splits for
+         * the longest context, op by op for this one (>= 64 keys a split) */
         const int gqa = group <= SP_ATT_GMAX && (g->dec_attn ? g->dec_attn == 2 : group > 1 && 2 * cf->n_kv_heads * batch >= c->sm_count);
         const int blocks = (gqa ? cf->n_kv_heads : cf->n_heads) * batch, Lmax = g->capturing ? g->max_ctx : pos + 1;
         const int most = gqa ? SP_ATT_SPLITS : SP_ATT_SPLITS_HEAD;

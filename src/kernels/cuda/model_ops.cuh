@@ -6,24 +6,40 @@
 
 typedef __nv_bfloat16 bf16;
 
-/* sum over the block (blockDim.x a multiple of 32, <= 1024); red holds 32 floats */
-__device__ __forceinline__ float sp_block_sum(float v, float *red) {
-    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+/* max (MAX) or sum over the block (blockDim.x a multiple of 32, <= 1024) of v[g] for every
+ * g < group <= G at once, under one barrier pair (the decode attention reduces all heads of a
+ * GQA group together: a reduction a head put their barriers in series); red holds 32 * G
+ * floats */
+template <bool MAX, int G>
+__device__ __forceinline__ void sp_block_reduce(float *v, float *red, int group) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+#pragma unroll
+    for (int o = 16; o; o >>= 1)
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            const float u = __shfl_xor_sync(0xffffffffu, v[g], o);
+            v[g] = MAX ? fmaxf(v[g], u) : v[g] + u;
+        }
     __syncthreads(); /* red may still be read from a previous call */
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    if (lane == 0)
+#pragma unroll
+        for (int g = 0; g < G; g++) red[warp * G + g] = v[g];
     __syncthreads();
-    float s = 0.f;
-    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
-    return s;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (g >= group) break;
+        float r = MAX ? -INFINITY : 0.f;
+        for (int w = 0; w < nw; w++) r = MAX ? fmaxf(r, red[w * G + g]) : r + red[w * G + g];
+        v[g] = r;
+    }
+}
+__device__ __forceinline__ float sp_block_sum(float v, float *red) {
+    sp_block_reduce<false, 1>(&v, red, 1);
+    return v;
 }
 __device__ __forceinline__ float sp_block_max(float v, float *red) {
-    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    float s = -INFINITY;
-    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s = fmaxf(s, red[i]);
-    return s;
+    sp_block_reduce<true, 1>(&v, red, 1);
+    return v;
 }
 
 /* x (rows, dim) f32 = embed[tok[r]] */
@@ -267,32 +283,6 @@ static inline size_t sp_attn_decode_smem(int chunk, int D, int group) {
     return ((size_t)group * ((chunk + 3) / 4 * 4) + 8 * (size_t)group * D) * 4;
 }
 
-/* max (MAX) or sum over the block of v[g] for every g < group at once: one barrier pair for all
- * heads (a block reduction per head put 4 pairs of barriers a head in series); red holds
- * 32 * G floats */
-template <bool MAX, int G>
-__device__ __forceinline__ void sp_block_reduce_heads(float *v, float *red, int group) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-#pragma unroll
-    for (int o = 16; o; o >>= 1)
-#pragma unroll
-        for (int g = 0; g < G; g++) {
-            const float u = __shfl_xor_sync(0xffffffffu, v[g], o);
-            v[g] = MAX ? fmaxf(v[g], u) : v[g] + u;
-        }
-    __syncthreads(); /* red may still be read from a previous call */
-    if (lane == 0)
-#pragma unroll
-        for (int g = 0; g < G; g++) red[warp * G + g] = v[g];
-    __syncthreads();
-#pragma unroll
-    for (int g = 0; g < G; g++) {
-        if (g >= group) break;
-        float r = MAX ? -INFINITY : 0.f;
-        for (int w = 0; w < nw; w++) r = MAX ? fmaxf(r, red[w * G + g]) : r + red[w * G + g];
-        v[g] = r;
-    }
-}
 
 /* Decode attention for large batches (one query row a sequence): grid (kv heads, batch, key
  * splits), 256 threads; q (batch, heads*D), caches (batch, max_ctx, kvd), keys 0..L-1 with L = *posp + 1 read on the
@@ -360,7 +350,7 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
 #pragma unroll
         for (int g = 0; g < G; g++)
             if (g < group) mg[g] = fmaxf(mg[g], sc[(size_t)g * cs + j]);
-    sp_block_reduce_heads<true, G>(mg, red, group);
+    sp_block_reduce<true, G>(mg, red, group);
     for (int j = threadIdx.x; j < Ls; j += blockDim.x)
 #pragma unroll
         for (int g = 0; g < G; g++)
@@ -369,7 +359,7 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
                 sc[(size_t)g * cs + j] = e;
                 sum[g] += e;
             }
-    sp_block_reduce_heads<false, G>(sum, red, group); /* its barriers also publish sc */
+    sp_block_reduce<false, G>(sum, red, group); /* its barriers also publish sc */
     float acc[G][PER];
 #pragma unroll
     for (int g = 0; g < G; g++)
