@@ -267,10 +267,8 @@ __device__ __forceinline__ void sp_ld_bf16(float *f, const bf16 *p) {
     } else {
 #pragma unroll
         for (int i = 0; i < PER; i += 4) {
-            uint2 u = *reinterpret_cast<const uint2 *>(p + i);
-            float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&u.x));
-            float2 c = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&u.y));
-            f[i] = a.x, f[i + 1] = a.y, f[i + 2] = c.x, f[i + 3] = c.y;
+            const float4 u = sp_unpack4(*reinterpret_cast<const uint2 *>(p + i));
+            f[i] = u.x, f[i + 1] = u.y, f[i + 2] = u.z, f[i + 3] = u.w;
         }
     }
 }
