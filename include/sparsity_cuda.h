@@ -139,8 +139,9 @@ int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
 /* sparse = 0: every linear on dense cuBLAS. 1: each block linear gets its sparse forms (2:4
  * pattern: own mma.sp + cuSPARSELt; unstructured: both bitmap kernels, CSR16 from 60% + cuSPARSE CSR) and runs whichever
  * was measured fastest, dense included, per shape/pattern/token count (measured on first use).
- * Both bindings stack q, k and v into one linear per block (its choice is reported for each of
- * the three); SP_GPU_QKV=separate in the environment at sp_cuda_model_new keeps three. */
+ * Both bindings stack q, k and v into one linear per block, and gate and up into another (the
+ * choice is reported for each part); SP_GPU_QKV=separate / SP_GPU_GATEUP=separate in the
+ * environment at sp_cuda_model_new keep them apart. */
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
  * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.

@@ -223,7 +223,9 @@ int main(void) {
     run_model("2:4, D 32, 16 q heads a kv head", 1, 0.5, 16, 1, 32);
     unsetenv("SP_GPU_DECODE_ATTN");
     setenv("SP_GPU_QKV", "separate", 1); /* three q/k/v linears instead of the fused one */
-    run_model("2:4 qkv apart", 1, 0.5, 4, 2, 32);
+    setenv("SP_GPU_GATEUP", "separate", 1); /* gate and up apart */
+    run_model("2:4 qkv and gate/up apart", 1, 0.5, 4, 2, 32);
+    unsetenv("SP_GPU_GATEUP");
     setenv("SP_GPU_GRAPH", "0", 1); /* every decode step op by op, no early launch */
     setenv("SP_GPU_PDL", "0", 1);
     run_model("60% qkv apart, op by op", 0, 0.6, 4, 2, 64);

@@ -112,6 +112,19 @@ static int lt_load(void) {
     return 0;
 }
 
+/* How the operands are described to cuSPARSELt (SP_LT_LAYOUT, read once): 0 the weight as a
+ * column-major in x out A under op T, 1 as a row-major out x in A, 2 the transposed product
+ * with the weight as the structured B. Same bytes, same result; the library picks its
+ * kernels per layout, so the bench times all three. */
+static int lt_mode(void) {
+    static int m = -1;
+    if (m < 0) {
+        const char *e = getenv("SP_LT_LAYOUT");
+        m = e && e[0] >= '0' && e[0] <= '2' && !e[1] ? e[0] - '0' : 0;
+    }
+    return m;
+}
+
 #define LT(call)                                                                                     \
     do {                                                                                             \
         cusparseStatus_t s_ = (call);                                                                \
@@ -131,7 +144,8 @@ struct sp_lt_plan {
 
 #define SP_LT_PLANS 8
 struct sp_lt_state {
-    cusparseLtMatDescriptor_t A;
+    int mode;                    /* operand layout (lt_mode) the weight was compressed for */
+    cusparseLtMatDescriptor_t A; /* the structured weight (A, or B in mode 2) */
     void *comp;                  /* compressed weight */
     void *xpad, *ypad;           /* token counts not a multiple of 8 run padded */
     size_t xpad_bytes, ypad_bytes;
@@ -161,13 +175,17 @@ int sp_lt_upload_dev(sp_cuda_weight *w, const void *d, sp_cuda_ctx *c) {
     sp_lt_state *s = (sp_lt_state *)calloc(1, sizeof *s);
     if (!s) return sp_error(SP_ERR_NOMEM, "cuSPARSELt: out of memory");
     w->lt = s;
-    LT(L.sdesc(L.h, &s->A, w->in, w->out, w->in, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
+    s->mode = lt_mode();
+    /* the same bytes (W row-major, out x in) described three ways */
+    const cusparseOperation_t op = s->mode == 0 ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE;
+    if (s->mode == 1) LT(L.sdesc(L.h, &s->A, w->out, w->in, w->in, 16, CUDA_R_16BF, CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
+    else LT(L.sdesc(L.h, &s->A, w->in, w->out, w->in, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
     void *buf = NULL;
     int *valid = NULL;
     size_t csz = 0, cbuf = 0;
     SP_CU(cudaMalloc(&valid, sizeof(int)));
     int hvalid = 1;
-    LT(L.check(L.h, &s->A, 1, CUSPARSE_OPERATION_TRANSPOSE, d, valid, c->stream));
+    LT(L.check(L.h, &s->A, s->mode != 2, op, d, valid, c->stream));
     SP_CU(cudaMemcpyAsync(&hvalid, valid, sizeof(int), cudaMemcpyDeviceToHost, c->stream));
     SP_CU(cudaStreamSynchronize(c->stream));
     cudaFree(valid);
@@ -176,7 +194,7 @@ int sp_lt_upload_dev(sp_cuda_weight *w, const void *d, sp_cuda_ctx *c) {
     LT(L.csize(L.h, &s->A, &csz, &cbuf));
     SP_CU(cudaMalloc(&s->comp, csz));
     if (cbuf) SP_CU(cudaMalloc(&buf, cbuf));
-    LT(L.comp(L.h, &s->A, 1, CUSPARSE_OPERATION_TRANSPOSE, d, s->comp, buf, c->stream));
+    LT(L.comp(L.h, &s->A, s->mode != 2, op, d, s->comp, buf, c->stream));
     SP_CU(cudaStreamSynchronize(c->stream));
     cudaFree(buf);
     w->bytes = csz;
@@ -193,10 +211,16 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
     s->plans[s->nplans++] = p; /* freed with the weight, even half made */
     p->n = n;
     const int M = w->out, K = w->in;
-    LT(L.ddesc(L.h, &p->B, K, n, K, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL));
-    LT(L.ddesc(L.h, &p->C, M, n, M, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL));
-    LT(L.mmdesc(L.h, &p->mm, CUSPARSE_OPERATION_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &s->A, &p->B, &p->C, &p->C,
-                CUSPARSE_COMPUTE_32F));
+    const cusparseOperation_t N = CUSPARSE_OPERATION_NON_TRANSPOSE;
+    if (s->mode == 2) { /* D (n x M, row-major) = X (n x K, row-major) W^T (K x M column-major, structured) */
+        LT(L.ddesc(L.h, &p->B, n, K, K, 16, CUDA_R_16BF, CUSPARSE_ORDER_ROW));
+        LT(L.ddesc(L.h, &p->C, n, M, M, 16, CUDA_R_16BF, CUSPARSE_ORDER_ROW));
+        LT(L.mmdesc(L.h, &p->mm, N, N, &p->B, &s->A, &p->C, &p->C, CUSPARSE_COMPUTE_32F));
+    } else { /* D (M x n, column-major) = op(W) (M x K) X^T (K x n, column-major) */
+        LT(L.ddesc(L.h, &p->B, K, n, K, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL));
+        LT(L.ddesc(L.h, &p->C, M, n, M, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL));
+        LT(L.mmdesc(L.h, &p->mm, s->mode ? N : CUSPARSE_OPERATION_TRANSPOSE, N, &s->A, &p->B, &p->C, &p->C, CUSPARSE_COMPUTE_32F));
+    }
     LT(L.alg(L.h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
     LT(L.plan(L.h, &p->plan, &p->mm, &p->alg));
     LT(L.ws(L.h, &p->plan, &p->work_bytes));
@@ -205,9 +229,10 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
     void *xb = NULL, *yb = NULL;
     SP_CU(cudaMalloc(&xb, (size_t)K * n * 2));
     SP_CU(cudaMalloc(&yb, (size_t)M * n * 2));
-    SP_CU(cudaMemset(xb, 0, (size_t)K * n * 2));
+    k_random_bf16<><<<256, 256, 0, c->stream>>>((__nv_bfloat16 *)xb, (size_t)K * n, 977, 1.f); /* zeros time unlike data */
     const float one = 1.f, zero = 0.f;
-    cusparseStatus_t st = L.search(L.h, &p->plan, &one, s->comp, xb, &zero, yb, yb, p->work, &c->stream, 1);
+    const void *da = s->mode == 2 ? xb : s->comp, *db = s->mode == 2 ? s->comp : xb;
+    cusparseStatus_t st = L.search(L.h, &p->plan, &one, da, db, &zero, yb, yb, p->work, &c->stream, 1);
     cudaStreamSynchronize(c->stream);
     cudaFree(xb);
     cudaFree(yb);
@@ -255,7 +280,8 @@ int sp_lt_run(const sp_cuda_weight *cw, const __nv_bfloat16 *x, int n, __nv_bflo
         yb = s->ypad;
     }
     const float one = 1.f, zero = 0.f;
-    LT(L.mm(L.h, &p->plan, &one, s->comp, xb, &zero, yb, yb, p->work, &c->stream, 1));
+    const void *da = s->mode == 2 ? xb : s->comp, *db = s->mode == 2 ? s->comp : xb;
+    LT(L.mm(L.h, &p->plan, &one, da, db, &zero, yb, yb, p->work, &c->stream, 1));
     if (n8 != n) SP_CU(cudaMemcpyAsync(y, yb, (size_t)n * w->out * 2, cudaMemcpyDeviceToDevice, c->stream));
     return 0;
 }

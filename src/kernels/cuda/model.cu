@@ -31,6 +31,14 @@ struct sp_lin {
     char missing[SP_CUDA_KERNEL_COUNT][160];  /* why a sparse form is absent */
 };
 
+/* Groups of linears that read the same input run as one linear of stacked rows, as inference
+ * engines run them: q|k|v (linears 0-2) and gate|up (4-5). The k and v projections alone are
+ * the weakest shapes (1024 x 4096 on Llama-3-8B: a launch-bound 9-11 us each); stacked they
+ * read like one 6144 x 4096 layer; gate|up is one 28672-row GEMM instead of two. */
+enum { SP_FUSE_QKV, SP_FUSE_GU, SP_NFUSE };
+static const int fuse_first[SP_NFUSE] = {0, 4}, fuse_count[SP_NFUSE] = {3, 2};
+static int fuse_of(int j) { return j < 3 ? SP_FUSE_QKV : j == 4 || j == 5 ? SP_FUSE_GU : -1; }
+
 struct sp_pick {
     int out, in, structured, decile, n;
     unsigned avail;        /* forms present (bit per kernel): a layer missing one gets its own pick */
@@ -47,8 +55,8 @@ struct sp_cuda_model {
     bf16 *embed;
     float *final_norm, *attn_norm, *mlp_norm; /* (dim), (layers, dim) x2 */
     sp_lin *lin;                              /* (layers, 7) */
-    sp_lin *qkv;                              /* (layers): q, k, v rows stacked, built by bind */
-    int fuse_qkv;                             /* 1: one q|k|v linear a block (SP_GPU_QKV=separate: 0) */
+    sp_lin *fused;                            /* (layers, SP_NFUSE): q|k|v and gate|up rows stacked, built by bind */
+    int fuse[SP_NFUSE];                       /* 1: the group runs as one linear (SP_GPU_QKV / SP_GPU_GATEUP=separate: 0) */
     sp_lin head;
     float *x, *S, *part_o, *part_ml; /* part_*: decode attention key splits */
     bf16 *xb, *q, *kn, *vn, *qkvb, *att, *o, *h1, *h2, *P, *kc, *vc, *xl, *logits, *tx, *ty;
@@ -112,10 +120,11 @@ static void lin_shape(const sp_cuda_model *g, int j, int *out, int *in) {
     }
 }
 
-/* the linear that runs for linear j of block layer: the fused q|k|v for j < 3 once bound */
-static const sp_lin *lin_run(const sp_cuda_model *g, int layer, int j) {
-    if (g->fuse_qkv && j < 3 && g->qkv[layer].k[SP_CUDA_KERNEL_DENSE]) return &g->qkv[layer];
-    return &g->lin[layer * SP_NLIN + j];
+/* the linear that runs for linear j of block layer: its fused group once bound */
+static sp_lin *lin_run(const sp_cuda_model *g, int layer, int j) {
+    const int f = fuse_of(j);
+    sp_lin *l = f >= 0 && g->fuse[f] ? &g->fused[layer * SP_NFUSE + f] : NULL;
+    return l && l->k[SP_CUDA_KERNEL_DENSE] ? l : &g->lin[layer * SP_NLIN + j];
 }
 
 static void graphs_reset(sp_cuda_model *g) {
@@ -134,9 +143,9 @@ extern "C" void sp_cuda_model_free(sp_cuda_model *g) {
     if (!g) return;
     if (g->lin)
         for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) lin_free(&g->lin[i]);
-    if (g->qkv)
-        for (int i = 0; i < g->c.n_layers; i++) lin_free(&g->qkv[i]);
-    free(g->qkv);
+    if (g->fused)
+        for (int i = 0; i < g->c.n_layers * SP_NFUSE; i++) lin_free(&g->fused[i]);
+    free(g->fused);
     lin_free(&g->head);
     void *bufs[] = {g->embed, g->final_norm, g->attn_norm, g->mlp_norm, g->x, g->S, g->xb, g->q, g->kn, g->vn,
                     g->qkvb, g->att, g->o, g->h1, g->h2, g->P, g->kc, g->vc, g->xl, g->logits, g->tx, g->ty, g->cs, g->sn, g->tok, g->part_o, g->part_ml, g->arrived};
@@ -175,9 +184,10 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     /* SP_GPU_DECODE_ATTN=head|gqa fixes the decode attention kernel (tests, A/B timing) */
     const char *da = getenv("SP_GPU_DECODE_ATTN");
     g->dec_attn = da && !strcmp(da, "head") ? 1 : da && !strcmp(da, "gqa") ? 2 : 0;
-    /* SP_GPU_QKV=separate keeps three q/k/v linears a block (for A/B timing) */
-    const char *qkv = getenv("SP_GPU_QKV");
-    g->fuse_qkv = !(qkv && !strcmp(qkv, "separate"));
+    /* SP_GPU_QKV=separate keeps three q/k/v linears a block, SP_GPU_GATEUP=separate two (A/B timing) */
+    const char *qkv = getenv("SP_GPU_QKV"), *gu = getenv("SP_GPU_GATEUP");
+    g->fuse[SP_FUSE_QKV] = !(qkv && !strcmp(qkv, "separate"));
+    g->fuse[SP_FUSE_GU] = !(gu && !strcmp(gu, "separate"));
     const char *gr = getenv("SP_GPU_GRAPH"), *prof = getenv("SP_GPU_PROFILE");
     g->prof_on = prof && !strcmp(prof, "1");
     g->graph_on = !(gr && !strcmp(gr, "0")) && !g->prof_on; /* events between ops: no graph */
@@ -190,11 +200,12 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     g->graph_seen = (int *)calloc((size_t)max_batch, sizeof(int));
     g->htok = (int *)malloc(((size_t)(max_rows > max_batch ? max_rows : max_batch) + 1) * sizeof(int));
     g->lin = (sp_lin *)calloc((size_t)c->n_layers * SP_NLIN, sizeof(sp_lin));
-    g->qkv = (sp_lin *)calloc((size_t)c->n_layers, sizeof(sp_lin));
+    g->fused = (sp_lin *)calloc((size_t)c->n_layers * SP_NFUSE, sizeof(sp_lin));
     g->hlogits = (uint16_t *)malloc((size_t)max_batch * c->vocab * 2);
     const size_t R = g->rows_cap, D = c->dim, H = c->hidden_dim, half = c->head_dim / 2;
     size_t wide = H > D ? H : D;
-    if (g->qd + 2 * g->kvd > (int)wide) wide = g->qd + 2 * g->kvd; /* the fused q|k|v output */
+    if (g->qd + 2 * g->kvd > (int)wide) wide = g->qd + 2 * g->kvd; /* the fused outputs */
+    if (2 * H > wide) wide = 2 * H;
     g->tx_elems = R * wide, g->ty_elems = R * wide;
     const size_t cache = (size_t)c->n_layers * max_batch * max_ctx * g->kvd;
     const size_t sp = (size_t)c->n_kv_heads * (max_rows < SP_ATT_CHUNK ? max_rows : SP_ATT_CHUNK) * max_ctx;
@@ -204,7 +215,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
         {(void **)&g->x, R * D * 4}, {(void **)&g->S, sp * 4}, {(void **)&g->P, sp * 2},
         {(void **)&g->xb, R * D * 2}, {(void **)&g->q, R * g->qd * 2}, {(void **)&g->kn, R * g->kvd * 2},
         {(void **)&g->vn, R * g->kvd * 2}, {(void **)&g->qkvb, R * (g->qd + 2 * g->kvd) * 2}, {(void **)&g->att, R * g->qd * 2}, {(void **)&g->o, R * D * 2},
-        {(void **)&g->h1, R * H * 2}, {(void **)&g->h2, R * H * 2}, {(void **)&g->kc, cache * 2},
+        {(void **)&g->h1, R * 2 * H * 2}, {(void **)&g->h2, R * H * 2}, {(void **)&g->kc, cache * 2},
         {(void **)&g->vc, cache * 2}, {(void **)&g->xl, (size_t)max_batch * D * 2},
         {(void **)&g->logits, (size_t)max_batch * c->vocab * 2}, {(void **)&g->tx, g->tx_elems * 2},
         {(void **)&g->ty, g->ty_elems * 2}, {(void **)&g->cs, (size_t)max_ctx * half * 4},
@@ -223,7 +234,7 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
             return NULL;
         }
     }
-    if (!g->lin || !g->qkv || !g->hlogits || !g->graph || !g->graph_seen || !g->htok) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
+    if (!g->lin || !g->fused || !g->hlogits || !g->graph || !g->graph_seen || !g->htok) { sp_error(SP_ERR_NOMEM, "sp_cuda_model_new: out of memory"); sp_cuda_model_free(g); return NULL; }
     /* RoPE table in double on the host, as the CPU forward (src/model/llama.c) */
     float *hc = (float *)malloc((size_t)max_ctx * half * 4), *hs = (float *)malloc((size_t)max_ctx * half * 4);
     if (!hc || !hs) { free(hc); free(hs); sp_error(SP_ERR_NOMEM, "out of memory"); sp_cuda_model_free(g); return NULL; }
@@ -371,32 +382,37 @@ static void lin_bind_sparse(sp_lin *l) {
     }
 }
 
-/* The fused q|k|v linear of block b: the three dense device weights stacked by rows (one
- * weight of qd + 2 kvd rows), classified from its parts. The k and v projections alone are
- * the weakest shapes (1024 x 4096 on Llama-3-8B: a launch-bound 9-11 us each); stacked they
- * read like one 6144 x 4096 layer, as inference engines do it. */
-static int qkv_build(sp_cuda_model *g, int b) {
-    sp_lin *parts = &g->lin[b * SP_NLIN], *f = &g->qkv[b];
+/* Fused group fi of block b: the dense device weights of its linears stacked by rows,
+ * classified from its parts. */
+static int fuse_build(sp_cuda_model *g, int b, int fi) {
+    sp_lin *parts = &g->lin[b * SP_NLIN + fuse_first[fi]], *f = &g->fused[b * SP_NFUSE + fi];
+    const int np = fuse_count[fi];
     lin_free(f);
-    f->in = g->c.dim;
-    f->out = g->qd + 2 * g->kvd;
-    f->structured = parts[0].structured && parts[1].structured && parts[2].structured;
-    f->sparsity = (parts[0].sparsity * g->qd + (parts[1].sparsity + parts[2].sparsity) * g->kvd) / f->out;
+    f->in = parts[0].in;
+    f->out = 0;
+    f->structured = 1;
+    double zeros = 0;
+    for (int j = 0; j < np; j++) {
+        f->out += parts[j].out;
+        f->structured = f->structured && parts[j].structured;
+        zeros += parts[j].sparsity * parts[j].out;
+    }
+    f->sparsity = zeros / f->out;
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     bf16 *tmp = NULL;
     SP_CU(cudaMalloc(&tmp, (size_t)f->out * f->in * 2));
     size_t off = 0;
     int rc = 0;
-    for (int j = 0; j < 3 && !rc; j++) {
+    for (int j = 0; j < np && !rc; j++) {
         const size_t n = (size_t)parts[j].out * f->in;
         if (cudaMemcpyAsync(tmp + off, parts[j].k[SP_CUDA_KERNEL_DENSE]->w, n * 2, cudaMemcpyDeviceToDevice, c->stream) != cudaSuccess)
-            rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: q|k|v copy failed");
+            rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: copy of a fused linear failed");
         off += n;
     }
     if (!rc) f->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_device(SP_CUDA_KERNEL_DENSE, f->out, f->in, tmp);
     if (!rc && !f->k[SP_CUDA_KERNEL_DENSE]) rc = SP_ERR_NOMEM;
     if (!rc && g->sparse) lin_bind_sparse(f); /* from f's dense copy, before tmp goes */
-    if (cudaStreamSynchronize(c->stream) != cudaSuccess && !rc) rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: q|k|v build failed");
+    if (cudaStreamSynchronize(c->stream) != cudaSuccess && !rc) rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: fused linear build failed");
     cudaFree(tmp);
     return rc;
 }
@@ -406,16 +422,18 @@ extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
         sp_lin *l = &g->lin[i];
         if (!l->k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", i / SP_NLIN, lin_names[i % SP_NLIN]);
         lin_unbind(l);
-        if (sparse && !(g->fuse_qkv && i % SP_NLIN < 3)) lin_bind_sparse(l); /* fused: q/k/v run as one */
+        const int f = fuse_of(i % SP_NLIN);
+        if (sparse && !(f >= 0 && g->fuse[f])) lin_bind_sparse(l); /* a fused group runs as one */
     }
     if (!g->head.k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: no lm_head weight");
     g->sparse = sparse;
     g->npicks = 0;
     graphs_reset(g); /* they hold the old weights and picks */
-    for (int b = 0; b < g->c.n_layers; b++) {
-        lin_free(&g->qkv[b]);
-        if (g->fuse_qkv) SP_CHK(qkv_build(g, b));
-    }
+    for (int b = 0; b < g->c.n_layers; b++)
+        for (int f = 0; f < SP_NFUSE; f++) {
+            lin_free(&g->fused[b * SP_NFUSE + f]);
+            if (g->fuse[f]) SP_CHK(fuse_build(g, b, f));
+        }
     return 0;
 }
 
@@ -598,8 +616,8 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     mark(g, c, "norm");
     const bf16 *qs = g->q, *ks = g->kn, *vs = g->vn; /* rows of q, k, v and their strides */
     int lq = g->qd, lkv = g->kvd;
-    if (lin_run(g, b, 0) == &g->qkv[b]) {
-        SP_CHK(lin_op(g, &g->qkv[b], g->xb, rows, g->qkvb, c, "linear q|k|v"));
+    if (lin_run(g, b, 0) != &L[0]) {
+        SP_CHK(lin_op(g, lin_run(g, b, 0), g->xb, rows, g->qkvb, c, "linear q|k|v"));
         qs = g->qkvb, ks = qs + g->qd, vs = ks + g->kvd, lq = lkv = g->qd + 2 * g->kvd;
     } else {
         SP_CHK(lin_op(g, &L[0], g->xb, rows, g->q, c, "linear q|k|v"));
@@ -639,12 +657,19 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     SP_CHK(lin_op(g, &L[3], g->att, rows, g->o, c, "linear o"));
     SP_CU(sp_launch(k_add_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->o, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps));
     mark(g, c, "norm");
-    SP_CHK(lin_op(g, &L[4], g->xb, rows, g->h1, c, "linear gate"));
-    SP_CHK(lin_op(g, &L[5], g->xb, rows, g->h2, c, "linear up"));
-    const size_t n8 = (size_t)rows * cf->hidden_dim / 8; /* hidden_dim % 16 == 0 */
-    SP_CU(sp_launch(k_swiglu, grid_for(n8), 256, 0, c->stream, g->pdl, g->h1, g->h2, n8));
+    const int H = cf->hidden_dim, h8 = H / 8; /* hidden_dim % 16 == 0 */
+    bf16 *hid = g->h1; /* the down linear's input */
+    if (lin_run(g, b, 4) != &L[4]) { /* rows of [gate | up] in h1, the product in h2 */
+        SP_CHK(lin_op(g, lin_run(g, b, 4), g->xb, rows, g->h1, c, "linear gate|up"));
+        SP_CU(sp_launch(k_swiglu, grid_for((size_t)rows * h8), 256, 0, c->stream, g->pdl, g->h2, g->h1, g->h1 + H, rows, h8, 2 * h8));
+        hid = g->h2;
+    } else {
+        SP_CHK(lin_op(g, &L[4], g->xb, rows, g->h1, c, "linear gate"));
+        SP_CHK(lin_op(g, &L[5], g->xb, rows, g->h2, c, "linear up"));
+        SP_CU(sp_launch(k_swiglu, grid_for((size_t)rows * h8), 256, 0, c->stream, g->pdl, g->h1, g->h1, g->h2, rows, h8, h8));
+    }
     mark(g, c, "swiglu");
-    SP_CHK(lin_op(g, &L[6], g->h1, rows, g->o, c, "linear down")); /* added into x by the next block's norm (or below) */
+    SP_CHK(lin_op(g, &L[6], hid, rows, g->o, c, "linear down")); /* added into x by the next block's norm (or below) */
     SP_CU(cudaGetLastError());
     return 0;
 }
@@ -820,7 +845,7 @@ extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
     for (int layer = 0; layer < g->c.n_layers; layer++)
         for (int j = 0; j < SP_NLIN; j++) {
             const sp_lin *l = lin_run(g, layer, j);
-            if (j > 0 && j < 3 && l == lin_run(g, layer, 0)) continue; /* the fused q|k|v counts once */
+            if (j > 0 && l == lin_run(g, layer, j - 1)) continue; /* a fused group counts once */
             sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
             for (int p = 0; g->sparse && p < g->npicks; p++) {
                 const sp_pick *q = &g->picks[p];

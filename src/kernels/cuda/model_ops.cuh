@@ -431,12 +431,16 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
     }
 }
 
-/* g = silu(g) * u, 8 elements a thread (n8 = n / 8 16-byte words) */
-__global__ void k_swiglu(bf16 *g, const bf16 *u, size_t n8) {
+/* out = silu(g) * u over rows of h8 16-byte words (8 elements a thread); g and u rows are ld8
+ * words apart (both halves of one stacked gate|up row, or two separate buffers); out is dense
+ * and may be g */
+__global__ void k_swiglu(bf16 *out, const bf16 *g, const bf16 *u, int rows, int h8, int ld8) {
     sp_pdl_wait();
     sp_pdl_trigger();
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8; i += (size_t)gridDim.x * blockDim.x) {
-        uint4 a = reinterpret_cast<uint4 *>(g)[i], b = reinterpret_cast<const uint4 *>(u)[i];
+    const unsigned n8 = (unsigned)rows * h8;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += gridDim.x * blockDim.x) {
+        const size_t in = (size_t)(i / h8) * ld8 + i % h8;
+        uint4 a = reinterpret_cast<const uint4 *>(g)[in], b = reinterpret_cast<const uint4 *>(u)[in];
         uint32_t *pa = &a.x;
         const uint32_t *pb = &b.x;
         for (int k = 0; k < 4; k++) {
@@ -445,7 +449,7 @@ __global__ void k_swiglu(bf16 *g, const bf16 *u, size_t n8) {
             __nv_bfloat162 r = __floats2bfloat162_rn(x.x / (1.f + __expf(-x.x)) * y.x, x.y / (1.f + __expf(-x.y)) * y.y);
             pa[k] = *reinterpret_cast<uint32_t *>(&r);
         }
-        reinterpret_cast<uint4 *>(g)[i] = a;
+        reinterpret_cast<uint4 *>(out)[i] = a;
     }
 }
 
