@@ -40,6 +40,7 @@ typedef enum {
     SP_CUDA_KERNEL_COO,       /* cuSPARSE COO SpMV/SpMM (measured baseline) */
     SP_CUDA_KERNEL_BSR,       /* cuSPARSE BSR SpMV/SpMM (block-pruned weights; measured baseline) */
     SP_CUDA_KERNEL_CSR16,     /* own CSR with 16-bit columns, a warp a row, unstructured bf16 (1-2 tokens, >= 80%) */
+    SP_CUDA_KERNEL_DELTA_ROWS, /* own lane-a-row kernel over 4-bit column deltas, unstructured bf16 (1-4 tokens) */
     SP_CUDA_KERNEL_COUNT
 } sp_cuda_kernel;
 
@@ -48,7 +49,7 @@ const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
-/* Dense bf16 weight w (out, in) for DENSE, BITMAP(_ROWS), CSR16, CSR, COO or BSR (zeros are dropped by the
+/* Dense bf16 weight w (out, in) for DENSE, BITMAP(_ROWS), CSR16, DELTA_ROWS, CSR, COO or BSR (zeros are dropped by the
  * sparse ones; BSR keeps every bs x bs block holding a nonzero, see sp_cuda_set_bsr_block).
  * NULL + sp_last_error() on failure. */
 sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w_bf16);

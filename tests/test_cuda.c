@@ -106,13 +106,14 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     uint16_t *dense = malloc((size_t)out * in * 2);
     gc_make_unstructured(out, in, sp, dense);
     sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-    const sp_cuda_kernel ks[4] = {SP_CUDA_KERNEL_BITMAP, SP_CUDA_KERNEL_BITMAP_ROWS, SP_CUDA_KERNEL_CSR16, SP_CUDA_KERNEL_CSR};
-    const char *kn[4] = {"bitmap", "rows", "csr16", "csr"};
-    sp_cuda_weight *w[4];
-    char names[4][32];
-    const char *name[4];
+    const sp_cuda_kernel ks[5] = {SP_CUDA_KERNEL_BITMAP, SP_CUDA_KERNEL_BITMAP_ROWS, SP_CUDA_KERNEL_CSR16,
+                                  SP_CUDA_KERNEL_DELTA_ROWS, SP_CUDA_KERNEL_CSR};
+    const char *kn[5] = {"bitmap", "rows", "csr16", "delta", "csr"};
+    sp_cuda_weight *w[5];
+    char names[5][32];
+    const char *name[5];
     int ok = wd != NULL;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         w[i] = sp_cuda_upload_dense(ks[i], out, in, dense);
         ok &= w[i] != NULL;
         snprintf(names[i], sizeof names[i], "%s %.0f%%", kn[i], sp * 100);
@@ -120,9 +121,9 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     }
     CHECK(ok, "upload %dx%d: %s", out, in, sp_last_error());
     /* cuSPARSE's bf16 SpMM is off by 2e-2 over 8192 dense columns: CSR only where it holds */
-    if (ok) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 4 : 3, w, name);
+    if (ok) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 5 : 4, w, name);
     sp_cuda_weight_free(wd);
-    for (int i = 0; i < 4; i++) sp_cuda_weight_free(w[i]);
+    for (int i = 0; i < 5; i++) sp_cuda_weight_free(w[i]);
     free(dense);
 }
 
@@ -315,6 +316,7 @@ int main(void) {
     test_unstructured(3000, 256, 0.5, n_all, 7);    /* many row tiles, one macro step */
     test_unstructured(37, 112, 0.5, n_all, 7);      /* one column tile: rows kernel writes y directly */
     test_unstructured(1000, 4096, 0.9, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_all, 7);     /* long gaps: delta rows' filler entries */
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

@@ -8,7 +8,7 @@
 
 static const char *const sp_cuda_kernel_names[SP_CUDA_KERNEL_COUNT] = {
     "dense-cublas", "24-mma.sp", "24-cusparselt", "bitmap-mma", "csr-cusparse",
-    "bitmap-rows",  "coo-cusparse", "bsr-cusparse", "csr16-warp"};
+    "bitmap-rows",  "coo-cusparse", "bsr-cusparse", "csr16-warp", "delta-rows"};
 
 static inline const char *sp_cuda_kernel_name_of(int k) {
     return k >= 0 && k < SP_CUDA_KERNEL_COUNT ? sp_cuda_kernel_names[k] : "?";

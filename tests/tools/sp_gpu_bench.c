@@ -193,8 +193,8 @@ int main(int argc, char **argv) {
     if (uns) {
         printf("\n## unstructured decode (rotated): own bitmap kernels (tensor-core tiles; CUDA-core rows) and cuSPARSE CSR/COO vs cuBLAS dense bf16\n\n");
         printf("Byte ceiling = dense bytes / the form's bytes (what a purely memory-bound kernel could reach). CSR/COO at <= 4 tokens only.\n\n");
-        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | bitmap TB/s | rows us | speedup | byte ceiling | rows TB/s | csr16 us | speedup | byte ceiling | csr16 TB/s | CSR us | CSR speedup | COO us | COO speedup | rel err bitmap / rows / csr16 |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        printf("| out x in | pattern | n | cuBLAS us | bitmap us | speedup | byte ceiling | bitmap TB/s | rows us | speedup | byte ceiling | rows TB/s | csr16 us | speedup | byte ceiling | csr16 TB/s | CSR us | CSR speedup | COO us | COO speedup | rel err bitmap / rows / csr16 | delta us | speedup | byte ceiling | delta TB/s | rel err delta |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         const double sps[] = {0.5, 0.7, 0.9, -1}; /* -1: 4:8 (general N:M goes through the bitmap kernel) */
         const int uns_n[] = {0, 2, 4}; /* indices into ns: 1, 4 and 16 tokens */
         for (int s = 0; s < NSHAPES; s++) {
@@ -205,15 +205,18 @@ int main(int argc, char **argv) {
                 if (sps[p] < 0) gc_make_nm(out, in, 4, 8, dense), snprintf(pat, sizeof pat, "4:8");
                 else gc_make_unstructured(out, in, sps[p], dense), snprintf(pat, sizeof pat, "%.0f%%", sps[p] * 100);
                 sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-                sp_cuda_weight *wb[MAXCOPY] = {0}, *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0}, *wo[MAXCOPY] = {0}, *w6[MAXCOPY] = {0};
+                sp_cuda_weight *wb[MAXCOPY] = {0}, *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0}, *wo[MAXCOPY] = {0}, *w6[MAXCOPY] = {0}, *wl[MAXCOPY] = {0};
                 w6[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
+                wl[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
                 wb[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
                 wr[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
                 wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
                 wo[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_COO, out, in, dense);
-                if (!wd || !wb[0] || !wr[0] || !wc[0] || !wo[0] || !w6[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                if (!wd || !wb[0] || !wr[0] || !wc[0] || !wo[0] || !w6[0] || !wl[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 int c6 = copies_for(sp_cuda_weight_bytes(w6[0]));
                 for (int i = 1; i < c6; i++) w6[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
+                int cl = copies_for(sp_cuda_weight_bytes(wl[0]));
+                for (int i = 1; i < cl; i++) wl[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
                 int cb = copies_for(sp_cuda_weight_bytes(wb[0])), cr = copies_for(sp_cuda_weight_bytes(wr[0]));
                 int cc = copies_for(sp_cuda_weight_bytes(wc[0])), co = copies_for(sp_cuda_weight_bytes(wo[0]));
                 for (int i = 1; i < cb; i++) wb[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
@@ -225,16 +228,18 @@ int main(int argc, char **argv) {
                     double td = dense_us[s][uns_n[q]];
                     double tb = time_w(wb, cb, xd, n, yd, 0), tr = time_w(wr, cr, xd, n, yd, 0);
                     double tc = n <= 4 ? time_w(wc, cc, xd, n, yd, 0) : -1, to = n <= 4 ? time_w(wo, co, xd, n, yd, 0) : -1;
-                    double t6 = n <= 4 ? time_w(w6, c6, xd, n, yd, 0) : -1;
+                    double t6 = n <= 4 ? time_w(w6, c6, xd, n, yd, 0) : -1, tl = time_w(wl, cl, xd, n, yd, 0);
+                    double el = check_vs(wl[0], wd, out, xd, n, yd, yd2), bl = (double)sp_cuda_weight_bytes(wl[0]);
                     double e = check_vs(wb[0], wd, out, xd, n, yd, yd2), er = check_vs(wr[0], wd, out, xd, n, yd, yd2);
                     double e6 = check_vs(w6[0], wd, out, xd, n, yd, yd2);
                     double bb = (double)sp_cuda_weight_bytes(wb[0]), br = (double)sp_cuda_weight_bytes(wr[0]);
                     double b6 = (double)sp_cuda_weight_bytes(w6[0]);
                     printf("| %dx%d | %s | %d | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2f "
-                           "| %.2f | %.2fx | %.2f | %.2fx | %.1e / %.1e / %.1e |\n",
+                           "| %.2f | %.2fx | %.2f | %.2fx | %.1e / %.1e / %.1e | %.2f | %.2fx | %.2fx | %.2f | %.1e |\n",
                            out, in, pat, n, td, tb, td / tb, 2.0 * out * in / bb, bb / tb * 1e-6, tr, td / tr,
                            2.0 * out * in / br, br / tr * 1e-6, t6, t6 > 0 ? td / t6 : 0, 2.0 * out * in / b6,
-                           t6 > 0 ? b6 / t6 * 1e-6 : 0, tc, tc > 0 ? td / tc : 0, to, to > 0 ? td / to : 0, e, er, e6);
+                           t6 > 0 ? b6 / t6 * 1e-6 : 0, tc, tc > 0 ? td / tc : 0, to, to > 0 ? td / to : 0, e, er, e6, tl, td / tl,
+                           2.0 * out * in / bl, bl / tl * 1e-6, el);
                 }
                 if (sweep && p < 3) { /* rows kernel: column chunks per row group (0 = automatic) */
                     printf("rows sweep %dx%d %s n=1 (chunks:us):", out, in, pat);
@@ -263,6 +268,7 @@ int main(int argc, char **argv) {
                 free_all(wb, cb);
                 free_all(wr, cr);
                 free_all(w6, c6);
+                free_all(wl, cl);
                 free_all(wc, cc);
                 free_all(wo, co);
             }

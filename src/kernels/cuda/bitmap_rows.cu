@@ -198,29 +198,7 @@ spbr_kernel(const uint4 *__restrict__ rmask, const uint4 *__restrict__ rvals, co
         __syncwarp(); /* the stage is refilled by a later issue */
     }
 
-    const int row = rg * 32 + lane, Mp = RG * 32;
-    if (chunks == 1) {
-#pragma unroll
-        for (int t = 0; t < N; t++)
-            if (t < n && row < M) y[(size_t)t * M + row] = __float2bfloat16(acc[t]);
-        return;
-    }
-#pragma unroll
-    for (int t = 0; t < N; t++)
-        if (t < n) atomicAdd(ws + (size_t)t * Mp + row, acc[t]);
-    __threadfence();
-    unsigned prev = 0;
-    if (lane == 0) prev = atomicAdd(counters + rg, 1u);
-    prev = __shfl_sync(0xffffffffu, prev, 0);
-    if (prev != (unsigned)chunks - 1) return;
-    __threadfence(); /* the last warp of the row group: every partial is in ws */
-#pragma unroll
-    for (int t = 0; t < N; t++)
-        if (t < n) {
-            float v = atomicExch(ws + (size_t)t * Mp + row, 0.0f);
-            if (row < M) y[(size_t)t * M + row] = __float2bfloat16(v);
-        }
-    if (lane == 0) counters[rg] = 0;
+    sp_rows_flush<N>(acc, rg * 32 + lane, rg, chunks, n, M, RG * 32, y, ws, counters, lane);
 }
 
 /* Launch plan (run-11 sweep over stages x chunks on the four Llama-8B shapes at 50/70/90%):

@@ -69,6 +69,8 @@ struct sp_cuda_weight {
     uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
     /* BITMAP_ROWS reuses bm/boff/bvals in its own layout (bitmap_rows.cu) */
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
+    /* DELTA_ROWS reuses bvals (values), bm (deltas), boff (stream offsets): delta_rows.cu */
+    int dr_cols;            /* columns a chunk */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
@@ -99,6 +101,8 @@ int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
+int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms);
+int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
@@ -353,4 +357,36 @@ __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt,
         }
         if (lane == 0) counters[rt] = 0;
     }
+}
+
+/* The end of a lane-a-row task (bitmap_rows.cu, delta_rows.cu): acc[t] is the lane's partial
+ * sum of row `row` of token t over one of `chunks` column chunks of row group rg (32 rows, Mp
+ * = 32 x row groups). One chunk: straight to y; else atomics into ws, and the warp that
+ * brings the last chunk of the group writes y and zeroes ws and the counter (self-cleaning).
+ * Warp-uniform: every lane of the warp calls it. */
+template <int N>
+__device__ __forceinline__ void sp_rows_flush(const float *acc, int row, int rg, int chunks, int n, int M, int Mp,
+                                              __nv_bfloat16 *y, float *ws, unsigned *counters, int lane) {
+    if (chunks == 1) {
+#pragma unroll
+        for (int t = 0; t < N; t++)
+            if (t < n && row < M) y[(size_t)t * M + row] = __float2bfloat16(acc[t]);
+        return;
+    }
+#pragma unroll
+    for (int t = 0; t < N; t++)
+        if (t < n) atomicAdd(ws + (size_t)t * Mp + row, acc[t]);
+    __threadfence();
+    unsigned prev = 0;
+    if (lane == 0) prev = atomicAdd(counters + rg, 1u);
+    prev = __shfl_sync(0xffffffffu, prev, 0);
+    if (prev != (unsigned)chunks - 1) return;
+    __threadfence(); /* the last warp of the row group: every partial is in ws */
+#pragma unroll
+    for (int t = 0; t < N; t++)
+        if (t < n) {
+            float v = atomicExch(ws + (size_t)t * Mp + row, 0.0f);
+            if (row < M) y[(size_t)t * M + row] = __float2bfloat16(v);
+        }
+    if (lane == 0) counters[rg] = 0;
 }

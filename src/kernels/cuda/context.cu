@@ -95,7 +95,7 @@ static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
     w->in = in;
     w->mp = (out + 15) / 16 * 16;
     w->kp = (in + 255) / 256 * 256;
-    if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS) {
+    if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS || k == SP_CUDA_KERNEL_DELTA_ROWS) {
         if (cudaMalloc(&w->ws, (size_t)16 * w->mp * 4) != cudaSuccess ||
             cudaMalloc(&w->counters, (size_t)(w->mp / 16) * 4) != cudaSuccess ||
             cudaMemset(w->ws, 0, (size_t)16 * w->mp * 4) != cudaSuccess ||
@@ -152,19 +152,21 @@ extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, 
     return w;
 }
 
-/* The forms built on the host from a dense bf16 weight: both bitmaps, CSR16, CSR/COO/BSR. */
+/* The forms built on the host from a dense bf16 weight: both bitmaps, CSR16, delta rows, CSR/COO/BSR. */
 static int host_build(sp_cuda_weight *w, const uint16_t *dense) {
     switch (w->kernel) {
     case SP_CUDA_KERNEL_BITMAP: return spbm_upload(w, dense);
     case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_upload(w, dense);
     case SP_CUDA_KERNEL_CSR16: return spc16_upload(w, dense);
+    case SP_CUDA_KERNEL_DELTA_ROWS: return spdr_upload(w, dense, sp_cuda_ctx_get()->sm_count);
     default: return sp_sparse_upload(w, dense); /* CSR, COO, BSR; refuses anything else */
     }
 }
 
 extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *wh) {
     if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_BITMAP_ROWS &&
-        k != SP_CUDA_KERNEL_CSR16 && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO && k != SP_CUDA_KERNEL_BSR) {
+        k != SP_CUDA_KERNEL_CSR16 && k != SP_CUDA_KERNEL_DELTA_ROWS && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO &&
+        k != SP_CUDA_KERNEL_BSR) {
         sp_error(SP_ERR_ARG, "sp_cuda_upload_dense: kernel %s needs a 2:4 weight", sp_cuda_kernel_name(k));
         return NULL;
     }
@@ -303,6 +305,7 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_CSR: return sp_csr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_CSR16: return spc16_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_DELTA_ROWS: return spdr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_COO: return sp_coo_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BSR: return sp_bsr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, xb, n, yb, c);

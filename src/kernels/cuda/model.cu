@@ -369,12 +369,13 @@ static void lin_unbind(sp_lin *l) {
 /* builds the sparse forms of l that fit its pattern; failures are recorded, not fatal */
 static void lin_bind_sparse(sp_lin *l) {
     const void *src = l->k[SP_CUDA_KERNEL_DENSE]->w;
-    sp_cuda_kernel want[4];
+    sp_cuda_kernel want[5];
     int nw = 0;
     if (l->structured) want[nw++] = SP_CUDA_KERNEL_24, want[nw++] = SP_CUDA_KERNEL_24_LT;
     else if (l->sparsity >= 0.2) {
         want[nw++] = SP_CUDA_KERNEL_BITMAP, want[nw++] = SP_CUDA_KERNEL_BITMAP_ROWS, want[nw++] = SP_CUDA_KERNEL_CSR;
         if (l->sparsity >= 0.6) want[nw++] = SP_CUDA_KERNEL_CSR16; /* 4 bytes a nonzero: never wins below */
+        want[nw++] = SP_CUDA_KERNEL_DELTA_ROWS;
     }
     for (int i = 0; i < nw; i++) {
         l->k[want[i]] = sp_cuda_upload_device(want[i], l->out, l->in, src);
@@ -459,6 +460,7 @@ static int allowed(sp_cuda_kernel k, int n) {
     case SP_CUDA_KERNEL_CSR: return n <= 4;
     case SP_CUDA_KERNEL_BITMAP_ROWS: return n <= 8;
     case SP_CUDA_KERNEL_CSR16: return n <= 4;
+    case SP_CUDA_KERNEL_DELTA_ROWS: return n <= 8;
     default: return 1;
     }
 }
