@@ -69,8 +69,8 @@ struct sp_cuda_weight {
     uint4 *bvals;           /* (boff[last],) values, 8 bf16 per uint4 */
     /* BITMAP_ROWS reuses bm/boff/bvals in its own layout (bitmap_rows.cu) */
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
-    /* DELTA_ROWS reuses bvals (values), bm (deltas), boff (stream offsets): delta_rows.cu */
-    int dr_cols;            /* columns a chunk */
+    /* DELTA_ROWS reuses bvals (blocks), boff (task info), bm (part bases): delta_rows.cu */
+    int dr_tasks;           /* (row group, part) tasks */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
