@@ -490,8 +490,12 @@ extern "C" sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int ou
         return SP_CUDA_KERNEL_24_LT;
     }
     if (n == 1 && sparsity >= 0.85) {
-        *why = "unstructured decode, 1 token, >= 85% sparsity: own CSR with 16-bit columns, ~6 instructions a nonzero (2.3-3.1x cuBLAS at 90%, run 14)";
+        *why = "unstructured decode, 1 token, >= 85% sparsity: own CSR with 16-bit columns, ~6 instructions a nonzero (2.6-3.6x cuBLAS at 90%, run 58)";
         return SP_CUDA_KERNEL_CSR16;
+    }
+    if (n == 1 && sparsity >= 0.5) {
+        *why = "unstructured decode, 1 token, 50-85% sparsity: own delta-rows kernel, 2.5 bytes a nonzero, every lane busy (1.2-1.4x cuBLAS at 50%, 1.6-2.1x at 70%, runs 58-59)";
+        return SP_CUDA_KERNEL_DELTA_ROWS;
     }
     if (sparsity >= 0.5 && (n <= 2 || (n <= 4 && sparsity >= 0.85))) {
         *why = "unstructured decode, 1-2 tokens (4 at >= 85%): own row-bitmap kernel on CUDA cores, work per nonzero (1.0-1.2x cuBLAS at 50%, 1.2-1.6x at 70%, 1.7-2.5x at 90%, run 11)";

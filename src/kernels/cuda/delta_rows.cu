@@ -55,9 +55,11 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         walk(r, [&](uint16_t, int, int) { len[r]++; });
         all += len[r];
     }
-    /* E: about 24 tasks an SM (RG x parts; runs 56-57: fewer, longer tasks ran slower), >= 64 */
+    /* E: about 16 tasks an SM (RG x parts), >= 64. Run 59 at 1 token: 16 and 24 alike, 32
+     * slower by 5-20% (more flushes, more last-part pads); runs 56-57 (column chunks): 2-4x
+     * longer tasks were slower, too few warps */
     const char *ee = getenv("SP_DR_TASKS"); /* experiments: tasks an SM */
-    const size_t per_sm = ee && atoi(ee) > 0 ? (size_t)atoi(ee) : 24;
+    const size_t per_sm = ee && atoi(ee) > 0 ? (size_t)atoi(ee) : 16;
     size_t E = all / M * RG / std::max<size_t>(1, per_sm * (size_t)sms);
     E = std::max<size_t>(64, E / 16 * 16);
     size_t T = 0, total = 0; /* tasks, blocks */
