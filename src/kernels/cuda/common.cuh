@@ -359,6 +359,18 @@ __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt,
     }
 }
 
+/* n tokens as launches of at most 4 (the lane-a-row kernels are built for 1, 2 and 4):
+ * launch(m, x rows, y rows) for each slice of m tokens. */
+template <typename F>
+static inline int sp_run_by4(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, F launch) {
+    for (int i = 0; i < n; i += 4) {
+        const int m = n - i < 4 ? n - i : 4;
+        const int rc = launch(m, x + (size_t)i * w->in, y + (size_t)i * w->out);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* The end of a lane-a-row task (bitmap_rows.cu, delta_rows.cu): acc[t] is the lane's partial
  * sum of row `row` of token t over one of `chunks` column chunks of row group rg (32 rows, Mp
  * = 32 x row groups). One chunk: straight to y; else atomics into ws, and the warp that

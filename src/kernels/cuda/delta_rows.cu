@@ -205,13 +205,7 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
 }
 
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    for (int i = 0; i < n; i += 4) { /* 4 tokens a launch */
-        const int m = std::min(4, n - i);
-        const __nv_bfloat16 *xi = x + (size_t)i * w->in;
-        __nv_bfloat16 *yi = y + (size_t)i * w->out;
-        int rc = m == 1 ? spdr_launch<1>(w, xi, m, yi, c) : m == 2 ? spdr_launch<2>(w, xi, m, yi, c)
-                                                                   : spdr_launch<4>(w, xi, m, yi, c);
-        if (rc) return rc;
-    }
-    return 0;
+    return sp_run_by4(w, x, n, y, [&](int m, const __nv_bfloat16 *xi, __nv_bfloat16 *yi) {
+        return m == 1 ? spdr_launch<1>(w, xi, m, yi, c) : m == 2 ? spdr_launch<2>(w, xi, m, yi, c) : spdr_launch<4>(w, xi, m, yi, c);
+    });
 }
