@@ -97,7 +97,8 @@ int main(int argc, char **argv) {
     if (!dec && !uns && !pre && !blk && !sweep && !prof && !att) dec = uns = pre = blk = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
-    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90% and csr16 90%, n = 1 */
+    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%,
+                 * csr16 90% and delta rows 50/70%, n = 1; delta rows 50% at 4096x4096 */
         int out = 4096, in = 14336;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
@@ -113,6 +114,11 @@ int main(int argc, char **argv) {
         sp_cuda_weight *wc9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
         gc_make_unstructured(out, in, 0.5, dense);
         sp_cuda_weight *wr5 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
+        sp_cuda_weight *wl5 = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+        gc_make_unstructured(out, in, 0.7, dense);
+        sp_cuda_weight *wl7 = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+        gc_make_unstructured(4096, 4096, 0.5, dense); /* the small shape */
+        sp_cuda_weight *ws5 = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, 4096, 4096, dense);
         void *xd = sp_cuda_malloc((size_t)16 * in * 2), *yd = sp_cuda_malloc((size_t)16 * out * 2);
         sp_cuda_upload(xd, x, (size_t)16 * in * 2);
         for (int r = 0; r < 2; r++) {
@@ -121,6 +127,7 @@ int main(int argc, char **argv) {
             sp_cuda_linear(wb9, xd, 1, yd);
             sp_cuda_linear(wr5, xd, 1, yd); sp_cuda_linear(wr, xd, 1, yd); sp_cuda_linear(wr9, xd, 1, yd);
             sp_cuda_linear(wc9, xd, 1, yd);
+            sp_cuda_linear(wl5, xd, 1, yd); sp_cuda_linear(wl7, xd, 1, yd); sp_cuda_linear(ws5, xd, 1, yd);
         }
         printf("profile calls done: %s\n", sp_cuda_sync() ? sp_last_error() : "ok");
         return 0;
