@@ -157,14 +157,32 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
 #pragma unroll
         for (int t = 0; t < N; t++) acc[t] = 0.f;
         uint32_t col = __ldg(base + (size_t)task * 32 + lane); /* column of the last entry */
-        auto step = [&](const dr_group &q) { /* the 16 entries of a group */
+        /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
+         * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
+         * for the one before, and with 16 warps an SM that was the limit (ncu run 62: ~4
+         * nonzeros a cycle an SM, warps waiting on their x gathers). Deltas doubled (byte
+         * offsets into bf16 x): the even and odd nibbles as bytes, times 0x01010101 = their
+         * running sums (<= 120 a byte); S(2k+1) = E_k + O_k, S(2k) = E_k + O_(k-1). */
+        auto step = [&](const dr_group &q) {
             const uint32_t v[8] = {q.a.x, q.a.y, q.a.z, q.a.w, q.b.x, q.b.y, q.b.z, q.b.w};
 #pragma unroll
-            for (int i = 0; i < 16; i++) {
-                col += ((i < 8 ? q.d.x : q.d.y) >> (4 * (i % 8))) & 15u;
-                const float wv = __uint_as_float(i & 1 ? v[i / 2] & 0xffff0000u : v[i / 2] << 16);
+            for (int h = 0; h < 2; h++) {
+                const uint32_t dw = h ? q.d.y : q.d.x;
+                const uint32_t pe = ((dw << 1) & 0x1E1E1E1Eu) * 0x01010101u, po = ((dw >> 3) & 0x1E1E1E1Eu) * 0x01010101u;
+                const uint32_t odd = pe + po, even = pe + (po << 8);
+                const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
 #pragma unroll
-                for (int t = 0; t < N; t++) acc[t] = fmaf(wv, __uint_as_float((uint32_t)xs[t * K + col] << 16), acc[t]);
+                for (int i = 0; i < 8; i++) {
+                    const uint32_t off = row0 + __byte_perm(i & 1 ? odd : even, 0, 0x4440 | (i >> 1));
+                    const uint32_t u = v[4 * h + i / 2];
+                    const float wv = __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
+#pragma unroll
+                    for (int t = 0; t < N; t++)
+                        acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
+                                                              reinterpret_cast<const char *>(xs + t * K) + off) << 16),
+                                      acc[t]);
+                }
+                col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
             }
         };
         /* three groups in registers, each refilled three groups ahead once used (no copies) */
