@@ -1,5 +1,5 @@
 /* delta_rows.cu: unstructured sparse decode, y (n, out) = x (n, in) W^T for 1-4 tokens per
- * launch, on CUDA cores, with 4-bit column deltas: 2.5 bytes a nonzero and ~10 instructions
+ * launch, on CUDA cores, with 4-bit column deltas: 2.5 bytes a nonzero and ~9 instructions (SASS)
  * a nonzero with every lane busy.
  *
  * Why a fourth unstructured kernel: the row bitmap (bitmap_rows.cu) moves the fewest bytes
