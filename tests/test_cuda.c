@@ -127,8 +127,9 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     free(dense);
 }
 
-/* General N:M runs through the bitmap kernel (1 bit an element is no more than the
- * log2(m) bits a kept value would need for m >= 8); checked like unstructured. */
+/* General N:M runs through the unstructured kernels (the one sp_cuda_select names, else the
+ * tensor-core bitmap: 1 bit an element is no more than the log2(m) bits a kept value would
+ * need for m >= 8); checked like unstructured. */
 static void test_nm(int out, int in, int nk, int m, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     gc_make_nm(out, in, nk, m, dense);
@@ -139,7 +140,7 @@ static void test_nm(int out, int in, int nk, int m, const int *ns, int nn) {
     CHECK(wd && wk, "upload %d:%d %dx%d: %s", nk, m, out, in, sp_last_error());
     printf("  %d:%d -> %s (%s)\n", nk, m, sp_cuda_kernel_name(k), why);
     char nb[32];
-    snprintf(nb, sizeof nb, "bitmap %d:%d", nk, m);
+    snprintf(nb, sizeof nb, "%s %d:%d", k == SP_CUDA_KERNEL_DENSE ? "bitmap-mma" : sp_cuda_kernel_name(k), nk, m);
     const char *name[1] = {nb};
     if (wd && wk) check_forms(dense, out, in, ns, nn, wd, 1, &wk, name);
     sp_cuda_weight_free(wd); sp_cuda_weight_free(wk);

@@ -130,6 +130,24 @@ static inline int sp_allow_smem(K *fn, size_t bytes, size_t *allowed) {
     return 0;
 }
 
+/* Launch size of a persistent kernel that stages x of `tokens` rows of `in` bf16 once a block
+ * (csr16.cu, delta_rows.cu): *smem for that x, and as many blocks of `threads` as fit an SM with
+ * it, at most `work`. Sets fn's shared-memory attribute (allowed: per kernel instance); refuses
+ * an x that does not fit. */
+template <typename K>
+static inline int sp_persistent_grid(K *fn, int threads, int tokens, int in, int work, size_t *allowed, sp_cuda_ctx *c,
+                                     const char *who, size_t *smem, int *blocks) {
+    *smem = (size_t)tokens * in * 2;
+    if (*smem > 227 * 1024)
+        return sp_error(SP_ERR_UNSUPPORTED, "%s: x of %d tokens x %d columns exceeds shared memory", who, tokens, in);
+    SP_CHK(sp_allow_smem(fn, *smem, allowed));
+    int per_sm = 0;
+    SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, threads, *smem));
+    const int most = (per_sm > 1 ? per_sm : 1) * c->sm_count;
+    *blocks = work < 1 ? 1 : work < most ? work : most;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ programmatic dependent launch
 
  * On sm_90 a kernel launched with sp_launch(..., pdl = 1) may start while the kernel before it

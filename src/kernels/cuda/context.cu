@@ -424,7 +424,8 @@ extern "C" int sp_cuda_time_attention(int n, int heads, int kv_heads, int D, int
             goto done;
         }
         double num = 0, den = 0;
-        for (size_t i = 0; i < nq; i++) {
+        for (size_t i = 0; i < nq; i++) { /* not sp_bf16_to_f32: libsparsity_cuda links after libsparsity, and a
+                                             * program that pulls in context.cu alone then misses it (seen) */
             uint32_t u = (uint32_t)ho[i] << 16;
             float v;
             memcpy(&v, &u, 4);

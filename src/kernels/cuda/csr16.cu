@@ -137,14 +137,11 @@ spc16_kernel(const uint4 *__restrict__ cv, const uint32_t *__restrict__ rp, cons
  * run-14 sweep: not kept, bench/NOTES.md.) */
 template <int N>
 static int spc16_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const size_t smem = (size_t)N * w->in * 2;
-    if (smem > 227 * 1024)
-        return sp_error(SP_ERR_UNSUPPORTED, "csr16: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     static size_t allowed = 0; /* per template instance */
-    SP_CHK(sp_allow_smem(spc16_kernel<N>, smem, &allowed));
-    int per_sm = 0;
-    SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spc16_kernel<N>, C16_WARPS * 32, smem));
-    const int blocks = std::max(1, std::min(std::max(1, per_sm) * c->sm_count, (w->out + C16_WARPS - 1) / C16_WARPS));
+    size_t smem = 0;
+    int blocks = 0;
+    SP_CHK(sp_persistent_grid(spc16_kernel<N>, C16_WARPS * 32, N, w->in, (w->out + C16_WARPS - 1) / C16_WARPS, &allowed, c,
+                              "csr16", &smem, &blocks));
     spc16_kernel<N><<<blocks, C16_WARPS * 32, smem, c->stream>>>(w->c16, w->c16_rp, x, y, n, w->out, w->in);
     SP_CU(cudaGetLastError());
     return 0;

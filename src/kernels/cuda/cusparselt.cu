@@ -201,6 +201,12 @@ int sp_lt_upload_dev(sp_cuda_weight *w, const void *d, sp_cuda_ctx *c) {
     return 0;
 }
 
+/* the product's A and B: the compressed weight and x, swapped in mode 2 */
+static void lt_operands(const sp_lt_state *s, const void *x, const void **a, const void **b) {
+    *a = s->mode == 2 ? x : s->comp;
+    *b = s->mode == 2 ? s->comp : x;
+}
+
 static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **out) {
     sp_lt_state *s = w->lt;
     for (int i = 0; i < s->nplans; i++)
@@ -231,7 +237,8 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
     SP_CU(cudaMalloc(&yb, (size_t)M * n * 2));
     k_random_bf16<><<<256, 256, 0, c->stream>>>((__nv_bfloat16 *)xb, (size_t)K * n, 977, 1.f); /* zeros time unlike data */
     const float one = 1.f, zero = 0.f;
-    const void *da = s->mode == 2 ? xb : s->comp, *db = s->mode == 2 ? s->comp : xb;
+    const void *da, *db;
+    lt_operands(s, xb, &da, &db);
     cusparseStatus_t st = L.search(L.h, &p->plan, &one, da, db, &zero, yb, yb, p->work, &c->stream, 1);
     cudaStreamSynchronize(c->stream);
     cudaFree(xb);
@@ -280,7 +287,8 @@ int sp_lt_run(const sp_cuda_weight *cw, const __nv_bfloat16 *x, int n, __nv_bflo
         yb = s->ypad;
     }
     const float one = 1.f, zero = 0.f;
-    const void *da = s->mode == 2 ? xb : s->comp, *db = s->mode == 2 ? s->comp : xb;
+    const void *da, *db;
+    lt_operands(s, xb, &da, &db);
     LT(L.mm(L.h, &p->plan, &one, da, db, &zero, yb, yb, p->work, &c->stream, 1));
     if (n8 != n) SP_CU(cudaMemcpyAsync(y, yb, (size_t)n * w->out * 2, cudaMemcpyDeviceToDevice, c->stream));
     return 0;

@@ -31,6 +31,7 @@
  * task go to ws with atomics; the last part of a row group writes y (sp_rows_flush). */
 #include <algorithm>
 #include <stdlib.h>
+#include <vector>
 
 #include "common.cuh"
 
@@ -62,11 +63,12 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     const size_t per_sm = ee && atoi(ee) > 0 ? (size_t)atoi(ee) : 16;
     size_t E = all / M * RG / std::max<size_t>(1, per_sm * (size_t)sms);
     E = std::max<size_t>(64, E / 16 * 16);
-    size_t T = 0, total = 0; /* tasks, blocks */
+    std::vector<size_t> most(RG); /* a row group's longest row */
+    size_t T = 0, total = 0;      /* tasks, blocks */
     for (int rg = 0; rg < RG; rg++) {
-        const size_t most = *std::max_element(len + rg * 32, len + rg * 32 + 32);
-        T += std::max<size_t>(1, (most + E - 1) / E);
-        total += (most + 15) / 16;
+        most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
+        T += std::max<size_t>(1, (most[rg] + E - 1) / E);
+        total += (most[rg] + 15) / 16;
     }
     uint32_t *task = (uint32_t *)malloc(T * 16), *base = (uint32_t *)calloc(T * 32, 4);
     uint4 *hb = (uint4 *)calloc(std::max<size_t>(total, 1) * DR_BLOCK, 16);
@@ -75,16 +77,16 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
     }
     for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++) {
-        const size_t most = *std::max_element(len + rg * 32, len + rg * 32 + 32), parts = std::max<size_t>(1, (most + E - 1) / E);
+        const size_t parts = std::max<size_t>(1, (most[rg] + E - 1) / E);
         for (size_t p = 0; p < parts; p++) {
-            const size_t nb = p * E < most ? (std::min(most, (p + 1) * E) - p * E + 15) / 16 : 0;
+            const size_t nb = p * E < most[rg] ? (std::min(most[rg], (p + 1) * E) - p * E + 15) / 16 : 0;
             uint32_t *ti = task + 4 * (t + p);
             ti[0] = (uint32_t)(b + p * (E / 16)), ti[1] = (uint32_t)nb, ti[2] = (uint32_t)rg, ti[3] = (uint32_t)parts;
         }
         for (int lane = 0; lane < 32; lane++) {
             size_t e = 0;
             walk((int)rg * 32 + lane, [&](uint16_t v, int d, int col) {
-                const size_t p = e / E, i = e % E % 16;
+                const size_t p = e / E, i = e % 16; /* E % 16 == 0 */
                 if (e % E == 0 && p) base[(t + p) * 32 + lane] = (uint32_t)(col - d); /* the previous column */
                 uint4 *blk = hb + (b + e / 16) * DR_BLOCK;
                 uint32_t *vw = reinterpret_cast<uint32_t *>(blk + (i < 8 ? 0 : 32) + lane) + (i % 8) / 2;
@@ -95,7 +97,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
             });
         }
         t += parts;
-        b += (most + 15) / 16;
+        b += (most[rg] + 15) / 16;
     }
     int rc = 0;
     w->dr_tasks = (int)T;
@@ -208,14 +210,10 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const int RG = (w->out + 31) / 32;
-    const size_t smem = (size_t)N * w->in * 2;
-    if (smem > 227 * 1024)
-        return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     static size_t allowed = 0; /* per template instance */
-    SP_CHK(sp_allow_smem(spdr_kernel<N>, smem, &allowed));
-    int per_sm = 0;
-    SP_CU(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, spdr_kernel<N>, DR_WARPS * 32, smem));
-    const int blocks = std::max(1, std::min(std::max(1, per_sm) * c->sm_count, w->dr_tasks));
+    size_t smem = 0;
+    int blocks = 0;
+    SP_CHK(sp_persistent_grid(spdr_kernel<N>, DR_WARPS * 32, N, w->in, w->dr_tasks, &allowed, c, "delta-rows", &smem, &blocks));
     spdr_kernel<N><<<blocks, DR_WARPS * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
                                                                 w->counters, n, w->out, w->in, RG, w->dr_tasks);
     SP_CU(cudaGetLastError());

@@ -448,6 +448,12 @@ static int same_key(const sp_pick *p, const sp_lin *l, int n) {
     return p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) &&
            p->avail == avail(l) && p->n == n;
 }
+/* the pick made for l's key at n, NULL before one is made */
+static const sp_pick *pick_find(const sp_cuda_model *g, const sp_lin *l, int n) {
+    for (int i = 0; i < g->npicks; i++)
+        if (same_key(&g->picks[i], l, n)) return &g->picks[i];
+    return NULL;
+}
 
 /* which forms may serve n tokens: the bitmap decode kernel runs 16 tokens per launch, the row
  * bitmap 4 (3-4x slower than dense at 16 tokens, run 10), cuSPARSE CSR SpMM was 100x slower
@@ -486,10 +492,7 @@ static void why_pick(sp_pick *p, size_t len) {
 }
 
 static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
-    for (int i = 0; i < g->npicks; i++) {
-        sp_pick *p = &g->picks[i];
-        if (same_key(p, l, n)) return p;
-    }
+    if (const sp_pick *made = pick_find(g, l, n)) return &g->picks[made - g->picks];
     if (g->npicks == SP_MAX_PICKS) { sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: more than %d layer keys", SP_MAX_PICKS); return NULL; }
     sp_pick *p = &g->picks[g->npicks];
     p->out = l->out, p->in = l->in, p->structured = l->structured, p->decile = decile(l), p->n = n, p->avail = avail(l);
@@ -785,14 +788,10 @@ extern "C" int sp_cuda_model_fork(sp_cuda_model *g, int len) {
 
 extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why) {
     if (layer < 0 || layer >= g->c.n_layers || j < 0 || j >= SP_NLIN) return sp_error(SP_ERR_ARG, "sp_cuda_model_choice: bad layer");
-    const sp_lin *l = lin_run(g, layer, j);
-    for (int i = 0; i < g->npicks; i++) {
-        const sp_pick *p = &g->picks[i];
-        if (same_key(p, l, n)) {
-            *kernel = sp_cuda_kernel_name(p->kernel);
-            *why = p->why;
-            return 0;
-        }
+    if (const sp_pick *p = pick_find(g, lin_run(g, layer, j), n)) {
+        *kernel = sp_cuda_kernel_name(p->kernel);
+        *why = p->why;
+        return 0;
     }
     *kernel = g->sparse ? "?" : sp_cuda_kernel_name(SP_CUDA_KERNEL_DENSE);
     *why = g->sparse ? "not measured (no forward ran with this token count)" : "dense binding (the baseline)";
@@ -848,12 +847,8 @@ extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
         for (int j = 0; j < SP_NLIN; j++) {
             const sp_lin *l = lin_run(g, layer, j);
             if (j > 0 && l == lin_run(g, layer, j - 1)) continue; /* a fused group counts once */
-            sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
-            for (int p = 0; g->sparse && p < g->npicks; p++) {
-                const sp_pick *q = &g->picks[p];
-                if (same_key(q, l, n)) k = q->kernel;
-            }
-            b += sp_cuda_weight_bytes(l->k[k]);
+            const sp_pick *p = g->sparse ? pick_find(g, l, n) : NULL;
+            b += sp_cuda_weight_bytes(l->k[p ? p->kernel : SP_CUDA_KERNEL_DENSE]);
         }
     return b;
 }

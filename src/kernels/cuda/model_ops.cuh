@@ -165,6 +165,38 @@ __global__ void k_softmax_causal(const float *S, bf16 *P, int n, int L, int pos)
     for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = __float2bfloat16(j < valid ? row[j] * inv : 0.f);
 }
 
+/* The end of a decode attention block whose keys were split zs ways (both kernels below):
+ * after it wrote its partials of heads h0..h0+nh-1 of sequence b (part_o unnormalised, part_ml
+ * (max, sum) a head and split), the last split to finish merges all of them into out (one
+ * launch a layer fewer than a separate combine kernel): publish, count on arrived[b, h0] (reset
+ * for the next launch), and the block that counts last reads. Block-uniform. */
+__device__ __forceinline__ void sp_attn_merge_splits(bf16 *out, const float *part_o, const float *part_ml, int *arrived,
+                                                     int b, int heads, int h0, int nh, int D, int zs) {
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int *a = arrived + (size_t)b * heads + h0;
+        last = atomicAdd(a, 1) == zs - 1;
+        if (last) *a = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int e = threadIdx.x; e < nh * D; e += blockDim.x) {
+        const int g = e / D, i = e % D;
+        const size_t base = ((size_t)b * heads + h0 + g) * zs;
+        float M = -INFINITY, num = 0.f, den = 0.f;
+        for (int s = 0; s < zs; s++) M = fmaxf(M, __ldcg(part_ml + 2 * (base + s)));
+        for (int s = 0; s < zs; s++) {
+            const float ms = __ldcg(part_ml + 2 * (base + s)), w = ms == -INFINITY ? 0.f : __expf(ms - M);
+            num += w * __ldcg(part_o + (base + s) * D + i);
+            den += w * __ldcg(part_ml + 2 * (base + s) + 1);
+        }
+        out[((size_t)b * heads + h0 + g) * D + i] = __float2bfloat16(num / den);
+    }
+}
+
 /* Decode attention a q head at a time (small batches; k_attn_decode_gqa below for large ones).
  * One query token per sequence: grid (heads, batch, key splits), 256 threads (8 warps).
  * q (batch, heads*D); caches (batch, max_ctx, kvd); keys 0..L-1 with L = *posp + 1 read on the
@@ -178,7 +210,6 @@ __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf1
                               int *arrived) {
     extern __shared__ float sm[];
     __shared__ float red[32];
-    __shared__ int last;
     sp_pdl_wait();
     sp_pdl_trigger();
     const int L = *posp + 1;
@@ -230,30 +261,7 @@ __global__ void k_attn_decode(const bf16 *q, const bf16 *kc, const bf16 *vc, bf1
     }
     if (gridDim.z == 1) return;
     if (threadIdx.x == 0) part_ml[2 * slot] = m, part_ml[2 * slot + 1] = sum;
-    /* the last split of this head to finish merges all of them (one launch a layer fewer than
-     * a separate combine kernel): publish, count, and the block that counts last reads */
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int *a = arrived + (size_t)b * heads + h;
-        last = atomicAdd(a, 1) == (int)gridDim.z - 1;
-        if (last) *a = 0; /* ready for the next launch */
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    const size_t base = slot - blockIdx.z;
-    float M = -INFINITY;
-    for (int s = 0; s < (int)gridDim.z; s++) M = fmaxf(M, __ldcg(part_ml + 2 * (base + s)));
-    for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float num = 0.f, den = 0.f;
-        for (int s = 0; s < (int)gridDim.z; s++) {
-            float ms = __ldcg(part_ml + 2 * (base + s)), w = ms == -INFINITY ? 0.f : __expf(ms - M);
-            num += w * __ldcg(part_o + (base + s) * D + i);
-            den += w * __ldcg(part_ml + 2 * (base + s) + 1);
-        }
-        out[(size_t)b * qd + h * D + i] = __float2bfloat16(num / den);
-    }
+    sp_attn_merge_splits(out, part_o, part_ml, arrived, b, heads, h, 1, D, (int)gridDim.z);
 }
 
 /* PER (1, 2, 4 or a multiple of 4) bf16 as floats, in 2-, 4- or 8-byte loads */
@@ -299,7 +307,6 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
                                   int *arrived) {
     extern __shared__ float sm[];
     __shared__ float red[32 * G];
-    __shared__ int last;
     sp_pdl_wait();
     sp_pdl_trigger();
     const int L = *posp + 1;
@@ -404,31 +411,7 @@ __global__ void k_attn_decode_gqa(const bf16 *q, const bf16 *kc, const bf16 *vc,
         }
     }
     if (zs == 1) return;
-    /* the last split of this (sequence, kv head) to finish merges all of them (one launch a
-     * layer fewer than a separate combine kernel): publish, count, and the block that counts
-     * last reads */
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int *a = arrived + (size_t)b * heads + h0;
-        last = atomicAdd(a, 1) == (int)zs - 1;
-        if (last) *a = 0; /* ready for the next launch */
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
-        const int g = e / D, i = e % D;
-        const size_t base = ((size_t)b * heads + h0 + g) * zs;
-        float M = -INFINITY, num = 0.f, den = 0.f;
-        for (size_t s = 0; s < zs; s++) M = fmaxf(M, __ldcg(part_ml + 2 * (base + s)));
-        for (size_t s = 0; s < zs; s++) {
-            const float ms = __ldcg(part_ml + 2 * (base + s)), w = ms == -INFINITY ? 0.f : __expf(ms - M);
-            num += w * __ldcg(part_o + (base + s) * D + i);
-            den += w * __ldcg(part_ml + 2 * (base + s) + 1);
-        }
-        out[(size_t)b * qd + (h0 + g) * D + i] = __float2bfloat16(num / den);
-    }
+    sp_attn_merge_splits(out, part_o, part_ml, arrived, b, heads, h0, group, D, (int)zs); /* the group's heads, merged together */
 }
 
 /* out = silu(g) * u over rows of h8 16-byte words (8 elements a thread); g and u rows are ld8
