@@ -1,7 +1,8 @@
 /* test_cuda.c: the GPU kernels against a double CPU reference and against cuBLAS on
  * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, every
- * 2:4 GEMM tile (n > 16), the cuSPARSE CSR/COO/BSR baselines (block-pruned and unstructured,
- * BSR block sizes), and the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
+ * 2:4 GEMM tile (n > 16; tile 4, the sm_90 wgmma.sp kernel, last and with a diagnosis on its
+ * first failure), the cuSPARSE CSR/COO/BSR baselines (block-pruned and unstructured, BSR
+ * block sizes), and the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
 #include <stdio.h>
 #include <time.h>
 
@@ -224,6 +225,74 @@ static void test_cusparse(int out, int in, int b, double sp, int bs, int want_bs
     free(dense);
 }
 
+/* The sm_90 wgmma.sp GEMM (tile 4) on one shape against the double reference, x nonzero only
+ * in columns [lo, hi) (hi 0: all; a narrow range separates the B operand from A/metadata and
+ * names the k slice that breaks). On the first failure it prints a diagnosis: max error, the
+ * first mismatches and how the bad elements spread over rows and tokens, then reruns the
+ * shape with x confined to single k slices. Returns 1 when it passed. */
+static int wg_diagnosed;
+static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
+    uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+    uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)n * in * 2), *y = malloc((size_t)n * out * 2);
+    double *ref = malloc((size_t)n * out * sizeof(double));
+    gc_make_24(out, in, vals, meta, dense);
+    gc_make_x((size_t)n * in, x);
+    if (hi > 0)
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < in; k++)
+                if (k < lo || k >= hi) x[(size_t)j * in + k] = 0;
+    gc_ref(out, in, n, dense, x, ref);
+    sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+    void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc((size_t)n * out * 2);
+    memset(y, 0xFF, (size_t)n * out * 2); /* poison: bf16 NaN */
+    sp_cuda_upload(xd, x, (size_t)n * in * 2);
+    sp_cuda_upload(yd, y, (size_t)n * out * 2);
+    sp_cuda_set_gemm_tile(4);
+    int rc = w ? sp_cuda_linear(w, xd, n, yd) : -1;
+    sp_cuda_set_gemm_tile(0);
+    if (!rc) rc = sp_cuda_download(y, yd, (size_t)n * out * 2);
+    double e = rc ? 1e30 : gc_relerr((size_t)n * out, y, ref);
+    int ok = e < TOL;
+    if (!quiet) {
+        CHECK(ok, "wgmma %dx%d n=%d x in [%d,%d): rc %d (%s), rel err %.3g", out, in, n, lo, hi ? hi : in, rc,
+              rc ? sp_last_error() : "", e);
+        printf("  24-wgmma       %5dx%-5d n=%-4d x cols [%d,%d) rel err vs CPU %.2e\n", out, in, n, lo, hi ? hi : in, e);
+    } else {
+        printf("    k slice [%d,%d): rel err %.2e%s\n", lo, hi ? hi : in, e, ok ? "" : "  <- bad");
+    }
+    if (!ok && !rc && !quiet && !wg_diagnosed) {
+        wg_diagnosed = 1;
+        double rms = 0, maxe = 0;
+        for (size_t i = 0; i < (size_t)n * out; i++) rms += ref[i] * ref[i];
+        rms = sqrt(rms / ((double)n * out));
+        int rows16[16] = {0}, warp[4] = {0}, wgi[2] = {0}, tok8[8] = {0}, nt16[16] = {0}, bad = 0, shown = 0;
+        printf("  wgmma diagnosis (%dx%d, n %d; bad = |got - want| > 0.02 rms, rms %.3g):\n", out, in, n, rms);
+        for (int j = 0; j < n; j++)
+            for (int r = 0; r < out; r++) {
+                double got = sp_bf16_to_f32(y[(size_t)j * out + r]), want = ref[(size_t)j * out + r], d = fabs(got - want);
+                if (!(d <= 0.02 * rms)) {
+                    if (shown++ < 8) printf("    row %d tok %d: got %.4g want %.4g\n", r, j, got, want);
+                    bad++, rows16[r % 16]++, warp[(r / 16) % 4]++, wgi[(r / 64) % 2]++, tok8[j % 8]++, nt16[(j / 8) % 16]++;
+                }
+                if (d > maxe || d != d) maxe = d;
+            }
+        printf("    %d of %d bad, max abs err %.3g\n    by row%%16:", bad, n * out, maxe);
+        for (int i = 0; i < 16; i++) printf(" %d", rows16[i]);
+        printf("\n    by warp (row/16%%4): %d %d %d %d; by consumer (row/64%%2): %d %d\n    by tok%%8:", warp[0], warp[1],
+               warp[2], warp[3], wgi[0], wgi[1]);
+        for (int i = 0; i < 8; i++) printf(" %d", tok8[i]);
+        printf("; by n-tile (tok/8%%16):");
+        for (int i = 0; i < 16; i++) printf(" %d", nt16[i]);
+        printf("\n");
+        const int sl[][2] = {{0, 32}, {32, 64}, {64, 128}, {128, 256}, {256, 512}};
+        for (int i = 0; i < 5 && sl[i][1] <= in; i++) test_wgmma(out, in, n, sl[i][0], sl[i][1], 1);
+    }
+    sp_cuda_weight_free(w);
+    sp_cuda_free(xd); sp_cuda_free(yd);
+    free(vals); free(meta); free(dense); free(x); free(y); free(ref);
+    return ok;
+}
+
 /* the device model's fused prefill attention against a naive f32 reference kernel (GQA, head
  * dims 32/64/128, n not a multiple of the 64-row block or the 64-key tile) */
 static void test_attention(void) {
@@ -334,6 +403,38 @@ int main(void) {
     test_cusparse(200, 1024, 0, 0.5, 2, 2, n_sp, 4);
     test_cusparse(200, 1024, 0, 0.5, 32, 32, n_sp, 4);
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
+    /* the sm_90 wgmma.sp GEMM (tile 4), last: a broken kernel can take the context down */
+    if (strstr(name, "(sm_90)")) {
+        printf("  2:4 GEMM tile 4 (wgmma.sp)\n");
+        test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
+        test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
+        test_wgmma(128, 256, 256, 0, 0, 0);
+        test_wgmma(256, 320, 200, 0, 0, 0);   /* in = 64 * 5, padded to 512 */
+        test_wgmma(300, 576, 100, 0, 0, 0);   /* odd out, n below one token tile */
+        test_wgmma(1000, 1088, 300, 0, 0, 0);
+        test_wgmma(1000, 4096, 1000, 0, 0, 0);
+        test_wgmma(1024, 4096, 2048, 0, 0, 0); /* big */
+        sp_cuda_set_gemm_tile(4);             /* through sp_cuda_linear next to cuBLAS, n from 17 */
+        test_24(37, 112, n_gemm, 5, 0);
+        test_24(300, 528, n_gemm, 5, 0);
+        test_24(1000, 4096, n_gemm2, 2, 0);
+        sp_cuda_set_gemm_tile(0);
+    } else {
+        uint16_t v[64], m[8], xz[16 * 256];
+        for (int i = 0; i < 64; i++) v[i] = sp_f32_to_bf16(1.f);
+        for (int i = 0; i < 8; i++) m[i] = 0x4444;
+        memset(xz, 0, sizeof xz);
+        sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 4, 32, v, m);
+        void *xd = sp_cuda_malloc(sizeof xz), *yd = sp_cuda_malloc(64 * 2);
+        sp_cuda_upload(xd, xz, 32 * 2 * 17);
+        sp_cuda_set_gemm_tile(4);
+        int rc = w && xd && yd ? sp_cuda_linear(w, xd, 17, yd) : -1;
+        sp_cuda_set_gemm_tile(0);
+        CHECK(rc != 0 && strstr(sp_last_error(), "sm_90"), "tile 4 off sm_90: rc %d, %s", rc, sp_last_error());
+        printf("  2:4 GEMM tile 4 (wgmma.sp) skipped: %s\n", sp_last_error());
+        sp_cuda_weight_free(w);
+        sp_cuda_free(xd); sp_cuda_free(yd);
+    }
     test_errors();
     if (fails) { printf("%d failures\n", fails); return 1; }
     printf("all GPU checks passed\n");

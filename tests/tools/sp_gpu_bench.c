@@ -6,7 +6,8 @@
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
- * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile.
+ * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
+ * (tile 4: the sm_90 wgmma.sp kernel).
  * Exit 77 when no GPU. */
 #include <stdio.h>
 #include <string.h>
@@ -343,10 +344,12 @@ int main(int argc, char **argv) {
     }
 
     if (pre) {
-        printf("\n## 2:4 prefill: cuSPARSELt (dlopen) and the own mma.sp GEMM vs cuBLAS dense bf16\n\n");
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own wgmma.sp GEMM (tile 4, sm_90)"
+               " vs cuBLAS dense bf16\n\n");
         printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
-        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | own GEMM us | speedup | own TFLOP/s | rel err |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|\n");
+        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | own GEMM us | speedup | own TFLOP/s | rel err"
+               " | wgmma us | speedup | wgmma TFLOP/s | rel err |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         int save = iters;
         iters = 20;
         for (int s = 0; s <= NSHAPES; s++) { /* the last: gate and up stacked (28672 x 4096), as the model runs them */
@@ -368,15 +371,20 @@ int main(int argc, char **argv) {
                 double e = wl ? check_vs(wl, wd, out, xd, n, yd, yd2) : -1;
                 double t4 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e4 = w4 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
-                printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e | %.1f | %.2fx | %.0f | %.1e |\n", out, in, n, td,
-                       flop / td * 1e-6, tl, tl > 0 ? td / tl : 0, e, t4, t4 > 0 ? td / t4 : 0, t4 > 0 ? flop / t4 * 1e-6 : 0, e4);
+                sp_cuda_set_gemm_tile(4); /* the wgmma kernel: -1 where it refuses (not sm_90) */
+                double t5 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
+                double e5 = t5 > 0 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
+                sp_cuda_set_gemm_tile(0);
+                printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e | %.1f | %.2fx | %.0f | %.1e | %.1f | %.2fx | %.0f | %.1e |\n",
+                       out, in, n, td, flop / td * 1e-6, tl, tl > 0 ? td / tl : 0, e, t4, t4 > 0 ? td / t4 : 0,
+                       t4 > 0 ? flop / t4 * 1e-6 : 0, e4, t5, t5 > 0 ? td / t5 : 0, t5 > 0 ? flop / t5 * 1e-6 : 0, e5);
             }
-            if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64; 0 = automatic) */
-                printf("\n%dx%d own GEMM tiles (auto/128x128/128x64/64x64 us):", out, in);
+            if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64, 4 = wgmma; 0 = automatic) */
+                printf("\n%dx%d own GEMM tiles (auto/128x128/128x64/64x64/wgmma us):", out, in);
                 const int sn[] = {64, 256, 1024, 4096};
                 for (int i = 0; i < 4; i++) {
                     printf(" n=%d", sn[i]);
-                    for (int tile = 0; tile <= 3; tile++) {
+                    for (int tile = 0; tile <= 4; tile++) {
                         sp_cuda_set_gemm_tile(tile);
                         printf("%s%.1f", tile ? "/" : " ", time_w(&w4, 1, xd, sn[i], yd, 1));
                     }

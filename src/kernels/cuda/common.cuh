@@ -41,7 +41,7 @@ struct sp_cuda_ctx {
     float *flush;           /* (flush_n,) read before timed calls to evict L2 */
     size_t flush_n;
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
-    int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile */
+    int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
     int pdl;                /* the own decode kernels launch with programmatic dependence (set by
@@ -96,6 +96,7 @@ struct sp_cuda_weight {
 int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* any n (prefill) */
+int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* sm_90a wgmma.sp (tile 4) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);

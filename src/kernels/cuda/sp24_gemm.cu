@@ -206,6 +206,7 @@ int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_b
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
     if (!tile) tile = blocks(128, 64) >= c->sm_count ? 2 : 3;
+    if (tile == 4) return sp24_wgmma_run(w, x, n, y, c); /* sm_90a wgmma.sp (sp24_wgmma.cu) */
     if (tile == 1) return gm_launch<2, 8>(w, x, n, y, c);
     if (tile == 2) return gm_launch<2, 4>(w, x, n, y, c);
     return gm_launch<1, 4>(w, x, n, y, c);

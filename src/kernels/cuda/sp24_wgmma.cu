@@ -1,0 +1,322 @@
+/* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
+ * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
+ * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tile 4, picked with
+ * sp_cuda_set_gemm_tile(4); sp24_gemm_run calls it). Reads the weight layout the decode
+ * kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload serves all.
+ *
+ * Block = 3 warpgroups (384 threads) computing 128 output rows x BN tokens (BN = 128 in
+ * use, 8 stages; BN = 256 is written but spills, see sp24_wgmma_run):
+ *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
+ *     with TMA (a tile of BN tokens x 64 columns = 128 bytes a token, 128-byte swizzle,
+ *     zero-filled past n tokens and past `in` columns, so nothing past x is read); full[s]
+ *     completes on the TMA bytes, empty[s] when all 8 consumer warps are done with it.
+ *     setmaxnreg gives its registers to the consumers.
+ *   warpgroups 1, 2, consumers: each owns 64 rows (warp w: row tile 16w..16w+15 of them)
+ *     and all BN tokens, BN/2 f32 accumulators a thread. A (the weight) comes from registers:
+ *     v24[rt][s][lane] is exactly the per-warp A fragment of one k32 step and m24 component
+ *     q the metadata register of steps 8ms+2q (sp-sel 0) and +1 (sp-sel 1), as in
+ *     sp24_gemv.cu. Each lane loads them with 16-byte loads into a register ring 3 stages
+ *     (6 k32 steps) ahead of use; metadata one 256-column macro step ahead, double-buffered.
+ *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
+ *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
+ *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
+ *     previous stage's wgmma are done), release the previous stage, refill its A registers.
+ *   Epilogue: accumulators -> bf16 tile (token-major) in the ring -> 16-byte stores of y
+ *     rows (scalar when out % 8 != 0); rows >= out and tokens >= n are never written.
+ * Rasterization as sp24_gemm.cu: row blocks fastest inside groups whose weight slice fits a
+ * third of L2.
+ *
+ * Facts and where they come from ([D] PTX ISA 9.1 text, [C] public code that uses it,
+ * [U] unverified, to be checked on the GPU):
+ *   [D] wgmma sparse metadata per warp is the mma.sp m16n8k32 layout (the ISA reuses the
+ *       figure); warp w of the warpgroup holds rows 16w..16w+15. [C] sp-sel 0 reads lanes
+ *       t = 0,1 (metadata built with tid & 1 only); [U] sp-sel 1 reads t = 2,3 as in mma.sp.
+ *   [D] A from registers: 4 .b32, two kept bf16 of a 4-chunk each; [U] the per-warp
+ *       placement equals the mma.sp m16n8k32 A fragment (the ISA figure was not readable).
+ *   [C] operand order d, {a}, b-desc, sp-meta, sp-sel, scale-d, imm-scale-a, imm-scale-b,
+ *       imm-trans-b. [D] accumulator: d[4j+2h+e] = row 16w+g+8h, token 8j+2t+e.
+ *   [D/C] descriptor: start>>4 bits 0-13, LBO>>4 16-29 (unused for swizzled K-major),
+ *       SBO>>4 32-45, swizzle bits 62-63 (1 = 128B); [C] advancing the start address
+ *       inside the 128-byte swizzle row selects the k slice. [U] for the sparse k32 form
+ *       the slice is 64 bytes (32 dense bf16 of B).
+ *   [U] expect_tx counts the whole box even where TMA zero-fills out-of-range elements.
+ */
+#include <cudaTypedefs.h> /* CUtensorMap, PFN_cuTensorMapEncodeTiled: headers only, no -lcuda */
+
+#include "common.cuh"
+
+#define WG_THREADS 384
+#define WG_BM 128 /* rows a block: 2 consumer warpgroups x 64 */
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_SM90A 1
+#endif
+
+#ifdef WG_SM90A
+__device__ __forceinline__ void wg_bar_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+/* Waits for the phase of parity `parity` to complete. The spin is bounded so that a broken
+ * protocol becomes a launch error the tests report, not a hung GPU run. */
+__device__ __forceinline__ void wg_bar_wait(uint32_t bar, uint32_t parity) {
+    for (uint32_t spin = 0;; spin++) {
+        uint32_t done;
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+        if (done) return;
+        if (spin > (1u << 24)) __trap();
+    }
+}
+__device__ __forceinline__ void wg_bar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void wg_bar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+/* box at (column c0, token c1) of x into shared dst; completes bytes on bar */
+__device__ __forceinline__ void wg_tma_load(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(dst),
+        "l"(map), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+
+/* B descriptor of a stage at shared address addr: K-major, 128-byte swizzle, 8-token
+ * groups 1024 bytes apart (SBO), LBO unused (1) */
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+/* keeps the compiler from moving accumulator reads/writes across wgmma fences and waits */
+template <int NA>
+__device__ __forceinline__ void wg_fence_acc(float *d) {
+#pragma unroll
+    for (int i = 0; i < NA; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+#define WG_F8(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define WG_F64(d, i) WG_F8(d, i), WG_F8(d, i + 8), WG_F8(d, i + 16), WG_F8(d, i + 24), WG_F8(d, i + 32), WG_F8(d, i + 40), WG_F8(d, i + 48), WG_F8(d, i + 56)
+#define WG_R64                                                                                     \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                       \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "             \
+    "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "             \
+    "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define WG_R128_HI                                                                                 \
+    ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "           \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "             \
+    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "  \
+    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+
+/* d (64 x BN f32) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x BN at desc) */
+template <int BN, int SEL>
+__device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
+    if constexpr (BN == 256) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
+                     "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}"
+                     : WG_F64(d, 0), WG_F64(d, 64)
+                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
+    } else {
+        static_assert(BN == 128, "BN is 256 or 128");
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
+                     "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"
+                     : WG_F64(d, 0)
+                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
+    }
+}
+#endif /* WG_SM90A */
+
+template <int BN, int S, int PD>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
+                  __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
+#ifdef WG_SM90A
+    constexpr uint32_t STAGE = BN * 128; /* bytes: BN tokens x 64 columns */
+    constexpr int NA = BN / 2;           /* accumulators a thread */
+    extern __shared__ uint4 smem4[];
+    __shared__ uint64_t full[S], empty[S];
+    const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
+    const uint32_t sbase = (sraw + 1023) & ~1023u; /* 128-byte swizzle repeats every 1024 bytes */
+    char *sgen = reinterpret_cast<char *>(smem4) + (sbase - sraw);
+    const uint32_t fb = (uint32_t)__cvta_generic_to_shared(full), eb = (uint32_t)__cvta_generic_to_shared(empty);
+    const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31;
+    const int KS = KM * 8, NS = KM * 4; /* k32 steps, 64-column stages */
+
+    /* grouped raster: block -> (row block rb, token block tb), as sp24_gemm.cu */
+    const int RB = (RT * 16 + WG_BM - 1) / WG_BM, TB = (n + BN - 1) / BN;
+    const int per = group * TB, grp = blockIdx.x / per, first = grp * group;
+    const int gs = min(RB - first, group), local = blockIdx.x - grp * per;
+    const int rb = first + local % gs, tok0 = (local / gs) * BN;
+
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < S; s++) {
+            wg_bar_init(fb + 8 * s, 1); /* the producer's expect_tx arrival (+ the TMA bytes) */
+            wg_bar_init(eb + 8 * s, 8); /* one arrival per consumer warp */
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) { /* producer */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+        if (threadIdx.x == 0) {
+            for (int ks = 0; ks < NS; ks++) {
+                const int slot = ks % S, use = ks / S;
+                wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
+                wg_bar_expect(fb + 8 * slot, STAGE);
+                wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+            }
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+
+    /* consumer c, warp w of it: row tile rt; past the last row tile it re-reads the last
+     * (valid bytes, never stored) */
+    const int c = wg - 1, w = (threadIdx.x >> 5) & 3;
+    const int rt = min(rb * (WG_BM / 16) + c * 4 + w, RT - 1);
+    const uint4 *vp = v24 + (size_t)rt * KS * 32 + lane, *mp = m24 + (size_t)rt * KM * 32 + lane;
+
+    float acc[NA];
+#pragma unroll
+    for (int i = 0; i < NA; i++) acc[i] = 0.f;
+
+    /* A ring: 4 slots of one stage (2 k32 steps); stage ks lives in slot ks % 4 and is
+     * loaded PD stages ahead (the tail re-reads the last step: in bounds, unused). Metadata:
+     * e[h] holds macro steps of parity h; the next one is loaded at the first stage of the
+     * current one. The wgmma read these registers asynchronously: each is rewritten only
+     * after the wait that covers its last reader (ptxas checks: C7513 otherwise). */
+    uint4 a[8], e[2];
+#pragma unroll
+    for (int i = 0; i < 8; i++) a[i] = i < 2 * PD ? sp_ld_stream(vp + (size_t)min(i, KS - 1) * 32) : make_uint4(0, 0, 0, 0);
+    e[0] = sp_ld_stream(mp);
+    e[1] = e[0];
+
+    for (int m0 = 0; m0 < KM; m0 += 2) {
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const int m = m0 + (j >> 2);
+            if (m >= KM) break;
+            const int r = j & 3, ks = m * 4 + r, slot = ks % S;
+            wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
+            const uint64_t desc = wg_desc(sbase + slot * STAGE);
+            const uint4 &ev = e[j >> 2];
+            const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
+            wg_fence_acc<NA>(acc);
+            asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+            wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
+            wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
+            asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); /* stage ks-1 is done */
+            wg_fence_acc<NA>(acc);
+            if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
+            /* the last reader of e[other] was stage ks-1 when r == 0 */
+            if (r == 0) e[(j >> 2) ^ 1] = sp_ld_stream(mp + (size_t)min(m + 1, KM - 1) * 32);
+            const int rf = (r + PD) & 3, sf = 2 * (ks + PD); /* slot of stage ks+PD-4 <= ks-1: done */
+            a[2 * rf] = sp_ld_stream(vp + (size_t)min(sf, KS - 1) * 32);
+            a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
+        }
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    wg_fence_acc<NA>(acc);
+
+    /* epilogue: both consumers are past their last wgmma (and every TMA landed, as each was
+     * waited for) before the ring becomes the output tile */
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    constexpr int OS = WG_BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
+    __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(sgen);
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int i = 0; i < NA; i++) {
+        const int row = c * 64 + w * 16 + g + 8 * ((i >> 1) & 1), tok = 8 * (i >> 2) + 2 * t + (i & 1);
+        so[tok * OS + row] = __float2bfloat16(acc[i]);
+    }
+    asm volatile("bar.sync 1, 256;" ::: "memory");
+    const int ct = threadIdx.x - 128, row0 = rb * WG_BM;
+    if ((M & 7) == 0 && ((uintptr_t)y & 15) == 0) {
+        for (int i = ct; i < BN * (WG_BM / 8); i += 256) {
+            const int j = i / (WG_BM / 8), q = i % (WG_BM / 8), tok = tok0 + j, row = row0 + q * 8;
+            if (tok < n && row < M)
+                *reinterpret_cast<uint4 *>(y + (size_t)tok * M + row) = *reinterpret_cast<const uint4 *>(so + j * OS + q * 8);
+        }
+    } else {
+        for (int i = ct; i < BN * WG_BM; i += 256) {
+            const int j = i / WG_BM, q = i % WG_BM, tok = tok0 + j, row = row0 + q;
+            if (tok < n && row < M) y[(size_t)tok * M + row] = so[j * OS + q];
+        }
+    }
+#else
+    (void)xmap, (void)v24, (void)m24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
+    __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
+#endif
+}
+
+/* cuTensorMapEncodeTiled from the driver through the runtime (the project links cudart
+ * only); NULL when the driver lacks it */
+static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = NULL;
+    static int tried = 0;
+    if (!tried) {
+        tried = 1;
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+    }
+    return fn;
+}
+
+template <int BN, int S, int PD>
+static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    auto kern = sp24_wgmma_kernel<BN, S, PD>;
+    cudaFuncAttributes fa;
+    SP_CU(cudaFuncGetAttributes(&fa, kern));
+    if (fa.binaryVersion != 90)
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): no sm_90a code for this device (binary sm_%d)",
+                        fa.binaryVersion);
+    PFN_cuTensorMapEncodeTiled_v12000 enc = wg_encoder();
+    if (!enc) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): the driver has no cuTensorMapEncodeTiled");
+    if ((uintptr_t)x & 15) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): x not 16-byte aligned (TMA)");
+
+    /* x as a 2D tensor (columns innermost, tokens), boxes of 64 columns x BN tokens; out of
+     * range elements read as zero */
+    CUtensorMap map;
+    const cuuint64_t dims[2] = {(cuuint64_t)w->in, (cuuint64_t)n}, strides[1] = {(cuuint64_t)w->in * 2};
+    const cuuint32_t box[2] = {64, BN}, estr[2] = {1, 1};
+    CUresult r = enc(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides, box, estr,
+                     CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): cuTensorMapEncodeTiled failed (%d) for x (%d, %d)",
+                        (int)r, n, w->in);
+
+    const int RT = w->mp / 16, KM = w->kp / 256;
+    const int RB = (w->mp + WG_BM - 1) / WG_BM, TB = (n + BN - 1) / BN;
+    /* row blocks per raster group: their weight slice (kp bytes of values + kp/8 of
+     * metadata a row) fits in a third of L2 */
+    const double slice = (double)WG_BM * w->kp * 9.0 / 8.0;
+    int group = (int)((double)c->l2_bytes / 3.0 / slice);
+    group = group < 1 ? 1 : group > RB ? RB : group;
+    const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (WG_BM + 8) * 2;
+    const size_t smem = (ring > out ? ring : out) + 1024; /* + alignment slack */
+    static size_t allowed = 0;                              /* per template instance */
+    SP_CHK(sp_allow_smem(kern, smem, &allowed));
+    kern<<<(unsigned)((size_t)RB * TB), WG_THREADS, smem, c->stream>>>(map, w->v24, w->m24, y, n, w->out, KM, RT, group);
+    SP_CU(cudaGetLastError());
+    return 0;
+}
+
+int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
+    if (c->cc_major != 9)
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4) needs a Hopper (sm_90) device, this is cc %d.x",
+                        c->cc_major);
+    /* 128 x 128 tiles. 128 x 256 (wg_launch<256, 6, 2>) builds, but ptxas (13.0) allocates
+     * the consumer path within the 168 registers of the launch bound, not the 232 of
+     * setmaxnreg: 128 accumulators + the A ring spill and the wgmma get serialized. */
+    return wg_launch<128, 8, 3>(w, x, n, y, c);
+}
