@@ -230,7 +230,7 @@ static void test_cusparse(int out, int in, int b, double sp, int bs, int want_bs
  * names the k slice that breaks). On the first failure it prints a diagnosis: max error, the
  * first mismatches and how the bad elements spread over rows and tokens, then reruns the
  * shape with x confined to single k slices. Returns 1 when it passed. */
-static int wg_diagnosed;
+static int wg_diagnosed, wg_tile = 4;
 static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
     uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)n * in * 2), *y = malloc((size_t)n * out * 2);
@@ -247,7 +247,7 @@ static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     memset(y, 0xFF, (size_t)n * out * 2); /* poison: bf16 NaN */
     sp_cuda_upload(xd, x, (size_t)n * in * 2);
     sp_cuda_upload(yd, y, (size_t)n * out * 2);
-    sp_cuda_set_gemm_tile(4);
+    sp_cuda_set_gemm_tile(wg_tile);
     int rc = w ? sp_cuda_linear(w, xd, n, yd) : -1;
     sp_cuda_set_gemm_tile(0);
     if (!rc) rc = sp_cuda_download(y, yd, (size_t)n * out * 2);
@@ -256,7 +256,7 @@ static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     if (!quiet) {
         CHECK(ok, "wgmma %dx%d n=%d x in [%d,%d): rc %d (%s), rel err %.3g", out, in, n, lo, hi ? hi : in, rc,
               rc ? sp_last_error() : "", e);
-        printf("  24-wgmma       %5dx%-5d n=%-4d x cols [%d,%d) rel err vs CPU %.2e\n", out, in, n, lo, hi ? hi : in, e);
+        printf("  24-wgmma t%d    %5dx%-5d n=%-4d x cols [%d,%d) rel err vs CPU %.2e\n", wg_tile, out, in, n, lo, hi ? hi : in, e);
     } else {
         printf("    k slice [%d,%d): rel err %.2e%s\n", lo, hi ? hi : in, e, ok ? "" : "  <- bad");
     }
@@ -405,15 +405,17 @@ int main(void) {
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
     /* the sm_90 wgmma.sp GEMM (tile 4), last: a broken kernel can take the context down */
     if (strstr(name, "(sm_90)")) {
-        printf("  2:4 GEMM tile 4 (wgmma.sp)\n");
-        test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
-        test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
-        test_wgmma(128, 256, 256, 0, 0, 0);
-        test_wgmma(256, 320, 200, 0, 0, 0);   /* in = 64 * 5, padded to 512 */
-        test_wgmma(300, 576, 100, 0, 0, 0);   /* odd out, n below one token tile */
-        test_wgmma(1000, 1088, 300, 0, 0, 0);
-        test_wgmma(1000, 4096, 1000, 0, 0, 0);
-        test_wgmma(1024, 4096, 2048, 0, 0, 0); /* big */
+        printf("  2:4 GEMM tile 4 (wgmma.sp) and 6 (its CTA-pair multicast variant)\n");
+        for (wg_tile = 4; wg_tile <= 6; wg_tile += 2) { /* 5 = 4 (variant 1, the default) */
+            test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
+            test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
+            test_wgmma(128, 256, 256, 0, 0, 0);
+            test_wgmma(256, 320, 200, 0, 0, 0);   /* in = 64 * 5, padded to 512 */
+            test_wgmma(300, 576, 100, 0, 0, 0);   /* odd out, 3 row blocks (CTA pairs: one phantom), n below a token tile */
+            test_wgmma(1000, 1088, 300, 0, 0, 0);
+            test_wgmma(1000, 4096, 1000, 0, 0, 0);
+            test_wgmma(1024, 4096, 2048, 0, 0, 0); /* big */
+        }
         sp_cuda_set_gemm_tile(4);             /* through sp_cuda_linear next to cuBLAS, n from 17 */
         test_24(37, 112, n_gemm, 5, 0);
         test_24(300, 528, n_gemm, 5, 0);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/gpu/run.sh: builds the CUDA backend, runs the GPU correctness tests (kernels, then the
 # whole-model forward against the CPU forward), times every kernel against cuBLAS dense bf16
-# (Llama-8B shapes, decode and prefill token counts, block-pruned weights through cuSPARSE BSR),
+# (Llama-8B shapes, decode and prefill token counts, block-pruned weights through cuSPARSE BSR;
+# the copy bandwidth and bf16 GEMM ceilings first, bench/gpu/ceilings.py),
 # then the whole synthetic Llama-3-8B (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch
 # 1/16, dense vs 2:4 in one process),
 # and prints the tables last. Logs go to $OUT (default bench/results/logs).
@@ -28,6 +29,8 @@ fi
 echo "cuSPARSELt: lib=${LT_LIB:-none} include=${LT_INC:-none}" | tee "$OUT/env.txt"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv >>"$OUT/env.txt" 2>&1
 nvcc --version | tail -1 >>"$OUT/env.txt"
+# the two ceilings every ratio is read against, measured on this card (PyTorch; skipped without it)
+timeout 120 python3 bench/gpu/ceilings.py 2>&1 | tee -a "$OUT/env.txt"
 
 if [ -n "${SP_GPU_BIN:-}" ]; then
     B=$SP_GPU_BIN

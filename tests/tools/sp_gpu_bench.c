@@ -347,7 +347,7 @@ int main(int argc, char **argv) {
         printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own wgmma.sp GEMM (tile 4, sm_90)"
                " vs cuBLAS dense bf16\n\n");
         printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
-        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | own GEMM us | speedup | own TFLOP/s | rel err"
+        printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | mma.sp GEMM us | speedup | mma.sp TFLOP/s | rel err"
                " | wgmma us | speedup | wgmma TFLOP/s | rel err |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         int save = iters;
@@ -369,6 +369,7 @@ int main(int argc, char **argv) {
                 double td = time_w(&wd, 1, xd, n, yd, 1);
                 double tl = wl ? time_w(&wl, 1, xd, n, yd, 1) : -1;
                 double e = wl ? check_vs(wl, wd, out, xd, n, yd, yd2) : -1;
+                sp_cuda_set_gemm_tile(2); /* the mma.sp GEMM's 128x64 tile, its pick at these sizes */
                 double t4 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e4 = w4 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
                 sp_cuda_set_gemm_tile(4); /* the wgmma kernel: -1 where it refuses (not sm_90) */
@@ -379,19 +380,23 @@ int main(int argc, char **argv) {
                        out, in, n, td, flop / td * 1e-6, tl, tl > 0 ? td / tl : 0, e, t4, t4 > 0 ? td / t4 : 0,
                        t4 > 0 ? flop / t4 * 1e-6 : 0, e4, t5, t5 > 0 ? td / t5 : 0, t5 > 0 ? flop / t5 * 1e-6 : 0, e5);
             }
-            if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64, 4 = wgmma; 0 = automatic) */
-                printf("\n%dx%d own GEMM tiles (auto/128x128/128x64/64x64/wgmma us):", out, in);
-                const int sn[] = {64, 256, 1024, 4096};
-                for (int i = 0; i < 4; i++) {
-                    printf(" n=%d", sn[i]);
-                    for (int tile = 0; tile <= 4; tile++) {
+            if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64 mma.sp;
+                                  4 = wgmma, 5..6 its variants v1..v2; 0 = automatic) */
+                printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
+                       "wgmma default/v1/v2 (CTA pair)\n", out, in);
+                const int sn[] = {256, 2048, 8192};
+                for (int i = 0; i < 3; i++) {
+                    printf("  n=%d:", sn[i]);
+                    for (int tile = 0; tile <= 6; tile++) {
+                        if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
                         sp_cuda_set_gemm_tile(tile);
-                        printf("%s%.1f", tile ? "/" : " ", time_w(&w4, 1, xd, sn[i], yd, 1));
+                        double t = time_w(&w4, 1, xd, sn[i], yd, 1);
+                        printf(" %s%.1f (%.0f)", tile == 4 ? "| " : "", t, t > 0 ? 2.0 * out * in * sn[i] / t * 1e-6 : 0);
                     }
-                    printf(";");
+                    printf("\n");
                 }
                 sp_cuda_set_gemm_tile(0);
-                printf("\n\n");
+                printf("\n");
             }
             sp_cuda_weight_free(wd); sp_cuda_weight_free(wl); sp_cuda_weight_free(w4);
             free(vals); free(meta); free(dense);

@@ -75,7 +75,7 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_pf = prefetch >= 0 && prefetch <= 8 ? prefetch : -1;
 }
 
-extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 4 ? tile : 0; }
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 6 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
 
@@ -321,6 +321,13 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
         return 0;
     default: return sp_error(SP_ERR_ARG, "sp_cuda_linear: unknown kernel %d", (int)w->kernel);
     }
+}
+
+/* The concrete kernel sp_cuda_linear runs for w and n tokens where a form has several, else "" */
+extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, const void *x, int n) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
+    return n > 16 ? sp24_gemm_path(w, (const __nv_bfloat16 *)x, n, c) : "mma.sp decode";
 }
 
 /* ------------------------------------------------------------------ timing */

@@ -198,15 +198,28 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     return 0;
 }
 
-int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    if (n < 1) return sp_error(SP_ERR_ARG, "2:4 GEMM: n = %d", n);
-    const long rows = w->mp;
-    auto blocks = [&](long bm, long bn) { return ((rows + bm - 1) / bm) * ((n + bn - 1) / bn); };
-    int tile = c->cfg_gemm_tile;
+/* The block tile sp24_gemm_run takes for n tokens (1-3 mma.sp, 4-6 wgmma.sp variants 0-2) */
+static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
+    if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
+    /* the wgmma.sp kernel on Hopper: 1.5-2.3x the best mma.sp tile at n = 256 and 2.1x at
+     * 2048-8192 (H200 runs 2-4); below 256 tokens not measured, so mma.sp stays there */
+    if (n >= 256 && sp24_wgmma_usable(x, c)) return 4;
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
-    if (!tile) tile = blocks(128, 64) >= c->sm_count ? 2 : 3;
-    if (tile == 4) return sp24_wgmma_run(w, x, n, y, c); /* sm_90a wgmma.sp (sp24_wgmma.cu) */
+    const long blocks = ((w->mp + 127L) / 128) * ((n + 63L) / 64);
+    return blocks >= c->sm_count ? 2 : 3;
+}
+
+const char *sp24_gemm_path(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
+    static const char *names[] = {"", "mma.sp GEMM 128x128", "mma.sp GEMM 128x64", "mma.sp GEMM 64x64",
+                                  "wgmma.sp GEMM", "wgmma.sp GEMM", "wgmma.sp GEMM (CTA pairs)"};
+    return names[gemm_tile(w, x, n, c)];
+}
+
+int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+    if (n < 1) return sp_error(SP_ERR_ARG, "2:4 GEMM: n = %d", n);
+    const int tile = gemm_tile(w, x, n, c);
+    if (tile >= 4) return sp24_wgmma_run(w, x, n, y, c, tile - 4); /* sm_90a wgmma.sp (sp24_wgmma.cu) */
     if (tile == 1) return gm_launch<2, 8>(w, x, n, y, c);
     if (tile == 2) return gm_launch<2, 4>(w, x, n, y, c);
     return gm_launch<1, 4>(w, x, n, y, c);

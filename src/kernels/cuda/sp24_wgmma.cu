@@ -1,11 +1,11 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
- * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tile 4, picked with
- * sp_cuda_set_gemm_tile(4); sp24_gemm_run calls it). Reads the weight layout the decode
- * kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload serves all.
+ * accumulate, bf16 out). Owns the kernel, sp24_wgmma_run (gemm tiles 4-6) and
+ * sp24_wgmma_usable; sp24_gemm_run calls it (automatically from 256 tokens on sm_90a). Reads
+ * the weight layout the decode kernel and sp24_gemm.cu read (v24/m24, see the top of
+ * sp24_gemv.cu): one upload serves all.
  *
- * Block = 3 warpgroups (384 threads) computing 128 output rows x BN tokens (BN = 128 in
- * use, 8 stages; BN = 256 is written but spills, see sp24_wgmma_run):
+ * Block = 3 warpgroups (384 threads) computing 128 output rows x BN = 128 tokens, 8 stages:
  *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
  *     with TMA (a tile of BN tokens x 64 columns = 128 bytes a token, 128-byte swizzle,
  *     zero-filled past n tokens and past `in` columns, so nothing past x is read); full[s]
@@ -25,21 +25,26 @@
  *     rows (scalar when out % 8 != 0); rows >= out and tokens >= n are never written.
  * Rasterization as sp24_gemm.cu: row blocks fastest inside groups whose weight slice fits a
  * third of L2.
+ * Measured (H200, bench/results/gpu-h200.md runs 2-4): 670-750 TFLOP/s dense-equivalent at
+ * 2048-8192 tokens, 0.81-0.89x cuBLAS dense, 2.1x the mma.sp GEMM, 0.6x cuSPARSELt. Tried and
+ * not kept (bench/NOTES.md): BN = 256 (ptxas 13.0 allocates the consumers within the launch
+ * bound's 168 registers, not setmaxnreg's 232: spills); a single producer warp (288 threads,
+ * no setmaxnreg: with 224 registers a thread the launch fails, the register file being split
+ * per SM sub-partition; at BN 128, 139 registers, it ran 3% faster but summed the last k
+ * stages wrong for tokens 80-127, not understood);
+ * the CTA-pair multicast of x (variant 2, tile 6: correct but 2.2x slower).
  *
- * Facts and where they come from ([D] PTX ISA 9.1 text, [C] public code that uses it,
- * [U] unverified, to be checked on the GPU):
- *   [D] wgmma sparse metadata per warp is the mma.sp m16n8k32 layout (the ISA reuses the
- *       figure); warp w of the warpgroup holds rows 16w..16w+15. [C] sp-sel 0 reads lanes
- *       t = 0,1 (metadata built with tid & 1 only); [U] sp-sel 1 reads t = 2,3 as in mma.sp.
- *   [D] A from registers: 4 .b32, two kept bf16 of a 4-chunk each; [U] the per-warp
- *       placement equals the mma.sp m16n8k32 A fragment (the ISA figure was not readable).
+ * Facts and where they come from ([D] PTX ISA 9.1 text, [C] public code that uses it, [T]
+ * tested by test_cuda on the H200, runs 2-4, including the cases that isolate each):
+ *   [D/T] wgmma sparse metadata per warp is the mma.sp m16n8k32 layout: sp-sel 0 reads lanes
+ *       t = 0,1 and sp-sel 1 lanes t = 2,3; warp w of the warpgroup holds rows 16w..16w+15.
+ *   [T] A from registers: 4 .b32 placed per warp exactly as the mma.sp m16n8k32 A fragment.
  *   [C] operand order d, {a}, b-desc, sp-meta, sp-sel, scale-d, imm-scale-a, imm-scale-b,
  *       imm-trans-b. [D] accumulator: d[4j+2h+e] = row 16w+g+8h, token 8j+2t+e.
  *   [D/C] descriptor: start>>4 bits 0-13, LBO>>4 16-29 (unused for swizzled K-major),
- *       SBO>>4 32-45, swizzle bits 62-63 (1 = 128B); [C] advancing the start address
- *       inside the 128-byte swizzle row selects the k slice. [U] for the sparse k32 form
- *       the slice is 64 bytes (32 dense bf16 of B).
- *   [U] expect_tx counts the whole box even where TMA zero-fills out-of-range elements.
+ *       SBO>>4 32-45, swizzle bits 62-63 (1 = 128B); [T] advancing the start address 64
+ *       bytes inside the 128-byte swizzle row selects the second k32 slice of B.
+ *   [T] expect_tx counts the whole box even where TMA zero-fills out-of-range elements.
  */
 #include <cudaTypedefs.h> /* CUtensorMap, PFN_cuTensorMapEncodeTiled: headers only, no -lcuda */
 
@@ -81,6 +86,23 @@ __device__ __forceinline__ void wg_tma_load(uint32_t dst, const CUtensorMap *map
         "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(dst),
         "l"(map), "r"(c0), "r"(c1), "r"(bar)
         : "memory");
+}
+
+/* the same box multicast into the CTAs of ctamask (same shared offset and barrier offset in each) */
+__device__ __forceinline__ void wg_tma_load_mc(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar,
+                                               uint16_t ctamask) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
+        " [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(dst),
+        "l"(map), "r"(c0), "r"(c1), "r"(bar), "h"(ctamask)
+        : "memory");
+}
+/* arrival on a barrier of another CTA of the cluster (address from mapa) */
+__device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
+    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void wg_cluster_sync(void) {
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
 
 /* B descriptor of a stage at shared address addr: K-major, 128-byte swizzle, 8-token
@@ -129,13 +151,18 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
 }
 #endif /* WG_SM90A */
 
-template <int BN, int S, int PD>
-__global__ void __launch_bounds__(WG_THREADS, 1)
+/* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
+ * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
+ * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
+ * pair; a stage is free again when the consumer warps of both CTAs released it. */
+template <int BN, int S, int PD, int CL>
+__global__ void __launch_bounds__(384, 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
-    constexpr uint32_t STAGE = BN * 128; /* bytes: BN tokens x 64 columns */
-    constexpr int NA = BN / 2;           /* accumulators a thread */
+    constexpr uint32_t STAGE = BN * 128;  /* bytes: BN tokens x 64 columns */
+    constexpr uint32_t PART = STAGE / CL; /* what one producer of the cluster loads */
+    constexpr int NA = BN / 2;            /* accumulators a thread */
     extern __shared__ uint4 smem4[];
     __shared__ uint64_t full[S], empty[S];
     const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
@@ -144,21 +171,24 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     const uint32_t fb = (uint32_t)__cvta_generic_to_shared(full), eb = (uint32_t)__cvta_generic_to_shared(empty);
     const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31;
     const int KS = KM * 8, NS = KM * 4; /* k32 steps, 64-column stages */
+    uint32_t rank = 0;
+    if (CL > 1) asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
 
-    /* grouped raster: block -> (row block rb, token block tb), as sp24_gemm.cu */
-    const int RB = (RT * 16 + WG_BM - 1) / WG_BM, TB = (n + BN - 1) / BN;
-    const int per = group * TB, grp = blockIdx.x / per, first = grp * group;
-    const int gs = min(RB - first, group), local = blockIdx.x - grp * per;
-    const int rb = first + local % gs, tok0 = (local / gs) * BN;
+    /* grouped raster over units of CL row blocks: unit -> (row blocks, token block) */
+    const int RU = (RT * 16 + WG_BM * CL - 1) / (WG_BM * CL), TB = (n + BN - 1) / BN;
+    const int unit = blockIdx.x / CL, per = group * TB, grp = unit / per, first = grp * group;
+    const int gs = min(RU - first, group), local = unit - grp * per;
+    const int rb = (first + local % gs) * CL + (int)rank, tok0 = (local / gs) * BN;
 
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) {
-            wg_bar_init(fb + 8 * s, 1); /* the producer's expect_tx arrival (+ the TMA bytes) */
-            wg_bar_init(eb + 8 * s, 8); /* one arrival per consumer warp */
+            wg_bar_init(fb + 8 * s, 1);      /* the own producer's expect_tx arrival (+ the TMA bytes) */
+            wg_bar_init(eb + 8 * s, 8 * CL); /* one arrival per consumer warp of the cluster */
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
+    if (CL > 1) wg_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
     if (wg == 0) { /* producer */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
@@ -166,88 +196,98 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             for (int ks = 0; ks < NS; ks++) {
                 const int slot = ks % S, use = ks / S;
                 wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
-                wg_bar_expect(fb + 8 * slot, STAGE);
-                wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+                wg_bar_expect(fb + 8 * slot, STAGE);       /* both halves land here with CL = 2 */
+                if (CL == 1)
+                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+                else
+                    wg_tma_load_mc(sbase + slot * STAGE + rank * PART, &xmap, ks * 64, tok0 + (int)rank * (BN / CL),
+                                   fb + 8 * slot, (uint16_t)((1u << CL) - 1));
             }
         }
-        return;
-    }
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
-
-    /* consumer c, warp w of it: row tile rt; past the last row tile it re-reads the last
-     * (valid bytes, never stored) */
-    const int c = wg - 1, w = (threadIdx.x >> 5) & 3;
-    const int rt = min(rb * (WG_BM / 16) + c * 4 + w, RT - 1);
-    const uint4 *vp = v24 + (size_t)rt * KS * 32 + lane, *mp = m24 + (size_t)rt * KM * 32 + lane;
-
-    float acc[NA];
-#pragma unroll
-    for (int i = 0; i < NA; i++) acc[i] = 0.f;
-
-    /* A ring: 4 slots of one stage (2 k32 steps); stage ks lives in slot ks % 4 and is
-     * loaded PD stages ahead (the tail re-reads the last step: in bounds, unused). Metadata:
-     * e[h] holds macro steps of parity h; the next one is loaded at the first stage of the
-     * current one. The wgmma read these registers asynchronously: each is rewritten only
-     * after the wait that covers its last reader (ptxas checks: C7513 otherwise). */
-    uint4 a[8], e[2];
-#pragma unroll
-    for (int i = 0; i < 8; i++) a[i] = i < 2 * PD ? sp_ld_stream(vp + (size_t)min(i, KS - 1) * 32) : make_uint4(0, 0, 0, 0);
-    e[0] = sp_ld_stream(mp);
-    e[1] = e[0];
-
-    for (int m0 = 0; m0 < KM; m0 += 2) {
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            const int m = m0 + (j >> 2);
-            if (m >= KM) break;
-            const int r = j & 3, ks = m * 4 + r, slot = ks % S;
-            wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
-            const uint64_t desc = wg_desc(sbase + slot * STAGE);
-            const uint4 &ev = e[j >> 2];
-            const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
-            wg_fence_acc<NA>(acc);
-            asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-            wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
-            wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
-            asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); /* stage ks-1 is done */
-            wg_fence_acc<NA>(acc);
-            if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
-            /* the last reader of e[other] was stage ks-1 when r == 0 */
-            if (r == 0) e[(j >> 2) ^ 1] = sp_ld_stream(mp + (size_t)min(m + 1, KM - 1) * 32);
-            const int rf = (r + PD) & 3, sf = 2 * (ks + PD); /* slot of stage ks+PD-4 <= ks-1: done */
-            a[2 * rf] = sp_ld_stream(vp + (size_t)min(sf, KS - 1) * 32);
-            a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
-        }
-    }
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-    wg_fence_acc<NA>(acc);
-
-    /* epilogue: both consumers are past their last wgmma (and every TMA landed, as each was
-     * waited for) before the ring becomes the output tile */
-    asm volatile("bar.sync 1, 256;" ::: "memory");
-    constexpr int OS = WG_BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
-    __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(sgen);
-    const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int i = 0; i < NA; i++) {
-        const int row = c * 64 + w * 16 + g + 8 * ((i >> 1) & 1), tok = 8 * (i >> 2) + 2 * t + (i & 1);
-        so[tok * OS + row] = __float2bfloat16(acc[i]);
-    }
-    asm volatile("bar.sync 1, 256;" ::: "memory");
-    const int ct = threadIdx.x - 128, row0 = rb * WG_BM;
-    if ((M & 7) == 0 && ((uintptr_t)y & 15) == 0) {
-        for (int i = ct; i < BN * (WG_BM / 8); i += 256) {
-            const int j = i / (WG_BM / 8), q = i % (WG_BM / 8), tok = tok0 + j, row = row0 + q * 8;
-            if (tok < n && row < M)
-                *reinterpret_cast<uint4 *>(y + (size_t)tok * M + row) = *reinterpret_cast<const uint4 *>(so + j * OS + q * 8);
-        }
     } else {
-        for (int i = ct; i < BN * WG_BM; i += 256) {
-            const int j = i / WG_BM, q = i % WG_BM, tok = tok0 + j, row = row0 + q;
-            if (tok < n && row < M) y[(size_t)tok * M + row] = so[j * OS + q];
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+        /* consumer c, warp w of it: row tile rt; past the last row tile it re-reads the last
+         * (valid bytes, never stored) */
+        const int c = wg - 1, w = (threadIdx.x >> 5) & 3;
+        const int rt = min(rb * (WG_BM / 16) + c * 4 + w, RT - 1);
+        const uint4 *vp = v24 + (size_t)rt * KS * 32 + lane, *mp = m24 + (size_t)rt * KM * 32 + lane;
+        uint32_t peer_eb = eb;
+        if (CL > 1) asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(peer_eb) : "r"(eb), "r"(rank ^ 1));
+
+        float acc[NA];
+#pragma unroll
+        for (int i = 0; i < NA; i++) acc[i] = 0.f;
+
+        /* A ring: 4 slots of one stage (2 k32 steps); stage ks lives in slot ks % 4 and is
+         * loaded PD stages ahead (the tail re-reads the last step: in bounds, unused). Metadata:
+         * e[h] holds macro steps of parity h; the next one is loaded at the first stage of the
+         * current one. The wgmma read these registers asynchronously: each is rewritten only
+         * after the wait that covers its last reader (ptxas checks: C7513 otherwise). */
+        uint4 a[8], e[2];
+#pragma unroll
+        for (int i = 0; i < 8; i++) a[i] = i < 2 * PD ? sp_ld_stream(vp + (size_t)min(i, KS - 1) * 32) : make_uint4(0, 0, 0, 0);
+        e[0] = sp_ld_stream(mp);
+        e[1] = e[0];
+
+        for (int m0 = 0; m0 < KM; m0 += 2) {
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const int m = m0 + (j >> 2);
+                if (m >= KM) break;
+                const int r = j & 3, ks = m * 4 + r, slot = ks % S;
+                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                const uint64_t desc = wg_desc(sbase + slot * STAGE);
+                const uint4 &ev = e[j >> 2];
+                const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
+                wg_fence_acc<NA>(acc);
+                asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+                wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
+                wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
+                asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); /* stage ks-1 is done */
+                wg_fence_acc<NA>(acc);
+                if (ks > 0 && lane == 0) {
+                    const uint32_t off = 8 * ((ks - 1) % S);
+                    wg_bar_arrive(eb + off);
+                    if (CL > 1) wg_bar_arrive_remote(peer_eb + off);
+                }
+                /* the last reader of e[other] was stage ks-1 when r == 0 */
+                if (r == 0) e[(j >> 2) ^ 1] = sp_ld_stream(mp + (size_t)min(m + 1, KM - 1) * 32);
+                const int rf = (r + PD) & 3, sf = 2 * (ks + PD); /* slot of stage ks+PD-4 <= ks-1: done */
+                a[2 * rf] = sp_ld_stream(vp + (size_t)min(sf, KS - 1) * 32);
+                a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
+            }
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        wg_fence_acc<NA>(acc);
+
+        /* epilogue: both consumers are past their last wgmma (and every TMA into this CTA
+         * landed, as each was waited for) before the ring becomes the output tile */
+        asm volatile("bar.sync 1, 256;" ::: "memory");
+        constexpr int OS = WG_BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
+        __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(sgen);
+        const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+        for (int i = 0; i < NA; i++) {
+            const int row = c * 64 + w * 16 + g + 8 * ((i >> 1) & 1), tok = 8 * (i >> 2) + 2 * t + (i & 1);
+            so[tok * OS + row] = __float2bfloat16(acc[i]);
+        }
+        asm volatile("bar.sync 1, 256;" ::: "memory");
+        const int ct = threadIdx.x - 128, row0 = rb * WG_BM;
+        if ((M & 7) == 0 && ((uintptr_t)y & 15) == 0) {
+            for (int i = ct; i < BN * (WG_BM / 8); i += 256) {
+                const int jj = i / (WG_BM / 8), q = i % (WG_BM / 8), tok = tok0 + jj, row = row0 + q * 8;
+                if (tok < n && row < M)
+                    *reinterpret_cast<uint4 *>(y + (size_t)tok * M + row) = *reinterpret_cast<const uint4 *>(so + jj * OS + q * 8);
+            }
+        } else {
+            for (int i = ct; i < BN * WG_BM; i += 256) {
+                const int jj = i / WG_BM, q = i % WG_BM, tok = tok0 + jj, row = row0 + q;
+                if (tok < n && row < M) y[(size_t)tok * M + row] = so[jj * OS + q];
+            }
         }
     }
+    if (CL > 1) wg_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
 #else
     (void)xmap, (void)v24, (void)m24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
     __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
@@ -270,53 +310,73 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD>
+template <int BN, int S, int PD, int CL>
 static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD>;
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL>;
     cudaFuncAttributes fa;
     SP_CU(cudaFuncGetAttributes(&fa, kern));
     if (fa.binaryVersion != 90)
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): no sm_90a code for this device (binary sm_%d)",
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: no sm_90a code for this device (binary sm_%d)",
                         fa.binaryVersion);
     PFN_cuTensorMapEncodeTiled_v12000 enc = wg_encoder();
-    if (!enc) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): the driver has no cuTensorMapEncodeTiled");
-    if ((uintptr_t)x & 15) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): x not 16-byte aligned (TMA)");
+    if (!enc) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: the driver has no cuTensorMapEncodeTiled");
+    if ((uintptr_t)x & 15) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: x not 16-byte aligned (TMA)");
 
-    /* x as a 2D tensor (columns innermost, tokens), boxes of 64 columns x BN tokens; out of
+    /* x as a 2D tensor (columns innermost, tokens), boxes of 64 columns x BN/CL tokens; out of
      * range elements read as zero */
     CUtensorMap map;
     const cuuint64_t dims[2] = {(cuuint64_t)w->in, (cuuint64_t)n}, strides[1] = {(cuuint64_t)w->in * 2};
-    const cuuint32_t box[2] = {64, BN}, estr[2] = {1, 1};
+    const cuuint32_t box[2] = {64, BN / CL}, estr[2] = {1, 1};
     CUresult r = enc(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides, box, estr,
                      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4): cuTensorMapEncodeTiled failed (%d) for x (%d, %d)",
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for x (%d, %d)",
                         (int)r, n, w->in);
 
     const int RT = w->mp / 16, KM = w->kp / 256;
-    const int RB = (w->mp + WG_BM - 1) / WG_BM, TB = (n + BN - 1) / BN;
-    /* row blocks per raster group: their weight slice (kp bytes of values + kp/8 of
-     * metadata a row) fits in a third of L2 */
-    const double slice = (double)WG_BM * w->kp * 9.0 / 8.0;
+    const int RU = (w->mp + WG_BM * CL - 1) / (WG_BM * CL), TB = (n + BN - 1) / BN;
+    /* units (CL row blocks) per raster group: their weight slice (kp bytes of values + kp/8
+     * of metadata a row) fits in a third of L2 */
+    const double slice = (double)WG_BM * CL * w->kp * 9.0 / 8.0;
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
-    group = group < 1 ? 1 : group > RB ? RB : group;
+    group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (WG_BM + 8) * 2;
     const size_t smem = (ring > out ? ring : out) + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
-    kern<<<(unsigned)((size_t)RB * TB), WG_THREADS, smem, c->stream>>>(map, w->v24, w->m24, y, n, w->out, KM, RT, group);
-    SP_CU(cudaGetLastError());
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(384);
+    cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
+    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, y, n, w->out, KM, RT, group));
     return 0;
 }
 
-int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+/* whether the automatic GEMM tile may take this kernel for x: a Hopper device, the sm_90a
+ * code built in, the driver's tensor-map encoder, x 16-byte aligned (what wg_launch checks,
+ * without recording an error) */
+int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c) {
+    static int built = -1;
+    if (built < 0) {
+        cudaFuncAttributes fa;
+        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1>) == cudaSuccess && fa.binaryVersion == 90;
+    }
+    return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
+}
+
+/* variant 0 = the default, 1 and 2 for tests and sweeps (sp_cuda_set_gemm_tile(4 + variant)) */
+int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
+                   int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
     if (c->cc_major != 9)
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (tile 4) needs a Hopper (sm_90) device, this is cc %d.x",
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
-    /* 128 x 128 tiles. 128 x 256 (wg_launch<256, 6, 2>) builds, but ptxas (13.0) allocates
-     * the consumer path within the 168 registers of the launch bound, not the 232 of
-     * setmaxnreg: 128 accumulators + the A ring spill and the wgmma get serialized. */
-    return wg_launch<128, 8, 3>(w, x, n, y, c);
+    /* 128 x 128 tiles: 128 x 256 (m64n256, 128 accumulators a thread) spills, as ptxas 13.0
+     * allocates the consumers within the 168 registers of the launch bound, not the 232 of
+     * setmaxnreg (bench/NOTES.md) */
+    if (variant == 2) return wg_launch<128, 8, 3, 2>(w, x, n, y, c); /* x multicast to a CTA pair */
+    return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
