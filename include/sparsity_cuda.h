@@ -74,8 +74,8 @@ int sp_cuda_sync(void);
 /* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
 /* The concrete kernel sp_cuda_linear(w, x, n, ...) runs where a form has several (2:4 own:
- * "mma.sp decode" up to 16 tokens, then an mma.sp GEMM tile or, on sm_90a from 256 tokens,
- * "wgmma.sp GEMM"); "" for single-kernel forms. */
+ * "mma.sp decode" up to 16 tokens, then an mma.sp GEMM tile, or the wgmma.sp GEMM where
+ * sp_cuda_set_gemm_tile asks for it); "" for single-kernel forms. */
 const char *sp_cuda_linear_path(const sp_cuda_weight *w, const void *x, int n);
 
 /* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.
@@ -106,8 +106,8 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
  * per row group; CSR16 takes none of them. Applies to later
  * sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
-/* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (the Hopper wgmma.sp kernel
- * from 256 tokens on sm_90a, else an mma.sp tile), 1 = 128 rows x 128 tokens, 2 = 128 x 64,
+/* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (an mma.sp tile), 1 = 128
+ * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128), 6 = its CTA-pair variant (x
  * multicast; slower, kept for A/B); 4-6 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */

@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
- * accumulate, bf16 out). Owns the kernel, sp24_wgmma_run (gemm tiles 4-6) and
- * sp24_wgmma_usable; sp24_gemm_run calls it (automatically from 256 tokens on sm_90a). Reads
+ * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tiles 4-6, opt-in: see
+ * sp24_gemm.cu's gemm_tile for why it is not the automatic choice). Reads
  * the weight layout the decode kernel and sp24_gemm.cu read (v24/m24, see the top of
  * sp24_gemv.cu): one upload serves all.
  *
@@ -353,18 +353,6 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, y, n, w->out, KM, RT, group));
     return 0;
-}
-
-/* whether the automatic GEMM tile may take this kernel for x: a Hopper device, the sm_90a
- * code built in, the driver's tensor-map encoder, x 16-byte aligned (what wg_launch checks,
- * without recording an error) */
-int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c) {
-    static int built = -1;
-    if (built < 0) {
-        cudaFuncAttributes fa;
-        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1>) == cudaSuccess && fa.binaryVersion == 90;
-    }
-    return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
 }
 
 /* variant 0 = the default, 1 and 2 for tests and sweeps (sp_cuda_set_gemm_tile(4 + variant)) */
