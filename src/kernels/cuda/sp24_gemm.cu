@@ -201,9 +201,10 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
 /* The block tile sp24_gemm_run takes for n tokens (1-3 mma.sp, 4-6 wgmma.sp variants 0-2) */
 static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
-    /* not the wgmma.sp kernel (tile 4), although 2.1x faster (H200 runs 2-6): two variants of
-     * it that only change its consumers' timing sum wrong (runs 3, 6), so it stays opt-in until
-     * that is understood (bench/NOTES.md) */
+    /* not the wgmma.sp kernel (tile 4), although 2.1x faster (H200 runs 2-6): its epilogue read
+     * unfinished accumulators when its consumers ran fast (runs 3, 6; found in the machine
+     * code, fixed, checked by tests/check_wgmma_sass.py), and the fixed kernel has not yet run
+     * on a GPU; it becomes the automatic choice once test_cuda passes with it */
     (void)x;
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */

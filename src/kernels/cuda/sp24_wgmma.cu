@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
- * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tiles 4-6, opt-in: see
- * sp24_gemm.cu's gemm_tile for why it is not the automatic choice). Reads
+ * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tiles 4-6, opt-in until the
+ * fix below has run on a GPU: see sp24_gemm.cu's gemm_tile). Reads
  * the weight layout the decode kernel and sp24_gemm.cu read (v24/m24, see the top of
  * sp24_gemv.cu): one upload serves all.
  *
@@ -33,6 +33,10 @@
  * per SM sub-partition; at BN 128, 139 registers, it ran 3% faster but summed the last k
  * stages wrong for tokens 80-127, not understood);
  * the CTA-pair multicast of x (variant 2, tile 6: correct but 2.2x slower).
+ * Bug found after the last GPU run: ptxas placed the epilogue's first reads of the accumulators
+ * before the final wgmma.wait_group 0, so whenever the consumers were fast the last stages' sums
+ * were read unfinished (the wrong results of the runs-3/6 variants; v1 passed by its timing).
+ * Fixed by waiting inside the last stage; tests/check_wgmma_sass.py checks the machine code.
  *
  * Facts and where they come from ([D] PTX ISA 9.1 text, [C] public code that uses it, [T]
  * tested by test_cuda on the H200, runs 2-4, including the cases that isolate each):
@@ -244,7 +248,11 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
                 wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-                asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); /* stage ks-1 is done */
+                /* stage ks-1 is done; after the last stage all are. That last wait sits here, in
+                 * the stage's own branch, because ptxas 13.0 hoisted the epilogue's reads of acc
+                 * above a wait_group 0 placed after the loop (tests/check_wgmma_sass.py) */
+                if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+                else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
                 wg_fence_acc<NA>(acc);
                 if (ks > 0 && lane == 0) {
                     const uint32_t off = 8 * ((ks - 1) % S);
@@ -258,7 +266,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
             }
         }
-        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* (already done: see above) */
         wg_fence_acc<NA>(acc);
 
         /* epilogue: both consumers are past their last wgmma (and every TMA into this CTA
