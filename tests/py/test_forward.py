@@ -25,6 +25,23 @@ def rel_err(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+# Tolerances: float32 against float64, measured (SmolLM2-135M, 16 random ids, chunks 16/5/1).
+# Usually every row is ~1e-6 off (22 draws: whole-matrix norm error median 8e-7, max 1.7e-5).
+# But some second tokens (1-13% of the vocabulary, depending on the first token) turn into a second
+# "massive activation" sink: layer 11's MLP adds ~1.4e4 to the residual, layer 28's takes most of
+# it away again (1.4e4 -> ~1e3), so the f32 rounding carried so far (relative ~1e-5) comes out ~10x
+# larger and that one row's logits are off by up to ~0.01 (on logits of ~14). That is float32, not
+# our code: the same forward done in plain float32 NumPy is off by 0.0007..0.014 on that row,
+# depending only on the summation order, and the C code lands inside that range. With the worst
+# such second tokens the C forward reached norm 1.2e-4 and max-abs/max 3.4e-4 (e.g. ids
+# 29274, 44949, ...; chunk 5). So the whole-matrix bounds below leave ~6-8x margin and catch gross
+# bugs (causal mask one key too far, wrong GQA head map: errors 0.4..1.5), while the median over
+# rows of the per-row error stays ~1e-6 even then (max 1.9e-6 over 33 draws x 3 chunks) and keeps
+# the test sharp: a 1% RoPE theta error, a 1e-3 sigmoid error, bf16 K/V or eps x10 put it at
+# 1e-4..5e-3.
+MEDIAN_ROW_TOL, NORM_TOL, MAX_TOL = 1e-5, 1e-3, 2e-3
+
+
 @pytest.mark.parametrize("chunk", [16, 5, 1])  # batched prefill, mixed, pure decode through the KV cache
 def test_logits_match_numpy(ref, model_dir, tmp_path, chunk):
     rng = np.random.default_rng()
@@ -32,9 +49,13 @@ def test_logits_match_numpy(ref, model_dir, tmp_path, chunk):
     want = ref.logits(ids)
     got = c_logits(model_dir, ids, chunk, tmp_path)
     err = rel_err(got, want)
-    print(f"ids {ids} chunk {chunk}: relative error {err:.2e}")
-    assert err < 1e-4
-    assert np.max(np.abs(got - want)) / np.max(np.abs(want)) < 1e-4
+    row_err = np.linalg.norm(got - want, axis=1) / np.linalg.norm(want, axis=1)
+    max_err = np.max(np.abs(got - want)) / np.max(np.abs(want))
+    print(f"ids {ids} chunk {chunk}: relative error {err:.2e}, max {max_err:.2e}, "
+          f"median row {np.median(row_err):.2e}, worst row {int(np.argmax(row_err))} {np.max(row_err):.2e}")
+    assert np.median(row_err) < MEDIAN_ROW_TOL
+    assert err < NORM_TOL
+    assert max_err < MAX_TOL
 
 
 def test_gguf_and_folder_agree(gguf_path, model_dir, tmp_path):
