@@ -340,7 +340,47 @@ static void test_errors(void) {
     sp_cuda_weight_free(NULL);
 }
 
-int main(void) {
+/* The sm_90 wgmma.sp GEMM (tiles 4 and 6) on its own shapes and through sp_cuda_linear next to
+ * cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
+static void test_wgmma_all(const char *name) {
+    const int n_gemm[] = {17, 64, 100, 128, 300}, n_gemm2[] = {17, 100};
+    if (strstr(name, "(sm_90)")) {
+        printf("  2:4 GEMM tile 4 (wgmma.sp) and 6 (its CTA-pair multicast variant)\n");
+        for (wg_tile = 4; wg_tile <= 6; wg_tile += 2) { /* 5 = 4 (variant 1, the default) */
+            test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
+            test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
+            test_wgmma(128, 256, 256, 0, 0, 0);
+            test_wgmma(256, 320, 200, 0, 0, 0);   /* in = 64 * 5, padded to 512 */
+            test_wgmma(300, 576, 100, 0, 0, 0);   /* odd out, 3 row blocks (CTA pairs: one phantom), n below a token tile */
+            test_wgmma(1000, 1088, 300, 0, 0, 0);
+            test_wgmma(1000, 4096, 1000, 0, 0, 0);
+            test_wgmma(1024, 4096, 2048, 0, 0, 0); /* big */
+        }
+        sp_cuda_set_gemm_tile(4);             /* through sp_cuda_linear next to cuBLAS, n from 17 */
+        test_24(37, 112, n_gemm, 5, 0);
+        test_24(300, 528, n_gemm, 5, 0);
+        test_24(1000, 4096, n_gemm2, 2, 0);
+        sp_cuda_set_gemm_tile(0);
+    } else {
+        uint16_t v[64], m[8], xz[16 * 256];
+        for (int i = 0; i < 64; i++) v[i] = sp_f32_to_bf16(1.f);
+        for (int i = 0; i < 8; i++) m[i] = 0x4444;
+        memset(xz, 0, sizeof xz);
+        sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 4, 32, v, m);
+        void *xd = sp_cuda_malloc(sizeof xz), *yd = sp_cuda_malloc(64 * 2);
+        sp_cuda_upload(xd, xz, 32 * 2 * 17);
+        sp_cuda_set_gemm_tile(4);
+        int rc = w && xd && yd ? sp_cuda_linear(w, xd, 17, yd) : -1;
+        sp_cuda_set_gemm_tile(0);
+        CHECK(rc != 0 && strstr(sp_last_error(), "sm_90"), "tile 4 off sm_90: rc %d, %s", rc, sp_last_error());
+        printf("  2:4 GEMM tile 4 (wgmma.sp) skipped: %s\n", sp_last_error());
+        sp_cuda_weight_free(w);
+        sp_cuda_free(xd); sp_cuda_free(yd);
+    }
+}
+
+/* test_cuda [--wgmma]: everything, or only the wgmma.sp GEMM (for compute-sanitizer runs) */
+int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         printf("skipped: %s\n", sp_last_error());
         return SKIP;
@@ -350,6 +390,12 @@ int main(void) {
     int sms = 0;
     sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);
     printf("device %s, %d SMs, seed %u\n", name, sms, seed);
+    if (argc > 1 && !strcmp(argv[1], "--wgmma")) {
+        test_wgmma_all(name);
+        if (fails) { printf("%d failures\n", fails); return 1; }
+        printf("all wgmma checks passed\n");
+        return 0;
+    }
 
     const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
     test_attention();
@@ -403,40 +449,8 @@ int main(void) {
     test_cusparse(200, 1024, 0, 0.5, 2, 2, n_sp, 4);
     test_cusparse(200, 1024, 0, 0.5, 32, 32, n_sp, 4);
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
-    /* the sm_90 wgmma.sp GEMM (tile 4), last: a broken kernel can take the context down */
-    if (strstr(name, "(sm_90)")) {
-        printf("  2:4 GEMM tile 4 (wgmma.sp) and 6 (its CTA-pair multicast variant)\n");
-        for (wg_tile = 4; wg_tile <= 6; wg_tile += 2) { /* 5 = 4 (variant 1, the default) */
-            test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
-            test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
-            test_wgmma(128, 256, 256, 0, 0, 0);
-            test_wgmma(256, 320, 200, 0, 0, 0);   /* in = 64 * 5, padded to 512 */
-            test_wgmma(300, 576, 100, 0, 0, 0);   /* odd out, 3 row blocks (CTA pairs: one phantom), n below a token tile */
-            test_wgmma(1000, 1088, 300, 0, 0, 0);
-            test_wgmma(1000, 4096, 1000, 0, 0, 0);
-            test_wgmma(1024, 4096, 2048, 0, 0, 0); /* big */
-        }
-        sp_cuda_set_gemm_tile(4);             /* through sp_cuda_linear next to cuBLAS, n from 17 */
-        test_24(37, 112, n_gemm, 5, 0);
-        test_24(300, 528, n_gemm, 5, 0);
-        test_24(1000, 4096, n_gemm2, 2, 0);
-        sp_cuda_set_gemm_tile(0);
-    } else {
-        uint16_t v[64], m[8], xz[16 * 256];
-        for (int i = 0; i < 64; i++) v[i] = sp_f32_to_bf16(1.f);
-        for (int i = 0; i < 8; i++) m[i] = 0x4444;
-        memset(xz, 0, sizeof xz);
-        sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 4, 32, v, m);
-        void *xd = sp_cuda_malloc(sizeof xz), *yd = sp_cuda_malloc(64 * 2);
-        sp_cuda_upload(xd, xz, 32 * 2 * 17);
-        sp_cuda_set_gemm_tile(4);
-        int rc = w && xd && yd ? sp_cuda_linear(w, xd, 17, yd) : -1;
-        sp_cuda_set_gemm_tile(0);
-        CHECK(rc != 0 && strstr(sp_last_error(), "sm_90"), "tile 4 off sm_90: rc %d, %s", rc, sp_last_error());
-        printf("  2:4 GEMM tile 4 (wgmma.sp) skipped: %s\n", sp_last_error());
-        sp_cuda_weight_free(w);
-        sp_cuda_free(xd); sp_cuda_free(yd);
-    }
+    /* the sm_90 wgmma.sp GEMM, last: a broken kernel can take the context down */
+    test_wgmma_all(name);
     test_errors();
     if (fails) { printf("%d failures\n", fails); return 1; }
     printf("all GPU checks passed\n");

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# bench/gpu/wgmma-check.sh: one device call that settles the Hopper wgmma.sp GEMM (opt-in, tile 4)
+# before it may become the automatic 2:4 prefill GEMM: its machine code (the epilogue reads the
+# accumulators after the final wait: tests/check_wgmma_sass.py), its tests alone and under
+# compute-sanitizer (synccheck, racecheck; bounded by timeouts), then its speed against cuBLAS and
+# cuSPARSELt (sp_gpu_bench --prefill --sweep). Logs in $OUT (default bench/results/logs); at most
+# ~570 s, inside one device call.
+#   SP_GPU_BIN=DIR bash bench/gpu/wgmma-check.sh     (DIR from bench/gpu/static-bins.sh; default build/)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-bench/results/logs}
+mkdir -p "$OUT"
+B=${SP_GPU_BIN:-build}
+export LD_LIBRARY_PATH=$B:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export SP_CUSPARSELT_LIB=${SP_CUSPARSELT_LIB:-$(find / -xdev -name 'libcusparseLt.so*' -not -path '*/proc/*' 2>/dev/null | head -1)}
+step() { # name, timeout, command...: log, rc, last lines
+    local name=$1 t=$2; shift 2
+    timeout "$t" "$@" >"$OUT/$name.log" 2>&1
+    echo "== $name: rc $? ($*)"
+    grep -E "FAIL|ERROR|passed|failures|hazard|Barrier error" "$OUT/$name.log" | head -8
+}
+LIB=$(ls "$B"/libsparsity_cuda.a build/libsparsity_cuda.a 2>/dev/null | head -1)
+[ -n "$LIB" ] && step sass 30 python3 tests/check_wgmma_sass.py "$LIB"
+step test_wgmma 90 "$B/test_cuda" --wgmma
+step synccheck 120 compute-sanitizer --tool synccheck "$B/test_cuda" --wgmma
+step racecheck 150 compute-sanitizer --tool racecheck "$B/test_cuda" --wgmma
+step prefill 180 "$B/sp_gpu_bench" --prefill --sweep
+grep -A4 "own GEMM tiles" "$OUT/prefill.log"
