@@ -73,10 +73,10 @@ int sp_cuda_sync(void);
 
 /* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
-/* The concrete kernel sp_cuda_linear(w, x, n, ...) runs where a form has several (2:4 own:
+/* The concrete kernel sp_cuda_linear(w, ..., n, ...) runs where a form has several (2:4 own:
  * "mma.sp decode" up to 16 tokens, then an mma.sp GEMM tile, or the wgmma.sp GEMM where
  * sp_cuda_set_gemm_tile asks for it); "" for single-kernel forms. */
-const char *sp_cuda_linear_path(const sp_cuda_weight *w, const void *x, int n);
+const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n);
 
 /* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.
  * flush_l2 = 1: a 2x-L2 read before each call (cold L2), one call per event pair, cycling

@@ -231,6 +231,8 @@ static void test_cusparse(int out, int in, int b, double sp, int bs, int want_bs
  * first mismatches and how the bad elements spread over rows and tokens, then reruns the
  * shape with x confined to single k slices. Returns 1 when it passed. */
 static int wg_diagnosed, wg_tile = 4;
+/* token counts of the 2:4 GEMM checks (n > 16: the GEMM, not the decode kernel) */
+static const int n_gemm[] = {17, 64, 100, 128, 300}, n_gemm2[] = {17, 100};
 static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
     uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)n * in * 2), *y = malloc((size_t)n * out * 2);
@@ -343,7 +345,6 @@ static void test_errors(void) {
 /* The sm_90 wgmma.sp GEMM (tiles 4 and 6) on its own shapes and through sp_cuda_linear next to
  * cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name) {
-    const int n_gemm[] = {17, 64, 100, 128, 300}, n_gemm2[] = {17, 100};
     if (strstr(name, "(sm_90)")) {
         printf("  2:4 GEMM tile 4 (wgmma.sp) and 6 (its CTA-pair multicast variant)\n");
         for (wg_tile = 4; wg_tile <= 6; wg_tile += 2) { /* 5 = 4 (variant 1, the default) */
@@ -412,7 +413,6 @@ int main(int argc, char **argv) {
     sp_cuda_set_config(0, 0, -1);
     /* the 2:4 GEMM (n > 16): every tile on odd shapes (rows not a multiple of 8 or of the
      * tile, in not a multiple of 256, partial token blocks), then the automatic choice */
-    const int n_gemm[] = {17, 64, 100, 128, 300}, n_gemm2[] = {17, 100};
     for (int tile = 1; tile <= 3; tile++) {
         printf("  2:4 GEMM tile %d\n", tile);
         sp_cuda_set_gemm_tile(tile);

@@ -52,6 +52,7 @@ int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y) {
     (void)w; (void)x; (void)n; (void)y;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
+const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) { (void)w; (void)n; return ""; }
 
 int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, int n, void *y,
                         int iters, int flush, double *us) {

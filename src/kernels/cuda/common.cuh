@@ -96,7 +96,7 @@ struct sp_cuda_weight {
 int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* any n (prefill) */
-const char *sp24_gemm_path(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c); /* its kernel for n */
+const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
 int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
                    int variant); /* sm_90a wgmma.sp (tiles 4..6: variant 0..2) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);

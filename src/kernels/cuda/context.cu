@@ -324,10 +324,10 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
 }
 
 /* The concrete kernel sp_cuda_linear runs for w and n tokens where a form has several, else "" */
-extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, const void *x, int n) {
+extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
-    return n > 16 ? sp24_gemm_path(w, (const __nv_bfloat16 *)x, n, c) : "mma.sp decode";
+    return n > 16 ? sp24_gemm_path(w, n, c) : "mma.sp decode";
 }
 
 /* ------------------------------------------------------------------ timing */

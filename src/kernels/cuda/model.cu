@@ -539,7 +539,7 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
         }
         p->us[k] = us;
         if (len < sizeof p->why) {
-            const char *path = sp_cuda_linear_path(w, g->tx, n); /* the form's kernel at this n, if it has several */
+            const char *path = sp_cuda_linear_path(w, n); /* the form's kernel at this n, if it has several */
             len += snprintf(p->why + len, sizeof p->why - len, " %s%s%s%s %.1f us;", sp_cuda_kernel_name((sp_cuda_kernel)k),
                             *path ? " (" : "", path, *path ? ")" : "", us);
         }

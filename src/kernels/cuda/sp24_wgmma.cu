@@ -31,7 +31,7 @@
  * bound's 168 registers, not setmaxnreg's 232: spills); a single producer warp (288 threads,
  * no setmaxnreg: with 224 registers a thread the launch fails, the register file being split
  * per SM sub-partition; at BN 128, 139 registers, it ran 3% faster but summed the last k
- * stages wrong for tokens 80-127, not understood);
+ * stages wrong for tokens 80-127: the epilogue race below);
  * the CTA-pair multicast of x (variant 2, tile 6: correct but 2.2x slower).
  * Bug found after the last GPU run: ptxas placed the epilogue's first reads of the accumulators
  * before the final wgmma.wait_group 0, so whenever the consumers were fast the last stages' sums
@@ -129,29 +129,15 @@ __device__ __forceinline__ void wg_fence_acc(float *d) {
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "             \
     "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "             \
     "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-#define WG_R128_HI                                                                                 \
-    ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "           \
-    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "             \
-    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "  \
-    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-
 /* d (64 x BN f32) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x BN at desc) */
 template <int BN, int SEL>
 __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
-    if constexpr (BN == 256) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                     "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
-                     "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}"
-                     : WG_F64(d, 0), WG_F64(d, 64)
-                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
-    } else {
-        static_assert(BN == 128, "BN is 256 or 128");
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                     "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
-                     "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"
-                     : WG_F64(d, 0)
-                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
-    }
+    static_assert(BN == 128, "the m64n128k32 form only (128 x 256 spills: see the top)");
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
+                 "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"
+                 : WG_F64(d, 0)
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
 }
 #endif /* WG_SM90A */
 
@@ -160,7 +146,7 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
 template <int BN, int S, int PD, int CL>
-__global__ void __launch_bounds__(384, 1)
+__global__ void __launch_bounds__(WG_THREADS, 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
@@ -266,7 +252,9 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
             }
         }
-        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* (already done: see above) */
+        /* already done in the last stage, but without this wait ptxas injects its own and
+         * serializes the wgmma (warnings C7517/C7518) */
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
         wg_fence_acc<NA>(acc);
 
         /* epilogue: both consumers are past their last wgmma (and every TMA into this CTA
@@ -357,7 +345,7 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(384);
+    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS);
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, y, n, w->out, KM, RT, group));
     return 0;
