@@ -108,9 +108,10 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (an mma.sp tile), 1 = 128
  * rows x 128 tokens, 2 = 128 x 64,
- * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128), 6 = its CTA-pair variant (x
- * multicast; slower, kept for A/B); 4-6 are sm_90 only: elsewhere the call fails and says why
- * (tests and bench sweeps). */
+ * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),
+ * 5 = weight through a per-thread shared-memory ring, 6 = CTA pairs multicasting x (slower, kept
+ * for A/B), 7 / 8 = weight in register batches of 2 / 4 stages; 4-8 are sm_90 only: elsewhere
+ * the call fails and says why (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):
  * 0 = automatic, else 2, 4, 8, 16 or 32 dividing in (an upload with any other value fails and

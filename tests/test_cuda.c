@@ -342,12 +342,13 @@ static void test_errors(void) {
     sp_cuda_weight_free(NULL);
 }
 
-/* The sm_90 wgmma.sp GEMM (tiles 4 and 6) on its own shapes and through sp_cuda_linear next to
- * cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
-static void test_wgmma_all(const char *name) {
+/* The sm_90 wgmma.sp GEMM (tiles 4-6, or only `only` when nonzero) on its own shapes and
+ * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
+static void test_wgmma_all(const char *name, int only) {
     if (strstr(name, "(sm_90)")) {
-        printf("  2:4 GEMM tile 4 (wgmma.sp) and 6 (its CTA-pair multicast variant)\n");
-        for (wg_tile = 4; wg_tile <= 6; wg_tile += 2) { /* 5 = 4 (variant 1, the default) */
+        printf("  2:4 GEMM tiles 4-8 (wgmma.sp: weight from registers, through shared memory, CTA pairs, register batches of 2, 4)\n");
+        for (wg_tile = 4; wg_tile <= 8; wg_tile++) {
+            if (only && wg_tile != only) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
             test_wgmma(128, 256, 256, 0, 0, 0);
@@ -380,7 +381,8 @@ static void test_wgmma_all(const char *name) {
     }
 }
 
-/* test_cuda [--wgmma]: everything, or only the wgmma.sp GEMM (for compute-sanitizer runs) */
+/* test_cuda [--wgmma [TILE]]: everything, or only the wgmma.sp GEMM (all its tiles or TILE;
+ * for compute-sanitizer runs) */
 int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         printf("skipped: %s\n", sp_last_error());
@@ -392,7 +394,7 @@ int main(int argc, char **argv) {
     sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);
     printf("device %s, %d SMs, seed %u\n", name, sms, seed);
     if (argc > 1 && !strcmp(argv[1], "--wgmma")) {
-        test_wgmma_all(name);
+        test_wgmma_all(name, argc > 2 ? atoi(argv[2]) : 0);
         if (fails) { printf("%d failures\n", fails); return 1; }
         printf("all wgmma checks passed\n");
         return 0;
@@ -450,7 +452,7 @@ int main(int argc, char **argv) {
     test_cusparse(200, 1024, 0, 0.5, 32, 32, n_sp, 4);
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
     /* the sm_90 wgmma.sp GEMM, last: a broken kernel can take the context down */
-    test_wgmma_all(name);
+    test_wgmma_all(name, 0);
     test_errors();
     if (fails) { printf("%d failures\n", fails); return 1; }
     printf("all GPU checks passed\n");

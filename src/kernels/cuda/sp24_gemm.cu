@@ -198,7 +198,7 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens (1-3 mma.sp, 4-6 wgmma.sp variants 0-2) */
+/* The block tile sp24_gemm_run takes for n tokens (1-3 mma.sp, 4-8 wgmma.sp variants 0-4) */
 static int gemm_tile(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     /* not the wgmma.sp kernel (tile 4), although 2.1x faster (H200 runs 2-6): its epilogue read
@@ -213,7 +213,9 @@ static int gemm_tile(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) {
 
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) {
     static const char *names[] = {"", "mma.sp GEMM 128x128", "mma.sp GEMM 128x64", "mma.sp GEMM 64x64",
-                                  "wgmma.sp GEMM", "wgmma.sp GEMM", "wgmma.sp GEMM (CTA pairs)"};
+                                  "wgmma.sp GEMM", "wgmma.sp GEMM (weight via shared memory)",
+                                  "wgmma.sp GEMM (CTA pairs)", "wgmma.sp GEMM (weight batches of 2)",
+                                  "wgmma.sp GEMM (weight batches of 4)"};
     return names[gemm_tile(w, n, c)];
 }
 

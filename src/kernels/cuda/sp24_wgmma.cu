@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
- * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tiles 4-6, opt-in until the
- * fix below has run on a GPU: see sp24_gemm.cu's gemm_tile). Reads
+ * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tiles 4-8, opt-in: see
+ * sp24_gemm.cu's gemm_tile). Reads
  * the weight layout the decode kernel and sp24_gemm.cu read (v24/m24, see the top of
  * sp24_gemv.cu): one upload serves all.
  *
@@ -33,6 +33,10 @@
  * per SM sub-partition; at BN 128, 139 registers, it ran 3% faster but summed the last k
  * stages wrong for tokens 80-127: the epilogue race below);
  * the CTA-pair multicast of x (variant 2, tile 6: correct but 2.2x slower).
+ * Weight variants (template WS; tiles 4, 5, 7, 8): 0 = v1 above; 1 = each consumer thread
+ * cp.asyncs its own fragments into a private shared-memory ring (H200 run 7: +6-17%, at cuBLAS's
+ * speed, bound by shared-memory bytes); 2 = register batches of WD stages, one wgmma.fence a
+ * batch (why: the fence waits for every register load in flight, they share one scoreboard).
  * Bug found after the last GPU run: ptxas placed the epilogue's first reads of the accumulators
  * before the final wgmma.wait_group 0, so whenever the consumers were fast the last stages' sums
  * were read unfinished (the wrong results of the runs-3/6 variants; v1 passed by its timing).
@@ -145,7 +149,7 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL>
+template <int BN, int S, int PD, int CL, int WS, int WD>
 __global__ void __launch_bounds__(WG_THREADS, 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
@@ -153,6 +157,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     constexpr uint32_t STAGE = BN * 128;  /* bytes: BN tokens x 64 columns */
     constexpr uint32_t PART = STAGE / CL; /* what one producer of the cluster loads */
     constexpr int NA = BN / 2;            /* accumulators a thread */
+    constexpr uint32_t WSTAGE = 256 * 36; /* WS: a stage's weight, 2 x 16 + 4 bytes a consumer thread */
     extern __shared__ uint4 smem4[];
     __shared__ uint64_t full[S], empty[S];
     const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
@@ -208,48 +213,157 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 #pragma unroll
         for (int i = 0; i < NA; i++) acc[i] = 0.f;
 
-        /* A ring: 4 slots of one stage (2 k32 steps); stage ks lives in slot ks % 4 and is
-         * loaded PD stages ahead (the tail re-reads the last step: in bounds, unused). Metadata:
-         * e[h] holds macro steps of parity h; the next one is loaded at the first stage of the
-         * current one. The wgmma read these registers asynchronously: each is rewritten only
-         * after the wait that covers its last reader (ptxas checks: C7513 otherwise). */
-        uint4 a[8], e[2];
+        if constexpr (WS == 2) {
+            /* Weight in register batches of WD stages, double-buffered (variant 3): one
+             * wgmma.fence a batch, its 2 x WD wgmma, one commit; then wait_group 1 (the
+             * previous batch is done: its x slots are released and its registers refilled with
+             * the batch after this one). The fence of the next batch still waits for every load
+             * in flight (one scoreboard), but those were all issued a whole batch earlier, while
+             * this batch's wgmma run. Costs 2 x WD x 9 registers; x needs S >= 3 WD stages. */
+            static_assert(S >= 3 * WD, "x ring too short for two batches in use and one landing");
+            const uint32_t *mw = reinterpret_cast<const uint32_t *>(mp);
+            uint4 a[2][WD][2];
+            uint32_t e[2][WD];
+            const int NB = (NS + WD - 1) / WD;
+            auto wload = [&](int b, int h) { /* batch b into buffer h (past the end: re-reads the last stage) */
 #pragma unroll
-        for (int i = 0; i < 8; i++) a[i] = i < 2 * PD ? sp_ld_stream(vp + (size_t)min(i, KS - 1) * 32) : make_uint4(0, 0, 0, 0);
-        e[0] = sp_ld_stream(mp);
-        e[1] = e[0];
-
-        for (int m0 = 0; m0 < KM; m0 += 2) {
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                const int m = m0 + (j >> 2);
-                if (m >= KM) break;
-                const int r = j & 3, ks = m * 4 + r, slot = ks % S;
-                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
-                const uint64_t desc = wg_desc(sbase + slot * STAGE);
-                const uint4 &ev = e[j >> 2];
-                const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
+                for (int i = 0; i < WD; i++) {
+                    const int ks = min(b * WD + i, NS - 1);
+                    a[h][i][0] = sp_ld_stream(vp + (size_t)2 * ks * 32);
+                    a[h][i][1] = sp_ld_stream(vp + (size_t)(2 * ks + 1) * 32);
+                    asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(e[h][i]) : "l"(mw + (size_t)(ks >> 2) * 128 + (ks & 3)));
+                }
+            };
+            wload(0, 0);
+            auto batch = [&](int b, int h) {
                 wg_fence_acc<NA>(acc);
-                asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
-                wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
+#pragma unroll
+                for (int i = 0; i < WD; i++) {
+                    const int ks = b * WD + i;
+                    if (ks >= NS) break;
+                    const int slot = ks % S;
+                    wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                    const uint64_t desc = wg_desc(sbase + slot * STAGE);
+                    if (i == 0) asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+                    wg_mma_sp<BN, 0>(acc, a[h][i][0], desc, e[h][i]);
+                    wg_mma_sp<BN, 1>(acc, a[h][i][1], desc + (64 >> 4), e[h][i]);
+                }
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-                /* stage ks-1 is done; after the last stage all are. That last wait sits here, in
-                 * the stage's own branch, because ptxas 13.0 hoisted the epilogue's reads of acc
-                 * above a wait_group 0 placed after the loop (tests/check_wgmma_sass.py) */
-                if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+                if (b == NB - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
                 wg_fence_acc<NA>(acc);
-                if (ks > 0 && lane == 0) {
-                    const uint32_t off = 8 * ((ks - 1) % S);
-                    wg_bar_arrive(eb + off);
-                    if (CL > 1) wg_bar_arrive_remote(peer_eb + off);
+                if (b > 0 && lane == 0)
+                    for (int i = 0; i < WD; i++) wg_bar_arrive(eb + 8 * (((b - 1) * WD + i) % S));
+                if (b + 1 < NB) wload(b + 1, h ^ 1); /* buffer h ^ 1: batch b - 1's wgmma are done */
+            };
+            for (int b = 0; b < NB; b += 2) {
+                batch(b, 0);
+                if (b + 1 < NB) batch(b + 1, 1);
+            }
+        } else if constexpr (WS == 1) {
+            /* Weight through a per-thread shared-memory ring of WD stages (variant 1). Each
+             * thread cp.asyncs its own two A fragments (16 bytes each) and its 4-byte metadata
+             * word of stage ks + WD - 1, waits for the group of stage ks + 1 and loads it into
+             * the register pair the wgmma of stage ks - 1 has released. Why: with register loads
+             * from global (v1) every LDG shares one scoreboard, so the wgmma.fence before each
+             * stage's wgmma waits for all loads in flight, the ones issued for 3 stages later
+             * too (SASS: WARPGROUP.ARRIVE waits on the LDGs' barrier), and the lead collapses;
+             * ncu run 5 put 47% of the stalls there. cp.async groups are counted, so the lead
+             * stays WD - 2 stages; no other thread reads a thread's slots: no barrier. */
+            const int ct = threadIdx.x - 128;
+            const uint32_t wb = sbase + S * STAGE;
+            const uint32_t *mw = reinterpret_cast<const uint32_t *>(mp);
+            auto wcopy = [&](int ks) { /* stage ks into slot ks % WD; an empty group past the end */
+                if (ks < NS) {
+                    const uint32_t d = wb + (ks % WD) * WSTAGE;
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + ct * 16), "l"(vp + (size_t)2 * ks * 32));
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + 4096 + ct * 16),
+                                 "l"(vp + (size_t)(2 * ks + 1) * 32));
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + 8192 + ct * 4),
+                                 "l"(mw + (size_t)(ks >> 2) * 128 + (ks & 3)));
                 }
-                /* the last reader of e[other] was stage ks-1 when r == 0 */
-                if (r == 0) e[(j >> 2) ^ 1] = sp_ld_stream(mp + (size_t)min(m + 1, KM - 1) * 32);
-                const int rf = (r + PD) & 3, sf = 2 * (ks + PD); /* slot of stage ks+PD-4 <= ks-1: done */
-                a[2 * rf] = sp_ld_stream(vp + (size_t)min(sf, KS - 1) * 32);
-                a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
+                asm volatile("cp.async.commit_group;" ::: "memory");
+            };
+            uint4 a[4];
+            uint32_t e[2];
+            auto wload = [&](int ks, int h) { /* stage ks from its slot into register pair h */
+                const uint32_t d = wb + (ks % WD) * WSTAGE;
+                asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];"
+                             : "=r"(a[2 * h].x), "=r"(a[2 * h].y), "=r"(a[2 * h].z), "=r"(a[2 * h].w)
+                             : "r"(d + ct * 16) : "memory");
+                asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];"
+                             : "=r"(a[2 * h + 1].x), "=r"(a[2 * h + 1].y), "=r"(a[2 * h + 1].z), "=r"(a[2 * h + 1].w)
+                             : "r"(d + 4096 + ct * 16) : "memory");
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(d + 8192 + ct * 4) : "memory");
+            };
+            for (int ks = 0; ks < WD - 1; ks++) wcopy(ks);
+            asm volatile("cp.async.wait_group %0;" ::"n"(WD - 2) : "memory");
+            wload(0, 0);
+            auto stage = [&](int ks, int h) {
+                wcopy(ks + WD - 1); /* into the slot stage ks - 1 was read from (two stages ago) */
+                const int slot = ks % S;
+                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                const uint64_t desc = wg_desc(sbase + slot * STAGE);
+                wg_fence_acc<NA>(acc);
+                asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+                wg_mma_sp<BN, 0>(acc, a[2 * h], desc, e[h]);
+                wg_mma_sp<BN, 1>(acc, a[2 * h + 1], desc + (64 >> 4), e[h]);
+                asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
+                else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+                wg_fence_acc<NA>(acc);
+                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
+                asm volatile("cp.async.wait_group %0;" ::"n"(WD - 2) : "memory"); /* stage ks + 1 landed */
+                if (ks + 1 < NS) wload(ks + 1, h ^ 1); /* pair h ^ 1: its wgmma (stage ks - 1) is done */
+            };
+            for (int ks = 0; ks < NS; ks += 2) {
+                stage(ks, 0);
+                if (ks + 1 < NS) stage(ks + 1, 1);
+            }
+        } else {
+            /* A ring: 4 slots of one stage (2 k32 steps); stage ks lives in slot ks % 4 and is
+             * loaded PD stages ahead (the tail re-reads the last step: in bounds, unused). Metadata:
+             * e[h] holds macro steps of parity h; the next one is loaded at the first stage of the
+             * current one. The wgmma read these registers asynchronously: each is rewritten only
+             * after the wait that covers its last reader (ptxas checks: C7513 otherwise). */
+            uint4 a[8], e[2];
+    #pragma unroll
+            for (int i = 0; i < 8; i++) a[i] = i < 2 * PD ? sp_ld_stream(vp + (size_t)min(i, KS - 1) * 32) : make_uint4(0, 0, 0, 0);
+            e[0] = sp_ld_stream(mp);
+            e[1] = e[0];
+
+            for (int m0 = 0; m0 < KM; m0 += 2) {
+    #pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const int m = m0 + (j >> 2);
+                    if (m >= KM) break;
+                    const int r = j & 3, ks = m * 4 + r, slot = ks % S;
+                    wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                    const uint64_t desc = wg_desc(sbase + slot * STAGE);
+                    const uint4 &ev = e[j >> 2];
+                    const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
+                    wg_fence_acc<NA>(acc);
+                    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+                    wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
+                    wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
+                    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                    /* stage ks-1 is done; after the last stage all are. That last wait sits here, in
+                     * the stage's own branch, because ptxas 13.0 hoisted the epilogue's reads of acc
+                     * above a wait_group 0 placed after the loop (tests/check_wgmma_sass.py) */
+                    if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+                    else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+                    wg_fence_acc<NA>(acc);
+                    if (ks > 0 && lane == 0) {
+                        const uint32_t off = 8 * ((ks - 1) % S);
+                        wg_bar_arrive(eb + off);
+                        if (CL > 1) wg_bar_arrive_remote(peer_eb + off);
+                    }
+                    /* the last reader of e[other] was stage ks-1 when r == 0 */
+                    if (r == 0) e[(j >> 2) ^ 1] = sp_ld_stream(mp + (size_t)min(m + 1, KM - 1) * 32);
+                    const int rf = (r + PD) & 3, sf = 2 * (ks + PD); /* slot of stage ks+PD-4 <= ks-1: done */
+                    a[2 * rf] = sp_ld_stream(vp + (size_t)min(sf, KS - 1) * 32);
+                    a[2 * rf + 1] = sp_ld_stream(vp + (size_t)min(sf + 1, KS - 1) * 32);
+                }
             }
         }
         /* already done in the last stage, but without this wait ptxas injects its own and
@@ -306,9 +420,9 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD, int CL>
+template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8>
 static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD, CL>;
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD>;
     cudaFuncAttributes fa;
     SP_CU(cudaFuncGetAttributes(&fa, kern));
     if (fa.binaryVersion != 90)
@@ -338,7 +452,7 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (WG_BM + 8) * 2;
-    const size_t smem = (ring > out ? ring : out) + 1024; /* + alignment slack */
+    const size_t smem = (ring > out ? ring : out) + (WS == 1 ? (size_t)WD * 256 * 36 : 0) + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
     cudaLaunchAttribute at[1];
@@ -362,5 +476,8 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_
      * allocates the consumers within the 168 registers of the launch bound, not the 232 of
      * setmaxnreg (bench/NOTES.md) */
     if (variant == 2) return wg_launch<128, 8, 3, 2>(w, x, n, y, c); /* x multicast to a CTA pair */
+    if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8>(w, x, n, y, c); /* weight through shared memory */
+    if (variant == 3) return wg_launch<128, 8, 3, 1, 2, 2>(w, x, n, y, c); /* weight in register batches of 2 */
+    if (variant == 4) return wg_launch<128, 12, 3, 1, 2, 4>(w, x, n, y, c); /* ... of 4 */
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
