@@ -74,8 +74,9 @@ int sp_cuda_sync(void);
 /* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
 /* The concrete kernel sp_cuda_linear(w, ..., n, ...) runs where a form has several (2:4 own:
- * "mma.sp decode" up to 16 tokens, then an mma.sp GEMM tile, or the wgmma.sp GEMM where
- * sp_cuda_set_gemm_tile asks for it); "" for single-kernel forms. */
+ * "mma.sp decode" up to 16 tokens, then an mma.sp GEMM tile, or from 256 tokens on Hopper the
+ * wgmma.sp GEMM), for an x that is 16-byte aligned as cudaMalloc'd buffers are (an unaligned x
+ * takes an mma.sp tile); "" for single-kernel forms. */
 const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n);
 
 /* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.
@@ -110,7 +111,8 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),
  * 5 = weight through a per-thread shared-memory ring, 6 = CTA pairs multicasting x (slower, kept
- * for A/B), 7 / 8 = weight in register batches of 2 / 4 stages; 4-8 are sm_90 only: elsewhere
+ * for A/B), 7 / 8 = weight in register batches of 2 / 4 stages, 9 = 7 with 192-row blocks (3 consumer
+ * warpgroups); 4-9 are sm_90 only: elsewhere
  * the call fails and says why (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/gpu/wgmma-check.sh: one device call that settles the Hopper wgmma.sp GEMM variants (tiles
-# 4 = weight from registers, 5 = weight through a per-thread shared-memory ring, 6 = CTA pairs)
-# before one may become the automatic 2:4 prefill GEMM: their machine code (the epilogue reads
-# the accumulators after the final wait: tests/check_wgmma_sass.py), their tests alone and tiles
-# 4 and 5 under compute-sanitizer (synccheck, racecheck; bounded by timeouts), then their speed
+# 4-9, see sp24_wgmma.cu) and the automatic 2:4 prefill GEMM: their machine code (the epilogue
+# reads the accumulators after the final wait: tests/check_wgmma_sass.py), test_cuda (all of it,
+# or SP_WG_TESTS=--wgmma for the wgmma tiles alone), tiles SP_WG_SAN (default 7 8 9) under
+# compute-sanitizer synccheck (bounded by timeouts), then their speed
 # against cuBLAS and cuSPARSELt (sp_gpu_bench --prefill --sweep). Logs in $OUT (default
 # bench/results/logs); at most ~580 s, inside one device call.
 #   SP_GPU_BIN=DIR bash bench/gpu/wgmma-check.sh     (DIR from bench/gpu/static-bins.sh; default build/)
@@ -22,9 +22,9 @@ step() { # name, timeout, command...: log, rc, last lines
 }
 LIB=$(ls "$B"/libsparsity_cuda.a build/libsparsity_cuda.a 2>/dev/null | head -1)
 [ -n "$LIB" ] && step sass 30 python3 tests/check_wgmma_sass.py "$LIB"
-step test_wgmma 90 "$B/test_cuda" --wgmma
-for t in ${SP_WG_SAN:-7 8}; do
-    step synccheck$t 70 compute-sanitizer --tool synccheck "$B/test_cuda" --wgmma $t
+step test_cuda 200 "$B/test_cuda" ${SP_WG_TESTS:-}
+for t in ${SP_WG_SAN:-7 8 9}; do
+    step synccheck$t 60 compute-sanitizer --tool synccheck "$B/test_cuda" --wgmma $t
 done
 step prefill 180 "$B/sp_gpu_bench" --prefill --sweep
 grep -A4 "own GEMM tiles" "$OUT/prefill.log"

@@ -381,13 +381,13 @@ int main(int argc, char **argv) {
                        t4 > 0 ? flop / t4 * 1e-6 : 0, e4, t5, t5 > 0 ? td / t5 : 0, t5 > 0 ? flop / t5 * 1e-6 : 0, e5);
             }
             if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64 mma.sp;
-                                  4 = wgmma, 5..8 its variants v1..v4; 0 = automatic) */
+                                  4 = wgmma, 5..9 its variants v1..v5; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
-                       "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3, v4 (weight batches of 2, 4)\n", out, in);
+                       "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3, v4 (weight batches of 2, 4)/v5 (192 rows)\n", out, in);
                 const int sn[] = {256, 2048, 8192};
                 for (int i = 0; i < 3; i++) {
                     printf("  n=%d:", sn[i]);
-                    for (int tile = 0; tile <= 8; tile++) {
+                    for (int tile = 0; tile <= 9; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
                         sp_cuda_set_gemm_tile(tile);
                         double t = time_w(&w4, 1, xd, sn[i], yd, 1);

@@ -198,13 +198,14 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens (1-3 mma.sp, 4-8 wgmma.sp variants 0-4) */
-static int gemm_tile(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) {
+/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-9 wgmma.sp variants
+ * 0-5; x NULL: assumed 16-byte aligned) */
+#define SP24_WGMMA_AUTO 5 /* tile 5: the fastest wgmma variant measured (H200 run 7) */
+static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
-    /* not the wgmma.sp kernel (tile 4), although 2.1x faster (H200 runs 2-6): its epilogue read
-     * unfinished accumulators when its consumers ran fast (runs 3, 6; found in the machine
-     * code, fixed, checked by tests/check_wgmma_sass.py), and the fixed kernel has not yet run
-     * on a GPU; it becomes the automatic choice once test_cuda passes with it */
+    /* the wgmma.sp kernel on Hopper from 256 tokens: 1.8-2.5x the best mma.sp tile at n = 256
+     * and 2.2-2.5x at 2048-8192 (H200 run 7); below 256 tokens not measured, mma.sp stays */
+    if (n >= 256 && sp24_wgmma_usable(x, c)) return SP24_WGMMA_AUTO;
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
     const long blocks = ((w->mp + 127L) / 128) * ((n + 63L) / 64);
@@ -215,13 +216,13 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
     static const char *names[] = {"", "mma.sp GEMM 128x128", "mma.sp GEMM 128x64", "mma.sp GEMM 64x64",
                                   "wgmma.sp GEMM", "wgmma.sp GEMM (weight via shared memory)",
                                   "wgmma.sp GEMM (CTA pairs)", "wgmma.sp GEMM (weight batches of 2)",
-                                  "wgmma.sp GEMM (weight batches of 4)"};
-    return names[gemm_tile(w, n, c)];
+                                  "wgmma.sp GEMM (weight batches of 4)", "wgmma.sp GEMM 192x128 (weight batches of 2)"};
+    return names[gemm_tile(w, NULL, n, c)];
 }
 
 int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 GEMM: n = %d", n);
-    const int tile = gemm_tile(w, n, c);
+    const int tile = gemm_tile(w, x, n, c); /* an unaligned x takes the mma.sp GEMM (TMA needs 16 bytes) */
     if (tile >= 4) return sp24_wgmma_run(w, x, n, y, c, tile - 4); /* sm_90a wgmma.sp (sp24_wgmma.cu) */
     if (tile == 1) return gm_launch<2, 8>(w, x, n, y, c);
     if (tile == 2) return gm_launch<2, 4>(w, x, n, y, c);

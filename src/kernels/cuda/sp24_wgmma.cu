@@ -58,8 +58,9 @@
 
 #include "common.cuh"
 
-#define WG_THREADS 384
-#define WG_BM 128 /* rows a block: 2 consumer warpgroups x 64 */
+/* NC consumer warpgroups of 64 rows each plus the producer warpgroup (NC = 2 but for tile 9) */
+#define WG_THREADS(NC) (128 * ((NC) + 1))
+#define WG_BM(NC) (64 * (NC)) /* rows a block */
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define WG_SM90A 1
@@ -149,8 +150,8 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD>
-__global__ void __launch_bounds__(WG_THREADS, 1)
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC>
+__global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
@@ -158,6 +159,10 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     constexpr uint32_t PART = STAGE / CL; /* what one producer of the cluster loads */
     constexpr int NA = BN / 2;            /* accumulators a thread */
     constexpr uint32_t WSTAGE = 256 * 36; /* WS: a stage's weight, 2 x 16 + 4 bytes a consumer thread */
+    constexpr int BM = WG_BM(NC), CT = 128 * NC; /* rows, consumer threads */
+    /* registers: the producer keeps 40, the consumers share the rest (multiple of 8) */
+    constexpr int CREG = ((65536 - 128 * 40) / CT) / 8 * 8 > 232 ? 232 : ((65536 - 128 * 40) / CT) / 8 * 8;
+    static_assert(WS != 1 || NC == 2, "the shared-memory weight ring is laid out for 256 consumer threads");
     extern __shared__ uint4 smem4[];
     __shared__ uint64_t full[S], empty[S];
     const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
@@ -170,7 +175,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     if (CL > 1) asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
 
     /* grouped raster over units of CL row blocks: unit -> (row blocks, token block) */
-    const int RU = (RT * 16 + WG_BM * CL - 1) / (WG_BM * CL), TB = (n + BN - 1) / BN;
+    const int RU = (RT * 16 + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
     const int unit = blockIdx.x / CL, per = group * TB, grp = unit / per, first = grp * group;
     const int gs = min(RU - first, group), local = unit - grp * per;
     const int rb = (first + local % gs) * CL + (int)rank, tok0 = (local / gs) * BN;
@@ -178,7 +183,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) {
             wg_bar_init(fb + 8 * s, 1);      /* the own producer's expect_tx arrival (+ the TMA bytes) */
-            wg_bar_init(eb + 8 * s, 8 * CL); /* one arrival per consumer warp of the cluster */
+            wg_bar_init(eb + 8 * s, 4 * NC * CL); /* one arrival per consumer warp of the cluster */
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
@@ -200,11 +205,11 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             }
         }
     } else {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(CREG));
         /* consumer c, warp w of it: row tile rt; past the last row tile it re-reads the last
          * (valid bytes, never stored) */
         const int c = wg - 1, w = (threadIdx.x >> 5) & 3;
-        const int rt = min(rb * (WG_BM / 16) + c * 4 + w, RT - 1);
+        const int rt = min(rb * (BM / 16) + c * 4 + w, RT - 1);
         const uint4 *vp = v24 + (size_t)rt * KS * 32 + lane, *mp = m24 + (size_t)rt * KM * 32 + lane;
         uint32_t peer_eb = eb;
         if (CL > 1) asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(peer_eb) : "r"(eb), "r"(rank ^ 1));
@@ -373,8 +378,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 
         /* epilogue: both consumers are past their last wgmma (and every TMA into this CTA
          * landed, as each was waited for) before the ring becomes the output tile */
-        asm volatile("bar.sync 1, 256;" ::: "memory");
-        constexpr int OS = WG_BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
+        asm volatile("bar.sync 1, %0;" ::"n"(CT) : "memory");
+        constexpr int OS = BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
         __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(sgen);
         const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -382,17 +387,17 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             const int row = c * 64 + w * 16 + g + 8 * ((i >> 1) & 1), tok = 8 * (i >> 2) + 2 * t + (i & 1);
             so[tok * OS + row] = __float2bfloat16(acc[i]);
         }
-        asm volatile("bar.sync 1, 256;" ::: "memory");
-        const int ct = threadIdx.x - 128, row0 = rb * WG_BM;
+        asm volatile("bar.sync 1, %0;" ::"n"(CT) : "memory");
+        const int ct = threadIdx.x - 128, row0 = rb * BM;
         if ((M & 7) == 0 && ((uintptr_t)y & 15) == 0) {
-            for (int i = ct; i < BN * (WG_BM / 8); i += 256) {
-                const int jj = i / (WG_BM / 8), q = i % (WG_BM / 8), tok = tok0 + jj, row = row0 + q * 8;
+            for (int i = ct; i < BN * (BM / 8); i += CT) {
+                const int jj = i / (BM / 8), q = i % (BM / 8), tok = tok0 + jj, row = row0 + q * 8;
                 if (tok < n && row < M)
                     *reinterpret_cast<uint4 *>(y + (size_t)tok * M + row) = *reinterpret_cast<const uint4 *>(so + jj * OS + q * 8);
             }
         } else {
-            for (int i = ct; i < BN * WG_BM; i += 256) {
-                const int jj = i / WG_BM, q = i % WG_BM, tok = tok0 + jj, row = row0 + q;
+            for (int i = ct; i < BN * BM; i += CT) {
+                const int jj = i / BM, q = i % BM, tok = tok0 + jj, row = row0 + q;
                 if (tok < n && row < M) y[(size_t)tok * M + row] = so[jj * OS + q];
             }
         }
@@ -420,9 +425,10 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8>
+template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2>
 static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD>;
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC>;
+    constexpr int BM = WG_BM(NC);
     cudaFuncAttributes fa;
     SP_CU(cudaFuncGetAttributes(&fa, kern));
     if (fa.binaryVersion != 90)
@@ -445,13 +451,13 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
                         (int)r, n, w->in);
 
     const int RT = w->mp / 16, KM = w->kp / 256;
-    const int RU = (w->mp + WG_BM * CL - 1) / (WG_BM * CL), TB = (n + BN - 1) / BN;
+    const int RU = (w->mp + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
     /* units (CL row blocks) per raster group: their weight slice (kp bytes of values + kp/8
      * of metadata a row) fits in a third of L2 */
-    const double slice = (double)WG_BM * CL * w->kp * 9.0 / 8.0;
+    const double slice = (double)BM * CL * w->kp * 9.0 / 8.0;
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
-    const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (WG_BM + 8) * 2;
+    const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
     const size_t smem = (ring > out ? ring : out) + (WS == 1 ? (size_t)WD * 256 * 36 : 0) + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
@@ -459,10 +465,22 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS);
+    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, y, n, w->out, KM, RT, group));
     return 0;
+}
+
+/* 1 when the wgmma kernel can run: a Hopper device, sm_90a code in this build, the driver's
+ * tensor-map encoder, and x 16-byte aligned for TMA (NULL: not known yet, taken as aligned,
+ * as every cudaMalloc'd buffer and row offset of the device model is) */
+int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c) {
+    static int built = -1;
+    if (built < 0) {
+        cudaFuncAttributes fa;
+        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1, 0, 8, 2>) == cudaSuccess && fa.binaryVersion == 90;
+    }
+    return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
 }
 
 /* variant 0 = the default, 1 and 2 for tests and sweeps (sp_cuda_set_gemm_tile(4 + variant)) */
@@ -479,5 +497,6 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_
     if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8>(w, x, n, y, c); /* weight through shared memory */
     if (variant == 3) return wg_launch<128, 8, 3, 1, 2, 2>(w, x, n, y, c); /* weight in register batches of 2 */
     if (variant == 4) return wg_launch<128, 12, 3, 1, 2, 4>(w, x, n, y, c); /* ... of 4 */
+    if (variant == 5) return wg_launch<128, 8, 3, 1, 2, 2, 3>(w, x, n, y, c); /* batches of 2, 3 consumers */
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
