@@ -346,8 +346,8 @@ static void test_errors(void) {
  * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name, int only) {
     if (strstr(name, "(sm_90)")) {
-        printf("  2:4 GEMM tiles 4-8 (wgmma.sp: weight from registers, through shared memory, CTA pairs, register batches of 2, 4, 192-row blocks)\n");
-        for (wg_tile = 4; wg_tile <= 9; wg_tile++) {
+        printf("  2:4 GEMM tiles 4-8 (wgmma.sp: weight from registers, through shared memory, CTA pairs, register batches of 2, 4, 192-row blocks: batches, shared memory; 256 tokens)\n");
+        for (wg_tile = 4; wg_tile <= 11; wg_tile++) {
             if (only && wg_tile != only) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */

@@ -198,8 +198,8 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-9 wgmma.sp variants
- * 0-5; x NULL: assumed 16-byte aligned) */
+/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-11 wgmma.sp variants
+ * 0-7; x NULL: assumed 16-byte aligned) */
 #define SP24_WGMMA_AUTO 5 /* tile 5: the fastest wgmma variant measured (H200 run 7) */
 static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
@@ -216,7 +216,9 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
     static const char *names[] = {"", "mma.sp GEMM 128x128", "mma.sp GEMM 128x64", "mma.sp GEMM 64x64",
                                   "wgmma.sp GEMM", "wgmma.sp GEMM (weight via shared memory)",
                                   "wgmma.sp GEMM (CTA pairs)", "wgmma.sp GEMM (weight batches of 2)",
-                                  "wgmma.sp GEMM (weight batches of 4)", "wgmma.sp GEMM 192x128 (weight batches of 2)"};
+                                  "wgmma.sp GEMM (weight batches of 4)", "wgmma.sp GEMM 192x128 (weight batches of 2)",
+                                  "wgmma.sp GEMM 192x128 (weight via shared memory)",
+                                  "wgmma.sp GEMM 128x256 (weight via shared memory)"};
     return names[gemm_tile(w, NULL, n, c)];
 }
 

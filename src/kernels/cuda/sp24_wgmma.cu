@@ -134,15 +134,28 @@ __device__ __forceinline__ void wg_fence_acc(float *d) {
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "             \
     "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "             \
     "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define WG_R128_HI                                                                                 \
+    ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "           \
+    "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "             \
+    "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "  \
+    "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
 /* d (64 x BN f32) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x BN at desc) */
 template <int BN, int SEL>
 __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
-    static_assert(BN == 128, "the m64n128k32 form only (128 x 256 spills: see the top)");
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
-                 "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"
-                 : WG_F64(d, 0)
-                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
+    if constexpr (BN == 256) { /* 128 accumulators a thread: only where A needs few registers (tile 11) */
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
+                     "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}"
+                     : WG_F64(d, 0), WG_F64(d, 64)
+                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
+    } else {
+        static_assert(BN == 128, "BN is 128 or 256");
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
+                     "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"
+                     : WG_F64(d, 0)
+                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
+    }
 }
 #endif /* WG_SM90A */
 
@@ -158,11 +171,10 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     constexpr uint32_t STAGE = BN * 128;  /* bytes: BN tokens x 64 columns */
     constexpr uint32_t PART = STAGE / CL; /* what one producer of the cluster loads */
     constexpr int NA = BN / 2;            /* accumulators a thread */
-    constexpr uint32_t WSTAGE = 256 * 36; /* WS: a stage's weight, 2 x 16 + 4 bytes a consumer thread */
     constexpr int BM = WG_BM(NC), CT = 128 * NC; /* rows, consumer threads */
+    constexpr uint32_t WSTAGE = CT * 36;         /* WS 1: a stage's weight, 2 x 16 + 4 bytes a consumer thread */
     /* registers: the producer keeps 40, the consumers share the rest (multiple of 8) */
     constexpr int CREG = ((65536 - 128 * 40) / CT) / 8 * 8 > 232 ? 232 : ((65536 - 128 * 40) / CT) / 8 * 8;
-    static_assert(WS != 1 || NC == 2, "the shared-memory weight ring is laid out for 256 consumer threads");
     extern __shared__ uint4 smem4[];
     __shared__ uint64_t full[S], empty[S];
     const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
@@ -282,9 +294,9 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 if (ks < NS) {
                     const uint32_t d = wb + (ks % WD) * WSTAGE;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + ct * 16), "l"(vp + (size_t)2 * ks * 32));
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + 4096 + ct * 16),
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + CT * 16 + ct * 16),
                                  "l"(vp + (size_t)(2 * ks + 1) * 32));
-                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + 8192 + ct * 4),
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + CT * 32 + ct * 4),
                                  "l"(mw + (size_t)(ks >> 2) * 128 + (ks & 3)));
                 }
                 asm volatile("cp.async.commit_group;" ::: "memory");
@@ -298,8 +310,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                              : "r"(d + ct * 16) : "memory");
                 asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];"
                              : "=r"(a[2 * h + 1].x), "=r"(a[2 * h + 1].y), "=r"(a[2 * h + 1].z), "=r"(a[2 * h + 1].w)
-                             : "r"(d + 4096 + ct * 16) : "memory");
-                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(d + 8192 + ct * 4) : "memory");
+                             : "r"(d + CT * 16 + ct * 16) : "memory");
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(d + CT * 32 + ct * 4) : "memory");
             };
             for (int ks = 0; ks < WD - 1; ks++) wcopy(ks);
             asm volatile("cp.async.wait_group %0;" ::"n"(WD - 2) : "memory");
@@ -311,9 +323,21 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 const uint64_t desc = wg_desc(sbase + slot * STAGE);
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+                if (BN == 256) h = 0; /* one pair, see below */
                 wg_mma_sp<BN, 0>(acc, a[2 * h], desc, e[h]);
                 wg_mma_sp<BN, 1>(acc, a[2 * h + 1], desc + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                if constexpr (BN == 256) {
+                    /* 128 accumulators leave room for one register pair only (two make ptxas
+                     * serialize every wgmma, C7512): the stage's wgmma finish before the pair is
+                     * refilled; the other consumer warpgroup keeps the tensor pipe busy meanwhile */
+                    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+                    wg_fence_acc<NA>(acc);
+                    if (lane == 0) wg_bar_arrive(eb + 8 * (ks % S));
+                    asm volatile("cp.async.wait_group %0;" ::"n"(WD - 2) : "memory");
+                    if (ks + 1 < NS) wload(ks + 1, 0);
+                    return;
+                }
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
                 wg_fence_acc<NA>(acc);
@@ -458,7 +482,7 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
-    const size_t smem = (ring > out ? ring : out) + (WS == 1 ? (size_t)WD * 256 * 36 : 0) + 1024; /* + alignment slack */
+    const size_t smem = (ring > out ? ring : out) + (WS == 1 ? (size_t)WD * WG_BM(NC) * 2 * 36 : 0) + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
     cudaLaunchAttribute at[1];
@@ -498,5 +522,7 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_
     if (variant == 3) return wg_launch<128, 8, 3, 1, 2, 2>(w, x, n, y, c); /* weight in register batches of 2 */
     if (variant == 4) return wg_launch<128, 12, 3, 1, 2, 4>(w, x, n, y, c); /* ... of 4 */
     if (variant == 5) return wg_launch<128, 8, 3, 1, 2, 2, 3>(w, x, n, y, c); /* batches of 2, 3 consumers */
+    if (variant == 6) return wg_launch<128, 6, 3, 1, 1, 6, 3>(w, x, n, y, c); /* tile 5 with 3 consumers */
+    if (variant == 7) return wg_launch<256, 4, 3, 1, 1, 8, 2>(w, x, n, y, c); /* tile 5 with 256 tokens */
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
