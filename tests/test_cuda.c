@@ -77,6 +77,7 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
             gc_ref(out, in, n, dense, x, ref);
             uint16_t *yc = cublas_y(wd, out, in, n, x);
             CHECK(gc_relerr((size_t)n * out, yc, ref) < TOL, "cuBLAS itself off the CPU reference");
+            if (n > 16 && rep == 0) printf("  24 own GEMM %dx%d n=%d: %s\n", out, in, n, sp_cuda_linear_path(w24, n));
             run_check("24-mma.sp", w24, out, in, n, x, ref, yc);
             run_check("bitmap(2:4)", wb, out, in, n, x, ref, yc);
             if (wl && rep == 0) run_check("24-cusparselt", wl, out, in, n, x, ref, yc);
@@ -363,6 +364,11 @@ static void test_wgmma_all(const char *name, int only) {
         test_24(300, 528, n_gemm, 5, 0);
         test_24(1000, 4096, n_gemm2, 2, 0);
         sp_cuda_set_gemm_tile(0);
+        /* the automatic pick: 160 blocks of 128 x 256 take tile 11, 16 blocks tile 5 */
+        static const int n_auto[] = {1100};
+        test_24(4096, 512, n_auto, 1, 0);
+        static const int n_auto2[] = {300};
+        test_24(1000, 512, n_auto2, 1, 0);
     } else {
         uint16_t v[64], m[8], xz[16 * 256];
         for (int i = 0; i < 64; i++) v[i] = sp_f32_to_bf16(1.f);

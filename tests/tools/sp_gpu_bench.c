@@ -344,7 +344,7 @@ int main(int argc, char **argv) {
     }
 
     if (pre) {
-        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own wgmma.sp GEMM (tile 5, the automatic pick on sm_90a)"
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own automatic GEMM (wgmma.sp tile 5 or 11 on sm_90a)"
                " vs cuBLAS dense bf16\n\n");
         printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
         printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | mma.sp GEMM us | speedup | mma.sp TFLOP/s | rel err"
@@ -372,7 +372,7 @@ int main(int argc, char **argv) {
                 sp_cuda_set_gemm_tile(2); /* the mma.sp GEMM's 128x64 tile, its pick at these sizes */
                 double t4 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e4 = w4 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
-                sp_cuda_set_gemm_tile(5); /* the wgmma kernel, tile 5 (automatic pick on sm_90a): -1 where it refuses */
+                sp_cuda_set_gemm_tile(0); /* the automatic own GEMM: wgmma (tile 5 or 11) on sm_90a */
                 double t5 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e5 = t5 > 0 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
                 sp_cuda_set_gemm_tile(0);
