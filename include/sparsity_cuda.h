@@ -111,9 +111,9 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),
  * 5 = weight through a per-thread shared-memory ring, 6 = CTA pairs multicasting x (slower, kept
- * for A/B), 7 / 8 = weight in register batches of 2 / 4 stages, 9 / 10 = 7 / 5 with 192-row blocks (3 consumer
- * warpgroups), 11 = 5 with 256-token blocks; 4-11 are sm_90 only: elsewhere
- * the call fails and says why (tests and bench sweeps). */
+ * for A/B), 7 = 5 with 192-row blocks, 8 = 5 with 128 x 256 blocks; the automatic choice on
+ * Hopper from 256 tokens is 8 or 5; 4-8 are sm_90 only: elsewhere the call fails and says why
+ * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):
  * 0 = automatic, else 2, 4, 8, 16 or 32 dividing in (an upload with any other value fails and

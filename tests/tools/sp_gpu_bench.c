@@ -344,7 +344,7 @@ int main(int argc, char **argv) {
     }
 
     if (pre) {
-        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own automatic GEMM (wgmma.sp tile 5 or 11 on sm_90a)"
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own automatic GEMM (wgmma.sp tile 5 or 8 on sm_90a)"
                " vs cuBLAS dense bf16\n\n");
         printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
         printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | mma.sp GEMM us | speedup | mma.sp TFLOP/s | rel err"
@@ -372,7 +372,7 @@ int main(int argc, char **argv) {
                 sp_cuda_set_gemm_tile(2); /* the mma.sp GEMM's 128x64 tile, its pick at these sizes */
                 double t4 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e4 = w4 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
-                sp_cuda_set_gemm_tile(0); /* the automatic own GEMM: wgmma (tile 5 or 11) on sm_90a */
+                sp_cuda_set_gemm_tile(0); /* the automatic own GEMM: wgmma (tile 5 or 8) on sm_90a */
                 double t5 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e5 = t5 > 0 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
                 sp_cuda_set_gemm_tile(0);
@@ -381,13 +381,13 @@ int main(int argc, char **argv) {
                        t4 > 0 ? flop / t4 * 1e-6 : 0, e4, t5, t5 > 0 ? td / t5 : 0, t5 > 0 ? flop / t5 * 1e-6 : 0, e5);
             }
             if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64 mma.sp;
-                                  4 = wgmma, 5..11 its variants v1..v7; 0 = automatic) */
+                                  4 = wgmma, 5..8 its variants v1..v4; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
-                       "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3, v4 (weight batches of 2, 4)/v5, v6 (192 rows: batches, smem)/v7 (256 tokens)\n", out, in);
+                       "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)\n", out, in);
                 const int sn[] = {256, 2048, 8192};
                 for (int i = 0; i < 3; i++) {
                     printf("  n=%d:", sn[i]);
-                    for (int tile = 0; tile <= 11; tile++) {
+                    for (int tile = 0; tile <= 8; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
                         sp_cuda_set_gemm_tile(tile);
                         double t = time_w(&w4, 1, xd, sn[i], yd, 1);

@@ -98,7 +98,7 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
 int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
-                   int variant); /* sm_90a wgmma.sp (tiles 4..11: variant 0..7) */
+                   int variant); /* sm_90a wgmma.sp (tiles 4..8: variant 0..4) */
 int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);

@@ -1,46 +1,46 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
- * accumulate, bf16 out). Owns the kernel and sp24_wgmma_run (gemm tiles 4-8, opt-in: see
- * sp24_gemm.cu's gemm_tile). Reads
- * the weight layout the decode kernel and sp24_gemm.cu read (v24/m24, see the top of
- * sp24_gemv.cu): one upload serves all.
+ * accumulate, bf16 out). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
+ * 4-8; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
+ * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
+ * serves all.
  *
- * Block = 3 warpgroups (384 threads) computing 128 output rows x BN = 128 tokens, 8 stages:
+ * Block = 1 + NC warpgroups computing 64 NC output rows x BN tokens:
  *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
  *     with TMA (a tile of BN tokens x 64 columns = 128 bytes a token, 128-byte swizzle,
  *     zero-filled past n tokens and past `in` columns, so nothing past x is read); full[s]
- *     completes on the TMA bytes, empty[s] when all 8 consumer warps are done with it.
+ *     completes on the TMA bytes, empty[s] when all consumer warps are done with it.
  *     setmaxnreg gives its registers to the consumers.
- *   warpgroups 1, 2, consumers: each owns 64 rows (warp w: row tile 16w..16w+15 of them)
- *     and all BN tokens, BN/2 f32 accumulators a thread. A (the weight) comes from registers:
+ *   warpgroups 1..NC, consumers: each owns 64 rows (warp w: row tile 16w..16w+15 of them)
+ *     and all BN tokens, BN/2 f32 accumulators a thread. A (the weight) is a register operand:
  *     v24[rt][s][lane] is exactly the per-warp A fragment of one k32 step and m24 component
  *     q the metadata register of steps 8ms+2q (sp-sel 0) and +1 (sp-sel 1), as in
- *     sp24_gemv.cu. Each lane loads them with 16-byte loads into a register ring 3 stages
- *     (6 k32 steps) ahead of use; metadata one 256-column macro step ahead, double-buffered.
+ *     sp24_gemv.cu. How it reaches the registers is the template's WS:
+ *       WS 0 (tile 4, v1): 16-byte loads from global into a register ring 3 stages ahead.
+ *         Slow: all those loads share one scoreboard, so each stage's wgmma.fence waits for
+ *         every load in flight, also those for later stages (SASS; ncu run 5: 47% of stalls).
+ *       WS 1 (tiles 5, 7, 8): each consumer thread cp.asyncs its own fragments and metadata
+ *         word into a private shared-memory ring WD - 1 stages ahead (counted cp.async
+ *         groups keep that lead; only the thread reads its slots, so no barrier) and loads
+ *         the next stage from it into a register pair the finished wgmma released.
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
- *     previous stage's wgmma are done), release the previous stage, refill its A registers.
+ *     previous stage's wgmma are done), release the previous stage, refill its A registers
+ *     (BN 256: one pair only, so wait_group 0 and refill it; the other warpgroup fills the gap).
  *   Epilogue: accumulators -> bf16 tile (token-major) in the ring -> 16-byte stores of y
  *     rows (scalar when out % 8 != 0); rows >= out and tokens >= n are never written.
  * Rasterization as sp24_gemm.cu: row blocks fastest inside groups whose weight slice fits a
  * third of L2.
- * Measured (H200, bench/results/gpu-h200.md runs 2-4): 670-750 TFLOP/s dense-equivalent at
- * 2048-8192 tokens, 0.81-0.89x cuBLAS dense, 2.1x the mma.sp GEMM, 0.6x cuSPARSELt. Tried and
- * not kept (bench/NOTES.md): BN = 256 (ptxas 13.0 allocates the consumers within the launch
- * bound's 168 registers, not setmaxnreg's 232: spills); a single producer warp (288 threads,
- * no setmaxnreg: with 224 registers a thread the launch fails, the register file being split
- * per SM sub-partition; at BN 128, 139 registers, it ran 3% faster but summed the last k
- * stages wrong for tokens 80-127: the epilogue race below);
- * the CTA-pair multicast of x (variant 2, tile 6: correct but 2.2x slower).
- * Weight variants (template WS; tiles 4, 5, 7, 8): 0 = v1 above; 1 = each consumer thread
- * cp.asyncs its own fragments into a private shared-memory ring (H200 run 7: +6-17%, at cuBLAS's
- * speed, bound by shared-memory bytes); 2 = register batches of WD stages, one wgmma.fence a
- * batch (why: the fence waits for every register load in flight, they share one scoreboard).
- * Bug found after the last GPU run: ptxas placed the epilogue's first reads of the accumulators
- * before the final wgmma.wait_group 0, so whenever the consumers were fast the last stages' sums
- * were read unfinished (the wrong results of the runs-3/6 variants; v1 passed by its timing).
- * Fixed by waiting inside the last stage; tests/check_wgmma_sass.py checks the machine code.
+ * Measured (H200, bench/results/gpu-h200.md runs 7-10, dense-equivalent TFLOP/s, cuBLAS dense
+ * ~770-830): tile 4 680-740; tile 5 (128 x 128) 750-830; tile 8 (128 x 256) 900-980 at 2048
+ * tokens and 810-950 at 8192, 1.06-1.22x cuBLAS; cuSPARSELt 1.3-1.4x. Tried and not kept
+ * (bench/NOTES.md): a single producer warp; weight bulk-copied by the producer; weight
+ * registers loaded in batches with one fence a batch (490-670: the lead is no longer);
+ * kept for A/B: CTA pairs multicasting x (tile 6, 2.2x slower), 3 consumers (tile 7, +-5%).
+ * The epilogue waits for the last wgmma inside the last stage: ptxas 13.0 hoisted the
+ * accumulator reads above a wait placed after the loop, and fast consumers read unfinished
+ * sums (runs 3, 6); tests/check_wgmma_sass.py checks the machine code.
  *
  * Facts and where they come from ([D] PTX ISA 9.1 text, [C] public code that uses it, [T]
  * tested by test_cuda on the H200, runs 2-4, including the cases that isolate each):
@@ -58,7 +58,7 @@
 
 #include "common.cuh"
 
-/* NC consumer warpgroups of 64 rows each plus the producer warpgroup (NC = 2 but for tile 9) */
+/* NC consumer warpgroups of 64 rows each plus the producer warpgroup (NC = 2 but for tile 7) */
 #define WG_THREADS(NC) (128 * ((NC) + 1))
 #define WG_BM(NC) (64 * (NC)) /* rows a block */
 
@@ -142,7 +142,7 @@ __device__ __forceinline__ void wg_fence_acc(float *d) {
 /* d (64 x BN f32) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x BN at desc) */
 template <int BN, int SEL>
 __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
-    if constexpr (BN == 256) { /* 128 accumulators a thread: only where A needs few registers (tile 11) */
+    if constexpr (BN == 256) { /* 128 accumulators a thread: only where A needs few registers (tile 8) */
         asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
                      "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
                      "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}"
@@ -163,7 +163,7 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC>
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC> /* WS 0 or 1, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
@@ -230,54 +230,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 #pragma unroll
         for (int i = 0; i < NA; i++) acc[i] = 0.f;
 
-        if constexpr (WS == 2) {
-            /* Weight in register batches of WD stages, double-buffered (variant 3): one
-             * wgmma.fence a batch, its 2 x WD wgmma, one commit; then wait_group 1 (the
-             * previous batch is done: its x slots are released and its registers refilled with
-             * the batch after this one). The fence of the next batch still waits for every load
-             * in flight (one scoreboard), but those were all issued a whole batch earlier, while
-             * this batch's wgmma run. Costs 2 x WD x 9 registers; x needs S >= 3 WD stages. */
-            static_assert(S >= 3 * WD, "x ring too short for two batches in use and one landing");
-            const uint32_t *mw = reinterpret_cast<const uint32_t *>(mp);
-            uint4 a[2][WD][2];
-            uint32_t e[2][WD];
-            const int NB = (NS + WD - 1) / WD;
-            auto wload = [&](int b, int h) { /* batch b into buffer h (past the end: re-reads the last stage) */
-#pragma unroll
-                for (int i = 0; i < WD; i++) {
-                    const int ks = min(b * WD + i, NS - 1);
-                    a[h][i][0] = sp_ld_stream(vp + (size_t)2 * ks * 32);
-                    a[h][i][1] = sp_ld_stream(vp + (size_t)(2 * ks + 1) * 32);
-                    asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(e[h][i]) : "l"(mw + (size_t)(ks >> 2) * 128 + (ks & 3)));
-                }
-            };
-            wload(0, 0);
-            auto batch = [&](int b, int h) {
-                wg_fence_acc<NA>(acc);
-#pragma unroll
-                for (int i = 0; i < WD; i++) {
-                    const int ks = b * WD + i;
-                    if (ks >= NS) break;
-                    const int slot = ks % S;
-                    wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
-                    const uint64_t desc = wg_desc(sbase + slot * STAGE);
-                    if (i == 0) asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                    wg_mma_sp<BN, 0>(acc, a[h][i][0], desc, e[h][i]);
-                    wg_mma_sp<BN, 1>(acc, a[h][i][1], desc + (64 >> 4), e[h][i]);
-                }
-                asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-                if (b == NB - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
-                else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-                wg_fence_acc<NA>(acc);
-                if (b > 0 && lane == 0)
-                    for (int i = 0; i < WD; i++) wg_bar_arrive(eb + 8 * (((b - 1) * WD + i) % S));
-                if (b + 1 < NB) wload(b + 1, h ^ 1); /* buffer h ^ 1: batch b - 1's wgmma are done */
-            };
-            for (int b = 0; b < NB; b += 2) {
-                batch(b, 0);
-                if (b + 1 < NB) batch(b + 1, 1);
-            }
-        } else if constexpr (WS == 1) {
+        if constexpr (WS == 1) {
             /* Weight through a per-thread shared-memory ring of WD stages (variant 1). Each
              * thread cp.asyncs its own two A fragments (16 bytes each) and its 4-byte metadata
              * word of stage ks + WD - 1, waits for the group of stage ks + 1 and loads it into
@@ -507,22 +460,19 @@ int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c) {
     return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
 }
 
-/* variant 0 = the default, 1 and 2 for tests and sweeps (sp_cuda_set_gemm_tile(4 + variant)) */
+/* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256 */
 int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
                    int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
     if (c->cc_major != 9)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
-    /* 128 x 128 tiles: 128 x 256 (m64n256, 128 accumulators a thread) spills, as ptxas 13.0
-     * allocates the consumers within the 168 registers of the launch bound, not the 232 of
-     * setmaxnreg (bench/NOTES.md) */
+    /* BN 256 (128 accumulators) only with the shared-memory weight ring: ptxas 13.0 keeps the
+     * consumers within the launch bound's 168 registers, not setmaxnreg's, and v1's register
+     * ring then spills (bench/NOTES.md) */
     if (variant == 2) return wg_launch<128, 8, 3, 2>(w, x, n, y, c); /* x multicast to a CTA pair */
     if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8>(w, x, n, y, c); /* weight through shared memory */
-    if (variant == 3) return wg_launch<128, 8, 3, 1, 2, 2>(w, x, n, y, c); /* weight in register batches of 2 */
-    if (variant == 4) return wg_launch<128, 12, 3, 1, 2, 4>(w, x, n, y, c); /* ... of 4 */
-    if (variant == 5) return wg_launch<128, 8, 3, 1, 2, 2, 3>(w, x, n, y, c); /* batches of 2, 3 consumers */
-    if (variant == 6) return wg_launch<128, 6, 3, 1, 1, 6, 3>(w, x, n, y, c); /* tile 5 with 3 consumers */
-    if (variant == 7) return wg_launch<256, 4, 3, 1, 1, 8, 2>(w, x, n, y, c); /* tile 5 with 256 tokens */
+    if (variant == 3) return wg_launch<128, 6, 3, 1, 1, 6, 3>(w, x, n, y, c); /* tile 5 with 3 consumers: 192 rows */
+    if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2>(w, x, n, y, c); /* tile 5 with 256 tokens */
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
