@@ -4,13 +4,7 @@
 # and cuSPARSELt's kernel, same sections, so their shared-memory and tensor-pipe use compare.
 # Logs in $OUT (default bench/results/logs).
 #   SP_GPU_BIN=DIR bash bench/gpu/ncu-prefill.sh
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/results/logs}
-mkdir -p "$OUT"
-B=${SP_GPU_BIN:-build}
-export LD_LIBRARY_PATH=$B:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-export SP_CUSPARSELT_LIB=${SP_CUSPARSELT_LIB:-$(find / -xdev -name 'libcusparseLt.so*' -not -path '*/proc/*' 2>/dev/null | head -1)}
+source "$(dirname "$0")/bin-env.sh"
 SEC="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
      --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section Occupancy"
 NCU="ncu --clock-control none $SEC"

@@ -7,13 +7,7 @@
 # against cuBLAS and cuSPARSELt (sp_gpu_bench --prefill --sweep). Logs in $OUT (default
 # bench/results/logs); at most ~580 s, inside one device call.
 #   SP_GPU_BIN=DIR bash bench/gpu/wgmma-check.sh     (DIR from bench/gpu/static-bins.sh; default build/)
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench/results/logs}
-mkdir -p "$OUT"
-B=${SP_GPU_BIN:-build}
-export LD_LIBRARY_PATH=$B:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-export SP_CUSPARSELT_LIB=${SP_CUSPARSELT_LIB:-$(find / -xdev -name 'libcusparseLt.so*' -not -path '*/proc/*' 2>/dev/null | head -1)}
+source "$(dirname "$0")/bin-env.sh"
 step() { # name, timeout, command...: log, rc, last lines
     local name=$1 t=$2; shift 2
     timeout "$t" "$@" >"$OUT/$name.log" 2>&1
