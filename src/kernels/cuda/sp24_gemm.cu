@@ -200,12 +200,11 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
 
 /* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-8 wgmma.sp variants
  * 0-4; x NULL: assumed 16-byte aligned) */
-
 static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     /* the wgmma.sp kernel on Hopper from 256 tokens (below: not measured, mma.sp stays), H200
-     * run 10: 128 x 256 blocks (tile 8; run 10 called it 11) 900-980 TFLOP/s at 2048 tokens, 1.15-1.25x tile 5,
-     * where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
+     * run 10: 128 x 256 blocks (tile 8; run 10 called it 11) 900-980 TFLOP/s at 2048 tokens,
+     * 1.15-1.25x tile 5, where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
      * tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x the best mma.sp tile */
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
         const long blocks256 = ((w->mp + 127L) / 128) * ((n + 255L) / 256);

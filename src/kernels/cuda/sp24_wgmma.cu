@@ -231,15 +231,11 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
         for (int i = 0; i < NA; i++) acc[i] = 0.f;
 
         if constexpr (WS == 1) {
-            /* Weight through a per-thread shared-memory ring of WD stages (variant 1). Each
-             * thread cp.asyncs its own two A fragments (16 bytes each) and its 4-byte metadata
-             * word of stage ks + WD - 1, waits for the group of stage ks + 1 and loads it into
-             * the register pair the wgmma of stage ks - 1 has released. Why: with register loads
-             * from global (v1) every LDG shares one scoreboard, so the wgmma.fence before each
-             * stage's wgmma waits for all loads in flight, the ones issued for 3 stages later
-             * too (SASS: WARPGROUP.ARRIVE waits on the LDGs' barrier), and the lead collapses;
-             * ncu run 5 put 47% of the stalls there. cp.async groups are counted, so the lead
-             * stays WD - 2 stages; no other thread reads a thread's slots: no barrier. */
+            /* Weight through a per-thread shared-memory ring of WD stages (tiles 5, 7, 8; why:
+             * see the top). Each thread cp.asyncs its own two A fragments (16 bytes each) and
+             * its 4-byte metadata word of stage ks + WD - 1, waits for the group of stage ks + 1
+             * and loads it into the register pair the wgmma of stage ks - 1 has released. */
+            static_assert(CL == 1, "the ring releases x stages of its own CTA only");
             const int ct = threadIdx.x - 128;
             const uint32_t wb = sbase + S * STAGE;
             const uint32_t *mw = reinterpret_cast<const uint32_t *>(mp);
@@ -309,13 +305,13 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
              * current one. The wgmma read these registers asynchronously: each is rewritten only
              * after the wait that covers its last reader (ptxas checks: C7513 otherwise). */
             uint4 a[8], e[2];
-    #pragma unroll
+#pragma unroll
             for (int i = 0; i < 8; i++) a[i] = i < 2 * PD ? sp_ld_stream(vp + (size_t)min(i, KS - 1) * 32) : make_uint4(0, 0, 0, 0);
             e[0] = sp_ld_stream(mp);
             e[1] = e[0];
 
             for (int m0 = 0; m0 < KM; m0 += 2) {
-    #pragma unroll
+#pragma unroll
                 for (int j = 0; j < 8; j++) {
                     const int m = m0 + (j >> 2);
                     if (m >= KM) break;
