@@ -1,7 +1,7 @@
 /* test_cuda.c: the GPU kernels against a double CPU reference and against cuBLAS on
  * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, every
- * 2:4 GEMM tile (n > 16; tile 4, the sm_90 wgmma.sp kernel, last and with a diagnosis on its
- * first failure), the cuSPARSE CSR/COO/BSR baselines (block-pruned and unstructured, BSR
+ * 2:4 GEMM tile (n > 16; tiles 4-8, the sm_90 wgmma.sp kernel, last and with a diagnosis on
+ * its first failure) and the automatic pick, the cuSPARSE CSR/COO/BSR baselines (block-pruned and unstructured, BSR
  * block sizes), and the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
 #include <stdio.h>
 #include <time.h>
@@ -226,7 +226,7 @@ static void test_cusparse(int out, int in, int b, double sp, int bs, int want_bs
     free(dense);
 }
 
-/* The sm_90 wgmma.sp GEMM (tile 4) on one shape against the double reference, x nonzero only
+/* The sm_90 wgmma.sp GEMM (tile wg_tile) on one shape against the double reference, x nonzero only
  * in columns [lo, hi) (hi 0: all; a narrow range separates the B operand from A/metadata and
  * names the k slice that breaks). On the first failure it prints a diagnosis: max error, the
  * first mismatches and how the bad elements spread over rows and tokens, then reruns the
@@ -343,7 +343,19 @@ static void test_errors(void) {
     sp_cuda_weight_free(NULL);
 }
 
-/* The sm_90 wgmma.sp GEMM (tiles 4-6, or only `only` when nonzero) on its own shapes and
+/* The automatic 2:4 GEMM pick for out x in at n tokens must name `want` (on sm_90) */
+static void expect_pick(int out, int in, int n, const char *want) {
+    uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    gc_make_24(out, in, vals, meta, dense);
+    sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+    const char *path = w ? sp_cuda_linear_path(w, n) : "(upload failed)";
+    CHECK(strstr(path, want) != NULL, "automatic pick %dx%d n=%d: %s, want %s", out, in, n, path, want);
+    sp_cuda_weight_free(w);
+    free(vals); free(meta); free(dense);
+}
+
+/* The sm_90 wgmma.sp GEMM (tiles 4-8, or only `only` when nonzero) on its own shapes and
  * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name, int only) {
     if (strstr(name, "(sm_90)")) {
@@ -364,7 +376,11 @@ static void test_wgmma_all(const char *name, int only) {
         test_24(300, 528, n_gemm, 5, 0);
         test_24(1000, 4096, n_gemm2, 2, 0);
         sp_cuda_set_gemm_tile(0);
-        /* the automatic pick: 160 blocks of 128 x 256 take tile 8, 16 blocks tile 5 */
+        /* the automatic pick: 160 blocks of 128 x 256 take tile 8, 16 blocks tile 5 (far from
+         * the 3/4-of-the-SMs line on any Hopper part), 200 tokens the mma.sp GEMM; then run */
+        expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256");
+        expect_pick(1000, 512, 300, "wgmma.sp GEMM (weight via shared memory)");
+        expect_pick(1000, 512, 200, "mma.sp GEMM 64x64"); /* 32 blocks of 128 x 64 */
         static const int n_auto[] = {1100};
         test_24(4096, 512, n_auto, 1, 0);
         static const int n_auto2[] = {300};

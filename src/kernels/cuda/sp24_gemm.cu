@@ -202,18 +202,16 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
  * 0-4; x NULL: assumed 16-byte aligned) */
 static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
+    auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
     /* the wgmma.sp kernel on Hopper from 256 tokens (below: not measured, mma.sp stays), H200
      * run 10: 128 x 256 blocks (tile 8; run 10 called it 11) 900-980 TFLOP/s at 2048 tokens,
-     * 1.15-1.25x tile 5, where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
-     * tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x the best mma.sp tile */
-    if (n >= 256 && sp24_wgmma_usable(x, c)) {
-        const long blocks256 = ((w->mp + 127L) / 128) * ((n + 255L) / 256);
-        return 4 * blocks256 >= 3L * c->sm_count ? 8 : 5;
-    }
+     * 1.15-1.25x tile 5, where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins,
+     * e.g. 4096 rows at 256 tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x
+     * the best mma.sp tile */
+    if (n >= 256 && sp24_wgmma_usable(x, c)) return 4 * blocks(128, 256) >= 3L * c->sm_count ? 8 : 5;
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
-    const long blocks = ((w->mp + 127L) / 128) * ((n + 63L) / 64);
-    return blocks >= c->sm_count ? 2 : 3;
+    return blocks(128, 64) >= c->sm_count ? 2 : 3;
 }
 
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) {

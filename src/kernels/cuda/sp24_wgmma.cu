@@ -402,11 +402,14 @@ template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2>
 static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC>;
     constexpr int BM = WG_BM(NC);
-    cudaFuncAttributes fa;
-    SP_CU(cudaFuncGetAttributes(&fa, kern));
-    if (fa.binaryVersion != 90)
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: no sm_90a code for this device (binary sm_%d)",
-                        fa.binaryVersion);
+    static int binary = 0; /* per template instance: asked once, not on every launch */
+    if (!binary) {
+        cudaFuncAttributes fa;
+        SP_CU(cudaFuncGetAttributes(&fa, kern));
+        binary = fa.binaryVersion;
+    }
+    if (binary != 90)
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: no sm_90a code for this device (binary sm_%d)", binary);
     PFN_cuTensorMapEncodeTiled_v12000 enc = wg_encoder();
     if (!enc) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: the driver has no cuTensorMapEncodeTiled");
     if ((uintptr_t)x & 15) return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: x not 16-byte aligned (TMA)");
