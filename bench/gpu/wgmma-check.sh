@@ -4,7 +4,8 @@
 # reads the accumulators after the final wait: tests/check_wgmma_sass.py), test_cuda (all of it,
 # or SP_WG_TESTS=--wgmma for the wgmma tiles alone), tiles SP_WG_SAN (default 5 8) under
 # compute-sanitizer synccheck (bounded by timeouts), then their speed
-# against cuBLAS and cuSPARSELt (sp_gpu_bench --prefill --sweep). Logs in $OUT (default
+# against cuBLAS and cuSPARSELt (sp_gpu_bench --prefill --sweep; SP_WG_SWEEP=0: the automatic GEMM
+# only, sp_gpu_bench --prefill). Logs in $OUT (default
 # bench/results/logs); at most ~580 s, inside one device call.
 #   SP_GPU_BIN=DIR bash bench/gpu/wgmma-check.sh     (DIR from bench/gpu/static-bins.sh; default build/)
 source "$(dirname "$0")/bin-env.sh"
@@ -20,5 +21,6 @@ step test_cuda 200 "$B/test_cuda" ${SP_WG_TESTS:-}
 for t in ${SP_WG_SAN:-5 8}; do
     step synccheck$t 60 compute-sanitizer --tool synccheck "$B/test_cuda" --wgmma $t
 done
-step prefill 180 "$B/sp_gpu_bench" --prefill --sweep
+if [ "${SP_WG_SWEEP:-1}" = 1 ]; then step prefill 180 "$B/sp_gpu_bench" --prefill --sweep
+else step prefill 120 "$B/sp_gpu_bench" --prefill; grep -E '^\| [0-9]' "$OUT/prefill.log"; fi
 grep -A4 "own GEMM tiles" "$OUT/prefill.log"

@@ -178,9 +178,10 @@ int main(int argc, char **argv) {
                 printf("| %dx%d | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2fx | %.1e |\n", out, in, n, tdr,
                        t4r, tdr / t4r, sp_cuda_weight_bytes(w4[0]) / t4r * 1e-6, floor_rot, tdc, t4c, tdc / t4c, e);
         }
-        if (sweep && (s == 0 || s == 3)) {
+        if (sweep) {
             printf("\n### launch-config sweep %dx%d, rotated (row tiles per block / K splits / prefetch: us)\n\n", out, in);
-            const int cfg[][3] = {{0, 0, -1}, {0, 0, 0}, {0, 0, 1}, {0, 0, 4}, {0, 0, 6}, {2, 1, -1}, {4, 1, -1}, {8, 0, -1}, {8, 0, 4}};
+            const int cfg[][3] = {{0, 0, -1}, {0, 0, 2}, {2, 1, -1}, {4, 0, -1}, {4, 2, -1}, {4, 4, -1}, {8, 0, -1},
+                                  {8, 1, -1}, {8, 2, -1}, {8, 3, -1}, {8, 4, -1}, {8, 6, -1}, {8, 8, -1}, {8, 16, -1}};
             for (int ni = 0; ni < 5; ni += 2) {
                 int n = ns[ni];
                 printf("n=%d:", n);
