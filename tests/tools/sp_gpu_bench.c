@@ -1,13 +1,15 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
  *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N]
- *                [--attention [--attn-n N]]
+ *                [--attention [--attn-n N]] [--profile] [--profile-gemm TILE]
  * --unstructured: own bitmap kernel, cuSPARSE CSR and COO; --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
- * (tiles 4-8: the sm_90a wgmma.sp kernel's variants).
+ * (tiles 4-10: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
+ * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
+ * with TILE at 4096x4096, 2048 and 8192 tokens).
  * Exit 77 when no GPU. */
 #include <stdio.h>
 #include <string.h>
@@ -78,7 +80,7 @@ static int attention(int only_n) {
 }
 
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, prof = 0, att = 0, att_n = 0;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -86,18 +88,35 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
+        else if (!strcmp(argv[i], "--profile-gemm") && i + 1 < argc) prof_tile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--attention")) att = 1;
         else if (!strcmp(argv[i], "--attn-n") && i + 1 < argc) att_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N] "
-                            "[--attention [--attn-n N]]\n", argv[0]);
+                            "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !prof && !att) dec = uns = pre = blk = 1;
+    if (!dec && !uns && !pre && !blk && !sweep && !prof && !att && prof_tile < 0) dec = uns = pre = blk = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
+    if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 */
+        const int out = 4096, in = 4096, nmax = 8192;
+        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+        uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)nmax * in * 2);
+        gc_make_24(out, in, vals, meta, dense);
+        gc_make_x((size_t)nmax * in, x);
+        sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+        void *xd = sp_cuda_malloc((size_t)nmax * in * 2), *yd = sp_cuda_malloc((size_t)nmax * out * 2);
+        if (!w4 || !xd || !yd) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        sp_cuda_upload(xd, x, (size_t)nmax * in * 2);
+        sp_cuda_set_gemm_tile(prof_tile);
+        int rc = 0;
+        for (int r = 0; r < 6 && !rc; r++) rc = sp_cuda_linear(w4, xd, r < 3 ? 2048 : 8192, yd);
+        printf("gemm calls (tile %d): %s\n", prof_tile, rc || sp_cuda_sync() ? sp_last_error() : "ok");
+        return rc != 0;
+    }
     if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%,
                  * csr16 90% and delta rows 50/70%, n = 1; delta rows 50% at 4096x4096 */
         int out = 4096, in = 14336;
@@ -383,15 +402,19 @@ int main(int argc, char **argv) {
             if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64 mma.sp;
                                   4 = wgmma, 5..8 its variants v1..v4; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
-                       "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)\n", out, in);
+                       "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)/v5, v6 (v4, 5 and 6 x "
+                       "stages); SP_SWEEP_TILES (e.g. 089a) limits the tiles\n", out, in);
+                const char *only_tiles = getenv("SP_SWEEP_TILES");
                 const int sn[] = {256, 2048, 8192};
                 for (int i = 0; i < 3; i++) {
                     printf("  n=%d:", sn[i]);
-                    for (int tile = 0; tile <= 8; tile++) {
+                    for (int tile = 0; tile <= 10; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
+                        if (only_tiles && !strchr(only_tiles, "0123456789a"[tile])) continue;
                         sp_cuda_set_gemm_tile(tile);
                         double t = time_w(&w4, 1, xd, sn[i], yd, 1);
-                        printf(" %s%.1f (%.0f)", tile == 4 ? "| " : "", t, t > 0 ? 2.0 * out * in * sn[i] / t * 1e-6 : 0);
+                        if (only_tiles) printf(" t%d:", tile);
+                        printf(" %s%.1f (%.0f)", tile == 4 && !only_tiles ? "| " : "", t, t > 0 ? 2.0 * out * in * sn[i] / t * 1e-6 : 0);
                     }
                     printf("\n");
                 }

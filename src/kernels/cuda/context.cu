@@ -75,7 +75,7 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_pf = prefetch >= 0 && prefetch <= 8 ? prefetch : -1;
 }
 
-extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 8 ? tile : 0; }
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 10 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
 
@@ -274,12 +274,18 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     /* measured (bench sweep, H100): 1-2 tokens like 2 row tiles per block and ~1 block
      * per SM; more tokens like 8 row tiles per block (x staged once for 128 rows) and
      * ~2 blocks per SM */
+    /* One wave: the kernel's blocks (2 an SM: launch bound, x staging <= 96 KB) all start at
+     * once. H200 run 11 sweep: a second partial wave cost 5-11% (14336 rows: 2 row tiles a
+     * block at 1 token 21.2 -> 4: 20.1 us; 3 K splits at 16 tokens 28.0 -> 2: 25.1 us) */
+    const int wave = 2 * c->sm_count;
     p->rpb = c->cfg_rpb ? c->cfg_rpb : (n <= 2 ? 2 : 8);
+    while (!c->cfg_rpb && p->rpb < 8 && (RT + p->rpb - 1) / p->rpb > wave) p->rpb *= 2;
     p->kw = SP_WARPS / p->rpb;
     const int rows_blocks = (RT + p->rpb - 1) / p->rpb;
     const int spb_cap = std::max(1, (96 * 1024) / ((n + 1) * 512)); /* x staging <= 96 KB */
     const double target = (n <= 2 ? 0.9 : 1.8) * c->sm_count;
     int best = c->cfg_splits ? c->cfg_splits : std::max(1, (int)std::ceil(target / rows_blocks));
+    if (!c->cfg_splits) best = std::min(best, std::max(1, wave / rows_blocks));
     best = std::min(best, KM);
     if ((KM + best - 1) / best > spb_cap) best = (KM + spb_cap - 1) / spb_cap;
     p->pf = c->cfg_pf >= 0 ? c->cfg_pf : 0;        /* measured: 0 best or equal (run 4) */

@@ -218,7 +218,8 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
     static const char *names[] = {"", "mma.sp GEMM 128x128", "mma.sp GEMM 128x64", "mma.sp GEMM 64x64",
                                   "wgmma.sp GEMM", "wgmma.sp GEMM (weight via shared memory)",
                                   "wgmma.sp GEMM (CTA pairs)", "wgmma.sp GEMM 192x128 (weight via shared memory)",
-                                  "wgmma.sp GEMM 128x256 (weight via shared memory)"};
+                                  "wgmma.sp GEMM 128x256 (weight via shared memory)",
+                                  "wgmma.sp GEMM 128x256, 5 x stages", "wgmma.sp GEMM 128x256, 6 x stages"};
     return names[gemm_tile(w, NULL, n, c)];
 }
 

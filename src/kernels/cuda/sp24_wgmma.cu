@@ -473,5 +473,9 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_
     if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8>(w, x, n, y, c); /* weight through shared memory */
     if (variant == 3) return wg_launch<128, 6, 3, 1, 1, 6, 3>(w, x, n, y, c); /* tile 5 with 3 consumers: 192 rows */
     if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2>(w, x, n, y, c); /* tile 5 with 256 tokens */
+    /* tile 8 with a deeper x ring (experiment, run 11): sparse wgmma eat a 32 KB stage in ~512
+     * cycles, half a dense stage's time, so 4 stages hide only ~1500 cycles of TMA latency */
+    if (variant == 5) return wg_launch<256, 5, 3, 1, 1, 7, 2>(w, x, n, y, c);
+    if (variant == 6) return wg_launch<256, 6, 3, 1, 1, 3, 2>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
