@@ -360,7 +360,7 @@ static void expect_pick(int out, int in, int n, const char *want) {
 static void test_wgmma_all(const char *name, int only) {
     if (strstr(name, "(sm_90)")) {
         printf("  2:4 GEMM tiles 4-8 (wgmma.sp: weight from registers, through shared memory, CTA pairs, 192-row blocks, 128 x 256)\n");
-        for (wg_tile = 4; wg_tile <= 10; wg_tile++) {
+        for (wg_tile = 4; wg_tile <= 12; wg_tile++) {
             if (only && wg_tile != only) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */

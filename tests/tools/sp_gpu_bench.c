@@ -408,9 +408,9 @@ int main(int argc, char **argv) {
                 const int sn[] = {256, 2048, 8192};
                 for (int i = 0; i < 3; i++) {
                     printf("  n=%d:", sn[i]);
-                    for (int tile = 0; tile <= 10; tile++) {
+                    for (int tile = 0; tile <= 12; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
-                        if (only_tiles && !strchr(only_tiles, "0123456789a"[tile])) continue;
+                        if (only_tiles && !strchr(only_tiles, "0123456789abc"[tile])) continue;
                         sp_cuda_set_gemm_tile(tile);
                         double t = time_w(&w4, 1, xd, sn[i], yd, 1);
                         if (only_tiles) printf(" t%d:", tile);

@@ -219,7 +219,8 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM", "wgmma.sp GEMM (weight via shared memory)",
                                   "wgmma.sp GEMM (CTA pairs)", "wgmma.sp GEMM 192x128 (weight via shared memory)",
                                   "wgmma.sp GEMM 128x256 (weight via shared memory)",
-                                  "wgmma.sp GEMM 128x256, 5 x stages", "wgmma.sp GEMM 128x256, 6 x stages"};
+                                  "wgmma.sp GEMM 128x256, 5 x stages", "wgmma.sp GEMM 128x256, 6 x stages",
+                                  "wgmma.sp GEMM 128x256 (weight as shared-memory A)", "wgmma.sp GEMM 128x256 (A strides swapped)"};
     return names[gemm_tile(w, NULL, n, c)];
 }
 

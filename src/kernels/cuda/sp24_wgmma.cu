@@ -157,13 +157,37 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
                      : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
     }
 }
+/* the same with A (64 x 16 kept values a k32 step) from shared memory at adesc */
+template <int BN, int SEL>
+__device__ __forceinline__ void wg_mma_sp_ss(float *d, uint64_t adesc, uint64_t bdesc, uint32_t e) {
+    if constexpr (BN == 256) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
+                     "%128, %129, %130, %131, p, 1, 1, 0, 0;\n}"
+                     : WG_F64(d, 0), WG_F64(d, 64)
+                     : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
+    } else {
+        static_assert(BN == 128, "BN is 128 or 256");
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
+                     "%64, %65, %66, %67, p, 1, 1, 0, 0;\n}"
+                     : WG_F64(d, 0)
+                     : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
+    }
+}
+
+/* A descriptor: K-major without swizzle; core matrices of 8 rows x 16 bytes, lbo bytes apart
+ * along K and sbo bytes apart along M */
+__device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32);
+}
 #endif /* WG_SM90A */
 
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC> /* WS 0 or 1, see the top */
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC, int AL = 0> /* WS 0, 1 or 2, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
@@ -194,7 +218,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) {
-            wg_bar_init(fb + 8 * s, 1);      /* the own producer's expect_tx arrival (+ the TMA bytes) */
+            /* the own producer's expect_tx arrival (+ the TMA bytes); WS 2: + its 128 threads' weight stores */
+            wg_bar_init(fb + 8 * s, WS == 2 ? 129 : 1);
             wg_bar_init(eb + 8 * s, 4 * NC * CL); /* one arrival per consumer warp of the cluster */
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -202,7 +227,73 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     __syncthreads();
     if (CL > 1) wg_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
-    if (wg == 0) { /* producer */
+    if (WS == 2 && wg == 0) {
+        /* WS 2 producer (tile 11): thread 0 loads x by TMA as below; all 128 threads copy the
+         * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
+         * consumer thread's metadata word by cp.async into a private staging ring WD - 1 stages
+         * ahead, then store them into the stage: A as the canonical K-major tile the wgmma reads
+         * (core matrices of 8 rows x 8 kept values), metadata a word per consumer thread */
+        static_assert(WS != 2 || (CL == 1 && NC == 2), "tile 11: one CTA, two consumers");
+        const int p = threadIdx.x;
+        const uint32_t ab = sbase + S * STAGE;   /* A ring: S x 8 KB */
+        const uint32_t mb = ab + S * 8192;       /* metadata ring: S x 1 KB */
+        const uint32_t stg = mb + S * 1024;      /* staging ring: WD x 9 KB */
+        const int rt0 = rb * (BM / 16);
+        const uint32_t *mw = reinterpret_cast<const uint32_t *>(m24);
+        auto scopy = [&](int ks) { /* stage ks into staging slot ks % WD; an empty group past the end */
+            if (ks < NS) {
+                const uint32_t d = stg + (ks % WD) * 9216;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31;
+                    const int rt = min(rt0 + rl, RT - 1);
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + f * 16),
+                                 "l"(v24 + ((size_t)rt * KS + 2 * ks + sl) * 32 + ln));
+                }
+#pragma unroll
+                for (int i = 0; i < 2; i++) { /* consumer thread q's word of stage ks */
+                    const int q = p + 128 * i, rt = min(rt0 + (q >> 5), RT - 1);
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + 8192 + q * 4),
+                                 "l"(mw + (((size_t)rt * KM + (ks >> 2)) * 32 + (q & 31)) * 4 + (ks & 3)));
+                }
+            }
+            asm volatile("cp.async.commit_group;" ::: "memory");
+        };
+        for (int ks = 0; ks < WD - 1; ks++) scopy(ks);
+        for (int ks = 0; ks < NS; ks++) {
+            scopy(ks + WD - 1); /* into the slot stage ks - 1 was read from, by this thread */
+            const int slot = ks % S, use = ks / S;
+            wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1);
+            if (p == 0) {
+                wg_bar_expect(fb + 8 * slot, STAGE);
+                wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+            }
+            asm volatile("cp.async.wait_group %0;" ::"n"(WD - 1) : "memory"); /* stage ks is in */
+            const uint32_t d = stg + (ks % WD) * 9216;
+            /* A of consumer c, step sl: 2 KB at ab + slot*8K + c*4K + sl*2K; row group R, K half H at
+             * R * SBO + H * LBO (AL 0: LBO 128, SBO 256; AL 1 swaps them: a layout check) */
+            constexpr uint32_t LBO = AL ? 256 : 128, SBO = AL ? 128 : 256;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
+                uint4 v;
+                asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(d + f * 16));
+                const uint32_t a = ab + slot * 8192 + (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * SBO + g * 16 + t * 4;
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(a), "r"(v.x) : "memory");             /* rows g, values 2t.. */
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + SBO), "r"(v.y) : "memory");       /* rows g + 8 */
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + LBO), "r"(v.z) : "memory");       /* rows g, values 8 + 2t.. */
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + SBO + LBO), "r"(v.w) : "memory");
+            }
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                uint32_t m;
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(m) : "r"(d + 8192 + (p + 128 * i) * 4));
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(mb + slot * 1024 + (p + 128 * i) * 4), "r"(m) : "memory");
+            }
+            asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stores, then the wgmma's reads */
+            wg_bar_arrive(fb + 8 * slot);
+        }
+    } else if (wg == 0) { /* producer */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
         if (threadIdx.x == 0) {
             for (int ks = 0; ks < NS; ks++) {
@@ -217,7 +308,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             }
         }
     } else {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(CREG));
+        if (WS != 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(CREG));
         /* consumer c, warp w of it: row tile rt; past the last row tile it re-reads the last
          * (valid bytes, never stored) */
         const int c = wg - 1, w = (threadIdx.x >> 5) & 3;
@@ -230,7 +321,30 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 #pragma unroll
         for (int i = 0; i < NA; i++) acc[i] = 0.f;
 
-        if constexpr (WS == 1) {
+        if constexpr (WS == 2) {
+            /* A and metadata from the stage (the producer stored them): nothing of the weight in
+             * registers, so one wgmma group stays in flight while the next is issued */
+            const int ct = threadIdx.x - 128;
+            const uint32_t ab = sbase + S * STAGE, mb = ab + S * 8192;
+            constexpr uint32_t LBO = AL ? 256 : 128, SBO = AL ? 128 : 256;
+            for (int ks = 0; ks < NS; ks++) {
+                const int slot = ks % S;
+                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                uint32_t e;
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e) : "r"(mb + slot * 1024 + ct * 4) : "memory");
+                const uint64_t bd = wg_desc(sbase + slot * STAGE);
+                const uint32_t a0 = ab + slot * 8192 + c * 4096;
+                wg_fence_acc<NA>(acc);
+                asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+                wg_mma_sp_ss<BN, 0>(acc, wg_desc_a(a0, LBO, SBO), bd, e);
+                wg_mma_sp_ss<BN, 1>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e);
+                asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
+                else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+                wg_fence_acc<NA>(acc);
+                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
+            }
+        } else if constexpr (WS == 1) {
             /* Weight through a per-thread shared-memory ring of WD stages (tiles 5, 7, 8; why:
              * see the top). Each thread cp.asyncs its own two A fragments (16 bytes each) and
              * its 4-byte metadata word of stage ks + WD - 1, waits for the group of stage ks + 1
@@ -398,9 +512,9 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2>
+template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, int AL = 0>
 static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC>;
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, AL>;
     constexpr int BM = WG_BM(NC);
     static int binary = 0; /* per template instance: asked once, not on every launch */
     if (!binary) {
@@ -434,7 +548,8 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
-    const size_t smem = (ring > out ? ring : out) + (WS == 1 ? (size_t)WD * WG_BM(NC) * 2 * 36 : 0) + 1024; /* + alignment slack */
+    const size_t wring = WS == 1 ? (size_t)WD * WG_BM(NC) * 2 * 36 : WS == 2 ? (size_t)S * (8192 + 1024) + (size_t)WD * 9216 : 0;
+    const size_t smem = (ring > out ? ring : out) + wring + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
     cudaLaunchAttribute at[1];
@@ -477,5 +592,10 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_
      * cycles, half a dense stage's time, so 4 stages hide only ~1500 cycles of TMA latency */
     if (variant == 5) return wg_launch<256, 5, 3, 1, 1, 7, 2>(w, x, n, y, c);
     if (variant == 6) return wg_launch<256, 6, 3, 1, 1, 3, 2>(w, x, n, y, c);
+    /* tile 11: the weight stored into each stage by the producer warpgroup as a shared-memory A
+     * operand, one wgmma group in flight (tile 8 waits for each stage's: one register pair);
+     * tile 12: the same with the core-matrix strides swapped (a layout check, experiment) */
+    if (variant == 7) return wg_launch<256, 4, 3, 1, 2, 4, 2, 0>(w, x, n, y, c);
+    if (variant == 8) return wg_launch<256, 4, 3, 1, 2, 4, 2, 1>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
