@@ -271,8 +271,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             asm volatile("cp.async.wait_group %0;" ::"n"(WD - 1) : "memory"); /* stage ks is in */
             const uint32_t d = stg + (ks % WD) * 9216;
             /* A of consumer c, step sl: 2 KB at ab + slot*8K + c*4K + sl*2K; row group R, K half H at
-             * R * SBO + H * LBO (AL 0: LBO 128, SBO 256; AL 1 swaps them: a layout check) */
-            constexpr uint32_t LBO = AL ? 256 : 128, SBO = AL ? 128 : 256;
+             * R * SBO + H * LBO (AL 0: LBO 128, SBO 256; AL 1: LBO 1024, SBO 128, another valid layout) */
+            constexpr uint32_t LBO = AL ? 1024 : 128, SBO = AL ? 128 : 256;
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
@@ -326,23 +326,32 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
              * registers, so one wgmma group stays in flight while the next is issued */
             const int ct = threadIdx.x - 128;
             const uint32_t ab = sbase + S * STAGE, mb = ab + S * 8192;
-            constexpr uint32_t LBO = AL ? 256 : 128, SBO = AL ? 128 : 256;
-            for (int ks = 0; ks < NS; ks++) {
+            constexpr uint32_t LBO = AL ? 1024 : 128, SBO = AL ? 128 : 256;
+            /* The metadata register is read by the asynchronous wgmma like an A register: two
+             * words alternate, and the last use of the previous one sits after the wait that
+             * covers its wgmma, so the compiler cannot give both one register (run 14: with one,
+             * stage 0's second wgmma read stage 1's metadata when the next load was early) */
+            uint32_t e[2] = {0, 0};
+            auto stage = [&](int ks, int h) {
                 const int slot = ks % S;
                 wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
-                uint32_t e;
-                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e) : "r"(mb + slot * 1024 + ct * 4) : "memory");
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + slot * 1024 + ct * 4) : "memory");
                 const uint64_t bd = wg_desc(sbase + slot * STAGE);
                 const uint32_t a0 = ab + slot * 8192 + c * 4096;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                wg_mma_sp_ss<BN, 0>(acc, wg_desc_a(a0, LBO, SBO), bd, e);
-                wg_mma_sp_ss<BN, 1>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e);
+                wg_mma_sp_ss<BN, 0>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
+                wg_mma_sp_ss<BN, 1>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+                asm volatile("" ::"r"(e[h ^ 1]) : "memory"); /* stage ks - 1's word: its wgmma are done */
                 wg_fence_acc<NA>(acc);
                 if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
+            };
+            for (int ks = 0; ks < NS; ks += 2) {
+                stage(ks, 0);
+                if (ks + 1 < NS) stage(ks + 1, 1);
             }
         } else if constexpr (WS == 1) {
             /* Weight through a per-thread shared-memory ring of WD stages (tiles 5, 7, 8; why:
