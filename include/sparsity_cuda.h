@@ -111,9 +111,9 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),
  * 5 = weight through a per-thread shared-memory ring, 6 = CTA pairs multicasting x (slower, kept
- * for A/B), 7 = 5 with 192-row blocks, 8 = 5 with 128 x 256 blocks, 9 and 10 = 8 with 5 and 6
- * x stages (experiments); the automatic choice on
- * Hopper from 256 tokens is 8 or 5; 4-8 are sm_90 only: elsewhere the call fails and says why
+ * for A/B), 7 = 5 with 192-row blocks, 8 = 5 with 128 x 256 blocks, 9 = 8 with the weight as a
+ * shared-memory A operand (experiment, slower); the automatic choice on
+ * Hopper from 256 tokens is 8 or 5; 4-9 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):

@@ -1,6 +1,6 @@
 /* test_cuda.c: the GPU kernels against a double CPU reference and against cuBLAS on
  * the masked dense weight, fresh random inputs, odd shapes, both split-K paths, every
- * 2:4 GEMM tile (n > 16; tiles 4-8, the sm_90 wgmma.sp kernel, last and with a diagnosis on
+ * 2:4 GEMM tile (n > 16; tiles 4-9, the sm_90 wgmma.sp kernel, last and with a diagnosis on
  * its first failure) and the automatic pick, the cuSPARSE CSR/COO/BSR baselines (block-pruned and unstructured, BSR
  * block sizes), and the error paths. Exits 77 (ctest SKIP) when no CUDA build or device. */
 #include <stdio.h>
@@ -355,12 +355,13 @@ static void expect_pick(int out, int in, int n, const char *want) {
     free(vals); free(meta); free(dense);
 }
 
-/* The sm_90 wgmma.sp GEMM (tiles 4-8, or only `only` when nonzero) on its own shapes and
+/* The sm_90 wgmma.sp GEMM (tiles 4-9, or only `only` when nonzero) on its own shapes and
  * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name, int only) {
     if (strstr(name, "(sm_90)")) {
-        printf("  2:4 GEMM tiles 4-8 (wgmma.sp: weight from registers, through shared memory, CTA pairs, 192-row blocks, 128 x 256)\n");
-        for (wg_tile = 4; wg_tile <= 12; wg_tile++) {
+        printf("  2:4 GEMM tiles 4-9 (wgmma.sp: weight from registers, through shared memory, CTA pairs, 192-row blocks, 128 x 256, "
+               "128 x 256 with a shared-memory A)\n");
+        for (wg_tile = 4; wg_tile <= 9; wg_tile++) {
             if (only && wg_tile != only) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */

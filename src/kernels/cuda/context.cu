@@ -75,7 +75,7 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_pf = prefetch >= 0 && prefetch <= 8 ? prefetch : -1;
 }
 
-extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 12 ? tile : 0; }
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
 

@@ -198,7 +198,7 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-8 wgmma.sp variants
+/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-9 wgmma.sp variants
  * 0-4; x NULL: assumed 16-byte aligned) */
 static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
@@ -219,8 +219,7 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM", "wgmma.sp GEMM (weight via shared memory)",
                                   "wgmma.sp GEMM (CTA pairs)", "wgmma.sp GEMM 192x128 (weight via shared memory)",
                                   "wgmma.sp GEMM 128x256 (weight via shared memory)",
-                                  "wgmma.sp GEMM 128x256, 5 x stages", "wgmma.sp GEMM 128x256, 6 x stages",
-                                  "wgmma.sp GEMM 128x256 (weight as shared-memory A)", "wgmma.sp GEMM 128x256 (A strides swapped)"};
+                                  "wgmma.sp GEMM 128x256 (weight as shared-memory A)"};
     return names[gemm_tile(w, NULL, n, c)];
 }
 

@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
  * accumulate, bf16 out). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-8; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
+ * 4-9; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all.
  *
@@ -23,6 +23,11 @@
  *         word into a private shared-memory ring WD - 1 stages ahead (counted cp.async
  *         groups keep that lead; only the thread reads its slots, so no barrier) and loads
  *         the next stage from it into a register pair the finished wgmma released.
+ *       WS 2 (tile 9, experiment): no weight registers. The producer warpgroup's 128 threads
+ *       cp.async the stage's fragments and metadata words into a private staging ring, then
+ *       store them into the stage as the canonical K-major A tile (core matrices of 8 rows x 8
+ *       kept values) and a word per consumer thread; the consumers keep one wgmma group in
+ *       flight (wait_group 1). Correct, 0.6-0.7x tile 8: the repack costs more than the wait.
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
@@ -32,12 +37,13 @@
  *     rows (scalar when out % 8 != 0); rows >= out and tokens >= n are never written.
  * Rasterization as sp24_gemm.cu: row blocks fastest inside groups whose weight slice fits a
  * third of L2.
- * Measured (H200, bench/results/gpu-h200.md runs 7-10, dense-equivalent TFLOP/s, cuBLAS dense
- * ~770-830): tile 4 680-740; tile 5 (128 x 128) 750-830; tile 8 (128 x 256) 900-980 at 2048
- * tokens and 810-950 at 8192, 1.06-1.22x cuBLAS; cuSPARSELt 1.3-1.4x. Tried and not kept
+ * Measured (H200, bench/results/gpu-h200.md runs 7-15, dense-equivalent TFLOP/s, cuBLAS dense
+ * ~770-830): tile 4 680-740; tile 5 (128 x 128) 750-830; tile 8 (128 x 256) 930-1040 at 2048
+ * and 8192 tokens, 1.20-1.28x cuBLAS (runs 11-15); cuSPARSELt 1.3-1.4x. Tried and not kept
  * (bench/NOTES.md): a single producer warp; weight bulk-copied by the producer; weight
- * registers loaded in batches with one fence a batch (490-670: the lead is no longer);
- * kept for A/B: CTA pairs multicasting x (tile 6, 2.2x slower), 3 consumers (tile 7, +-5%).
+ * registers loaded in batches with one fence a batch (490-670: the lead is no longer); tile 8
+ * with 5 or 6 x stages (run 12: the same times); kept for A/B: CTA pairs multicasting x
+ * (tile 6, 2.2x slower), 3 consumers (tile 7, +-5%), the shared-memory A (tile 9, 0.6-0.7x).
  * The epilogue waits for the last wgmma inside the last stage: ptxas 13.0 hoisted the
  * accumulator reads above a wait placed after the loop, and fast consumers read unfinished
  * sums (runs 3, 6); tests/check_wgmma_sass.py checks the machine code.
@@ -176,6 +182,8 @@ __device__ __forceinline__ void wg_mma_sp_ss(float *d, uint64_t adesc, uint64_t 
     }
 }
 
+#define WG_A_LBO 128u /* tile 9's A tile: K halves 128 bytes apart, row groups 256 */
+#define WG_A_SBO 256u
 /* A descriptor: K-major without swizzle; core matrices of 8 rows x 16 bytes, lbo bytes apart
  * along K and sbo bytes apart along M */
 __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint32_t sbo) {
@@ -187,7 +195,7 @@ __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint3
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC, int AL = 0> /* WS 0, 1 or 2, see the top */
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC> /* WS 0, 1 or 2, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
@@ -228,12 +236,12 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     if (CL > 1) wg_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
     if (WS == 2 && wg == 0) {
-        /* WS 2 producer (tile 11): thread 0 loads x by TMA as below; all 128 threads copy the
+        /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
          * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
          * consumer thread's metadata word by cp.async into a private staging ring WD - 1 stages
          * ahead, then store them into the stage: A as the canonical K-major tile the wgmma reads
          * (core matrices of 8 rows x 8 kept values), metadata a word per consumer thread */
-        static_assert(WS != 2 || (CL == 1 && NC == 2), "tile 11: one CTA, two consumers");
+        static_assert(WS != 2 || (CL == 1 && NC == 2), "tile 9: one CTA, two consumers");
         const int p = threadIdx.x;
         const uint32_t ab = sbase + S * STAGE;   /* A ring: S x 8 KB */
         const uint32_t mb = ab + S * 8192;       /* metadata ring: S x 1 KB */
@@ -270,9 +278,10 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             }
             asm volatile("cp.async.wait_group %0;" ::"n"(WD - 1) : "memory"); /* stage ks is in */
             const uint32_t d = stg + (ks % WD) * 9216;
-            /* A of consumer c, step sl: 2 KB at ab + slot*8K + c*4K + sl*2K; row group R, K half H at
-             * R * SBO + H * LBO (AL 0: LBO 128, SBO 256; AL 1: LBO 1024, SBO 128, another valid layout) */
-            constexpr uint32_t LBO = AL ? 1024 : 128, SBO = AL ? 128 : 256;
+            /* A of consumer c, step sl: 2 KB at ab + slot*8K + c*4K + sl*2K; row group R (8 rows), K
+             * half H (8 kept values) at R * SBO + H * LBO. [T] run 15: LBO is the K-direction stride
+             * and SBO the row-group stride (LBO 128 / SBO 256 and LBO 1024 / SBO 128 both correct) */
+            constexpr uint32_t LBO = WG_A_LBO, SBO = WG_A_SBO;
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
@@ -326,7 +335,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
              * registers, so one wgmma group stays in flight while the next is issued */
             const int ct = threadIdx.x - 128;
             const uint32_t ab = sbase + S * STAGE, mb = ab + S * 8192;
-            constexpr uint32_t LBO = AL ? 1024 : 128, SBO = AL ? 128 : 256;
+            constexpr uint32_t LBO = WG_A_LBO, SBO = WG_A_SBO;
             /* The metadata register is read by the asynchronous wgmma like an A register: two
              * words alternate, and the last use of the previous one sits after the wait that
              * covers its wgmma, so the compiler cannot give both one register (run 14: with one,
@@ -521,9 +530,9 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, int AL = 0>
+template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2>
 static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, AL>;
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC>;
     constexpr int BM = WG_BM(NC);
     static int binary = 0; /* per template instance: asked once, not on every launch */
     if (!binary) {
@@ -597,14 +606,9 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_
     if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8>(w, x, n, y, c); /* weight through shared memory */
     if (variant == 3) return wg_launch<128, 6, 3, 1, 1, 6, 3>(w, x, n, y, c); /* tile 5 with 3 consumers: 192 rows */
     if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2>(w, x, n, y, c); /* tile 5 with 256 tokens */
-    /* tile 8 with a deeper x ring (experiment, run 11): sparse wgmma eat a 32 KB stage in ~512
-     * cycles, half a dense stage's time, so 4 stages hide only ~1500 cycles of TMA latency */
-    if (variant == 5) return wg_launch<256, 5, 3, 1, 1, 7, 2>(w, x, n, y, c);
-    if (variant == 6) return wg_launch<256, 6, 3, 1, 1, 3, 2>(w, x, n, y, c);
-    /* tile 11: the weight stored into each stage by the producer warpgroup as a shared-memory A
-     * operand, one wgmma group in flight (tile 8 waits for each stage's: one register pair);
-     * tile 12: the same with the core-matrix strides swapped (a layout check, experiment) */
-    if (variant == 7) return wg_launch<256, 4, 3, 1, 2, 4, 2, 0>(w, x, n, y, c);
-    if (variant == 8) return wg_launch<256, 4, 3, 1, 2, 4, 2, 1>(w, x, n, y, c);
+    /* tile 9 (experiment, runs 12-15): the producer warpgroup stores each stage's weight as a
+     * shared-memory A operand, so one wgmma group stays in flight; correct, but 0.6-0.7x tile 8
+     * (the repack by 128 threads, bench/NOTES.md) */
+    if (variant == 5) return wg_launch<256, 4, 3, 1, 2, 4, 2>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
