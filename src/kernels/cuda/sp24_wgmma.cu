@@ -163,23 +163,15 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
                      : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
     }
 }
-/* the same with A (64 x 16 kept values a k32 step) from shared memory at adesc */
-template <int BN, int SEL>
+
+/* m64n256k32 with A (64 x 16 kept values a k32 step) from shared memory at adesc (tile 9 only) */
+template <int SEL>
 __device__ __forceinline__ void wg_mma_sp_ss(float *d, uint64_t adesc, uint64_t bdesc, uint32_t e) {
-    if constexpr (BN == 256) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                     "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
-                     "%128, %129, %130, %131, p, 1, 1, 0, 0;\n}"
-                     : WG_F64(d, 0), WG_F64(d, 64)
-                     : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
-    } else {
-        static_assert(BN == 128, "BN is 128 or 256");
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                     "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
-                     "%64, %65, %66, %67, p, 1, 1, 0, 0;\n}"
-                     : WG_F64(d, 0)
-                     : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
-    }
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
+                 "%128, %129, %130, %131, p, 1, 1, 0, 0;\n}"
+                 : WG_F64(d, 0), WG_F64(d, 64)
+                 : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
 }
 
 #define WG_A_LBO 128u /* tile 9's A tile: K halves 128 bytes apart, row groups 256 */
@@ -241,7 +233,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
          * consumer thread's metadata word by cp.async into a private staging ring WD - 1 stages
          * ahead, then store them into the stage: A as the canonical K-major tile the wgmma reads
          * (core matrices of 8 rows x 8 kept values), metadata a word per consumer thread */
-        static_assert(WS != 2 || (CL == 1 && NC == 2), "tile 9: one CTA, two consumers");
+        static_assert(WS != 2 || (CL == 1 && NC == 2 && BN == 256), "tile 9: one CTA, two consumers, 256 tokens");
         const int p = threadIdx.x;
         const uint32_t ab = sbase + S * STAGE;   /* A ring: S x 8 KB */
         const uint32_t mb = ab + S * 8192;       /* metadata ring: S x 1 KB */
@@ -349,8 +341,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 const uint32_t a0 = ab + slot * 8192 + c * 4096;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                wg_mma_sp_ss<BN, 0>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
-                wg_mma_sp_ss<BN, 1>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
+                wg_mma_sp_ss<0>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
+                wg_mma_sp_ss<1>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
