@@ -199,7 +199,7 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
 }
 
 /* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-9 wgmma.sp variants
- * 0-4; x NULL: assumed 16-byte aligned) */
+ * 0-5; x NULL: assumed 16-byte aligned) */
 static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
