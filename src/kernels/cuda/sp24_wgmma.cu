@@ -183,6 +183,12 @@ __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint3
 }
 #endif /* WG_SM90A */
 
+/* tile 9's shared memory after the x ring, a stage each: A (128 rows x 2 k32 steps of kept
+ * values), metadata (a word per consumer thread); then the producer's staging slots (both) */
+#define WG_A_STAGE 8192u
+#define WG_M_STAGE 1024u
+#define WG_STAGING (WG_A_STAGE + WG_M_STAGE)
+
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
@@ -204,6 +210,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
     const uint32_t sbase = (sraw + 1023) & ~1023u; /* 128-byte swizzle repeats every 1024 bytes */
     char *sgen = reinterpret_cast<char *>(smem4) + (sbase - sraw);
+    const uint32_t wbase = sbase + S * STAGE; /* after the x ring: WS 1's weight ring, WS 2's A ring */
     const uint32_t fb = (uint32_t)__cvta_generic_to_shared(full), eb = (uint32_t)__cvta_generic_to_shared(empty);
     const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31;
     const int KS = KM * 8, NS = KM * 4; /* k32 steps, 64-column stages */
@@ -235,14 +242,13 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
          * (core matrices of 8 rows x 8 kept values), metadata a word per consumer thread */
         static_assert(WS != 2 || (CL == 1 && NC == 2 && BN == 256), "tile 9: one CTA, two consumers, 256 tokens");
         const int p = threadIdx.x;
-        const uint32_t ab = sbase + S * STAGE;   /* A ring: S x 8 KB */
-        const uint32_t mb = ab + S * 8192;       /* metadata ring: S x 1 KB */
-        const uint32_t stg = mb + S * 1024;      /* staging ring: WD x 9 KB */
+        const uint32_t mb = wbase + S * WG_A_STAGE; /* metadata ring */
+        const uint32_t stg = mb + S * WG_M_STAGE;   /* staging ring: WD slots */
         const int rt0 = rb * (BM / 16);
         const uint32_t *mw = reinterpret_cast<const uint32_t *>(m24);
         auto scopy = [&](int ks) { /* stage ks into staging slot ks % WD; an empty group past the end */
             if (ks < NS) {
-                const uint32_t d = stg + (ks % WD) * 9216;
+                const uint32_t d = stg + (ks % WD) * WG_STAGING;
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31;
@@ -253,7 +259,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 #pragma unroll
                 for (int i = 0; i < 2; i++) { /* consumer thread q's word of stage ks */
                     const int q = p + 128 * i, rt = min(rt0 + (q >> 5), RT - 1);
-                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + 8192 + q * 4),
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + WG_A_STAGE + q * 4),
                                  "l"(mw + (((size_t)rt * KM + (ks >> 2)) * 32 + (q & 31)) * 4 + (ks & 3)));
                 }
             }
@@ -269,8 +275,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
             }
             asm volatile("cp.async.wait_group %0;" ::"n"(WD - 1) : "memory"); /* stage ks is in */
-            const uint32_t d = stg + (ks % WD) * 9216;
-            /* A of consumer c, step sl: 2 KB at ab + slot*8K + c*4K + sl*2K; row group R (8 rows), K
+            const uint32_t d = stg + (ks % WD) * WG_STAGING;
+            /* A of consumer c, step sl: 2 KB at wbase + slot*8K + c*4K + sl*2K; row group R (8 rows), K
              * half H (8 kept values) at R * SBO + H * LBO. [T] run 15: LBO is the K-direction stride
              * and SBO the row-group stride (LBO 128 / SBO 256 and LBO 1024 / SBO 128 both correct) */
             constexpr uint32_t LBO = WG_A_LBO, SBO = WG_A_SBO;
@@ -279,7 +285,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
                 uint4 v;
                 asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(d + f * 16));
-                const uint32_t a = ab + slot * 8192 + (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * SBO + g * 16 + t * 4;
+                const uint32_t a = wbase + slot * WG_A_STAGE + (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * SBO + g * 16 + t * 4;
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(a), "r"(v.x) : "memory");             /* rows g, values 2t.. */
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + SBO), "r"(v.y) : "memory");       /* rows g + 8 */
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + LBO), "r"(v.z) : "memory");       /* rows g, values 8 + 2t.. */
@@ -288,8 +294,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 uint32_t m;
-                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(m) : "r"(d + 8192 + (p + 128 * i) * 4));
-                asm volatile("st.shared.u32 [%0], %1;" ::"r"(mb + slot * 1024 + (p + 128 * i) * 4), "r"(m) : "memory");
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(m) : "r"(d + WG_A_STAGE + (p + 128 * i) * 4));
+                asm volatile("st.shared.u32 [%0], %1;" ::"r"(mb + slot * WG_M_STAGE + (p + 128 * i) * 4), "r"(m) : "memory");
             }
             asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stores, then the wgmma's reads */
             wg_bar_arrive(fb + 8 * slot);
@@ -326,7 +332,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             /* A and metadata from the stage (the producer stored them): nothing of the weight in
              * registers, so one wgmma group stays in flight while the next is issued */
             const int ct = threadIdx.x - 128;
-            const uint32_t ab = sbase + S * STAGE, mb = ab + S * 8192;
+            const uint32_t mb = wbase + S * WG_A_STAGE;
             constexpr uint32_t LBO = WG_A_LBO, SBO = WG_A_SBO;
             /* The metadata register is read by the asynchronous wgmma like an A register: two
              * words alternate, and the last use of the previous one sits after the wait that
@@ -336,9 +342,9 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             auto stage = [&](int ks, int h) {
                 const int slot = ks % S;
                 wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
-                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + slot * 1024 + ct * 4) : "memory");
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + slot * WG_M_STAGE + ct * 4) : "memory");
                 const uint64_t bd = wg_desc(sbase + slot * STAGE);
-                const uint32_t a0 = ab + slot * 8192 + c * 4096;
+                const uint32_t a0 = wbase + slot * WG_A_STAGE + c * 4096;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
                 wg_mma_sp_ss<0>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
@@ -361,11 +367,10 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
              * and loads it into the register pair the wgmma of stage ks - 1 has released. */
             static_assert(CL == 1, "the ring releases x stages of its own CTA only");
             const int ct = threadIdx.x - 128;
-            const uint32_t wb = sbase + S * STAGE;
             const uint32_t *mw = reinterpret_cast<const uint32_t *>(mp);
             auto wcopy = [&](int ks) { /* stage ks into slot ks % WD; an empty group past the end */
                 if (ks < NS) {
-                    const uint32_t d = wb + (ks % WD) * WSTAGE;
+                    const uint32_t d = wbase + (ks % WD) * WSTAGE;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + ct * 16), "l"(vp + (size_t)2 * ks * 32));
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + CT * 16 + ct * 16),
                                  "l"(vp + (size_t)(2 * ks + 1) * 32));
@@ -377,7 +382,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             uint4 a[4];
             uint32_t e[2];
             auto wload = [&](int ks, int h) { /* stage ks from its slot into register pair h */
-                const uint32_t d = wb + (ks % WD) * WSTAGE;
+                const uint32_t d = wbase + (ks % WD) * WSTAGE;
                 asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];"
                              : "=r"(a[2 * h].x), "=r"(a[2 * h].y), "=r"(a[2 * h].z), "=r"(a[2 * h].w)
                              : "r"(d + ct * 16) : "memory");
@@ -558,7 +563,7 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
-    const size_t wring = WS == 1 ? (size_t)WD * WG_BM(NC) * 2 * 36 : WS == 2 ? (size_t)S * (8192 + 1024) + (size_t)WD * 9216 : 0;
+    const size_t wring = WS == 1 ? (size_t)WD * BM * 2 * 36 : WS == 2 ? (size_t)(S + WD) * WG_STAGING : 0;
     const size_t smem = (ring > out ? ring : out) + wring + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
@@ -584,7 +589,8 @@ int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c) {
     return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
 }
 
-/* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256 */
+/* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256,
+ * 5 128 x 256 with a shared-memory A */
 int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
                    int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
