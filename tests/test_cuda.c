@@ -404,8 +404,8 @@ static void test_wgmma_all(const char *name, int only) {
     }
 }
 
-/* test_cuda [--wgmma [TILE]]: everything, or only the wgmma.sp GEMM (all its tiles or TILE;
- * for compute-sanitizer runs) */
+/* test_cuda [--wgmma [TILE] | --decode]: everything, or only the wgmma.sp GEMM (all its tiles or
+ * TILE; for compute-sanitizer runs), or only the decode kernels (n <= 16 and the unstructured forms) */
 int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         printf("skipped: %s\n", sp_last_error());
@@ -423,8 +423,10 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    /* --decode: the decode kernels alone (2:4, bitmaps, CSR16, delta rows; a quick device check) */
+    const int decode_only = argc > 1 && !strcmp(argv[1], "--decode");
     const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
-    test_attention();
+    if (!decode_only) test_attention();
     test_24(16, 256, n_small, 3, 1);
     test_24(37, 112, n_small, 3, 0);           /* odd rows, in not a multiple of 256 */
     test_24(300, 528, n_all, 7, 0);
@@ -436,20 +438,22 @@ int main(int argc, char **argv) {
     test_24(129, 1040, n_all, 7, 0);
     test_unstructured(129, 1040, 0.6, n_all, 7);
     sp_cuda_set_config(0, 0, -1);
-    /* the 2:4 GEMM (n > 16): every tile on odd shapes (rows not a multiple of 8 or of the
-     * tile, in not a multiple of 256, partial token blocks), then the automatic choice */
-    for (int tile = 1; tile <= 3; tile++) {
-        printf("  2:4 GEMM tile %d\n", tile);
-        sp_cuda_set_gemm_tile(tile);
-        test_24(37, 112, n_gemm, 5, 0);
-        test_24(300, 528, n_gemm, 5, 0);
+    if (!decode_only) {
+        /* the 2:4 GEMM (n > 16): every tile on odd shapes (rows not a multiple of 8 or of the
+         * tile, in not a multiple of 256, partial token blocks), then the automatic choice */
+        for (int tile = 1; tile <= 3; tile++) {
+            printf("  2:4 GEMM tile %d\n", tile);
+            sp_cuda_set_gemm_tile(tile);
+            test_24(37, 112, n_gemm, 5, 0);
+            test_24(300, 528, n_gemm, 5, 0);
+            test_24(1000, 4096, n_gemm2, 2, 0);
+        }
+        const int n_big[] = {512};
+        sp_cuda_set_gemm_tile(1);
+        test_24(1024, 4096, n_big, 1, 1); /* the prefill tile, cuSPARSELt alongside */
+        sp_cuda_set_gemm_tile(0);
         test_24(1000, 4096, n_gemm2, 2, 0);
     }
-    const int n_big[] = {512};
-    sp_cuda_set_gemm_tile(1);
-    test_24(1024, 4096, n_big, 1, 1); /* the prefill tile, cuSPARSELt alongside */
-    sp_cuda_set_gemm_tile(0);
-    test_24(1000, 4096, n_gemm2, 2, 0);
     const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
     for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);
     test_unstructured(16, 4096, 0.7, n_small, 3);
@@ -462,6 +466,11 @@ int main(int argc, char **argv) {
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);
     test_nm(200, 1040, 3, 8, n_small, 3);
+    if (decode_only) {
+        if (fails) { printf("%d failures\n", fails); return 1; }
+        printf("all decode checks passed\n");
+        return 0;
+    }
     /* cuSPARSE COO and BSR (CSR alongside): block-pruned and unstructured, rows not a multiple of
      * the block (padded BSR output), automatic and set block sizes, an all-zero weight */
     const int n_sp[] = {1, 3, 16, 40};

@@ -1,8 +1,9 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
- *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N]
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--iters N]
  *                [--attention [--attn-n N]] [--profile] [--profile-gemm TILE]
- * --unstructured: own bitmap kernel, cuSPARSE CSR and COO; --block: block-pruned weights
+ * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
+ * rows' knobs (see delta_sweep); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
@@ -79,26 +80,77 @@ static int attention(int only_n) {
     return bad;
 }
 
+/* --delta-sweep: delta rows' experiment knobs (SP_DR_DEPTH, SP_DR_MIN_E, SP_DR_TASKS, read at
+ * upload) at 70 and 90% on the four shapes, 1 and 4 tokens, weights rotated, against cuBLAS and
+ * CSR16 in the same process. floor = a plain read of the delta bytes, same method. */
+static int delta_sweep(const void *xd, void *yd, void *yd2) {
+    static const char *cfg[][3] = {/* groups in flight, least entries a task, tasks an SM */
+                                   {"3", "64", "16"}, {"4", "64", "16"}, {"3", "48", "16"}, {"3", "32", "16"},
+                                   {"4", "32", "16"}, {"3", "32", "32"}, {"4", "64", "8"}};
+    const int ncfg = (int)(sizeof cfg / sizeof cfg[0]);
+    printf("\n## delta rows sweep (rotated): groups in flight / least entries a task / tasks an SM\n\n");
+    printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
+           "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    const double sps[] = {0.7, 0.9};
+    for (int s = 0; s < NSHAPES; s++) {
+        int out = shapes[s][0], in = shapes[s][1];
+        uint16_t *dense = malloc((size_t)out * in * 2);
+        for (int p = 0; p < 2; p++) {
+            gc_make_unstructured(out, in, sps[p], dense);
+            sp_cuda_weight *wd[MAXCOPY] = {0}, *w6[MAXCOPY] = {0};
+            int cd = copies_for((size_t)out * in * 2);
+            for (int i = 0; i < cd; i++) wd[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+            w6[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
+            if (!wd[cd - 1] || !w6[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+            int c6 = copies_for(sp_cuda_weight_bytes(w6[0]));
+            for (int i = 1; i < c6; i++) w6[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
+            double td1 = time_w(wd, cd, xd, 1, yd, 0), td4 = time_w(wd, cd, xd, 4, yd, 0), t6 = time_w(w6, c6, xd, 1, yd, 0);
+            free_all(w6, c6);
+            for (int a = 0; a < ncfg; a++) {
+                setenv("SP_DR_DEPTH", cfg[a][0], 1), setenv("SP_DR_MIN_E", cfg[a][1], 1), setenv("SP_DR_TASKS", cfg[a][2], 1);
+                sp_cuda_weight *wl[MAXCOPY] = {0};
+                wl[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+                if (!wl[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                int cl = copies_for(sp_cuda_weight_bytes(wl[0]));
+                for (int i = 1; i < cl; i++) wl[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+                double t1 = time_w(wl, cl, xd, 1, yd, 0), t4 = time_w(wl, cl, xd, 4, yd, 0);
+                double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
+                double b = (double)sp_cuda_weight_bytes(wl[0]);
+                printf("| %dx%d | %.0f%% | %s/%s/%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
+                       out, in, sps[p] * 100, cfg[a][0], cfg[a][1], cfg[a][2], td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                       time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
+                fflush(stdout);
+                free_all(wl, cl);
+            }
+            unsetenv("SP_DR_DEPTH"), unsetenv("SP_DR_MIN_E"), unsetenv("SP_DR_TASKS");
+            free_all(wd, cd);
+        }
+        free(dense);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
         else if (!strcmp(argv[i], "--prefill")) pre = 1;
         else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
+        else if (!strcmp(argv[i], "--delta-sweep")) dsweep = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--profile-gemm") && i + 1 < argc) prof_tile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--attention")) att = 1;
         else if (!strcmp(argv[i], "--attn-n") && i + 1 < argc) att_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !prof && !att && prof_tile < 0) dec = uns = pre = blk = 1;
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !prof && !att && prof_tile < 0) dec = uns = pre = blk = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
     if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 */
@@ -118,9 +170,14 @@ int main(int argc, char **argv) {
         printf("gemm calls (tile %d): %s\n", prof_tile, rc ? sp_last_error() : "ok");
         return rc != 0;
     }
-    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336, n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%,
-                 * csr16 90% and delta rows 50/70%, n = 1; delta rows 50% at 4096x4096 */
+    if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336 (or SP_PROF_SHAPE), n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%,
+                 * csr16 90% and delta rows 50/70/90%, n = 1; delta rows 50% at 4096x4096 */
         int out = 4096, in = 14336;
+        const char *shape = getenv("SP_PROF_SHAPE"); /* OUTxIN instead of 4096x14336 */
+        if (shape && (sscanf(shape, "%dx%d", &out, &in) != 2 || out < 16 || in < 256 || in % 256)) {
+            fprintf(stderr, "SP_PROF_SHAPE=%s: want OUTxIN, OUT >= 16, IN a multiple of 256\n", shape);
+            return 2;
+        }
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
         gc_make_24(out, in, vals, meta, dense);
@@ -133,6 +190,7 @@ int main(int argc, char **argv) {
         sp_cuda_weight *wb9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
         sp_cuda_weight *wr9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
         sp_cuda_weight *wc9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
+        sp_cuda_weight *wl9 = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
         gc_make_unstructured(out, in, 0.5, dense);
         sp_cuda_weight *wr5 = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
         sp_cuda_weight *wl5 = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
@@ -149,6 +207,7 @@ int main(int argc, char **argv) {
             sp_cuda_linear(wr5, xd, 1, yd); sp_cuda_linear(wr, xd, 1, yd); sp_cuda_linear(wr9, xd, 1, yd);
             sp_cuda_linear(wc9, xd, 1, yd);
             sp_cuda_linear(wl5, xd, 1, yd); sp_cuda_linear(wl7, xd, 1, yd); sp_cuda_linear(ws5, xd, 1, yd);
+            sp_cuda_linear(wl9, xd, 1, yd);
         }
         printf("profile calls done: %s\n", sp_cuda_sync() ? sp_last_error() : "ok");
         return 0;
@@ -304,6 +363,8 @@ int main(int argc, char **argv) {
             free(dense);
         }
     }
+
+    if (dsweep && delta_sweep(xd, yd, yd2)) return 1;
 
     if (blk) {
         printf("\n## block-pruned weights: cuSPARSE BSR (block = the pruning block) and CSR vs cuBLAS dense bf16\n\n");

@@ -71,6 +71,7 @@ struct sp_cuda_weight {
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
     /* DELTA_ROWS reuses bvals (blocks), boff (task info), bm (part bases): delta_rows.cu */
     int dr_tasks;           /* (row group, part) tasks */
+    int dr_depth;           /* delta rows: groups of 16 entries a warp keeps in flight (3 or 4) */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
@@ -321,16 +322,44 @@ __device__ __forceinline__ void sp_load_b(uint32_t *b, const uint32_t *xs, int s
                  : "r"(a));
 }
 
+/* 4 rows (row..row+3) of token tok of y from f32: one 8-byte store where the 4 are in y and aligned */
+__device__ __forceinline__ void sp_store_y4(__nv_bfloat16 *y, int tok, int row, int M, const float *v) {
+    __nv_bfloat16 *p = y + (size_t)tok * M + row;
+    if (row + 3 < M && !(reinterpret_cast<uintptr_t>(p) & 7)) {
+        const __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
+        *reinterpret_cast<uint2 *>(p) = make_uint2(*reinterpret_cast<const uint32_t *>(&a), *reinterpret_cast<const uint32_t *>(&b));
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+        if (row + e < M) p[e] = __float2bfloat16(v[e]);
+}
+
+/* ws[0..3] += v[0..3] (16-byte aligned): one vector reduction on sm_90, four before */
+__device__ __forceinline__ void sp_red4(float *ws, const float *v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(ws), "f"(v[0]), "f"(v[1]), "f"(v[2]), "f"(v[3])
+                 : "memory");
+#else
+#pragma unroll
+    for (int e = 0; e < 4; e++) atomicAdd(ws + e, v[e]);
+#endif
+}
+
 /* Epilogue shared by the own kernels: sums the kw partial accumulators of each row
  * tile, then writes y (splits == 1) or adds into ws and lets the last block of the
  * row tile convert ws to y and zero it again.
- * acc[nt][i]: i = 0,1 -> row g, tokens 8nt+2t, +1; i = 2,3 -> row g+8. */
+ * acc[nt][i]: i = 0,1 -> row g, tokens 8nt+2t, +1; i = 2,3 -> row g+8.
+ * After the exchange in shared memory a lane owns quads: 4 rows (4q..4q+3 of the tile) of one
+ * token, quad i = lane + 32j (token i/4, q = i%4), j < NT; so y, ws and the last block's pass
+ * move 4 values an access. Why: the last block's pass was one atomic exchange a value, each
+ * waited for before the next (SASS), 8 L2 round trips a lane at 16 tokens. */
 template <int NT>
 __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt, int kwi, int kw,
                                             int rpb_i, int M, int Mp, int n,
                                             __nv_bfloat16 *y, float *ws, unsigned *counters,
                                             int splits) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     __syncthreads(); /* x staging area is reused as red */
 #pragma unroll
@@ -338,44 +367,61 @@ __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt,
 #pragma unroll
         for (int i = 0; i < 4; i++) red[(warp * NT * 4 + nt * 4 + i) * 32 + lane] = acc[nt][i];
     __syncthreads();
-    if (kwi == 0) {
-        for (int w2 = 1; w2 < kw; w2++) {
-            int ow = w2 * (SP_WARPS / kw) + rpb_i; /* warp of the same row tile */
+    const bool valid_rt = rt * 16 < Mp;
+    if (kwi == 0 && valid_rt) {
+        float *mine = red + warp * NT * 4 * 32;
+        if (kw > 1) { /* the row tile's kw partials, summed in fragment layout (independent loads), back into mine */
+            for (int w2 = 1; w2 < kw; w2++) {
+                const int ow = w2 * (SP_WARPS / kw) + rpb_i; /* warp of the same row tile */
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) acc[nt][i] += red[(ow * NT * 4 + nt * 4 + i) * 32 + lane];
+            }
 #pragma unroll
             for (int nt = 0; nt < NT; nt++)
 #pragma unroll
-                for (int i = 0; i < 4; i++) acc[nt][i] += red[(ow * NT * 4 + nt * 4 + i) * 32 + lane];
+                for (int i = 0; i < 4; i++) mine[(nt * 4 + i) * 32 + lane] = acc[nt][i];
+            __syncwarp();
         }
-        const bool valid_rt = rt * 16 < Mp;
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++)
+        for (int j = 0; j < NT; j++) {
+            const int i = lane + 32 * j, tok = i >> 2, r0 = 4 * (i & 3);
+            if (tok >= n) continue;
+            float v[4];
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int row = rt * 16 + g + ((i & 2) ? 8 : 0);
-                int tok = nt * 8 + 2 * t + (i & 1);
-                if (!valid_rt || tok >= n) continue;
-                if (splits == 1) {
-                    if (row < M) y[(size_t)tok * M + row] = __float2bfloat16(acc[nt][i]);
-                } else {
-                    atomicAdd(ws + (size_t)tok * Mp + row, acc[nt][i]);
-                }
+            for (int e = 0; e < 4; e++) { /* row g = r0 + e of token tok sits in lane 4(g%8) + (tok%8)/2 */
+                const int g = r0 + e;
+                v[e] = mine[((tok >> 3) * 4 + ((g >> 3) << 1) + (tok & 1)) * 32 + 4 * (g & 7) + ((tok & 7) >> 1)];
             }
+            if (splits == 1) sp_store_y4(y, tok, rt * 16 + r0, M, v);
+            else sp_red4(ws + (size_t)tok * Mp + rt * 16 + r0, v);
+        }
     }
     if (splits == 1) return;
     __threadfence();
     __syncthreads();
     __shared__ unsigned last[SP_WARPS];
     if (kwi == 0 && lane == 0) {
-        unsigned prev = rt * 16 < Mp ? atomicAdd(counters + rt, 1u) : 0u;
+        unsigned prev = valid_rt ? atomicAdd(counters + rt, 1u) : 0u;
         last[rpb_i] = (prev == (unsigned)splits - 1);
     }
     __syncthreads();
     if (kwi == 0 && last[rpb_i]) {
         __threadfence();
-        for (int i = lane; i < 16 * n; i += 32) {
-            int tok = i / 16, row = rt * 16 + i % 16;
-            float v = atomicExch(ws + (size_t)tok * Mp + row, 0.0f);
-            if (row < M) y[(size_t)tok * M + row] = __float2bfloat16(v);
+        float4 v[NT]; /* every load issued before the first store waits */
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            const int i = lane + 32 * j, tok = i >> 2;
+            if (tok < n) v[j] = __ldcg(reinterpret_cast<const float4 *>(ws + (size_t)tok * Mp + rt * 16 + 4 * (i & 3)));
+        }
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            const int i = lane + 32 * j, tok = i >> 2, row = rt * 16 + 4 * (i & 3);
+            if (tok >= n) continue;
+            __stcg(reinterpret_cast<float4 *>(ws + (size_t)tok * Mp + row), make_float4(0.f, 0.f, 0.f, 0.f));
+            const float f[4] = {v[j].x, v[j].y, v[j].z, v[j].w};
+            sp_store_y4(y, tok, row, M, f);
         }
         if (lane == 0) counters[rt] = 0;
     }
@@ -416,11 +462,15 @@ __device__ __forceinline__ void sp_rows_flush(const float *acc, int row, int rg,
     prev = __shfl_sync(0xffffffffu, prev, 0);
     if (prev != (unsigned)chunks - 1) return;
     __threadfence(); /* the last warp of the row group: every partial is in ws */
+    float v[N];      /* loads first, then stores: not N atomic exchanges waited for one by one */
+#pragma unroll
+    for (int t = 0; t < N; t++)
+        if (t < n) v[t] = __ldcg(ws + (size_t)t * Mp + row);
 #pragma unroll
     for (int t = 0; t < N; t++)
         if (t < n) {
-            float v = atomicExch(ws + (size_t)t * Mp + row, 0.0f);
-            if (row < M) y[(size_t)t * M + row] = __float2bfloat16(v);
+            __stcg(ws + (size_t)t * Mp + row, 0.0f);
+            if (row < M) y[(size_t)t * M + row] = __float2bfloat16(v[t]);
         }
     if (lane == 0) counters[rg] = 0;
 }
