@@ -59,10 +59,9 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     /* E: about 16 tasks an SM (RG x parts), >= 64. Run 59 at 1 token: 16 and 24 alike, 32
      * slower by 5-20% (more flushes, more last-part pads); runs 56-57 (column chunks): 2-4x
      * longer tasks were slower, too few warps */
-    const char *ee = getenv("SP_DR_TASKS"), *me = getenv("SP_DR_MIN_E"), *de = getenv("SP_DR_DEPTH"); /* experiments */
+    const char *ee = getenv("SP_DR_TASKS"), *me = getenv("SP_DR_MIN_E"); /* experiments (sp_gpu_bench --delta-sweep) */
     const size_t per_sm = ee && atoi(ee) > 0 ? (size_t)atoi(ee) : 16; /* tasks an SM */
-    const size_t min_e = me && atoi(me) >= 16 ? (size_t)atoi(me) / 16 * 16 : 64;
-    w->dr_depth = de && atoi(de) == 4 ? 4 : 3;
+    const size_t min_e = me && atoi(me) >= 16 ? (size_t)atoi(me) / 16 * 16 : 64; /* least entries a task; run 17: 32, 48 no faster */
     size_t E = all / M * RG / std::max<size_t>(1, per_sm * (size_t)sms);
     E = std::max<size_t>(min_e, E / 16 * 16);
     std::vector<size_t> most(RG); /* a row group's longest row */
@@ -123,7 +122,7 @@ struct dr_group {
     uint2 d;
 };
 
-template <int N, int D>
+template <int N>
 __global__ void __launch_bounds__(DR_WARPS * 32)
 spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters,
@@ -189,7 +188,9 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
                 col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
             }
         };
-        /* D groups in registers, each refilled D groups ahead once used (no copies) */
+        /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
+         * D = 4 5-10% slower than 3 at 1 token on every shape, tasks of 4 groups included */
+        constexpr int D = 3;
         dr_group q[D];
 #pragma unroll
         for (int k = 0; k < D; k++) load(q[k], k);
@@ -206,26 +207,21 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
 }
 
 /* Persistent blocks (x staged once a block), as many as fit an SM, tasks spread over all. */
-template <int N, int D>
+template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const int RG = (w->out + 31) / 32;
     static size_t allowed = 0; /* per template instance */
     size_t smem = 0;
     int blocks = 0;
-    SP_CHK(sp_persistent_grid(spdr_kernel<N, D>, DR_WARPS * 32, N, w->in, w->dr_tasks, &allowed, c, "delta-rows", &smem, &blocks));
-    spdr_kernel<N, D><<<blocks, DR_WARPS * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
-                                                                   w->counters, n, w->out, w->in, RG, w->dr_tasks);
+    SP_CHK(sp_persistent_grid(spdr_kernel<N>, DR_WARPS * 32, N, w->in, w->dr_tasks, &allowed, c, "delta-rows", &smem, &blocks));
+    spdr_kernel<N><<<blocks, DR_WARPS * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
+                                                                w->counters, n, w->out, w->in, RG, w->dr_tasks);
     SP_CU(cudaGetLastError());
     return 0;
 }
 
-template <int D>
-static int spdr_run_d(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    return sp_run_by4(w, x, n, y, [&](int m, const __nv_bfloat16 *xi, __nv_bfloat16 *yi) {
-        return m == 1 ? spdr_launch<1, D>(w, xi, m, yi, c) : m == 2 ? spdr_launch<2, D>(w, xi, m, yi, c) : spdr_launch<4, D>(w, xi, m, yi, c);
-    });
-}
-
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    return w->dr_depth == 4 ? spdr_run_d<4>(w, x, n, y, c) : spdr_run_d<3>(w, x, n, y, c);
+    return sp_run_by4(w, x, n, y, [&](int m, const __nv_bfloat16 *xi, __nv_bfloat16 *yi) {
+        return m == 1 ? spdr_launch<1>(w, xi, m, yi, c) : m == 2 ? spdr_launch<2>(w, xi, m, yi, c) : spdr_launch<4>(w, xi, m, yi, c);
+    });
 }
