@@ -87,7 +87,7 @@ static int attention(int only_n) {
 static int delta_sweep(const void *xd, void *yd, void *yd2) {
     static const char *cfg[][2] = {/* least entries a task, tasks an SM */
                                    {"64", "16"}, {"48", "16"}, {"32", "16"}, {"64", "8"}, {"64", "24"}};
-    const int ncfg = (int)(sizeof cfg / sizeof cfg[0]);
+    const int ncfg = getenv("SP_DSWEEP_DEFAULT") ? 1 : (int)(sizeof cfg / sizeof cfg[0]); /* 1: the default alone */
     printf("\n## delta rows sweep (rotated): least entries a task / tasks an SM\n\n");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
