@@ -278,7 +278,11 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
      * once. H200 run 11 sweep: a second partial wave cost 5-11% (14336 rows: 2 row tiles a
      * block at 1 token 21.2 -> 4: 20.1 us; 3 K splits at 16 tokens 28.0 -> 2: 25.1 us) */
     const int wave = 2 * c->sm_count;
-    p->rpb = c->cfg_rpb ? c->cfg_rpb : (n <= 2 ? 2 : 8);
+    /* 2:4 at 1 token: 1 row tile a block (8 warps split its K) where that fits one wave. H200
+     * run 21 sweep: 4096 rows 9.43 -> 9.11 us (4096 in), 20.87 -> 20.12 (14336 in); 6144 rows
+     * (two waves at 1) keep 2: 11.57 us against 12.69. The bitmap kernel was not swept so. */
+    const bool one = n == 1 && w->kernel == SP_CUDA_KERNEL_24;
+    p->rpb = c->cfg_rpb ? c->cfg_rpb : (one ? 1 : n <= 2 ? 2 : 8);
     while (!c->cfg_rpb && p->rpb < 8 && (RT + p->rpb - 1) / p->rpb > wave) p->rpb *= 2;
     p->kw = SP_WARPS / p->rpb;
     const int rows_blocks = (RT + p->rpb - 1) / p->rpb;
