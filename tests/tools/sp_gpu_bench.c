@@ -43,6 +43,15 @@ static double time_read(size_t bytes, int flush) {
     return us;
 }
 static void free_all(sp_cuda_weight **w, int n) { for (int i = 0; i < n; i++) { sp_cuda_weight_free(w[i]); w[i] = NULL; } }
+/* w[0..c) = copies of dense uploaded as kernel k, c = copies_for(the form's bytes) so the rotated
+ * set exceeds 3x L2; 0 when an upload fails (the copies made are freed) */
+static int upload_rot(sp_cuda_kernel k, int out, int in, const uint16_t *dense, sp_cuda_weight **w) {
+    if (!(w[0] = sp_cuda_upload_dense(k, out, in, dense))) return 0;
+    const int c = copies_for(sp_cuda_weight_bytes(w[0]));
+    for (int i = 1; i < c; i++)
+        if (!(w[i] = sp_cuda_upload_dense(k, out, in, dense))) { free_all(w, i); return 0; }
+    return c;
+}
 
 /* rel err of w's output against the dense weight's (cuBLAS) on the same x */
 static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const void *x, int n, void *y, void *yd) {
@@ -100,19 +109,15 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
             sp_cuda_weight *wd[MAXCOPY] = {0}, *w6[MAXCOPY] = {0};
             int cd = copies_for((size_t)out * in * 2);
             for (int i = 0; i < cd; i++) wd[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-            w6[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
-            if (!wd[cd - 1] || !w6[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-            int c6 = copies_for(sp_cuda_weight_bytes(w6[0]));
-            for (int i = 1; i < c6; i++) w6[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
+            const int c6 = upload_rot(SP_CUDA_KERNEL_CSR16, out, in, dense, w6);
+            if (!wd[cd - 1] || !c6) { printf("upload failed: %s\n", sp_last_error()); return 1; }
             double td1 = time_w(wd, cd, xd, 1, yd, 0), td4 = time_w(wd, cd, xd, 4, yd, 0), t6 = time_w(w6, c6, xd, 1, yd, 0);
             free_all(w6, c6);
             for (int a = 0; a < ncfg; a++) {
                 setenv("SP_DR_MIN_E", cfg[a][0], 1), setenv("SP_DR_TASKS", cfg[a][1], 1);
                 sp_cuda_weight *wl[MAXCOPY] = {0};
-                wl[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
-                if (!wl[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-                int cl = copies_for(sp_cuda_weight_bytes(wl[0]));
-                for (int i = 1; i < cl; i++) wl[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+                const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
+                if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 double t1 = time_w(wl, cl, xd, 1, yd, 0), t4 = time_w(wl, cl, xd, 4, yd, 0);
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
@@ -296,23 +301,13 @@ int main(int argc, char **argv) {
                 else gc_make_unstructured(out, in, sps[p], dense), snprintf(pat, sizeof pat, "%.0f%%", sps[p] * 100);
                 sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
                 sp_cuda_weight *wb[MAXCOPY] = {0}, *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0}, *wo[MAXCOPY] = {0}, *w6[MAXCOPY] = {0}, *wl[MAXCOPY] = {0};
-                w6[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
-                wl[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
-                wb[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
-                wr[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
-                wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
-                wo[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_COO, out, in, dense);
-                if (!wd || !wb[0] || !wr[0] || !wc[0] || !wo[0] || !w6[0] || !wl[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-                int c6 = copies_for(sp_cuda_weight_bytes(w6[0]));
-                for (int i = 1; i < c6; i++) w6[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR16, out, in, dense);
-                int cl = copies_for(sp_cuda_weight_bytes(wl[0]));
-                for (int i = 1; i < cl; i++) wl[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
-                int cb = copies_for(sp_cuda_weight_bytes(wb[0])), cr = copies_for(sp_cuda_weight_bytes(wr[0]));
-                int cc = copies_for(sp_cuda_weight_bytes(wc[0])), co = copies_for(sp_cuda_weight_bytes(wo[0]));
-                for (int i = 1; i < cb; i++) wb[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
-                for (int i = 1; i < cr; i++) wr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense);
-                for (int i = 1; i < cc; i++) wc[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
-                for (int i = 1; i < co; i++) wo[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_COO, out, in, dense);
+                const int c6 = upload_rot(SP_CUDA_KERNEL_CSR16, out, in, dense, w6);
+                const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
+                const int cb = upload_rot(SP_CUDA_KERNEL_BITMAP, out, in, dense, wb);
+                const int cr = upload_rot(SP_CUDA_KERNEL_BITMAP_ROWS, out, in, dense, wr);
+                const int cc = upload_rot(SP_CUDA_KERNEL_CSR, out, in, dense, wc);
+                const int co = upload_rot(SP_CUDA_KERNEL_COO, out, in, dense, wo);
+                if (!wd || !cb || !cr || !cc || !co || !c6 || !cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 for (int q = 0; q < 3; q++) {
                     int n = ns[uns_n[q]];
                     double td = dense_us[s][uns_n[q]];
@@ -399,12 +394,9 @@ int main(int argc, char **argv) {
                     sp_cuda_set_bsr_block(blocks[bi]);
                     sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
                     sp_cuda_weight *wr[MAXCOPY] = {0}, *wc[MAXCOPY] = {0};
-                    wr[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, out, in, dense);
-                    wc[0] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
-                    if (!wd || !wr[0] || !wc[0]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-                    int cr = copies_for(sp_cuda_weight_bytes(wr[0])), cc = copies_for(sp_cuda_weight_bytes(wc[0]));
-                    for (int i = 1; i < cr; i++) wr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_BSR, out, in, dense);
-                    for (int i = 1; i < cc; i++) wc[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_CSR, out, in, dense);
+                    const int cr = upload_rot(SP_CUDA_KERNEL_BSR, out, in, dense, wr);
+                    const int cc = upload_rot(SP_CUDA_KERNEL_CSR, out, in, dense, wc);
+                    if (!wd || !cr || !cc) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                     sp_cuda_set_bsr_block(0);
                     double br = sp_cuda_weight_bytes(wr[0]), bc = sp_cuda_weight_bytes(wc[0]);
                     for (int q = 0; q < 3; q++) {
