@@ -107,6 +107,10 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
  * per row group; CSR16 takes none of them. Applies to later
  * sp_cuda_linear calls. */
 void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
+/* How the 2:4 decode kernel sums its K splits: -1 = automatic (on sm_90 the 2-8 splits of a
+ * row block run as one thread block cluster and add up in its shared memory), 0 = always
+ * through global memory (atomics and a counter a row tile), 1 = the same as automatic. */
+void sp_cuda_set_decode_cluster(int mode);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (an mma.sp tile), 1 = 128
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),

@@ -434,6 +434,16 @@ int main(int argc, char **argv) {
     test_24(1000, 4096, n_all, 7, 1);
     sp_cuda_set_config(1, 3, 0);                  /* forced plans: 8 warps on one row tile */
     test_24(129, 1040, n_all, 7, 0);
+    sp_cuda_set_config(2, 5, 0);                  /* 5 splits: on sm_90 a cluster of 5 */
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_config(8, 4, 0);                  /* uneven splits: 9 macro steps as 2, 2, 2, 3 */
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_config(2, 5, 0);
+    sp_cuda_set_decode_cluster(0);                /* the same and the automatic plans through ws */
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_config(0, 0, -1);
+    test_24(1000, 4096, n_all, 7, 0);
+    sp_cuda_set_decode_cluster(-1);
     sp_cuda_set_config(8, 1, 5);
     test_24(129, 1040, n_all, 7, 0);
     test_unstructured(129, 1040, 0.6, n_all, 7);

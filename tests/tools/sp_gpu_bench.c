@@ -1,9 +1,9 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
- *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--iters N]
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--iters N]
  *                [--attention [--attn-n N]] [--profile] [--profile-gemm TILE]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
- * rows' knobs (see delta_sweep); --block: block-pruned weights
+ * rows' knobs (see delta_sweep); --cluster-ab: the 2:4 decode's split-K sums (see cluster_ab); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
@@ -135,8 +135,48 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     return 0;
 }
 
+/* --cluster-ab: the 2:4 decode kernel with its K splits summed through global memory (ws,
+ * counters) and through a cluster's shared memory, alternated three times each in one process
+ * (median of the three), weights rotated, cuBLAS dense alongside; rel err of both against it. */
+static int cluster_ab(const void *xd, void *yd, void *yd2) {
+    printf("\n## 2:4 decode: split-K through global memory vs a cluster's shared memory (rotated)\n\n"
+           "| out x in | n | cuBLAS us | global us | cluster us | global -> cluster | speedup global | speedup cluster | rel err global / cluster |\n"
+           "|---|---|---|---|---|---|---|---|---|\n");
+    const int ns[] = {1, 2, 4, 8, 16};
+    for (int s = 0; s < NSHAPES; s++) {
+        const int out = shapes[s][0], in = shapes[s][1];
+        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+        uint16_t *dense = malloc((size_t)out * in * 2);
+        gc_make_24(out, in, vals, meta, dense);
+        sp_cuda_weight *wd[MAXCOPY] = {0}, *w4[MAXCOPY] = {0};
+        const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd), c4 = copies_for((size_t)out * in * 9 / 8);
+        for (int i = 0; i < c4; i++) w4[i] = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+        if (!cd || !w4[c4 - 1]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        for (int i = 0; i < 5; i++) {
+            const int n = ns[i];
+            double t[2][3], e[2];
+            for (int m = 0; m < 2; m++) sp_cuda_set_decode_cluster(m ? -1 : 0), e[m] = check_vs(w4[0], wd[0], out, xd, n, yd, yd2);
+            for (int r = 0; r < 3; r++)
+                for (int m = 0; m < 2; m++) sp_cuda_set_decode_cluster(m ? -1 : 0), t[m][r] = time_w(w4, c4, xd, n, yd, 0);
+            sp_cuda_set_decode_cluster(-1);
+            const double td = time_w(wd, cd, xd, n, yd, 0);
+            double med[2];
+            for (int m = 0; m < 2; m++) { /* median of three */
+                const double a = t[m][0], b = t[m][1], c = t[m][2];
+                med[m] = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+            }
+            printf("| %dx%d | %d | %.2f | %.2f | %.2f | %+.2f us | %.2fx | %.2fx | %.1e / %.1e |\n", out, in, n, td, med[0], med[1],
+                   med[1] - med[0], td / med[0], td / med[1], e[0], e[1]);
+        }
+        free_all(wd, cd);
+        free_all(w4, c4);
+        free(vals); free(meta); free(dense);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -144,18 +184,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--delta-sweep")) dsweep = 1;
+        else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--profile-gemm") && i + 1 < argc) prof_tile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--attention")) att = 1;
         else if (!strcmp(argv[i], "--attn-n") && i + 1 < argc) att_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !prof && !att && prof_tile < 0) dec = uns = pre = blk = 1;
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !prof && !att && prof_tile < 0) dec = uns = pre = blk = 1;
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
     if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 */
@@ -362,6 +403,7 @@ int main(int argc, char **argv) {
     }
 
     if (dsweep && delta_sweep(xd, yd, yd2)) return 1;
+    if (clab && cluster_ab(xd, yd, yd2)) return 1;
 
     if (blk) {
         printf("\n## block-pruned weights: cuSPARSE BSR (block = the pruning block) and CSR vs cuBLAS dense bf16\n\n");

@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(SP_THREADS, 2)
 spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
             const uint4 *__restrict__ bvals, const __nv_bfloat16 *__restrict__ x,
             __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters, int n, int M, int Mp, int K,
-            int KM, int rpb, int spb, int splits, int xs_words, int pf) {
+            int KM, int rpb, int splits, int xs_words, int pf) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -87,7 +87,8 @@ spbm_kernel(const uint32_t *__restrict__ bm, const uint32_t *__restrict__ boff,
     const uint16_t *wv = reinterpret_cast<const uint16_t *>(wbuf);
     const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
     const int rt = blockIdx.x * rpb + rpb_i;
-    const int m0 = blockIdx.y * spb, m1 = min(KM, m0 + spb);
+    int m0, m1;
+    sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
     const bool active = rt * 16 < Mp;
     const int KT = KM * 4;
     /* this warp's tiles: macro steps m0+kwi, +kw, ...; 4 tiles each */
@@ -195,7 +196,7 @@ int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     auto k = p.nt == 1 ? spbm_kernel<1> : spbm_kernel<2>;
     SP_CHK(sp_allow_smem(k, smem, &allowed[p.nt - 1]));
     k<<<grid, SP_THREADS, smem, c->stream>>>(w->bm, w->boff, w->bvals, x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM,
-                                             p.rpb, p.spb, p.splits, xs_words, p.pf_bitmap);
+                                             p.rpb, p.splits, xs_words, p.pf_bitmap);
     SP_CU(cudaGetLastError());
     return 0;
 }

@@ -41,6 +41,8 @@ struct sp_cuda_ctx {
     float *flush;           /* (flush_n,) read before timed calls to evict L2 */
     size_t flush_n;
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
+    int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = auto, 0 = off, 1 = on where it can run */
+    int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
@@ -172,30 +174,55 @@ __device__ __forceinline__ void sp_pdl_trigger(void) {
 #endif
 }
 
+/* cluster_y > 1: blocks (x, y) with the same x and y in each aligned run of cluster_y form one
+ * thread block cluster (sm_90; grid.y a multiple of cluster_y) */
+template <typename... KArgs, typename... Args>
+static inline cudaError_t sp_launch_cl(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, int pdl,
+                                       int cluster_y, Args... args) {
+    cudaLaunchAttribute at[2];
+    int na = 0;
+    if (pdl) {
+        at[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[na++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster_y > 1) {
+        at[na].id = cudaLaunchAttributeClusterDimension;
+        at[na].val.clusterDim.x = 1, at[na].val.clusterDim.y = cluster_y, at[na++].val.clusterDim.z = 1;
+    }
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
+    cfg.attrs = at, cfg.numAttrs = na;
+    return cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
+}
 template <typename... KArgs, typename... Args>
 static inline cudaError_t sp_launch(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, int pdl,
                                     Args... args) {
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
-    cfg.attrs = at, cfg.numAttrs = pdl ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
+    return sp_launch_cl(k, grid, block, smem, st, pdl, 1, args...);
 }
 
 /* ------------------------------------------------------------------ launch plan for the own kernels */
 
 /* Block = 8 warps = rpb row tiles (16 rows each) x (8/rpb) warps splitting K;
- * grid = (row tiles / rpb) x splits; the block's K range is spb macro steps of 256. */
+ * grid = (row tiles / rpb) x splits; the block's K range is sp_split_range's, at most spb
+ * macro steps of 256. */
 struct sp_plan {
     int rpb, kw, splits, spb, nt;
+    int cluster;            /* 1: the splits of a row block form a cluster and reduce through its
+                               shared memory (sp_epilogue), 0: through ws and counters */
     int pf, pf_bitmap;      /* L2 prefetch distance in macro steps (2:4, bitmap) */
     size_t smem;            /* x staging bytes */
 };
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p);
 
 /* ------------------------------------------------------------------ device helpers */
+
+/* Macro steps [m0, m1) of K split y of `splits` over KM: sizes differ by at most one, so any
+ * split count is whole (6144x4096 at 16 tokens: 5 splits of 3-4 steps fill 0.91 of a wave
+ * where 4 of 4 steps filled 0.73). */
+__device__ __forceinline__ void sp_split_range(int KM, int splits, int y, int *m0, int *m1) {
+    *m0 = (int)((long long)y * KM / splits);
+    *m1 = (int)((long long)(y + 1) * KM / splits);
+}
 
 #define SP_WARPS 8
 #define SP_THREADS (SP_WARPS * 32)
@@ -351,6 +378,58 @@ __device__ __forceinline__ void sp_red4(float *ws, const float *v) {
 #endif
 }
 
+/* Thread block clusters (sm_90): a barrier over every thread of the cluster (release/acquire:
+ * shared-memory writes before it are seen by the other blocks after it), the block's rank,
+ * and a 16-byte load from the same shared offset in block `rank`. */
+__device__ __forceinline__ void sp_cluster_sync(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ unsigned sp_cluster_rank(void) {
+    unsigned r = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+#endif
+    return r;
+}
+__device__ __forceinline__ float4 sp_ld_cluster4(const float4 *local, unsigned rank) {
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(local), ra;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(rank));
+    asm volatile("ld.shared::cluster.v4.f32 {%0,%1,%2,%3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(ra) : "memory");
+#else
+    (void)local, (void)rank;
+#endif
+    return v;
+}
+
+/* The cluster's split-K sum: quads[rpb_i * 64 + i] (quad i = 4 tok + q of row tile rpb_i of the
+ * block) holds each block's partial; block `rank` sums its share of the quads over the `splits`
+ * blocks in rank order (deterministic) and writes y. Against ws + counters this is two cluster
+ * barriers and one round of independent shared-memory loads instead of reductions, a fence, a
+ * counter and a dependent L2 read. */
+__device__ __forceinline__ void sp_cluster_reduce(const float4 *quads, int rt0, int rpb, int splits, int M, int Mp,
+                                                  int n, __nv_bfloat16 *y) {
+    sp_cluster_sync(); /* every block's quads are written */
+    const unsigned rank = sp_cluster_rank();
+    for (int Q = rank * blockDim.x + threadIdx.x; Q < rpb * 64; Q += splits * blockDim.x) {
+        const int i = Q & 63, tok = i >> 2, rt = rt0 + (Q >> 6);
+        if (tok >= n || rt * 16 >= Mp) continue;
+        float4 p[8];
+#pragma unroll
+        for (int r = 0; r < 8; r++)
+            if (r < splits) p[r] = sp_ld_cluster4(quads + Q, r);
+        float v[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int r = 0; r < 8; r++)
+            if (r < splits) v[0] += p[r].x, v[1] += p[r].y, v[2] += p[r].z, v[3] += p[r].w;
+        sp_store_y4(y, tok, rt * 16 + 4 * (i & 3), M, v);
+    }
+    sp_cluster_sync(); /* no block leaves while another still reads its shared memory */
+}
+
 /* Epilogue shared by the own kernels: sums the kw partial accumulators of each row
  * tile, then writes y (splits == 1) or adds into ws and lets the last block of the
  * row tile convert ws to y and zero it again.
@@ -363,7 +442,9 @@ template <int NT>
 __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt, int kwi, int kw,
                                             int rpb_i, int M, int Mp, int n,
                                             __nv_bfloat16 *y, float *ws, unsigned *counters,
-                                            int splits) {
+                                            int splits, int cluster = 0, int rpb = 1) {
+    /* cluster: the splits reduce through shared memory (sp_cluster_reduce), quads after red */
+    float4 *quads = reinterpret_cast<float4 *>(red + SP_WARPS * NT * 4 * 32);
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     __syncthreads(); /* x staging area is reused as red */
@@ -400,10 +481,12 @@ __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt,
                 v[e] = mine[((tok >> 3) * 4 + ((g >> 3) << 1) + (tok & 1)) * 32 + 4 * (g & 7) + ((tok & 7) >> 1)];
             }
             if (splits == 1) sp_store_y4(y, tok, rt * 16 + r0, M, v);
+            else if (cluster) quads[rpb_i * 64 + i] = make_float4(v[0], v[1], v[2], v[3]);
             else sp_red4(ws + (size_t)tok * Mp + rt * 16 + r0, v);
         }
     }
     if (splits == 1) return;
+    if (cluster) { sp_cluster_reduce(quads, rt - rpb_i, rpb, splits, M, Mp, n, y); return; }
     sp_fence_gpu();
     __syncthreads();
     __shared__ unsigned last[SP_WARPS];

@@ -48,6 +48,7 @@ sp_cuda_ctx *sp_cuda_ctx_get(void) {
     g_ctx.sm_count = prop.multiProcessorCount;
     g_ctx.cc_major = prop.major;
     g_ctx.cfg_pf = -1;
+    g_ctx.cfg_cluster = -1;
     g_ctx.l2_bytes = prop.l2CacheSize;
     g_ctx_state = 1;
     return &g_ctx;
@@ -74,6 +75,8 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
     g_ctx.cfg_splits = splits > 0 ? splits : 0;
     g_ctx.cfg_pf = prefetch >= 0 && prefetch <= 8 ? prefetch : -1;
 }
+
+extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode == 0 ? 0 : -1; }
 
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
 
@@ -294,10 +297,17 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     if ((KM + best - 1) / best > spb_cap) best = (KM + spb_cap - 1) / spb_cap;
     p->pf = c->cfg_pf >= 0 ? c->cfg_pf : 0;        /* measured: 0 best or equal (run 4) */
     p->pf_bitmap = c->cfg_pf >= 0 ? c->cfg_pf : 0; /* measured: slows the bitmap kernel */
+    p->splits = best; /* uneven where best does not divide KM (sp_split_range) */
     p->spb = (KM + best - 1) / best;
-    if (p->spb > spb_cap) p->spb = spb_cap;
-    p->splits = (KM + p->spb - 1) / p->spb;
+    /* split-K through a cluster's shared memory (sp_epilogue): sm_90, 2..8 splits (a portable
+     * cluster), the 2:4 kernel (the bitmap kernel was not measured so); sp24_run also wants every
+     * cluster of the grid resident at once. H200 run 23, same-process A/B at 4-16 tokens: clusters
+     * of 2 -0.7..-1.3 us (14336x4096), of 4 -0.1..-0.4 us (6144x4096); of 8 +2.3..+6.4 us (the
+     * grid no longer fit one wave) */
+    p->cluster = c->cc_major >= 9 && c->cfg_cluster != 0 && !c->cluster_broken && p->splits > 1 && p->splits <= 8 &&
+                 w->kernel == SP_CUDA_KERNEL_24;
     size_t xs = (size_t)(n + 1) * (p->spb * 512 + 16), red = (size_t)SP_WARPS * p->nt * 4 * 32 * 4;
+    if (p->cluster) red += (size_t)p->rpb * 64 * 16; /* the quads */
     p->smem = std::max(xs, red);
     return 0;
 }

@@ -17,6 +17,7 @@
  *     mma with selector 0 reads lanes t = 0,1, selector 1 lanes t = 2,3 (one register
  *     feeds two mmas).
  * Padding rows/columns hold zero values with nibble 0x4. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,19 +70,41 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta) {
     return rc;
 }
 
+/* How many clusters of cl blocks (1 x cl) of kernel k with smem bytes can be resident at once
+ * (cudaOccupancyMaxActiveClusters), remembered per (instance, cl, smem): a launch plan whose
+ * clusters do not all fit runs partly in a second wave. */
+template <typename K>
+static int sp_clusters_resident(K *k, int inst, int cl, size_t smem, sp_cuda_ctx *c) {
+    static struct { int inst, cl, n; size_t smem; } memo[32];
+    static int nmemo;
+    for (int i = 0; i < nmemo; i++)
+        if (memo[i].inst == inst && memo[i].cl == cl && memo[i].smem == smem) return memo[i].n;
+    cudaLaunchAttribute at;
+    at.id = cudaLaunchAttributeClusterDimension;
+    at.val.clusterDim.x = 1, at.val.clusterDim.y = cl, at.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(1, cl), cfg.blockDim = SP_THREADS, cfg.dynamicSmemBytes = smem, cfg.stream = c->stream;
+    cfg.attrs = &at, cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, (void *)k, &cfg) != cudaSuccess) n = 0, (void)cudaGetLastError();
+    if (nmemo < 32) memo[nmemo].inst = inst, memo[nmemo].cl = cl, memo[nmemo].n = n, memo[nmemo++].smem = smem;
+    return n;
+}
+
 /* y (n, M) = x (n, K) W^T over the block's K range: warp (rpb_i, kwi) sweeps macro steps
  * m0 + kwi, m0 + kwi + kw, ... of row tile rt, one macro step of loads ahead. */
 template <int NT>
 __global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws,
-            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int spb, int splits, int pf) {
+            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int pf, int cluster) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
     const int rt = blockIdx.x * rpb + rpb_i;
-    const int m0 = blockIdx.y * spb, m1 = min(KM, m0 + spb);
+    int m0, m1;
+    sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
     const bool active = rt * 16 < Mp;
     const int KS = KM * 8;
     const uint4 *vrow = v24 + (size_t)rt * KS * 32 + lane;
@@ -160,7 +183,7 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     }
     asm volatile("cp.async.wait_group 0;");
     sp_epilogue<NT>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws,
-                    counters, splits);
+                    counters, splits, cluster, rpb);
 }
 
 int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
@@ -172,7 +195,17 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     static size_t allowed[2];
     auto k = p.nt == 1 ? sp24_kernel<1> : sp24_kernel<2>;
     SP_CHK(sp_allow_smem(k, p.smem, &allowed[p.nt - 1]));
-    SP_CU(sp_launch(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, w->v24, w->m24, x, y, w->ws, w->counters, n, w->out,
-                    w->mp, w->in, KM, p.rpb, p.spb, p.splits, p.pf));
+    if (p.cluster && sp_clusters_resident(k, p.nt - 1, grid.y, p.smem, c) < (int)grid.x) p.cluster = 0;
+    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
+                                 x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM, p.rpb, p.splits, p.pf,
+                                 p.cluster);
+    if (e != cudaSuccess && p.cluster) { /* clusters refused here (a partitioned GPU?): ws and counters from now on */
+        (void)cudaGetLastError();
+        c->cluster_broken = 1;
+        fprintf(stderr, "sparsity: cluster launch refused (%s); decode split-K goes through global memory\n",
+                cudaGetErrorString(e));
+        return sp24_run(w, x, n, y, c);
+    }
+    SP_CU(e);
     return 0;
 }

@@ -116,9 +116,6 @@ __device__ __forceinline__ void wg_tma_load_mc(uint32_t dst, const CUtensorMap *
 __device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
     asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
 }
-__device__ __forceinline__ void wg_cluster_sync(void) {
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
 
 /* B descriptor of a stage at shared address addr: K-major, 128-byte swizzle, 8-token
  * groups 1024 bytes apart (SBO), LBO unused (1) */
@@ -232,7 +229,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
-    if (CL > 1) wg_cluster_sync(); /* the peer's barriers exist before anything reaches them */
+    if (CL > 1) sp_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
     if (WS == 2 && wg == 0) {
         /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
@@ -504,7 +501,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             }
         }
     }
-    if (CL > 1) wg_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
+    if (CL > 1) sp_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
 #else
     (void)xmap, (void)v24, (void)m24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
     __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
