@@ -97,7 +97,7 @@ template <int NT>
 __global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws,
-            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int pf, int cluster) {
+            unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int pf, int cluster, int early) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -152,14 +152,28 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
         int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
         sp_stage_x_range(xs, x, n, K, m0 * 256, steps32, lo, hi); /* empty group past the end */
     };
-    sp_pdl_trigger(); /* launched with programmatic dependence (the device model's decode): */
+    sp_pdl_trigger();
     for (int d = 2; d < 2 + pf; d++) prefetch(ms + d * kw);
-    if (active && ms < m1) load(a0, e0, ms);
-    if (active && ms + kw < m1) load(a1, e1, ms + kw);
-    sp_pdl_wait(); /* the first weights are on their way before x (the previous kernel's output) is read */
-    sp_stage_zero(xs, n, steps32);
-    stage_round(0);
-    stage_round(1);
+    if (early || n > 4) { /* launched with programmatic dependence (the device model's decode): the
+                             first weights are on their way before x (the previous kernel's output)
+                             is read; above 4 tokens this order measured as fast or faster */
+        if (active && ms < m1) load(a0, e0, ms);
+        if (active && ms + kw < m1) load(a1, e1, ms + kw);
+        sp_pdl_wait();
+        sp_stage_zero(xs, n, steps32);
+        stage_round(0);
+        stage_round(1);
+    } else { /* else each round's x goes out ahead of its weights: behind 18 weight loads a thread
+                (16 warps an SM) it landed after them. H200 run 27, three builds alternated twice:
+                1-4 tokens -0.1..-0.6 us (6144x4096 at 1 token 11.6 -> 11.2 us), 8-16 tokens no
+                gain (4096x4096 +0.2..+0.3 us); also staging each later round's x before its
+                compute: the same within 0.1 us, not kept */
+        sp_stage_zero(xs, n, steps32);
+        stage_round(0);
+        if (active && ms < m1) load(a0, e0, ms);
+        stage_round(1);
+        if (active && ms + kw < m1) load(a1, e1, ms + kw);
+    }
     for (int r = 0; r < R; r += 2) {
         asm volatile("cp.async.wait_group 1;");
         __syncthreads();
@@ -198,7 +212,7 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     if (p.cluster && sp_clusters_resident(k, p.nt - 1, grid.y, p.smem, c) < (int)grid.x) p.cluster = 0;
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
                                  x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM, p.rpb, p.splits, p.pf,
-                                 p.cluster);
+                                 p.cluster, c->pdl);
     if (e != cudaSuccess && p.cluster) { /* clusters refused here (a partitioned GPU?): ws and counters from now on */
         (void)cudaGetLastError();
         c->cluster_broken = 1;
