@@ -431,8 +431,9 @@ __device__ __forceinline__ void sp_cluster_reduce(const float4 *quads, int rt0, 
 }
 
 /* Epilogue shared by the own kernels: sums the kw partial accumulators of each row
- * tile, then writes y (splits == 1) or adds into ws and lets the last block of the
- * row tile convert ws to y and zero it again.
+ * tile, then writes y (splits == 1), or (cluster) leaves its partial quads in shared memory
+ * for sp_cluster_reduce, or adds into ws and lets the last block of the row tile convert ws
+ * to y and zero it again.
  * acc[nt][i]: i = 0,1 -> row g, tokens 8nt+2t, +1; i = 2,3 -> row g+8.
  * After the exchange in shared memory a lane owns quads: 4 rows (4q..4q+3 of the tile) of one
  * token, quad i = lane + 32j (token i/4, q = i%4), j < NT; so y, ws and the last block's pass
