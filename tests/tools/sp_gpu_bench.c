@@ -43,14 +43,26 @@ static double time_read(size_t bytes, int flush) {
     return us;
 }
 static void free_all(sp_cuda_weight **w, int n) { for (int i = 0; i < n; i++) { sp_cuda_weight_free(w[i]); w[i] = NULL; } }
-/* w[0..c) = copies of dense uploaded as kernel k, c = copies_for(the form's bytes) so the rotated
- * set exceeds 3x L2; 0 when an upload fails (the copies made are freed) */
-static int upload_rot(sp_cuda_kernel k, int out, int in, const uint16_t *dense, sp_cuda_weight **w) {
-    if (!(w[0] = sp_cuda_upload_dense(k, out, in, dense))) return 0;
+/* one weight: vals/meta as the 2:4 form when vals is set, else dense uploaded as kernel k */
+static sp_cuda_weight *upload_one(sp_cuda_kernel k, int out, int in, const uint16_t *dense, const uint16_t *vals,
+                                  const uint16_t *meta) {
+    return vals ? sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta) : sp_cuda_upload_dense(k, out, in, dense);
+}
+/* w[0..c) = copies of that weight, c = copies_for(the form's bytes) so the rotated set exceeds 3x
+ * L2; 0 when an upload fails (the copies made are freed) */
+static int upload_copies(sp_cuda_kernel k, int out, int in, const uint16_t *dense, const uint16_t *vals,
+                         const uint16_t *meta, sp_cuda_weight **w) {
+    if (!(w[0] = upload_one(k, out, in, dense, vals, meta))) return 0;
     const int c = copies_for(sp_cuda_weight_bytes(w[0]));
     for (int i = 1; i < c; i++)
-        if (!(w[i] = sp_cuda_upload_dense(k, out, in, dense))) { free_all(w, i); return 0; }
+        if (!(w[i] = upload_one(k, out, in, dense, vals, meta))) { free_all(w, i); return 0; }
     return c;
+}
+static int upload_rot(sp_cuda_kernel k, int out, int in, const uint16_t *dense, sp_cuda_weight **w) {
+    return upload_copies(k, out, in, dense, NULL, NULL, w);
+}
+static int upload_rot24(int out, int in, const uint16_t *vals, const uint16_t *meta, sp_cuda_weight **w) {
+    return upload_copies(SP_CUDA_KERNEL_24, out, in, NULL, vals, meta, w);
 }
 
 /* rel err of w's output against the dense weight's (cuBLAS) on the same x */
@@ -107,10 +119,9 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
         for (int p = 0; p < 2; p++) {
             gc_make_unstructured(out, in, sps[p], dense);
             sp_cuda_weight *wd[MAXCOPY] = {0}, *w6[MAXCOPY] = {0};
-            int cd = copies_for((size_t)out * in * 2);
-            for (int i = 0; i < cd; i++) wd[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+            const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd);
             const int c6 = upload_rot(SP_CUDA_KERNEL_CSR16, out, in, dense, w6);
-            if (!wd[cd - 1] || !c6) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+            if (!cd || !c6) { printf("upload failed: %s\n", sp_last_error()); return 1; }
             double td1 = time_w(wd, cd, xd, 1, yd, 0), td4 = time_w(wd, cd, xd, 4, yd, 0), t6 = time_w(w6, c6, xd, 1, yd, 0);
             free_all(w6, c6);
             for (int a = 0; a < ncfg; a++) {
@@ -149,9 +160,8 @@ static int cluster_ab(const void *xd, void *yd, void *yd2) {
         uint16_t *dense = malloc((size_t)out * in * 2);
         gc_make_24(out, in, vals, meta, dense);
         sp_cuda_weight *wd[MAXCOPY] = {0}, *w4[MAXCOPY] = {0};
-        const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd), c4 = copies_for((size_t)out * in * 9 / 8);
-        for (int i = 0; i < c4; i++) w4[i] = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
-        if (!cd || !w4[c4 - 1]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd), c4 = upload_rot24(out, in, vals, meta, w4);
+        if (!cd || !c4) { printf("upload failed: %s\n", sp_last_error()); return 1; }
         for (int i = 0; i < 5; i++) {
             const int n = ns[i];
             double t[2][3], e[2];
@@ -288,10 +298,8 @@ int main(int argc, char **argv) {
         uint16_t *dense = malloc((size_t)out * in * 2);
         gc_make_24(out, in, vals, meta, dense);
         sp_cuda_weight *wd[MAXCOPY] = {0}, *w4[MAXCOPY] = {0};
-        int cd = copies_for((size_t)out * in * 2), c4 = copies_for((size_t)out * in * 9 / 8);
-        for (int i = 0; i < cd; i++) wd[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-        for (int i = 0; i < c4; i++) w4[i] = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
-        if (!wd[cd - 1] || !w4[c4 - 1]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd), c4 = upload_rot24(out, in, vals, meta, w4);
+        if (!cd || !c4) { printf("upload failed: %s\n", sp_last_error()); return 1; }
         double floor_rot = time_read(sp_cuda_weight_bytes(w4[0]), 0);
         for (int i = 0; i < 5; i++) {
             int n = ns[i];
@@ -419,9 +427,8 @@ int main(int argc, char **argv) {
             uint16_t *dense = malloc((size_t)out * in * 2);
             gc_make_x((size_t)out * in, dense); /* dense timing: values do not matter */
             sp_cuda_weight *wdr[MAXCOPY] = {0};
-            int cd = copies_for((size_t)out * in * 2);
-            for (int i = 0; i < cd; i++) wdr[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-            if (!wdr[cd - 1]) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+            const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wdr);
+            if (!cd) { printf("upload failed: %s\n", sp_last_error()); return 1; }
             double td[3];
             for (int q = 0; q < 3; q++) {
                 int save = iters;

@@ -71,14 +71,14 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta) {
 }
 
 /* How many clusters of cl blocks (1 x cl) of kernel k with smem bytes can be resident at once
- * (cudaOccupancyMaxActiveClusters), remembered per (instance, cl, smem): a launch plan whose
+ * (cudaOccupancyMaxActiveClusters), remembered per (kernel, cl, smem): a launch plan whose
  * clusters do not all fit runs partly in a second wave. */
 template <typename K>
-static int sp_clusters_resident(K *k, int inst, int cl, size_t smem, sp_cuda_ctx *c) {
-    static struct { int inst, cl, n; size_t smem; } memo[32];
+static int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c) {
+    static struct { const void *k; int cl, n; size_t smem; } memo[32];
     static int nmemo;
     for (int i = 0; i < nmemo; i++)
-        if (memo[i].inst == inst && memo[i].cl == cl && memo[i].smem == smem) return memo[i].n;
+        if (memo[i].k == (const void *)k && memo[i].cl == cl && memo[i].smem == smem) return memo[i].n;
     cudaLaunchAttribute at;
     at.id = cudaLaunchAttributeClusterDimension;
     at.val.clusterDim.x = 1, at.val.clusterDim.y = cl, at.val.clusterDim.z = 1;
@@ -87,7 +87,7 @@ static int sp_clusters_resident(K *k, int inst, int cl, size_t smem, sp_cuda_ctx
     cfg.attrs = &at, cfg.numAttrs = 1;
     int n = 0;
     if (cudaOccupancyMaxActiveClusters(&n, (void *)k, &cfg) != cudaSuccess) n = 0, (void)cudaGetLastError();
-    if (nmemo < 32) memo[nmemo].inst = inst, memo[nmemo].cl = cl, memo[nmemo].n = n, memo[nmemo++].smem = smem;
+    if (nmemo < 32) memo[nmemo].k = (const void *)k, memo[nmemo].cl = cl, memo[nmemo].n = n, memo[nmemo++].smem = smem;
     return n;
 }
 
@@ -209,7 +209,7 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
     static size_t allowed[2];
     auto k = p.nt == 1 ? sp24_kernel<1> : sp24_kernel<2>;
     SP_CHK(sp_allow_smem(k, p.smem, &allowed[p.nt - 1]));
-    if (p.cluster && sp_clusters_resident(k, p.nt - 1, grid.y, p.smem, c) < (int)grid.x) p.cluster = 0;
+    if (p.cluster && sp_clusters_resident(k, grid.y, p.smem, c) < (int)grid.x) p.cluster = 0;
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
                                  x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM, p.rpb, p.splits, p.pf,
                                  p.cluster, c->pdl);
