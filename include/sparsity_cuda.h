@@ -5,9 +5,10 @@
  * back to the CPU kernels. Host .c files include only this header, never CUDA's.
  *
  * A weight lives on the device as an opaque sp_cuda_weight bound to one kernel.
- * Activations are bf16 device buffers: x (n, in), y (n, out), row-major, so
- * y = x W^T exactly as sp_linear. All work goes to one library stream and calls
- * return after enqueueing (sp_cuda_download and sp_cuda_sync wait).
+ * Activations are device buffers of the weight's element type (bf16 unless uploaded as
+ * f16): x (n, in), y (n, out), row-major, so y = x W^T exactly as sp_linear. All work goes
+ * to one library stream and calls return after enqueueing (sp_cuda_download and
+ * sp_cuda_sync wait).
  *
  * 2:4 input layout (shared with the CPU formats):
  *   vals (out, in/2) bf16: the two kept values of each group of 4 inputs, ascending column;
@@ -49,6 +50,12 @@ const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
+/* Element type of a weight and of the x and y it is used with. f16 is built for DENSE (cuBLAS),
+ * 24 (the mma.sp decode kernel, the mma.sp GEMM tiles and the automatic wgmma.sp tiles 5 and 8)
+ * and 24_LT (cuSPARSELt); the unstructured and cuSPARSE forms are bf16 only (their upload with
+ * f16 fails and says so). */
+typedef enum { SP_CUDA_BF16 = 0, SP_CUDA_F16 = 1 } sp_cuda_dtype;
+
 /* Dense bf16 weight w (out, in) for DENSE, BITMAP(_ROWS), CSR16, DELTA_ROWS, CSR, COO or BSR (zeros are dropped by the
  * sparse ones; BSR keeps every bs x bs block holding a nonzero, see sp_cuda_set_bsr_block).
  * NULL + sp_last_error() on failure. */
@@ -59,7 +66,14 @@ sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint1
 /* The same from a masked dense bf16 weight (out, in) already on the device, for any kernel;
  * 2:4 and cuSPARSELt are built there (the 2:4 ones reject groups with > 2 nonzeros). */
 sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const void *w_dev);
+/* The three uploads above for a weight of element type t (values as 16-bit patterns of t);
+ * sp_cuda_linear on the result takes x and y of type t. */
+sp_cuda_weight *sp_cuda_upload_dense_t(sp_cuda_kernel k, int out, int in, const uint16_t *w, sp_cuda_dtype t);
+sp_cuda_weight *sp_cuda_upload_24_t(sp_cuda_kernel k, int out, int in, const uint16_t *vals, const uint16_t *meta,
+                                    sp_cuda_dtype t);
+sp_cuda_weight *sp_cuda_upload_device_t(sp_cuda_kernel k, int out, int in, const void *w_dev, sp_cuda_dtype t);
 void sp_cuda_weight_free(sp_cuda_weight *w);
+sp_cuda_dtype sp_cuda_weight_dtype(const sp_cuda_weight *w);
 sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w);
 /* Device bytes of the weight (what one decode call must read). */
 size_t sp_cuda_weight_bytes(const sp_cuda_weight *w);
@@ -71,12 +85,15 @@ int sp_cuda_upload(void *dev, const void *host, size_t bytes);
 int sp_cuda_download(void *host, const void *dev, size_t bytes);
 int sp_cuda_sync(void);
 
-/* y (n, out) = x (n, in) W^T; bf16 device buffers, fp32 accumulation. */
+/* y (n, out) = x (n, in) W^T; device buffers of the weight's element type (bf16 unless
+ * uploaded as f16), fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
 /* The concrete kernel sp_cuda_linear(w, ..., n, ...) runs where a form has several (2:4 own:
- * "mma.sp decode" up to 16 tokens, then an mma.sp GEMM tile, or from 256 tokens on Hopper the
- * wgmma.sp GEMM), for an x that is 16-byte aligned as cudaMalloc'd buffers are (an unaligned x
- * takes an mma.sp tile); "" for single-kernel forms. */
+ * "mma.sp decode" up to 16 tokens, with ", cluster split-K" or ", global split-K" where its K
+ * splits add up in a thread block cluster's shared memory or through global memory; then an
+ * mma.sp GEMM tile, or from 256 tokens on Hopper the wgmma.sp GEMM), for an x that is 16-byte
+ * aligned as cudaMalloc'd buffers are (an unaligned x takes an mma.sp tile); "" for
+ * single-kernel forms. */
 const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n);
 
 /* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.

@@ -1,7 +1,7 @@
 """check_wgmma_sass.py LIB: the wgmma.sp GEMM reads its accumulators only after the wait.
 
 The kernel (src/kernels/cuda/sp24_wgmma.cu) ends its main loop with wgmma.wait_group 0 and then
-converts the accumulators to bf16. ptxas 13.0 once scheduled those conversions (F2FP) above the
+converts the accumulators to bf16 (or f16). ptxas 13.0 once scheduled those conversions (F2FP) above the
 WARPGROUP.DEPBAR.LE gsb0, 0x0 that the wait became, so they read registers the last wgmma was
 still writing: the last k stages came out wrong for the tokens of the higher accumulator
 registers whenever the consumers were fast (H200 runs 3 and 6, bench/NOTES.md). The GPU tests
@@ -47,7 +47,7 @@ def kernels(sass):
 
 def check(instrs):
     """None when ordered, else what precedes the first conversion"""
-    first = next((i for i, s in enumerate(instrs) if "F2FP.BF16" in s), None)
+    first = next((i for i, s in enumerate(instrs) if "F2FP.BF16" in s or "F2FP.F16" in s), None)
     if first is None:
         return "no F2FP (epilogue) found"
     for s in reversed(instrs[:first]):

@@ -1,5 +1,6 @@
-/* gpu_common.h: random 2:4 / unstructured / block-pruned bf16 weights and a double reference
- * for the GPU test and bench (tests/test_cuda.c, tests/tools/sp_gpu_bench.c). */
+/* gpu_common.h: random 2:4 / unstructured / block-pruned bf16 (or, with gc_f16 set, f16)
+ * weights and a double reference for the GPU test and bench (tests/test_cuda.c,
+ * tests/tools/sp_gpu_bench.c). */
 #ifndef SP_GPU_COMMON_H
 #define SP_GPU_COMMON_H
 #include <math.h>
@@ -11,6 +12,9 @@
 #include "sparsity.h"
 
 static uint64_t gc_rng = 88172645463325252ull;
+static int gc_f16; /* 1: the 16-bit values made and read below are f16, else bf16 */
+static inline float gc_to_f32(uint16_t h) { return gc_f16 ? sp_f16_to_f32(h) : sp_bf16_to_f32(h); }
+static inline uint16_t gc_from_f32(float f) { return gc_f16 ? sp_f32_to_f16(f) : sp_f32_to_bf16(f); }
 
 /* Fresh seed per run (SP_SEED=N repeats one), mixed into gc_rng; returns it to print. */
 static inline unsigned gc_seed(void) {
@@ -24,11 +28,11 @@ static inline uint64_t gc_next(void) {
     return gc_rng;
 }
 static inline float gc_unif(void) { return (float)((gc_next() >> 40) * (1.0 / 16777216.0)) * 2.f - 1.f; }
-/* a nonzero bf16 in +-[0.05, 1] */
+/* a nonzero value in +-[0.05, 1] */
 static inline uint16_t gc_nz(void) {
     float v = gc_unif();
     v = v < 0 ? v - 0.05f : v + 0.05f;
-    return sp_f32_to_bf16(v);
+    return gc_from_f32(v);
 }
 
 /* Random 2:4 weight in the shared layout: vals (out, in/2), meta (out, in/16), plus the
@@ -79,40 +83,40 @@ static inline void gc_make_nm(int out, int in, int nk, int m, uint16_t *dense) {
 }
 
 static inline void gc_make_x(size_t n, uint16_t *x) {
-    for (size_t i = 0; i < n; i++) x[i] = sp_f32_to_bf16(gc_unif());
+    for (size_t i = 0; i < n; i++) x[i] = gc_from_f32(gc_unif());
 }
 
 /* ref (n, out) = x (n, in) W^T in double. */
 static inline void gc_ref(int out, int in, int n, const uint16_t *w, const uint16_t *x, double *ref) {
     float *xf = (float *)malloc((size_t)n * in * sizeof(float));
-    for (size_t i = 0; i < (size_t)n * in; i++) xf[i] = sp_bf16_to_f32(x[i]);
+    for (size_t i = 0; i < (size_t)n * in; i++) xf[i] = gc_to_f32(x[i]);
     for (int r = 0; r < out; r++) {
         const uint16_t *wr = w + (size_t)r * in;
         for (int j = 0; j < n; j++) {
             double s = 0;
             for (int k = 0; k < in; k++)
-                if (wr[k]) s += (double)sp_bf16_to_f32(wr[k]) * xf[(size_t)j * in + k];
+                if (wr[k]) s += (double)gc_to_f32(wr[k]) * xf[(size_t)j * in + k];
             ref[(size_t)j * out + r] = s;
         }
     }
     free(xf);
 }
 
-/* ||y - ref|| / ||ref|| for bf16 y; 1e30 if y holds a NaN. */
+/* ||y - ref|| / ||ref|| for 16-bit y; 1e30 if y holds a NaN. */
 static inline double gc_relerr(size_t n, const uint16_t *y, const double *ref) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
-        double v = sp_bf16_to_f32(y[i]);
+        double v = gc_to_f32(y[i]);
         if (v != v) return 1e30;
         num += (v - ref[i]) * (v - ref[i]);
         den += ref[i] * ref[i];
     }
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
-static inline double gc_relerr_bf16(size_t n, const uint16_t *y, const uint16_t *z) {
+static inline double gc_relerr16(size_t n, const uint16_t *y, const uint16_t *z) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
-        double a = sp_bf16_to_f32(y[i]), b = sp_bf16_to_f32(z[i]);
+        double a = gc_to_f32(y[i]), b = gc_to_f32(z[i]);
         if (a != a || b != b) return 1e30;
         num += (a - b) * (a - b);
         den += b * b;

@@ -15,7 +15,12 @@
  * 5-7e-3 at 1024 columns and up to 1.1e-2 at 4096 (run 28, seed 1795569687), while its SpMV
  * and our kernels stay near 2e-3: it gets a tolerance of its own, so the seed does not decide */
 #define TOL_SPMM 2e-2
+/* f16 weights and x: the only rounding is y's to f16 (relative 2^-11 at most, ~3e-4 RMS); bf16
+ * rounding of y (2^-8) would read ~1.5e-3, so this bound also says the kernel kept f16 */
+#define TOL_F16 8e-4
 static int fails;
+/* the split-K path the 2:4 decode calls of test_24 must report ("cluster", "global"), NULL: any */
+static const char *want_split;
 
 #define CHECK(c, ...) do { if (!(c)) { fails++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
@@ -33,9 +38,10 @@ static void run_check(const char *what, sp_cuda_weight *w, int out, int in, int 
     rc = sp_cuda_download(yh, yd, ny * 2);
     CHECK(rc == 0, "%s: download: %s", what, sp_last_error());
     double e = gc_relerr(ny, yh, ref);
-    double ec = ycublas ? gc_relerr_bf16(ny, yh, ycublas) : 0;
+    double ec = ycublas ? gc_relerr16(ny, yh, ycublas) : 0;
     const sp_cuda_kernel k = sp_cuda_weight_kernel(w);
-    const double tol = n >= 2 && (k == SP_CUDA_KERNEL_CSR || k == SP_CUDA_KERNEL_COO || k == SP_CUDA_KERNEL_BSR) ? TOL_SPMM : TOL;
+    const double tol = sp_cuda_weight_dtype(w) == SP_CUDA_F16 ? TOL_F16
+                       : n >= 2 && (k == SP_CUDA_KERNEL_CSR || k == SP_CUDA_KERNEL_COO || k == SP_CUDA_KERNEL_BSR) ? TOL_SPMM : TOL;
     CHECK(e < tol && ec < tol, "%s (%dx%d, n=%d): rel err %.3g vs CPU, %.3g vs cuBLAS", what, out, in, n, e, ec);
     printf("  %-14s %5dx%-5d n=%-3d rel err vs CPU %.2e, vs cuBLAS %.2e\n", what, out, in, n, e, ec);
     sp_cuda_free(xd);
@@ -78,6 +84,9 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
             uint16_t *yc = cublas_y(wd, out, in, n, x);
             CHECK(gc_relerr((size_t)n * out, yc, ref) < TOL, "cuBLAS itself off the CPU reference");
             if (n > 16 && rep == 0) printf("  24 own GEMM %dx%d n=%d: %s\n", out, in, n, sp_cuda_linear_path(w24, n));
+            if (n <= 16 && want_split && rep == 0)
+                CHECK(strstr(sp_cuda_linear_path(w24, n), want_split), "%dx%d n=%d: decode path \"%s\", want %s split-K", out,
+                      in, n, sp_cuda_linear_path(w24, n), want_split);
             run_check("24-mma.sp", w24, out, in, n, x, ref, yc);
             run_check("bitmap(2:4)", wb, out, in, n, x, ref, yc);
             if (wl && rep == 0) run_check("24-cusparselt", wl, out, in, n, x, ref, yc);
@@ -309,6 +318,59 @@ static void test_attention(void) {
     }
 }
 
+/* f16 weights and activations through every form built for them (DENSE, 24: the decode kernel,
+ * the mma.sp GEMM tiles and on sm_90 the wgmma.sp tiles 5 and 8; 24_LT), from the host 2:4
+ * layout and from a masked dense weight on the device; other wgmma tiles and the bf16-only
+ * forms must refuse f16 and say so. */
+static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
+    gc_f16 = 1;
+    uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    gc_make_24(out, in, vals, meta, dense);
+    void *dd = sp_cuda_malloc((size_t)out * in * 2);
+    sp_cuda_upload(dd, dense, (size_t)out * in * 2);
+    sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, SP_CUDA_F16);
+    sp_cuda_weight *w24 = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24, out, in, vals, meta, SP_CUDA_F16);
+    sp_cuda_weight *w24d = sp_cuda_upload_device_t(SP_CUDA_KERNEL_24, out, in, dd, SP_CUDA_F16);
+    CHECK(wd && w24 && w24d, "f16 upload %dx%d: %s", out, in, sp_last_error());
+    sp_cuda_weight *wl = sp_cuda_upload_device_t(SP_CUDA_KERNEL_24_LT, out, in, dd, SP_CUDA_F16);
+    if (!wl) printf("  cuSPARSELt f16 skipped: %s\n", sp_last_error());
+    CHECK(sp_cuda_weight_dtype(w24) == SP_CUDA_F16, "f16 weight reports dtype %d", (int)sp_cuda_weight_dtype(w24));
+    for (int i = 0; i < nn && wd && w24 && w24d; i++) {
+        const int n = ns[i];
+        uint16_t *x = malloc((size_t)n * in * 2);
+        double *ref = malloc((size_t)n * out * sizeof(double));
+        gc_make_x((size_t)n * in, x);
+        gc_ref(out, in, n, dense, x, ref);
+        uint16_t *yc = cublas_y(wd, out, in, n, x);
+        CHECK(gc_relerr((size_t)n * out, yc, ref) < TOL_F16, "cuBLAS f16 itself off the CPU reference");
+        printf("  f16 %dx%d n=%d: %s\n", out, in, n, sp_cuda_linear_path(w24, n));
+        run_check("24-mma.sp f16", w24, out, in, n, x, ref, yc);
+        run_check("24 f16 (dev)", w24d, out, in, n, x, ref, yc);
+        if (wl) run_check("24-lt f16", wl, out, in, n, x, ref, yc);
+        for (int tile = 5; sm90 && n > 16 && tile <= 8; tile += 3) { /* the wgmma.sp tiles built for f16 */
+            sp_cuda_set_gemm_tile(tile);
+            run_check(tile == 5 ? "wgmma t5 f16" : "wgmma t8 f16", w24, out, in, n, x, ref, yc);
+        }
+        if (sm90 && n > 16) { /* a wgmma tile built for bf16 only refuses */
+            void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc((size_t)n * out * 2);
+            sp_cuda_set_gemm_tile(4);
+            int rc = sp_cuda_linear(w24, xd, n, yd);
+            CHECK(rc != 0 && strstr(sp_last_error(), "bf16 only"), "wgmma tile 4 with f16: rc %d, %s", rc, sp_last_error());
+            sp_cuda_free(xd); sp_cuda_free(yd);
+        }
+        sp_cuda_set_gemm_tile(0);
+        free(x); free(ref); free(yc);
+    }
+    sp_cuda_weight *wdr = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, SP_CUDA_F16);
+    CHECK(!wdr && strstr(sp_last_error(), "bf16 only"), "delta rows took an f16 weight: %s", sp_last_error());
+    sp_cuda_weight_free(wdr);
+    sp_cuda_weight_free(wd); sp_cuda_weight_free(w24); sp_cuda_weight_free(w24d); sp_cuda_weight_free(wl);
+    sp_cuda_free(dd);
+    free(vals); free(meta); free(dense);
+    gc_f16 = 0;
+}
+
 static void test_errors(void) {
     uint16_t vals[32], meta[2] = {0x444F, 0x4444}, dense[64];
     for (int i = 0; i < 32; i++) vals[i] = sp_f32_to_bf16(1.f);
@@ -434,16 +496,22 @@ int main(int argc, char **argv) {
     test_24(1000, 4096, n_all, 7, 1);
     sp_cuda_set_config(1, 3, 0);                  /* forced plans: 8 warps on one row tile */
     test_24(129, 1040, n_all, 7, 0);
+    const int sm90 = strstr(name, "(sm_90)") != NULL;
+    want_split = sm90 ? "cluster" : "global";     /* every grid below fits one wave of clusters */
     sp_cuda_set_config(2, 5, 0);                  /* 5 splits: on sm_90 a cluster of 5 */
     test_24(300, 2304, n_all, 7, 0);
     sp_cuda_set_config(8, 4, 0);                  /* uneven splits: 9 macro steps as 2, 2, 2, 3 */
     test_24(300, 2304, n_all, 7, 0);
     sp_cuda_set_config(2, 5, 0);
     sp_cuda_set_decode_cluster(0);                /* the same and the automatic plans through ws */
+    want_split = "global";
     test_24(300, 2304, n_all, 7, 0);
+    want_split = NULL;
     sp_cuda_set_config(0, 0, -1);
     test_24(1000, 4096, n_all, 7, 0);
     sp_cuda_set_decode_cluster(-1);
+    test_f16(300, 2304, n_all, 7, sm90);          /* f16: decode (clusters on sm_90) */
+    test_f16(1000, 4096, n_small, 3, sm90);
     sp_cuda_set_config(8, 1, 5);
     test_24(129, 1040, n_all, 7, 0);
     test_unstructured(129, 1040, 0.6, n_all, 7);
@@ -463,6 +531,9 @@ int main(int argc, char **argv) {
         test_24(1024, 4096, n_big, 1, 1); /* the prefill tile, cuSPARSELt alongside */
         sp_cuda_set_gemm_tile(0);
         test_24(1000, 4096, n_gemm2, 2, 0);
+        const int n_f16[] = {17, 100, 300};
+        test_f16(1024, 4096, n_f16, 3, sm90);    /* f16 GEMM: mma.sp tiles, wgmma.sp 5 and 8, cuSPARSELt */
+        test_f16(37, 112, n_f16, 3, sm90);
     }
     const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
     for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);

@@ -186,7 +186,7 @@ static void device_layout(int out, int in) {
         sp_cuda_download(a, yd, (size_t)n * out * 2);
         sp_cuda_linear(wd, xd, n, yd);
         sp_cuda_download(b, yd, (size_t)n * out * 2);
-        double e = gc_relerr_bf16((size_t)n * out, a, b);
+        double e = gc_relerr16((size_t)n * out, a, b);
         CHECK(e < 1e-2, "device-built 2:4 %dx%d off cuBLAS: %.3g", out, in, e);
         printf("  device-built 2:4 %dx%d: rel err vs cuBLAS %.2e\n", out, in, e);
     }

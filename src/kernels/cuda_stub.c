@@ -39,7 +39,21 @@ sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const v
     return NULL;
 }
 
+sp_cuda_weight *sp_cuda_upload_dense_t(sp_cuda_kernel k, int out, int in, const uint16_t *w, sp_cuda_dtype t) {
+    (void)t;
+    return sp_cuda_upload_dense(k, out, in, w);
+}
+sp_cuda_weight *sp_cuda_upload_24_t(sp_cuda_kernel k, int out, int in, const uint16_t *v, const uint16_t *m, sp_cuda_dtype t) {
+    (void)t;
+    return sp_cuda_upload_24(k, out, in, v, m);
+}
+sp_cuda_weight *sp_cuda_upload_device_t(sp_cuda_kernel k, int out, int in, const void *w, sp_cuda_dtype t) {
+    (void)t;
+    return sp_cuda_upload_device(k, out, in, w);
+}
+
 void sp_cuda_weight_free(sp_cuda_weight *w) { (void)w; }
+sp_cuda_dtype sp_cuda_weight_dtype(const sp_cuda_weight *w) { (void)w; return SP_CUDA_BF16; }
 sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w) { (void)w; return SP_CUDA_KERNEL_DENSE; }
 size_t sp_cuda_weight_bytes(const sp_cuda_weight *w) { (void)w; return 0; }
 void *sp_cuda_malloc(size_t b) { (void)b; sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); return NULL; }

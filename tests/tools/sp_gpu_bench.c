@@ -1,7 +1,7 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
  *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--iters N]
- *                [--attention [--attn-n N]] [--profile] [--profile-gemm TILE]
+ *                [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --cluster-ab: the 2:4 decode's split-K sums (see cluster_ab); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
@@ -10,7 +10,8 @@
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
  * (tiles 4-9: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
  * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
- * with TILE at 4096x4096, 2048 and 8192 tokens).
+ * with TILE at 4096x4096, 2048 and 8192 tokens). --f16: weights, x and cuBLAS in f16 (--decode and
+ * --prefill only: the forms built for f16).
  * Exit 77 when no GPU. */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 static const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {14336, 4096}, {4096, 14336}};
 #define NSHAPES 4
 static int iters = 200;
+static sp_cuda_dtype bench_dt = SP_CUDA_BF16; /* --f16: every weight and x of the run */
+#define DT_NAME (bench_dt == SP_CUDA_F16 ? "f16" : "bf16")
 
 /* weights rotated: copies so the set exceeds 3x the 50 MB L2 */
 #define MAXCOPY 16
@@ -46,7 +49,7 @@ static void free_all(sp_cuda_weight **w, int n) { for (int i = 0; i < n; i++) { 
 /* one weight: vals/meta as the 2:4 form when vals is set, else dense uploaded as kernel k */
 static sp_cuda_weight *upload_one(sp_cuda_kernel k, int out, int in, const uint16_t *dense, const uint16_t *vals,
                                   const uint16_t *meta) {
-    return vals ? sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta) : sp_cuda_upload_dense(k, out, in, dense);
+    return vals ? sp_cuda_upload_24_t(SP_CUDA_KERNEL_24, out, in, vals, meta, bench_dt) : sp_cuda_upload_dense_t(k, out, in, dense, bench_dt);
 }
 /* w[0..c) = copies of that weight, c = copies_for(the form's bytes) so the rotated set exceeds 3x
  * L2; 0 when an upload fails (the copies made are freed) */
@@ -72,7 +75,7 @@ static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const voi
     sp_cuda_linear(wd, x, n, yd);
     sp_cuda_download(a, y, (size_t)n * out * 2);
     sp_cuda_download(b, yd, (size_t)n * out * 2);
-    double e = gc_relerr_bf16((size_t)n * out, a, b);
+    double e = gc_relerr16((size_t)n * out, a, b);
     free(a); free(b);
     return e;
 }
@@ -200,13 +203,21 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--attention")) att = 1;
         else if (!strcmp(argv[i], "--attn-n") && i + 1 < argc) att_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
             fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--iters N] "
-                            "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE]\n", argv[0]);
+                            "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !prof && !att && prof_tile < 0) dec = uns = pre = blk = 1;
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !prof && !att && prof_tile < 0) {
+        dec = pre = 1;
+        uns = blk = bench_dt == SP_CUDA_BF16;
+    }
+    if (bench_dt == SP_CUDA_F16 && (uns || blk || sweep || dsweep || clab || prof || att || prof_tile >= 0)) {
+        fprintf(stderr, "--f16 goes with --decode and --prefill only (the other forms are built for bf16)\n");
+        return 2;
+    }
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
     if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 */
@@ -273,7 +284,7 @@ int main(int argc, char **argv) {
     size_t l2;
     sp_cuda_device_info(name, sizeof name, &sms, &l2, NULL);
     time_t now = time(NULL);
-    printf("# device %s, %d SMs, L2 %zu MB, iters %d, %s", name, sms, l2 >> 20, iters, ctime(&now));
+    printf("# device %s, %d SMs, L2 %zu MB, iters %d, element type %s, %s", name, sms, l2 >> 20, iters, DT_NAME, ctime(&now));
 
     const int maxn = pre ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = pre ? 2 * 14336 : 14336;
     uint16_t *xh = malloc((size_t)maxn * maxk * 2);
@@ -286,7 +297,7 @@ int main(int argc, char **argv) {
     double dense_us[NSHAPES][5];
 
     if (dec || uns || sweep) {
-        printf("\n## 2:4 decode (own mma.sp kernel) vs cuBLAS dense bf16\n\n");
+        printf("\n## 2:4 decode (own mma.sp kernel) vs cuBLAS dense %s\n\n", DT_NAME);
         printf("rot = weights rotated back to back (decode-like); cold = L2 flushed before each call. "
                "floor = plain read of the 2:4 bytes, same method.\n\n");
         printf("| out x in | n | cuBLAS rot us | 2:4 rot us | speedup rot | 2:4 TB/s rot | floor rot us | cuBLAS cold us | 2:4 cold us | speedup cold | rel err |\n"
@@ -470,7 +481,7 @@ int main(int argc, char **argv) {
 
     if (pre) {
         printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own automatic GEMM (wgmma.sp tile 5 or 8 on sm_90a)"
-               " vs cuBLAS dense bf16\n\n");
+               " vs cuBLAS dense %s\n\n", DT_NAME);
         printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
         printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | mma.sp GEMM us | speedup | mma.sp TFLOP/s | rel err"
                " | own auto us | speedup | own auto TFLOP/s | rel err |\n"
@@ -482,9 +493,9 @@ int main(int argc, char **argv) {
             uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
             uint16_t *dense = malloc((size_t)out * in * 2);
             gc_make_24(out, in, vals, meta, dense);
-            sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
-            sp_cuda_weight *wl = sp_cuda_upload_24(SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
-            sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+            sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt);
+            sp_cuda_weight *wl = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
+            sp_cuda_weight *w4 = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24, out, in, vals, meta, bench_dt);
             if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
             if (!w4) printf("| %dx%d | - | own 2:4 upload failed: %s |\n", out, in, sp_last_error());
             const int pn[] = {2048, 8192};

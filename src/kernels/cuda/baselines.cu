@@ -20,11 +20,11 @@
                             cusparseGetErrorString(s_));                                         \
     } while (0)
 
-int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c) {
     const float one = 1.f, zero = 0.f;
-    SP_CB(cublasGemmEx((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->out, n, w->in, &one, w->w,
-                       CUDA_R_16BF, w->in, x, CUDA_R_16BF, w->in, &zero, y, CUDA_R_16BF, w->out,
-                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    const cudaDataType t = w->dtype == SP_CUDA_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    SP_CB(cublasGemmEx((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->out, n, w->in, &one, w->w, t, w->in, x, t,
+                       w->in, &zero, y, t, w->out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return 0;
 }
 

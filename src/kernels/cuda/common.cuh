@@ -4,6 +4,7 @@
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -57,11 +58,12 @@ struct sp_lt_state; /* cuSPARSELt plans and the compressed weight (cusparselt.cu
 
 struct sp_cuda_weight {
     sp_cuda_kernel kernel;
+    sp_cuda_dtype dtype;    /* element type of the values, x and y (f16: DENSE, 24, 24_LT) */
     int out, in;            /* logical shape */
     int mp, kp;             /* padded: mp = out up to 16, kp = in up to 256 */
     size_t bytes;           /* device bytes read per call */
     /* DENSE */
-    __nv_bfloat16 *w;       /* (out, in) */
+    __nv_bfloat16 *w;       /* (out, in); f16 bits for an f16 weight */
     /* 24: fragment-ordered values and metadata (layout in sp24_gemv.cu) */
     uint4 *v24;             /* (mp/16, kp/32, 32) */
     uint4 *m24;             /* (mp/16, kp/256, 32) */
@@ -96,12 +98,14 @@ struct sp_cuda_weight {
 
 /* Kernel launchers (return 0 or negative status). */
 int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
-int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
-int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c); /* any n (prefill) */
+/* x and y of the weight's dtype for these five (bf16 or f16) */
+int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
+int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
-int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
+const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c); /* decode split-K: "", "cluster", "global" */
+int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,
                    int variant); /* sm_90a wgmma.sp (tiles 4..8: variant 0..4) */
-int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
+int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);
@@ -110,7 +114,7 @@ int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms);
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
-int sp_dense_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int sp_csr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_coo_upload(sp_cuda_weight *w, const uint16_t *dense);
@@ -122,7 +126,7 @@ void sp_sparse_free(sp_cuda_weight *w);                         /* CSR, COO and 
 int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense_masked, sp_cuda_ctx *c);
 int sp_lt_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
 int sp24_upload_dev(sp_cuda_weight *w, const void *dense_masked_dev, sp_cuda_ctx *c);
-int sp_lt_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
+int sp_lt_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 void sp_lt_free(sp_cuda_weight *w);
 
 /* Lets kernel fn take `bytes` of dynamic shared memory. *allowed (a static of the caller, one
@@ -250,17 +254,32 @@ __device__ __forceinline__ void sp_prefetch_l2(const void *p, uint32_t bytes) {
 #endif
 }
 
-/* D (16x8 f32) += A (16x32 2:4 bf16, 4 regs + metadata e) * B (32x8 bf16); SEL picks the
- * lanes (t in {0,1} or {2,3}) whose e is read. */
-template <int SEL>
-__device__ __forceinline__ void sp_mma_sp(float *d, const uint4 &a, const uint32_t *b, uint32_t e) {
-    asm(
-        "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
-        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
-          "r"(e), "n"(SEL));
+/* The two element types of the 2:4 and dense paths: T is __nv_bfloat16 or __half. */
+template <typename T> struct sp_is_f16 { static constexpr bool v = false; };
+template <> struct sp_is_f16<__half> { static constexpr bool v = true; };
+template <typename T> __device__ __forceinline__ T sp_from_f32(float v);
+template <> __device__ __forceinline__ __nv_bfloat16 sp_from_f32<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
+template <> __device__ __forceinline__ __half sp_from_f32<__half>(float v) { return __float2half_rn(v); }
+/* two f32 as one 32-bit pair of T (lo first) */
+template <typename T> __device__ __forceinline__ uint32_t sp_pack2(float lo, float hi) {
+    const T a = sp_from_f32<T>(lo), b = sp_from_f32<T>(hi);
+    return (uint32_t)*reinterpret_cast<const uint16_t *>(&a) | ((uint32_t)*reinterpret_cast<const uint16_t *>(&b) << 16);
 }
+
+/* D (16x8 f32) += A (16x32 2:4, 4 regs + metadata e) * B (32x8), A and B bf16 or (F16) f16;
+ * SEL picks the lanes (t in {0,1} or {2,3}) whose e is read. */
+#define SP_MMA_SP(TY)                                                                          \
+    asm("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32." TY "." TY ".f32 "      \
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;"             \
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                      \
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), \
+          "r"(e), "n"(SEL))
+template <int SEL, bool F16 = false>
+__device__ __forceinline__ void sp_mma_sp(float *d, const uint4 &a, const uint32_t *b, uint32_t e) {
+    if constexpr (F16) SP_MMA_SP("f16");
+    else SP_MMA_SP("bf16");
+}
+#undef SP_MMA_SP
 
 /* ------------------------------------------------------------------ random fill, attention */
 
@@ -356,16 +375,16 @@ __device__ __forceinline__ void sp_load_b(uint32_t *b, const uint32_t *xs, int s
 __device__ __forceinline__ void sp_fence_gpu(void) { asm volatile("fence.acq_rel.gpu;" ::: "memory"); }
 
 /* 4 rows (row..row+3) of token tok of y from f32: one 8-byte store where the 4 are in y and aligned */
-__device__ __forceinline__ void sp_store_y4(__nv_bfloat16 *y, int tok, int row, int M, const float *v) {
-    __nv_bfloat16 *p = y + (size_t)tok * M + row;
+template <typename T>
+__device__ __forceinline__ void sp_store_y4(T *y, int tok, int row, int M, const float *v) {
+    T *p = y + (size_t)tok * M + row;
     if (row + 3 < M && !(reinterpret_cast<uintptr_t>(p) & 7)) {
-        const __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
-        *reinterpret_cast<uint2 *>(p) = make_uint2(*reinterpret_cast<const uint32_t *>(&a), *reinterpret_cast<const uint32_t *>(&b));
+        *reinterpret_cast<uint2 *>(p) = make_uint2(sp_pack2<T>(v[0], v[1]), sp_pack2<T>(v[2], v[3]));
         return;
     }
 #pragma unroll
     for (int e = 0; e < 4; e++)
-        if (row + e < M) p[e] = __float2bfloat16(v[e]);
+        if (row + e < M) p[e] = sp_from_f32<T>(v[e]);
 }
 
 /* ws[0..3] += v[0..3] (16-byte aligned): one vector reduction on sm_90, four before */
@@ -411,8 +430,9 @@ __device__ __forceinline__ float4 sp_ld_cluster4(const float4 *local, unsigned r
  * blocks in rank order (deterministic) and writes y. Against ws + counters this is two cluster
  * barriers and one round of independent shared-memory loads instead of reductions, a fence, a
  * counter and a dependent L2 read. */
+template <typename T>
 __device__ __forceinline__ void sp_cluster_reduce(const float4 *quads, int rt0, int rpb, int splits, int M, int Mp,
-                                                  int n, __nv_bfloat16 *y) {
+                                                  int n, T *y) {
     sp_cluster_sync(); /* every block's quads are written */
     const unsigned rank = sp_cluster_rank();
     for (int Q = rank * blockDim.x + threadIdx.x; Q < rpb * 64; Q += splits * blockDim.x) {
@@ -440,10 +460,10 @@ __device__ __forceinline__ void sp_cluster_reduce(const float4 *quads, int rt0, 
  * token, quad i = lane + 32j (token i/4, q = i%4), j < NT; so y, ws and the last block's pass
  * move 4 values an access. Why: the last block's pass was one atomic exchange a value, each
  * waited for before the next (SASS), 8 L2 round trips a lane at 16 tokens. */
-template <int NT>
+template <int NT, typename T = __nv_bfloat16>
 __device__ __forceinline__ void sp_epilogue(float (*acc)[4], float *red, int rt, int kwi, int kw,
                                             int rpb_i, int M, int Mp, int n,
-                                            __nv_bfloat16 *y, float *ws, unsigned *counters,
+                                            T *y, float *ws, unsigned *counters,
                                             int splits, int cluster = 0, int rpb = 1) {
     /* cluster: the splits reduce through shared memory (sp_cluster_reduce), quads after red */
     float4 *quads = reinterpret_cast<float4 *>(red + SP_WARPS * NT * 4 * 32);

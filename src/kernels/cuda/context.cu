@@ -84,9 +84,18 @@ extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* chec
 
 /* ------------------------------------------------------------------ weights */
 
-static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
+static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in, sp_cuda_dtype t) {
     if (out <= 0 || in <= 0 || in % 16) {
         sp_error(SP_ERR_ARG, "sp_cuda upload: shape (%d, %d) invalid: out > 0 and in a positive multiple of 16", out, in);
+        return NULL;
+    }
+    if (t != SP_CUDA_BF16 && t != SP_CUDA_F16) {
+        sp_error(SP_ERR_ARG, "sp_cuda upload: unknown element type %d", (int)t);
+        return NULL;
+    }
+    if (t == SP_CUDA_F16 && k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_24 && k != SP_CUDA_KERNEL_24_LT) {
+        sp_error(SP_ERR_UNSUPPORTED, "sp_cuda upload: %s is built for bf16 only (f16: dense-cublas, 24-mma.sp, 24-cusparselt)",
+                 sp_cuda_kernel_name(k));
         return NULL;
     }
     sp_cuda_ctx *c = sp_cuda_ctx_get();
@@ -94,6 +103,7 @@ static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in) {
     sp_cuda_weight *w = (sp_cuda_weight *)calloc(1, sizeof *w);
     if (!w) { sp_error(SP_ERR_NOMEM, "sp_cuda upload: out of memory"); return NULL; }
     w->kernel = k;
+    w->dtype = t;
     w->out = out;
     w->in = in;
     w->mp = (out + 15) / 16 * 16;
@@ -124,14 +134,14 @@ static uint16_t *expand_24(int out, int in, const uint16_t *vals, const uint16_t
     return d;
 }
 
-extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint16_t *vals,
-                                             const uint16_t *meta) {
+extern "C" sp_cuda_weight *sp_cuda_upload_24_t(sp_cuda_kernel k, int out, int in, const uint16_t *vals,
+                                               const uint16_t *meta, sp_cuda_dtype t) {
     if (k != SP_CUDA_KERNEL_24 && k != SP_CUDA_KERNEL_24_LT) {
         sp_error(SP_ERR_ARG, "sp_cuda_upload_24: kernel %s does not take a 2:4 weight", sp_cuda_kernel_name(k));
         return NULL;
     }
     if (!vals || !meta) { sp_error(SP_ERR_ARG, "sp_cuda_upload_24: NULL vals or meta"); return NULL; }
-    sp_cuda_weight *w = weight_new(k, out, in);
+    sp_cuda_weight *w = weight_new(k, out, in, t);
     if (!w) return NULL;
     for (size_t i = 0; i < (size_t)out * (in / 16); i++)
         for (int j = 0; j < 4; j++) {
@@ -166,7 +176,7 @@ static int host_build(sp_cuda_weight *w, const uint16_t *dense) {
     }
 }
 
-extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *wh) {
+extern "C" sp_cuda_weight *sp_cuda_upload_dense_t(sp_cuda_kernel k, int out, int in, const uint16_t *wh, sp_cuda_dtype t) {
     if (k != SP_CUDA_KERNEL_DENSE && k != SP_CUDA_KERNEL_BITMAP && k != SP_CUDA_KERNEL_BITMAP_ROWS &&
         k != SP_CUDA_KERNEL_CSR16 && k != SP_CUDA_KERNEL_DELTA_ROWS && k != SP_CUDA_KERNEL_CSR && k != SP_CUDA_KERNEL_COO &&
         k != SP_CUDA_KERNEL_BSR) {
@@ -174,7 +184,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int i
         return NULL;
     }
     if (!wh) { sp_error(SP_ERR_ARG, "sp_cuda_upload_dense: NULL weight"); return NULL; }
-    sp_cuda_weight *w = weight_new(k, out, in);
+    sp_cuda_weight *w = weight_new(k, out, in, t);
     if (!w) return NULL;
     int rc = 0;
     if (k == SP_CUDA_KERNEL_DENSE) {
@@ -189,10 +199,10 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int i
     return w;
 }
 
-extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const void *wd) {
+extern "C" sp_cuda_weight *sp_cuda_upload_device_t(sp_cuda_kernel k, int out, int in, const void *wd, sp_cuda_dtype t) {
     if (!wd) { sp_error(SP_ERR_ARG, "sp_cuda_upload_device: NULL weight"); return NULL; }
     if ((int)k < 0 || k >= SP_CUDA_KERNEL_COUNT) { sp_error(SP_ERR_ARG, "sp_cuda_upload_device: unknown kernel %d", (int)k); return NULL; }
-    sp_cuda_weight *w = weight_new(k, out, in);
+    sp_cuda_weight *w = weight_new(k, out, in, t);
     if (!w) return NULL;
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     size_t b = (size_t)out * in * 2;
@@ -217,6 +227,16 @@ extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int 
     return w;
 }
 
+extern "C" sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w) {
+    return sp_cuda_upload_dense_t(k, out, in, w, SP_CUDA_BF16);
+}
+extern "C" sp_cuda_weight *sp_cuda_upload_24(sp_cuda_kernel k, int out, int in, const uint16_t *vals, const uint16_t *meta) {
+    return sp_cuda_upload_24_t(k, out, in, vals, meta, SP_CUDA_BF16);
+}
+extern "C" sp_cuda_weight *sp_cuda_upload_device(sp_cuda_kernel k, int out, int in, const void *w) {
+    return sp_cuda_upload_device_t(k, out, in, w, SP_CUDA_BF16);
+}
+
 extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     if (!w) return;
     cudaFree(w->w);
@@ -236,6 +256,7 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
 
 extern "C" sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w) { return w ? w->kernel : SP_CUDA_KERNEL_DENSE; }
 extern "C" size_t sp_cuda_weight_bytes(const sp_cuda_weight *w) { return w ? w->bytes : 0; }
+extern "C" sp_cuda_dtype sp_cuda_weight_dtype(const sp_cuda_weight *w) { return w ? w->dtype : SP_CUDA_BF16; }
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -318,20 +339,20 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     if (!w || !x || !y || n < 1) return sp_error(SP_ERR_ARG, "sp_cuda_linear: bad arguments (n = %d)", n);
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!c) return SP_ERR_UNSUPPORTED;
-    const __nv_bfloat16 *xb = (const __nv_bfloat16 *)x;
+    const __nv_bfloat16 *xb = (const __nv_bfloat16 *)x; /* for the bf16-only forms (upload refuses f16 there) */
     __nv_bfloat16 *yb = (__nv_bfloat16 *)y;
     switch (w->kernel) {
-    case SP_CUDA_KERNEL_DENSE: return sp_dense_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_DENSE: return sp_dense_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_CSR: return sp_csr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_CSR16: return spc16_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_DELTA_ROWS: return spdr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_COO: return sp_coo_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_BSR: return sp_bsr_run(w, xb, n, yb, c);
-    case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, xb, n, yb, c);
+    case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_24:
-        if (n > 16) return sp24_gemm_run(w, xb, n, yb, c); /* prefill: the tiled mma.sp GEMM */
-        return sp24_run(w, xb, n, yb, c);
+        if (n > 16) return sp24_gemm_run(w, x, n, y, c); /* prefill: the tiled mma.sp GEMM */
+        return sp24_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_BITMAP:
         for (int i = 0; i < n; i += 16) { /* the decode kernel takes 16 tokens per launch */
             int m = std::min(16, n - i);
@@ -347,7 +368,9 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
 extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
-    return n > 16 ? sp24_gemm_path(w, n, c) : "mma.sp decode";
+    if (n > 16) return sp24_gemm_path(w, n, c);
+    const char *split = sp24_split_path(w, n, c);
+    return !*split ? "mma.sp decode" : !strcmp(split, "cluster") ? "mma.sp decode, cluster split-K" : "mma.sp decode, global split-K";
 }
 
 /* ------------------------------------------------------------------ timing */

@@ -167,6 +167,8 @@ int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense, sp_cuda_ctx *c) {
 }
 
 /* d: the masked dense weight on the device (read only). */
+static cudaDataType lt_type(const sp_cuda_weight *w) { return w->dtype == SP_CUDA_F16 ? CUDA_R_16F : CUDA_R_16BF; }
+
 int sp_lt_upload_dev(sp_cuda_weight *w, const void *d, sp_cuda_ctx *c) {
     int rc = lt_load();
     if (rc) return rc;
@@ -178,8 +180,9 @@ int sp_lt_upload_dev(sp_cuda_weight *w, const void *d, sp_cuda_ctx *c) {
     s->mode = lt_mode();
     /* the same bytes (W row-major, out x in) described three ways */
     const cusparseOperation_t op = s->mode == 0 ? CUSPARSE_OPERATION_TRANSPOSE : CUSPARSE_OPERATION_NON_TRANSPOSE;
-    if (s->mode == 1) LT(L.sdesc(L.h, &s->A, w->out, w->in, w->in, 16, CUDA_R_16BF, CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
-    else LT(L.sdesc(L.h, &s->A, w->in, w->out, w->in, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
+    const cudaDataType ty = lt_type(w);
+    if (s->mode == 1) LT(L.sdesc(L.h, &s->A, w->out, w->in, w->in, 16, ty, CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
+    else LT(L.sdesc(L.h, &s->A, w->in, w->out, w->in, 16, ty, CUSPARSE_ORDER_COL, CUSPARSELT_SPARSITY_50_PERCENT));
     void *buf = NULL;
     int *valid = NULL;
     size_t csz = 0, cbuf = 0;
@@ -218,13 +221,14 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
     p->n = n;
     const int M = w->out, K = w->in;
     const cusparseOperation_t N = CUSPARSE_OPERATION_NON_TRANSPOSE;
+    const cudaDataType ty = lt_type(w);
     if (s->mode == 2) { /* D (n x M, row-major) = X (n x K, row-major) W^T (K x M column-major, structured) */
-        LT(L.ddesc(L.h, &p->B, n, K, K, 16, CUDA_R_16BF, CUSPARSE_ORDER_ROW));
-        LT(L.ddesc(L.h, &p->C, n, M, M, 16, CUDA_R_16BF, CUSPARSE_ORDER_ROW));
+        LT(L.ddesc(L.h, &p->B, n, K, K, 16, ty, CUSPARSE_ORDER_ROW));
+        LT(L.ddesc(L.h, &p->C, n, M, M, 16, ty, CUSPARSE_ORDER_ROW));
         LT(L.mmdesc(L.h, &p->mm, N, N, &p->B, &s->A, &p->C, &p->C, CUSPARSE_COMPUTE_32F));
     } else { /* D (M x n, column-major) = op(W) (M x K) X^T (K x n, column-major) */
-        LT(L.ddesc(L.h, &p->B, K, n, K, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL));
-        LT(L.ddesc(L.h, &p->C, M, n, M, 16, CUDA_R_16BF, CUSPARSE_ORDER_COL));
+        LT(L.ddesc(L.h, &p->B, K, n, K, 16, ty, CUSPARSE_ORDER_COL));
+        LT(L.ddesc(L.h, &p->C, M, n, M, 16, ty, CUSPARSE_ORDER_COL));
         LT(L.mmdesc(L.h, &p->mm, s->mode ? N : CUSPARSE_OPERATION_TRANSPOSE, N, &s->A, &p->B, &p->C, &p->C, CUSPARSE_COMPUTE_32F));
     }
     LT(L.alg(L.h, &p->alg, &p->mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
@@ -235,7 +239,8 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
     void *xb = NULL, *yb = NULL;
     SP_CU(cudaMalloc(&xb, (size_t)K * n * 2));
     SP_CU(cudaMalloc(&yb, (size_t)M * n * 2));
-    k_random_bf16<><<<256, 256, 0, c->stream>>>((__nv_bfloat16 *)xb, (size_t)K * n, 977, 1.f); /* zeros time unlike data */
+    /* zeros time unlike data; for f16 the same bits read as f16 lie within +-2 */
+    k_random_bf16<><<<256, 256, 0, c->stream>>>((__nv_bfloat16 *)xb, (size_t)K * n, 977, 1.f);
     const float one = 1.f, zero = 0.f;
     const void *da, *db;
     lt_operands(s, xb, &da, &db);
@@ -269,7 +274,7 @@ static int grow(void **p, size_t *have, size_t need) {
 
 /* cuSPARSELt refuses token counts that are not a multiple of 8 (seen: status 10 at n = 1
  * and 3 on 0.8): those run on a zero-padded copy of x. */
-int sp_lt_run(const sp_cuda_weight *cw, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+int sp_lt_run(const sp_cuda_weight *cw, const void *x, int n, void *y, sp_cuda_ctx *c) {
     sp_cuda_weight *w = (sp_cuda_weight *)cw;
     sp_lt_state *s = w->lt;
     const int n8 = (n + 7) / 8 * 8;

@@ -1,9 +1,9 @@
 /* sp24_gemm.cu: 2:4 prefill GEMM, y (n, out) = x (n, in) W^T for any n (used above the
- * decode kernel's 16 tokens), on sparse tensor cores (mma.sp m16n8k32, bf16 in, f32
+ * decode kernel's 16 tokens), on sparse tensor cores (mma.sp m16n8k32, bf16 or f16 in, f32
  * accumulate). Reads the weight in the decode kernel's fragment layout (v24/m24, see the
  * comment at the top of sp24_gemv.cu), so one upload serves both kernels.
  *
- * Tiling (template <RW, NT>): a block of 8 warps computes BM = 64*RW output rows x
+ * Tiling (template <RW, NT, T>, T the element type): a block of 8 warps computes BM = 64*RW output rows x
  * BN = 16*NT tokens; warps form 4 (rows) x 2 (tokens), each owning RW row tiles of 16 x
  * NT n-tiles of 8, i.e. RW*NT accumulator tiles of 16x8 in registers. Configurations:
  *   <2,8> 128 x 128 (prefill), <2,4> 128 x 64 and <1,4> 64 x 64 (fewer tokens, more blocks);
@@ -28,7 +28,7 @@
  *     metadata component s>>1 with selector s&1.
  * K runs to kp (in padded to 256): v24/m24 hold zero values and nibbles 0x4 there.
  *
- * Epilogue: accumulators -> bf16 tile in shared memory (token-major, padded against bank
+ * Epilogue: accumulators -> T tile in shared memory (token-major, padded against bank
  * conflicts) -> 16-byte coalesced stores of y rows (scalar when out % 8 != 0).
  *
  * Rasterization: blocks walk row blocks fastest inside groups of `group` row blocks (host
@@ -46,10 +46,10 @@ __device__ __forceinline__ uint32_t gm_comp(const uint4 &v, int q) {
     return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
 }
 
-template <int RW, int NT>
+template <int RW, int NT, typename T>
 __global__ void __launch_bounds__(SP_THREADS, RW * NT >= 16 ? 1 : 2)
 sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-                 const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y,
+                 const T *__restrict__ x, T *__restrict__ y,
                  int n, int M, int K, int KM, int RT, int group) {
     constexpr int BM = 64 * RW, BN = 16 * NT;
     constexpr int AR = RW == 1 ? 8 : 4, AD = AR - 1; /* A ring slots, steps loaded ahead */
@@ -85,7 +85,7 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             for (int it = 0; it < XIT; it++) {
                 const int j = it * (SP_THREADS / 8) + (threadIdx.x >> 3), tok = tok0 + j;
                 const bool ok = tok < n && col < K;
-                const __nv_bfloat16 *src = ok ? x + (size_t)tok * K + col : x;
+                const T *src = ok ? x + (size_t)tok * K + col : x;
                 const uint32_t dst = sbase + slot * (BN * GM_XSTRIDE) + j * GM_XSTRIDE + q * 16;
                 asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0));
             }
@@ -138,8 +138,8 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                              : "r"(xa + nt * 8 * GM_XSTRIDE));
 #pragma unroll
                 for (int r = 0; r < RW; r++) {
-                    if (s & 1) sp_mma_sp<1>(acc[r][nt], a[s % AR][r], b, gm_comp(e[r], s >> 1));
-                    else sp_mma_sp<0>(acc[r][nt], a[s % AR][r], b, gm_comp(e[r], s >> 1));
+                    if (s & 1) sp_mma_sp<1, sp_is_f16<T>::v>(acc[r][nt], a[s % AR][r], b, gm_comp(e[r], s >> 1));
+                    else sp_mma_sp<0, sp_is_f16<T>::v>(acc[r][nt], a[s % AR][r], b, gm_comp(e[r], s >> 1));
                 }
             }
         }
@@ -150,8 +150,8 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     /* epilogue: the ring is free once every copy landed and every warp is done */
     asm volatile("cp.async.wait_group 0;");
     __syncthreads();
-    constexpr int OS = BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
-    __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(smem);
+    constexpr int OS = BM + 8; /* elements per staged token row: 2 tokens apart = 8 banks apart */
+    T *so = reinterpret_cast<T *>(smem);
 #pragma unroll
     for (int r = 0; r < RW; r++)
 #pragma unroll
@@ -160,7 +160,7 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             for (int i = 0; i < 4; i++) {
                 const int row = wm * RW * 16 + r * 16 + g + 8 * (i >> 1);
                 const int tok = wn * NT * 8 + nt * 8 + 2 * t + (i & 1);
-                so[tok * OS + row] = __float2bfloat16(acc[r][nt][i]);
+                so[tok * OS + row] = sp_from_f32<T>(acc[r][nt][i]);
             }
     __syncthreads();
     const int row0 = rb * BM;
@@ -178,8 +178,10 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     }
 }
 
-template <int RW, int NT>
-static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+template <int RW, int NT, typename T>
+static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, sp_cuda_ctx *c) {
+    const T *x = (const T *)xv;
+    T *y = (T *)yv;
     constexpr int BM = 64 * RW, BN = 16 * NT;
     const int RT = w->mp / 16, KM = w->kp / 256;
     const int RB = (RT * 16 + BM - 1) / BM, TB = (n + BN - 1) / BN;
@@ -191,8 +193,8 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     const size_t xs = (size_t)GM_STAGES * BN * GM_XSTRIDE, os = (size_t)BN * (BM + 8) * 2;
     const size_t smem = xs > os ? xs : os;
     static size_t allowed = 0; /* per template instance */
-    SP_CHK(sp_allow_smem(sp24_gemm_kernel<RW, NT>, smem, &allowed));
-    sp24_gemm_kernel<RW, NT><<<(unsigned)((size_t)RB * TB), SP_THREADS, smem, c->stream>>>(
+    SP_CHK(sp_allow_smem(sp24_gemm_kernel<RW, NT, T>, smem, &allowed));
+    sp24_gemm_kernel<RW, NT, T><<<(unsigned)((size_t)RB * TB), SP_THREADS, smem, c->stream>>>(
         w->v24, w->m24, x, y, n, w->out, w->in, KM, RT, group);
     SP_CU(cudaGetLastError());
     return 0;
@@ -200,7 +202,7 @@ static int gm_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
 
 /* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-9 wgmma.sp variants
  * 0-5; x NULL: assumed 16-byte aligned) */
-static int gemm_tile(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, const sp_cuda_ctx *c) {
+static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
     /* the wgmma.sp kernel on Hopper from 256 tokens (below: not measured, mma.sp stays), H200
@@ -223,11 +225,17 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
     return names[gemm_tile(w, NULL, n, c)];
 }
 
-int sp24_gemm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+template <typename T>
+static int gm_tile_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int tile) {
+    if (tile == 1) return gm_launch<2, 8, T>(w, x, n, y, c);
+    if (tile == 2) return gm_launch<2, 4, T>(w, x, n, y, c);
+    return gm_launch<1, 4, T>(w, x, n, y, c);
+}
+
+int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 GEMM: n = %d", n);
     const int tile = gemm_tile(w, x, n, c); /* an unaligned x takes the mma.sp GEMM (TMA needs 16 bytes) */
     if (tile >= 4) return sp24_wgmma_run(w, x, n, y, c, tile - 4); /* sm_90a wgmma.sp (sp24_wgmma.cu) */
-    if (tile == 1) return gm_launch<2, 8>(w, x, n, y, c);
-    if (tile == 2) return gm_launch<2, 4>(w, x, n, y, c);
-    return gm_launch<1, 4>(w, x, n, y, c);
+    if (w->dtype == SP_CUDA_F16) return gm_tile_run<__half>(w, x, n, y, c, tile);
+    return gm_tile_run<__nv_bfloat16>(w, x, n, y, c, tile);
 }

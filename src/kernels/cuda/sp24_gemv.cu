@@ -1,5 +1,5 @@
 /* sp24_gemv.cu: 2:4 decode GEMM, y (n, out) = x (n, in) W^T for n <= 16 per launch,
- * on sparse tensor cores (mma.sp m16n8k32, bf16 in, f32 accumulate).
+ * on sparse tensor cores (mma.sp m16n8k32, bf16 or f16 in (the template T), f32 accumulate).
  *
  * The weight is the sparse A operand (16 output rows x 32 inputs per mma), the tokens
  * are B (8 per n-tile). Memory-bound by design: each lane streams one 16-byte value
@@ -93,13 +93,14 @@ static int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c) {
 
 /* y (n, M) = x (n, K) W^T over the block's K range: warp (rpb_i, kwi) sweeps macro steps
  * m0 + kwi, m0 + kwi + kw, ... of row tile rt, one macro step of loads ahead. */
-template <int NT>
+template <int NT, typename T>
 __global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws,
+            const T *__restrict__ xt, T *__restrict__ y, float *ws,
             unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int pf, int cluster, int early) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
+    const __nv_bfloat16 *x = reinterpret_cast<const __nv_bfloat16 *>(xt); /* staged as bytes, whatever T */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
     const int rt = blockIdx.x * rpb + rpb_i;
@@ -138,8 +139,8 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             for (int nt = 0; nt < NT; nt++) {
                 uint32_t b[4];
                 sp_load_b(b, xs, sl + s, n, nt, steps32);
-                if (s & 1) sp_mma_sp<1>(acc[nt], a[s], b, ev[s >> 1]);
-                else sp_mma_sp<0>(acc[nt], a[s], b, ev[s >> 1]);
+                if (s & 1) sp_mma_sp<1, sp_is_f16<T>::v>(acc[nt], a[s], b, ev[s >> 1]);
+                else sp_mma_sp<0, sp_is_f16<T>::v>(acc[nt], a[s], b, ev[s >> 1]);
             }
         }
     };
@@ -196,20 +197,33 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
         stage_round(r + 3);
     }
     asm volatile("cp.async.wait_group 0;");
-    sp_epilogue<NT>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws,
+    sp_epilogue<NT, T>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws,
                     counters, splits, cluster, rpb);
 }
 
-int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
+/* The kernel instance for plan p, its shared memory allowed (one memo an instance), and
+ * whether p's cluster stays: sp24_run's residency rule (every cluster of the grid at once). */
+template <typename T>
+using sp24_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
+                         int, int, int, int);
+template <typename T>
+static int sp24_instance(const sp_plan *p, int row_blocks, sp_cuda_ctx *c, sp24_fn<T> *k, int *cluster) {
+    static size_t allowed[2]; /* per T */
+    *k = p->nt == 1 ? sp24_kernel<1, T> : sp24_kernel<2, T>;
+    SP_CHK(sp_allow_smem(*k, p->smem, &allowed[p->nt - 1]));
+    *cluster = p->cluster && sp_clusters_resident(*k, p->splits, p->smem, c) >= row_blocks;
+    return 0;
+}
+
+template <typename T>
+static int sp24_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_ctx *c) {
     sp_plan p;
     int rc = sp_plan_make(w, n, c, &p);
     if (rc) return rc;
     const int KM = w->kp / 256, RT = w->mp / 16;
     dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
-    static size_t allowed[2];
-    auto k = p.nt == 1 ? sp24_kernel<1> : sp24_kernel<2>;
-    SP_CHK(sp_allow_smem(k, p.smem, &allowed[p.nt - 1]));
-    if (p.cluster && sp_clusters_resident(k, grid.y, p.smem, c) < (int)grid.x) p.cluster = 0;
+    sp24_fn<T> k;
+    SP_CHK(sp24_instance(&p, (int)grid.x, c, &k, &p.cluster));
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
                                  x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM, p.rpb, p.splits, p.pf,
                                  p.cluster, c->pdl);
@@ -218,8 +232,28 @@ int sp24_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
         c->cluster_broken = 1;
         fprintf(stderr, "sparsity: cluster launch refused (%s); decode split-K goes through global memory\n",
                 cudaGetErrorString(e));
-        return sp24_run(w, x, n, y, c);
+        return sp24_launch(w, x, n, y, c);
     }
     SP_CU(e);
     return 0;
+}
+
+int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c) {
+    if (w->dtype == SP_CUDA_F16) return sp24_launch(w, (const __half *)x, n, (__half *)y, c);
+    return sp24_launch(w, (const __nv_bfloat16 *)x, n, (__nv_bfloat16 *)y, c);
+}
+
+/* How the decode call for n tokens sums its K splits (sp24_launch's rule): "" (one split),
+ * "cluster" (shared memory of a thread block cluster) or "global" (ws and a counter). */
+template <typename T>
+static const char *sp24_split_path_t(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
+    sp_plan p;
+    if (sp_plan_make(w, n, c, &p) || p.splits == 1) return "";
+    sp24_fn<T> k;
+    int cl = 0;
+    if (sp24_instance(&p, (w->mp / 16 + p.rpb - 1) / p.rpb, c, &k, &cl)) return "?";
+    return cl ? "cluster" : "global";
+}
+const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
+    return w->dtype == SP_CUDA_F16 ? sp24_split_path_t<__half>(w, n, c) : sp24_split_path_t<__nv_bfloat16>(w, n, c);
 }

@@ -1,6 +1,6 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
- * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 in, f32
- * accumulate, bf16 out). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
+ * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
+ * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
  * 4-9; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all.
@@ -142,24 +142,30 @@ __device__ __forceinline__ void wg_fence_acc(float *d) {
     "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "             \
     "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "  \
     "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-/* d (64 x BN f32) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x BN at desc) */
-template <int BN, int SEL>
+/* d (64 x BN f32) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x BN at desc); A and
+ * B bf16, or f16 (F16) */
+#define WG_MMA_256(TY)                                                                            \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                       \
+                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32." TY "." TY " {" WG_R64 WG_R128_HI "}, " \
+                 "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}"                     \
+                 : WG_F64(d, 0), WG_F64(d, 64)                                                    \
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
+#define WG_MMA_128(TY)                                                                            \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                       \
+                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32." TY "." TY " {" WG_R64 "}, "      \
+                 "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"                             \
+                 : WG_F64(d, 0)                                                                   \
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
+template <int BN, int SEL, bool F16 = false>
 __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
-    if constexpr (BN == 256) { /* 128 accumulators a thread: only where A needs few registers (tile 8) */
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                     "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
-                     "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}"
-                     : WG_F64(d, 0), WG_F64(d, 64)
-                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
-    } else {
-        static_assert(BN == 128, "BN is 128 or 256");
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                     "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 {" WG_R64 "}, "
-                     "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"
-                     : WG_F64(d, 0)
-                     : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL));
-    }
+    static_assert(BN == 128 || BN == 256, "BN is 128 or 256");
+    if constexpr (BN == 256 && F16) WG_MMA_256("f16"); /* 128 accumulators a thread: only where A needs few registers (tile 8) */
+    else if constexpr (BN == 256) WG_MMA_256("bf16");
+    else if constexpr (F16) WG_MMA_128("f16");
+    else WG_MMA_128("bf16");
 }
+#undef WG_MMA_256
+#undef WG_MMA_128
 
 /* m64n256k32 with A (64 x 16 kept values a k32 step) from shared memory at adesc (tile 9 only) */
 template <int SEL>
@@ -190,11 +196,12 @@ __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint3
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC> /* WS 0, 1 or 2, see the top */
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T> /* WS 0, 1 or 2, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-                  __nv_bfloat16 *__restrict__ y, int n, int M, int KM, int RT, int group) {
+                  T *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
+    constexpr bool F16 = sp_is_f16<T>::v;
     constexpr uint32_t STAGE = BN * 128;  /* bytes: BN tokens x 64 columns */
     constexpr uint32_t PART = STAGE / CL; /* what one producer of the cluster loads */
     constexpr int NA = BN / 2;            /* accumulators a thread */
@@ -399,8 +406,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
                 if (BN == 256) h = 0; /* one pair, see below */
-                wg_mma_sp<BN, 0>(acc, a[2 * h], desc, e[h]);
-                wg_mma_sp<BN, 1>(acc, a[2 * h + 1], desc + (64 >> 4), e[h]);
+                wg_mma_sp<BN, 0, F16>(acc, a[2 * h], desc, e[h]);
+                wg_mma_sp<BN, 1, F16>(acc, a[2 * h + 1], desc + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                 if constexpr (BN == 256) {
                     /* 128 accumulators leave room for one register pair only (two make ptxas
@@ -448,8 +455,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                     const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
                     wg_fence_acc<NA>(acc);
                     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                    wg_mma_sp<BN, 0>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
-                    wg_mma_sp<BN, 1>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
+                    wg_mma_sp<BN, 0, F16>(acc, a[2 * r], desc, meta);                 /* step 2ks: columns 0..31 */
+                    wg_mma_sp<BN, 1, F16>(acc, a[2 * r + 1], desc + (64 >> 4), meta); /* step 2ks+1: 64 bytes in */
                     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                     /* stage ks-1 is done; after the last stage all are. That last wait sits here, in
                      * the stage's own branch, because ptxas 13.0 hoisted the epilogue's reads of acc
@@ -478,13 +485,13 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
         /* epilogue: both consumers are past their last wgmma (and every TMA into this CTA
          * landed, as each was waited for) before the ring becomes the output tile */
         asm volatile("bar.sync 1, %0;" ::"n"(CT) : "memory");
-        constexpr int OS = BM + 8; /* bf16 per staged token row: 2 tokens apart = 8 banks apart */
-        __nv_bfloat16 *so = reinterpret_cast<__nv_bfloat16 *>(sgen);
+        constexpr int OS = BM + 8; /* elements per staged token row: 2 tokens apart = 8 banks apart */
+        T *so = reinterpret_cast<T *>(sgen);
         const int g = lane >> 2, t = lane & 3;
 #pragma unroll
         for (int i = 0; i < NA; i++) {
             const int row = c * 64 + w * 16 + g + 8 * ((i >> 1) & 1), tok = 8 * (i >> 2) + 2 * t + (i & 1);
-            so[tok * OS + row] = __float2bfloat16(acc[i]);
+            so[tok * OS + row] = sp_from_f32<T>(acc[i]);
         }
         asm volatile("bar.sync 1, %0;" ::"n"(CT) : "memory");
         const int ct = threadIdx.x - 128, row0 = rb * BM;
@@ -524,9 +531,10 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2>
-static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC>;
+template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, typename T = __nv_bfloat16>
+static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp_cuda_ctx *c) {
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, T>;
+    T *y = (T *)yv;
     constexpr int BM = WG_BM(NC);
     static int binary = 0; /* per template instance: asked once, not on every launch */
     if (!binary) {
@@ -545,7 +553,7 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
     CUtensorMap map;
     const cuuint64_t dims[2] = {(cuuint64_t)w->in, (cuuint64_t)n}, strides[1] = {(cuuint64_t)w->in * 2};
     const cuuint32_t box[2] = {64, BN / CL}, estr[2] = {1, 1};
-    CUresult r = enc(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides, box, estr,
+    CUresult r = enc(&map, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides, box, estr,
                      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
@@ -577,23 +585,28 @@ static int wg_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __n
 /* 1 when the wgmma kernel can run: a Hopper device, sm_90a code in this build, the driver's
  * tensor-map encoder, and x 16-byte aligned for TMA (NULL: not known yet, taken as aligned,
  * as every cudaMalloc'd buffer and row offset of the device model is) */
-int sp24_wgmma_usable(const __nv_bfloat16 *x, const sp_cuda_ctx *c) {
+int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c) {
     static int built = -1;
     if (built < 0) {
         cudaFuncAttributes fa;
-        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1, 0, 8, 2>) == cudaSuccess && fa.binaryVersion == 90;
+        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1, 0, 8, 2, __nv_bfloat16>) == cudaSuccess &&
+                fa.binaryVersion == 90;
     }
     return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
 }
 
 /* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256,
  * 5 128 x 256 with a shared-memory A */
-int sp24_wgmma_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c,
-                   int variant) {
+int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
     if (c->cc_major != 9)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
+    if (w->dtype == SP_CUDA_F16) { /* the two automatic tiles only (gemm_tile's 5 and 8) */
+        if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
+        if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5 and 8)", variant + 4);
+    }
     /* BN 256 (128 accumulators) only with the shared-memory weight ring: ptxas 13.0 keeps the
      * consumers within the launch bound's 168 registers, not setmaxnreg's, and v1's register
      * ring then spills (bench/NOTES.md) */
