@@ -466,8 +466,9 @@ static void test_wgmma_all(const char *name, int only) {
     }
 }
 
-/* test_cuda [--wgmma [TILE] | --decode]: everything, or only the wgmma.sp GEMM (all its tiles or
- * TILE; for compute-sanitizer runs), or only the decode kernels (n <= 16 and the unstructured forms) */
+/* test_cuda [--wgmma [TILE] | --decode | --f16]: everything, or only the wgmma.sp GEMM (all its tiles
+ * or TILE; for compute-sanitizer runs), or only the decode kernels (n <= 16 and the unstructured
+ * forms), or only the f16 forms */
 int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         printf("skipped: %s\n", sp_last_error());
@@ -485,6 +486,15 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    const int sm90 = strstr(name, "(sm_90)") != NULL;
+    if (argc > 1 && !strcmp(argv[1], "--f16")) { /* the f16 forms alone */
+        const int n_f16[] = {1, 5, 16, 17, 100, 300};
+        test_f16(300, 2304, n_f16, 6, sm90);
+        test_f16(1024, 4096, n_f16, 6, sm90);
+        if (fails) { printf("%d failures\n", fails); return 1; }
+        printf("all f16 checks passed\n");
+        return 0;
+    }
     /* --decode: the decode kernels alone (2:4, bitmaps, CSR16, delta rows; a quick device check) */
     const int decode_only = argc > 1 && !strcmp(argv[1], "--decode");
     const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
@@ -496,7 +506,6 @@ int main(int argc, char **argv) {
     test_24(1000, 4096, n_all, 7, 1);
     sp_cuda_set_config(1, 3, 0);                  /* forced plans: 8 warps on one row tile */
     test_24(129, 1040, n_all, 7, 0);
-    const int sm90 = strstr(name, "(sm_90)") != NULL;
     want_split = sm90 ? "cluster" : "global";     /* every grid below fits one wave of clusters */
     sp_cuda_set_config(2, 5, 0);                  /* 5 splits: on sm_90 a cluster of 5 */
     test_24(300, 2304, n_all, 7, 0);

@@ -235,6 +235,12 @@ static int lt_plan_for(sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_lt_plan **ou
     LT(L.plan(L.h, &p->plan, &p->mm, &p->alg));
     LT(L.ws(L.h, &p->plan, &p->work_bytes));
     if (p->work_bytes) SP_CU(cudaMalloc(&p->work, p->work_bytes));
+    const char *se = getenv("SP_LT_SEARCH"); /* 0: the default algorithm, no search (A/B, diagnosis) */
+    if (se && !strcmp(se, "0")) {
+        p->made = 1;
+        *out = p;
+        return 0;
+    }
     /* search once on scratch buffers (it runs many kernels and accumulates into D) */
     void *xb = NULL, *yb = NULL;
     SP_CU(cudaMalloc(&xb, (size_t)K * n * 2));
