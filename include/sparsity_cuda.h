@@ -52,8 +52,9 @@ typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the devic
 
 /* Element type of a weight and of the x and y it is used with. f16 is built for DENSE (cuBLAS),
  * 24 (the mma.sp decode kernel, the mma.sp GEMM tiles and the automatic wgmma.sp tiles 5 and 8)
- * and 24_LT (cuSPARSELt); the unstructured and cuSPARSE forms are bf16 only (their upload with
- * f16 fails and says so). */
+ * and 24_LT (cuSPARSELt, its default algorithm: its f16 algorithm search broke the CUDA context
+ * on the H200, see cusparselt.cu); the unstructured and cuSPARSE forms are bf16 only (their
+ * upload with f16 fails and says so). */
 typedef enum { SP_CUDA_BF16 = 0, SP_CUDA_F16 = 1 } sp_cuda_dtype;
 
 /* Dense bf16 weight w (out, in) for DENSE, BITMAP(_ROWS), CSR16, DELTA_ROWS, CSR, COO or BSR (zeros are dropped by the
