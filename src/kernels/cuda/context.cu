@@ -503,6 +503,33 @@ __global__ void sp_read_kernel(const uint4 *__restrict__ p, size_t n, unsigned *
     if (s == 0x9E3779B9u) *sink = s;
 }
 
+/* The same read in the decode kernel's launch shape (diagnosis, SP_READ_SHAPE=L:KB): 256 threads a
+ * block, each warp L contiguous 512-byte chunks, all L loads issued before any is used, KB of
+ * dynamic shared memory a block to cap the blocks an SM as the decode kernel's registers do. */
+template <int L>
+__global__ void sp_read_shaped(const uint4 *__restrict__ p, size_t n, unsigned *sink) {
+    const size_t w = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    uint4 v[L];
+#pragma unroll
+    for (int j = 0; j < L; j++) {
+        const size_t i = (w * L + j) * 32 + lane;
+        v[j] = i < n ? sp_ld_stream(p + i) : make_uint4(0, 0, 0, 0);
+    }
+    unsigned s = 0;
+#pragma unroll
+    for (int j = 0; j < L; j++) s ^= v[j].x ^ v[j].w;
+    if (s == 0x9E3779B9u) *sink = s;
+}
+
+template <int L>
+static int read_shaped_launch(const uint4 *p, size_t n, unsigned *sink, int kb, sp_cuda_ctx *c) {
+    static size_t allowed;
+    SP_CHK(sp_allow_smem(sp_read_shaped<L>, (size_t)kb << 10, &allowed));
+    const size_t per_block = (size_t)L * 256;
+    sp_read_shaped<L><<<(unsigned)((n + per_block - 1) / per_block), 256, (size_t)kb << 10, c->stream>>>(p, n, sink);
+    return cudaGetLastError() == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "shaped read kernel launch failed");
+}
+
 extern "C" int sp_cuda_time_read(size_t bytes, int iters, int flush, double *median_us) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!c) return SP_ERR_UNSUPPORTED;
@@ -513,9 +540,18 @@ extern "C" int sp_cuda_time_read(size_t bytes, int iters, int flush, double *med
     char *buf = NULL;
     SP_CU(cudaMalloc(&buf, bytes * per_round + 16));
     SP_CU(cudaMemset(buf, 1, bytes * per_round + 16));
+    int shape_l = 0, shape_kb = 0; /* SP_READ_SHAPE=L:KB, L in 4, 9, 18 */
+    const char *sh = getenv("SP_READ_SHAPE");
+    if (sh && (sscanf(sh, "%d:%d", &shape_l, &shape_kb) != 2 || (shape_l != 4 && shape_l != 9 && shape_l != 18) ||
+               shape_kb < 0 || shape_kb > 200))
+        shape_l = 0;
     auto fn = [&](int i) {
-        sp_read_kernel<<<4 * c->sm_count, 512, 0, c->stream>>>((const uint4 *)(buf + (size_t)(i % per_round) * bytes),
-                                                              bytes / 16, (unsigned *)(buf + bytes * per_round));
+        const uint4 *p = (const uint4 *)(buf + (size_t)(i % per_round) * bytes);
+        unsigned *sink = (unsigned *)(buf + bytes * per_round);
+        if (shape_l == 4) return read_shaped_launch<4>(p, bytes / 16, sink, shape_kb, c);
+        if (shape_l == 9) return read_shaped_launch<9>(p, bytes / 16, sink, shape_kb, c);
+        if (shape_l == 18) return read_shaped_launch<18>(p, bytes / 16, sink, shape_kb, c);
+        sp_read_kernel<<<4 * c->sm_count, 512, 0, c->stream>>>(p, bytes / 16, sink);
         return cudaGetLastError() == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "read kernel launch failed");
     };
     for (int i = 0; i < per_round; i++) fn(i);
