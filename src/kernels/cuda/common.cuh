@@ -225,8 +225,10 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
  * where 4 of 4 steps filled 0.73; H200 run 24: the same time, the tiled bitmap kernel 5-6%
  * faster there, run 29). */
 __device__ __forceinline__ void sp_split_range(int KM, int splits, int y, int *m0, int *m1) {
-    *m0 = (int)((long long)y * KM / splits);
-    *m1 = (int)((long long)(y + 1) * KM / splits);
+    /* 32-bit: (y + 1) KM <= KM^2 < 2^32 (sp_plan_make keeps KM < 2^16); a 64-bit division is a
+     * called routine in every warp's prologue, ahead of its first weight load */
+    *m0 = (int)((unsigned)y * (unsigned)KM / (unsigned)splits);
+    *m1 = (int)((unsigned)(y + 1) * (unsigned)KM / (unsigned)splits);
 }
 
 #define SP_WARPS 8

@@ -294,6 +294,7 @@ extern "C" int sp_cuda_sync(void) {
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p) {
     if (n < 1 || n > 16) return sp_error(SP_ERR_ARG, "own decode kernel: n = %d outside 1..16", n);
     const int KM = w->kp / 256, RT = w->mp / 16;
+    if (KM >= 65536) return sp_error(SP_ERR_UNSUPPORTED, "own decode kernel: %d input columns (at most 2^24)", w->in);
     p->nt = n <= 8 ? 1 : 2;
     /* measured (bench sweep, H100): 1-2 tokens like 2 row tiles per block and ~1 block
      * per SM; more tokens like 8 row tiles per block (x staged once for 128 rows) and

@@ -102,7 +102,8 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
     const __nv_bfloat16 *x = reinterpret_cast<const __nv_bfloat16 *>(xt); /* staged as bytes, whatever T */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int kw = SP_WARPS / rpb, rpb_i = warp % rpb, kwi = warp / rpb;
+    const int lg = __ffs(rpb) - 1; /* rpb is 1, 2, 4 or 8 (sp_plan_make): shifts, not divisions */
+    const int kw = SP_WARPS >> lg, rpb_i = warp & (rpb - 1), kwi = warp >> lg;
     const int rt = blockIdx.x * rpb + rpb_i;
     int m0, m1;
     sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
@@ -148,7 +149,7 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
      * cp.async group per round, two rounds ahead, so compute starts as soon as the
      * first round's columns are in; weights: two macro steps in registers, refilled
      * after use (plus an optional L2 prefetch window of pf steps). */
-    const int R = (m1 - m0 + kw - 1) / kw;
+    const int R = (m1 - m0 + kw - 1) >> (3 - lg); /* kw = 8 >> lg */
     auto stage_round = [&](int r) {
         int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
         sp_stage_x_range(xs, x, n, K, m0 * 256, steps32, lo, hi); /* empty group past the end */
