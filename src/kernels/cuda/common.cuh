@@ -330,13 +330,9 @@ __device__ __forceinline__ int sp_stage_stride(int steps32) { return steps32 * 6
 __device__ __forceinline__ void sp_stage_x_range(uint32_t *xs, const __nv_bfloat16 *x, int n, int K, int k0,
                                                  int steps32, int lo, int hi) {
     const int stride = sp_stage_stride(steps32), chunks = (hi - lo) * 4; /* 16-byte chunks per token */
-    /* chunks is a power of two in every round but a short last one: shifts then, not a division
-     * an iteration (this runs in the decode kernel's prologue, before its first weight load) */
-    const bool pow2 = !(chunks & (chunks - 1));
-    const int sh = __ffs(chunks) - 1;
     char *base = reinterpret_cast<char *>(xs);
     for (int i = threadIdx.x; i < n * chunks; i += blockDim.x) {
-        const int j = pow2 ? i >> sh : i / chunks, c = lo * 4 + (pow2 ? i & (chunks - 1) : i % chunks), col = k0 + c * 8;
+        int j = i / chunks, c = lo * 4 + i % chunks, col = k0 + c * 8;
         const __nv_bfloat16 *src = col < K ? x + (size_t)j * K + col : x;
         uint32_t dst = (uint32_t)__cvta_generic_to_shared(base + j * stride + c * 16);
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(col < K ? 16 : 0));
