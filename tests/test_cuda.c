@@ -61,6 +61,19 @@ static uint16_t *cublas_y(sp_cuda_weight *dw, int out, int in, int n, const uint
     return y;
 }
 
+/* A fresh case: x of n tokens, its double reference through dense, and cuBLAS's output on wd
+ * (returned; checked against the reference within tol). The caller frees all three. */
+static uint16_t *fresh_case(const uint16_t *dense, sp_cuda_weight *wd, int out, int in, int n, double tol, uint16_t **x,
+                            double **ref) {
+    *x = malloc((size_t)n * in * 2);
+    *ref = malloc((size_t)n * out * sizeof(double));
+    gc_make_x((size_t)n * in, *x);
+    gc_ref(out, in, n, dense, *x, *ref);
+    uint16_t *yc = cublas_y(wd, out, in, n, *x);
+    CHECK(gc_relerr((size_t)n * out, yc, *ref) < tol, "cuBLAS itself off the CPU reference (%dx%d, n=%d)", out, in, n);
+    return yc;
+}
+
 static void test_24(int out, int in, const int *ns, int nn, int lt) {
     uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
     uint16_t *dense = malloc((size_t)out * in * 2);
@@ -77,12 +90,9 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
     for (int i = 0; i < nn && w24 && wd && wb; i++) {
         int n = ns[i];
         for (int rep = 0; rep < (n <= 16 ? 2 : 1); rep++) { /* decode twice: split-K scratch must clean itself */
-            uint16_t *x = malloc((size_t)n * in * 2);
-            double *ref = malloc((size_t)n * out * sizeof(double));
-            gc_make_x((size_t)n * in, x);
-            gc_ref(out, in, n, dense, x, ref);
-            uint16_t *yc = cublas_y(wd, out, in, n, x);
-            CHECK(gc_relerr((size_t)n * out, yc, ref) < TOL, "cuBLAS itself off the CPU reference");
+            uint16_t *x;
+            double *ref;
+            uint16_t *yc = fresh_case(dense, wd, out, in, n, TOL, &x, &ref);
             if (n > 16 && rep == 0) printf("  24 own GEMM %dx%d n=%d: %s\n", out, in, n, sp_cuda_linear_path(w24, n));
             if (n <= 16 && want_split && rep == 0)
                 CHECK(strstr(sp_cuda_linear_path(w24, n), want_split), "%dx%d n=%d: decode path \"%s\", want %s split-K", out,
@@ -102,12 +112,10 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
 static void check_forms(const uint16_t *dense, int out, int in, const int *ns, int nn, sp_cuda_weight *wd,
                         int nw, sp_cuda_weight *const *w, const char *const *name) {
     for (int i = 0; i < nn; i++) {
-        int n = ns[i];
-        uint16_t *x = malloc((size_t)n * in * 2);
-        double *ref = malloc((size_t)n * out * sizeof(double));
-        gc_make_x((size_t)n * in, x);
-        gc_ref(out, in, n, dense, x, ref);
-        uint16_t *yc = cublas_y(wd, out, in, n, x);
+        const int n = ns[i];
+        uint16_t *x;
+        double *ref;
+        uint16_t *yc = fresh_case(dense, wd, out, in, n, TOL, &x, &ref);
         for (int k = 0; k < nw; k++) run_check(name[k], w[k], out, in, n, x, ref, yc);
         free(x); free(ref); free(yc);
     }
@@ -338,12 +346,9 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
     CHECK(sp_cuda_weight_dtype(w24) == SP_CUDA_F16, "f16 weight reports dtype %d", (int)sp_cuda_weight_dtype(w24));
     for (int i = 0; i < nn && wd && w24 && w24d; i++) {
         const int n = ns[i];
-        uint16_t *x = malloc((size_t)n * in * 2);
-        double *ref = malloc((size_t)n * out * sizeof(double));
-        gc_make_x((size_t)n * in, x);
-        gc_ref(out, in, n, dense, x, ref);
-        uint16_t *yc = cublas_y(wd, out, in, n, x);
-        CHECK(gc_relerr((size_t)n * out, yc, ref) < TOL_F16, "cuBLAS f16 itself off the CPU reference");
+        uint16_t *x;
+        double *ref;
+        uint16_t *yc = fresh_case(dense, wd, out, in, n, TOL_F16, &x, &ref);
         printf("  f16 %dx%d n=%d: %s\n", out, in, n, sp_cuda_linear_path(w24, n));
         run_check("24-mma.sp f16", w24, out, in, n, x, ref, yc);
         run_check("24 f16 (dev)", w24d, out, in, n, x, ref, yc);
