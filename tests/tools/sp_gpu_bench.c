@@ -68,6 +68,31 @@ static int upload_rot24(int out, int in, const uint16_t *vals, const uint16_t *m
     return upload_copies(SP_CUDA_KERNEL_24, out, in, NULL, vals, meta, w);
 }
 
+/* A random 2:4 weight of out x in with its rotated dense (cuBLAS) and 2:4 copies, as the decode
+ * tables time them; rot24_make returns 0 (after saying why) when an upload fails. */
+typedef struct {
+    uint16_t *vals, *meta, *dense;
+    sp_cuda_weight *wd[MAXCOPY], *w4[MAXCOPY];
+    int cd, c4;
+} rot24;
+static void rot24_free(rot24 *r) {
+    free_all(r->wd, r->cd);
+    free_all(r->w4, r->c4);
+    free(r->vals); free(r->meta); free(r->dense);
+}
+static int rot24_make(int out, int in, rot24 *r) {
+    memset(r, 0, sizeof *r);
+    r->vals = malloc((size_t)out * in), r->meta = malloc((size_t)out * (in / 16) * 2);
+    r->dense = malloc((size_t)out * in * 2);
+    gc_make_24(out, in, r->vals, r->meta, r->dense);
+    r->cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, r->dense, r->wd);
+    r->c4 = upload_rot24(out, in, r->vals, r->meta, r->w4);
+    if (r->cd && r->c4) return 1;
+    printf("upload failed: %s\n", sp_last_error());
+    rot24_free(r);
+    return 0;
+}
+
 /* rel err of w's output against the dense weight's (cuBLAS) on the same x */
 static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const void *x, int n, void *y, void *yd) {
     uint16_t *a = malloc((size_t)n * out * 2), *b = malloc((size_t)n * out * 2);
@@ -159,12 +184,10 @@ static int cluster_ab(const void *xd, void *yd, void *yd2) {
     const int ns[] = {1, 2, 4, 8, 16};
     for (int s = 0; s < NSHAPES; s++) {
         const int out = shapes[s][0], in = shapes[s][1];
-        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
-        uint16_t *dense = malloc((size_t)out * in * 2);
-        gc_make_24(out, in, vals, meta, dense);
-        sp_cuda_weight *wd[MAXCOPY] = {0}, *w4[MAXCOPY] = {0};
-        const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd), c4 = upload_rot24(out, in, vals, meta, w4);
-        if (!cd || !c4) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        rot24 r;
+        if (!rot24_make(out, in, &r)) return 1;
+        sp_cuda_weight **wd = r.wd, **w4 = r.w4;
+        const int cd = r.cd, c4 = r.c4;
         for (int i = 0; i < 5; i++) {
             const int n = ns[i];
             double t[2][3], e[2];
@@ -181,9 +204,7 @@ static int cluster_ab(const void *xd, void *yd, void *yd2) {
             printf("| %dx%d | %d | %.2f | %.2f | %.2f | %+.2f us | %.2fx | %.2fx | %.1e / %.1e |\n", out, in, n, td, med[0], med[1],
                    med[1] - med[0], td / med[0], td / med[1], e[0], e[1]);
         }
-        free_all(wd, cd);
-        free_all(w4, c4);
-        free(vals); free(meta); free(dense);
+        rot24_free(&r);
     }
     return 0;
 }
@@ -305,12 +326,10 @@ int main(int argc, char **argv) {
     }
     for (int s = 0; s < NSHAPES && (dec || uns || sweep); s++) {
         int out = shapes[s][0], in = shapes[s][1];
-        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
-        uint16_t *dense = malloc((size_t)out * in * 2);
-        gc_make_24(out, in, vals, meta, dense);
-        sp_cuda_weight *wd[MAXCOPY] = {0}, *w4[MAXCOPY] = {0};
-        const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd), c4 = upload_rot24(out, in, vals, meta, w4);
-        if (!cd || !c4) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+        rot24 r;
+        if (!rot24_make(out, in, &r)) return 1;
+        sp_cuda_weight **wd = r.wd, **w4 = r.w4;
+        const int cd = r.cd, c4 = r.c4;
         double floor_rot = time_read(sp_cuda_weight_bytes(w4[0]), 0);
         for (int i = 0; i < 5; i++) {
             int n = ns[i];
@@ -340,9 +359,7 @@ int main(int argc, char **argv) {
             }
             printf("\n");
         }
-        free_all(wd, cd);
-        free_all(w4, c4);
-        free(vals); free(meta); free(dense);
+        rot24_free(&r);
     }
 
     if (uns) {

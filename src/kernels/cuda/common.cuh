@@ -210,7 +210,7 @@ static inline cudaError_t sp_launch(void (*k)(KArgs...), dim3 grid, dim3 block, 
  * grid = (row tiles / rpb) x splits; the block's K range is sp_split_range's, at most spb
  * macro steps of 256. */
 struct sp_plan {
-    int rpb, kw, splits, spb, nt;
+    int rpb, splits, spb, nt;
     int cluster;            /* 1: the splits of a row block form a cluster and reduce through its
                                shared memory (sp_epilogue), 0: through ws and counters */
     int pf, pf_bitmap;      /* L2 prefetch distance in macro steps (2:4, bitmap) */

@@ -309,7 +309,6 @@ int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *
     const bool one = n == 1 && w->kernel == SP_CUDA_KERNEL_24;
     p->rpb = c->cfg_rpb ? c->cfg_rpb : (one ? 1 : n <= 2 ? 2 : 8);
     while (!c->cfg_rpb && p->rpb < 8 && (RT + p->rpb - 1) / p->rpb > wave) p->rpb *= 2;
-    p->kw = SP_WARPS / p->rpb;
     const int rows_blocks = (RT + p->rpb - 1) / p->rpb;
     const int spb_cap = std::max(1, (96 * 1024) / ((n + 1) * 512)); /* x staging <= 96 KB */
     const double target = (n <= 2 ? 0.9 : 1.8) * c->sm_count;

@@ -202,31 +202,32 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                     counters, splits, cluster, rpb);
 }
 
-/* The kernel instance for plan p, its shared memory allowed (one memo an instance), and
- * whether p's cluster stays: sp24_run's residency rule (every cluster of the grid at once). */
 template <typename T>
 using sp24_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
                          int, int, int, int);
+
+/* Everything a decode launch of n tokens needs: the plan, its grid, the kernel instance (its
+ * shared memory allowed, one memo an instance) and whether the plan's cluster stays: every
+ * cluster of the grid must be resident at once. sp24_launch runs it, sp24_split_path reports it. */
 template <typename T>
-static int sp24_instance(const sp_plan *p, int row_blocks, sp_cuda_ctx *c, sp24_fn<T> *k, int *cluster) {
+static int sp24_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, sp24_fn<T> *k) {
+    SP_CHK(sp_plan_make(w, n, c, p));
+    *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
     static size_t allowed[2]; /* per T */
     *k = p->nt == 1 ? sp24_kernel<1, T> : sp24_kernel<2, T>;
     SP_CHK(sp_allow_smem(*k, p->smem, &allowed[p->nt - 1]));
-    *cluster = p->cluster && sp_clusters_resident(*k, p->splits, p->smem, c) >= row_blocks;
+    p->cluster = p->cluster && sp_clusters_resident(*k, p->splits, p->smem, c) >= (int)grid->x;
     return 0;
 }
 
 template <typename T>
 static int sp24_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_ctx *c) {
     sp_plan p;
-    int rc = sp_plan_make(w, n, c, &p);
-    if (rc) return rc;
-    const int KM = w->kp / 256, RT = w->mp / 16;
-    dim3 grid((RT + p.rpb - 1) / p.rpb, p.splits);
+    dim3 grid;
     sp24_fn<T> k;
-    SP_CHK(sp24_instance(&p, (int)grid.x, c, &k, &p.cluster));
+    SP_CHK(sp24_prepare(w, n, c, &p, &grid, &k));
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
-                                 x, y, w->ws, w->counters, n, w->out, w->mp, w->in, KM, p.rpb, p.splits, p.pf,
+                                 x, y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.pf,
                                  p.cluster, c->pdl);
     if (e != cudaSuccess && p.cluster) { /* clusters refused here (a partitioned GPU?): ws and counters from now on */
         (void)cudaGetLastError();
@@ -249,11 +250,10 @@ int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx
 template <typename T>
 static const char *sp24_split_path_t(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     sp_plan p;
-    if (sp_plan_make(w, n, c, &p) || p.splits == 1) return "";
+    dim3 grid;
     sp24_fn<T> k;
-    int cl = 0;
-    if (sp24_instance(&p, (w->mp / 16 + p.rpb - 1) / p.rpb, c, &k, &cl)) return "?";
-    return cl ? "cluster" : "global";
+    if (sp24_prepare(w, n, c, &p, &grid, &k)) return "?";
+    return p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
 }
 const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     return w->dtype == SP_CUDA_F16 ? sp24_split_path_t<__half>(w, n, c) : sp24_split_path_t<__nv_bfloat16>(w, n, c);
