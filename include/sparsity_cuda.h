@@ -129,6 +129,11 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
  * row block run as one thread block cluster and add up in its shared memory), 0 = always
  * through global memory (atomics and a counter a row tile), 1 = the same as automatic. */
 void sp_cuda_set_decode_cluster(int mode);
+/* The 2:4 decode (1-16 tokens) on Hopper's warpgroup instruction wgmma.sp (sm_90a; x read by the
+ * tensor cores from shared memory once a warpgroup) instead of mma.sp: 0 = off (default), 1 = on
+ * where it can run (an sm_90 device, a launch plan of 4 or 8 row tiles a block); elsewhere the
+ * mma.sp kernel runs and sp_cuda_linear_path says so. */
+void sp_cuda_set_decode_wgmma(int mode);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (an mma.sp tile), 1 = 128
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),

@@ -471,9 +471,39 @@ static void test_wgmma_all(const char *name, int only) {
     }
 }
 
-/* test_cuda [--wgmma [TILE] | --decode | --f16]: everything, or only the wgmma.sp GEMM (all its tiles
+/* The 2:4 decode on wgmma.sp (sm_90): odd shapes, one row tile, split-K through a cluster (8 row
+ * tiles a block and 4, where the two warpgroups split K) and through global memory, uneven splits,
+ * f16; the path must name the kernel. */
+static void test_wgdec(const int *n_small, const int *n_all) {
+    printf("  2:4 decode on wgmma.sp\n");
+    sp_cuda_set_decode_wgmma(1);
+    want_split = "wgmma.sp decode";
+    test_24(16, 256, n_small, 3, 0);
+    test_24(37, 112, n_small, 3, 0);
+    test_24(300, 528, n_all, 7, 0);
+    test_24(16, 8192, n_small, 3, 0);
+    test_24(1000, 4096, n_all, 7, 0);
+    want_split = "wgmma.sp decode, cluster";
+    sp_cuda_set_config(8, 4, 0); /* uneven splits: 9 macro steps as 2, 2, 2, 3 */
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_config(4, 5, 0); /* two warpgroups split a row tile's K; clusters of 5 */
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_decode_cluster(0);
+    want_split = "wgmma.sp decode, global";
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_config(8, 3, 0);
+    test_24(129, 1040, n_all, 7, 0);
+    sp_cuda_set_decode_cluster(-1);
+    sp_cuda_set_config(0, 0, -1);
+    want_split = NULL;
+    test_f16(300, 2304, n_all, 7, 1);
+    test_f16(1000, 4096, n_all, 7, 1);
+    sp_cuda_set_decode_wgmma(0);
+}
+
+/* test_cuda [--wgmma [TILE] | --decode | --f16 | --wgdec]: everything, or only the wgmma.sp GEMM (all its tiles
  * or TILE; for compute-sanitizer runs), or only the decode kernels (n <= 16 and the unstructured
- * forms), or only the f16 forms */
+ * forms), or only the f16 forms, or only the wgmma.sp decode */
 int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         printf("skipped: %s\n", sp_last_error());
@@ -503,6 +533,12 @@ int main(int argc, char **argv) {
     /* --decode: the decode kernels alone (2:4, bitmaps, CSR16, delta rows; a quick device check) */
     const int decode_only = argc > 1 && !strcmp(argv[1], "--decode");
     const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
+    if (sm90) test_wgdec(n_small, n_all);
+    if (argc > 1 && !strcmp(argv[1], "--wgdec")) { /* the wgmma.sp decode alone */
+        if (fails) { printf("%d failures\n", fails); return 1; }
+        printf(sm90 ? "all wgmma decode checks passed\n" : "wgmma decode: not an sm_90 device, skipped\n");
+        return 0;
+    }
     if (!decode_only) test_attention();
     test_24(16, 256, n_small, 3, 1);
     test_24(37, 112, n_small, 3, 0);           /* odd rows, in not a multiple of 256 */

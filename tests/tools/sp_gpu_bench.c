@@ -1,9 +1,10 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
- *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--iters N]
- *                [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab]
+ *                [--wgdec-ab] [--wgdec] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
- * rows' knobs (see delta_sweep); --cluster-ab: the 2:4 decode's split-K sums (see cluster_ab); --block: block-pruned weights
+ * rows' knobs (see delta_sweep); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
+ * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
@@ -174,35 +175,40 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     return 0;
 }
 
-/* --cluster-ab: the 2:4 decode kernel with its K splits summed through global memory (ws,
- * counters) and through a cluster's shared memory, alternated three times each in one process
- * (median of the three), weights rotated, cuBLAS dense alongside; rel err of both against it. */
-static int cluster_ab(const void *xd, void *yd, void *yd2) {
-    printf("\n## 2:4 decode: split-K through global memory vs a cluster's shared memory (rotated)\n\n"
-           "| out x in | n | cuBLAS us | global us | cluster us | global -> cluster | speedup global | speedup cluster | rel err global / cluster |\n"
-           "|---|---|---|---|---|---|---|---|---|\n");
-    const int ns[] = {1, 2, 4, 8, 16};
+/* Same-process A/B of two settings of the 2:4 decode (set(0) = A, set(1) = B; set(-1) restores
+ * the default): alternated three times each (median of the three), weights rotated, cuBLAS dense
+ * alongside; rel err of both against it. --cluster-ab: K splits summed through global memory (ws,
+ * counters) vs a cluster's shared memory. --wgdec-ab: the mma.sp kernel vs the wgmma.sp one. */
+static void set_cluster(int m) { sp_cuda_set_decode_cluster(m == 0 ? 0 : -1); }
+static void set_wgdec(int m) { sp_cuda_set_decode_wgmma(m == 1); }
+static int decode_ab(const char *title, const char *a, const char *b, void (*set)(int), const void *xd, void *yd, void *yd2) {
+    printf("\n## 2:4 decode: %s (rotated, %s)\n\n"
+           "| out x in | n | cuBLAS us | %s us | %s us | B - A | speedup A | speedup B | rel err A / B | path B |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n", title, DT_NAME, a, b);
+    const int ns[] = {1, 2, 4, 8, 12, 16};
     for (int s = 0; s < NSHAPES; s++) {
         const int out = shapes[s][0], in = shapes[s][1];
         rot24 r;
         if (!rot24_make(out, in, &r)) return 1;
         sp_cuda_weight **wd = r.wd, **w4 = r.w4;
         const int cd = r.cd, c4 = r.c4;
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 6; i++) {
             const int n = ns[i];
             double t[2][3], e[2];
-            for (int m = 0; m < 2; m++) sp_cuda_set_decode_cluster(m ? -1 : 0), e[m] = check_vs(w4[0], wd[0], out, xd, n, yd, yd2);
+            for (int m = 0; m < 2; m++) set(m), e[m] = check_vs(w4[0], wd[0], out, xd, n, yd, yd2);
+            const char *path = sp_cuda_linear_path(w4[0], n); /* with set(1) */
             for (int r = 0; r < 3; r++)
-                for (int m = 0; m < 2; m++) sp_cuda_set_decode_cluster(m ? -1 : 0), t[m][r] = time_w(w4, c4, xd, n, yd, 0);
-            sp_cuda_set_decode_cluster(-1);
+                for (int m = 0; m < 2; m++) set(m), t[m][r] = time_w(w4, c4, xd, n, yd, 0);
+            set(-1);
             const double td = time_w(wd, cd, xd, n, yd, 0);
             double med[2];
             for (int m = 0; m < 2; m++) { /* median of three */
-                const double a = t[m][0], b = t[m][1], c = t[m][2];
-                med[m] = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+                const double x = t[m][0], y = t[m][1], z = t[m][2];
+                med[m] = x > y ? (y > z ? y : x > z ? z : x) : (x > z ? x : y > z ? z : y);
             }
-            printf("| %dx%d | %d | %.2f | %.2f | %.2f | %+.2f us | %.2fx | %.2fx | %.1e / %.1e |\n", out, in, n, td, med[0], med[1],
-                   med[1] - med[0], td / med[0], td / med[1], e[0], e[1]);
+            printf("| %dx%d | %d | %.2f | %.2f | %.2f | %+.2f us | %.2fx | %.2fx | %.1e / %.1e | %s |\n", out, in, n, td, med[0],
+                   med[1], med[1] - med[0], td / med[0], td / med[1], e[0], e[1], path);
+            fflush(stdout);
         }
         rot24_free(&r);
     }
@@ -210,7 +216,7 @@ static int cluster_ab(const void *xd, void *yd, void *yd2) {
 }
 
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -219,6 +225,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--delta-sweep")) dsweep = 1;
         else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
+        else if (!strcmp(argv[i], "--wgdec-ab")) wgab = 1;
+        else if (!strcmp(argv[i], "--wgdec")) sp_cuda_set_decode_wgmma(1); /* every 2:4 decode of the run */
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--profile-gemm") && i + 1 < argc) prof_tile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--attention")) att = 1;
@@ -226,12 +234,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--wgdec-ab] [--wgdec] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !prof && !att && prof_tile < 0) {
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !wgab && !prof && !att && prof_tile < 0) {
         dec = pre = 1;
         uns = blk = bench_dt == SP_CUDA_BF16;
     }
@@ -439,7 +447,10 @@ int main(int argc, char **argv) {
     }
 
     if (dsweep && delta_sweep(xd, yd, yd2)) return 1;
-    if (clab && cluster_ab(xd, yd, yd2)) return 1;
+    if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",
+                          set_cluster, xd, yd, yd2))
+        return 1;
+    if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2)) return 1;
 
     if (blk) {
         printf("\n## block-pruned weights: cuSPARSE BSR (block = the pruning block) and CSR vs cuBLAS dense bf16\n\n");

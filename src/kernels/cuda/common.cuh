@@ -44,6 +44,7 @@ struct sp_cuda_ctx {
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
     int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = where it can run (sp_plan_make), 0 = off */
     int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
+    int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, 0 = off, 1 = where it can run */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
@@ -103,6 +104,11 @@ int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
 const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c); /* decode split-K: "", "cluster", "global" */
+/* the wgmma.sp decode (sp24_wgdec.cu): run returns 1 where its plan does not fit (the mma.sp kernel
+ * then runs), split_path NULL there */
+int sp24_wgdec_usable(const sp_cuda_ctx *c);
+int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
+const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,
                    int variant); /* sm_90a wgmma.sp (tiles 4..8: variant 0..4) */
 int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
@@ -233,6 +239,27 @@ __device__ __forceinline__ void sp_split_range(int KM, int splits, int y, int *m
 
 #define SP_WARPS 8
 #define SP_THREADS (SP_WARPS * 32)
+
+/* How many clusters of cl blocks (1 x cl) of kernel k with smem bytes can be resident at once
+ * (cudaOccupancyMaxActiveClusters), remembered per (kernel, cl, smem): a launch plan whose
+ * clusters do not all fit runs partly in a second wave. */
+template <typename K>
+static inline int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c) {
+    static struct { const void *k; int cl, n; size_t smem; } memo[32];
+    static int nmemo;
+    for (int i = 0; i < nmemo; i++)
+        if (memo[i].k == (const void *)k && memo[i].cl == cl && memo[i].smem == smem) return memo[i].n;
+    cudaLaunchAttribute at;
+    at.id = cudaLaunchAttributeClusterDimension;
+    at.val.clusterDim.x = 1, at.val.clusterDim.y = cl, at.val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(1, cl), cfg.blockDim = SP_THREADS, cfg.dynamicSmemBytes = smem, cfg.stream = c->stream;
+    cfg.attrs = &at, cfg.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, (void *)k, &cfg) != cudaSuccess) n = 0, (void)cudaGetLastError();
+    if (nmemo < 32) memo[nmemo].k = (const void *)k, memo[nmemo].cl = cl, memo[nmemo].n = n, memo[nmemo++].smem = smem;
+    return n;
+}
 
 /* 16-byte streaming load: read once, keep out of L1. */
 __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {

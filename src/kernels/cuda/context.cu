@@ -78,6 +78,8 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
 
 extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode == 0 ? 0 : -1; }
 
+extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode > 0; }
+
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
@@ -352,6 +354,10 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_24:
         if (n > 16) return sp24_gemm_run(w, x, n, y, c); /* prefill: the tiled mma.sp GEMM */
+        if (c->cfg_wgdec && sp24_wgdec_usable(c)) {
+            const int rc = sp24_wgdec_run(w, x, n, y, c);
+            if (rc != 1) return rc; /* 1: its plan does not fit, the mma.sp kernel runs (the path says so) */
+        }
         return sp24_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_BITMAP:
         for (int i = 0; i < n; i += 16) { /* the decode kernel takes 16 tokens per launch */
@@ -369,7 +375,16 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
+    if (c->cfg_wgdec && sp24_wgdec_usable(c)) {
+        const char *split = sp24_wgdec_split_path(w, n, c);
+        if (split)
+            return !*split ? "wgmma.sp decode" : !strcmp(split, "cluster") ? "wgmma.sp decode, cluster split-K"
+                                                                           : "wgmma.sp decode, global split-K";
+    }
     const char *split = sp24_split_path(w, n, c);
+    if (c->cfg_wgdec) /* asked for and not taken: say why */
+        return !sp24_wgdec_usable(c) ? "mma.sp decode (wgmma.sp decode needs sm_90a)"
+                                     : "mma.sp decode (wgmma.sp decode: plan below 4 row tiles a block or x above 112 KB)";
     return !*split ? "mma.sp decode" : !strcmp(split, "cluster") ? "mma.sp decode, cluster split-K" : "mma.sp decode, global split-K";
 }
 

@@ -70,27 +70,6 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta) {
     return rc;
 }
 
-/* How many clusters of cl blocks (1 x cl) of kernel k with smem bytes can be resident at once
- * (cudaOccupancyMaxActiveClusters), remembered per (kernel, cl, smem): a launch plan whose
- * clusters do not all fit runs partly in a second wave. */
-template <typename K>
-static int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c) {
-    static struct { const void *k; int cl, n; size_t smem; } memo[32];
-    static int nmemo;
-    for (int i = 0; i < nmemo; i++)
-        if (memo[i].k == (const void *)k && memo[i].cl == cl && memo[i].smem == smem) return memo[i].n;
-    cudaLaunchAttribute at;
-    at.id = cudaLaunchAttributeClusterDimension;
-    at.val.clusterDim.x = 1, at.val.clusterDim.y = cl, at.val.clusterDim.z = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(1, cl), cfg.blockDim = SP_THREADS, cfg.dynamicSmemBytes = smem, cfg.stream = c->stream;
-    cfg.attrs = &at, cfg.numAttrs = 1;
-    int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, (void *)k, &cfg) != cudaSuccess) n = 0, (void)cudaGetLastError();
-    if (nmemo < 32) memo[nmemo].k = (const void *)k, memo[nmemo].cl = cl, memo[nmemo].n = n, memo[nmemo++].smem = smem;
-    return n;
-}
-
 /* y (n, M) = x (n, K) W^T over the block's K range: warp (rpb_i, kwi) sweeps macro steps
  * m0 + kwi, m0 + kwi + kw, ... of row tile rt, one macro step of loads ahead. */
 template <int NT, typename T>

@@ -63,14 +63,11 @@
 #include <cudaTypedefs.h> /* CUtensorMap, PFN_cuTensorMapEncodeTiled: headers only, no -lcuda */
 
 #include "common.cuh"
+#include "wgmma.cuh"
 
 /* NC consumer warpgroups of 64 rows each plus the producer warpgroup (NC = 2 but for tile 7) */
 #define WG_THREADS(NC) (128 * ((NC) + 1))
 #define WG_BM(NC) (64 * (NC)) /* rows a block */
-
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define WG_SM90A 1
-#endif
 
 #ifdef WG_SM90A
 __device__ __forceinline__ void wg_bar_init(uint32_t bar, uint32_t count) {
@@ -115,19 +112,6 @@ __device__ __forceinline__ void wg_tma_load_mc(uint32_t dst, const CUtensorMap *
 /* arrival on a barrier of another CTA of the cluster (address from mapa) */
 __device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
     asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
-}
-
-/* B descriptor of a stage at shared address addr: K-major, 128-byte swizzle, 8-token
- * groups 1024 bytes apart (SBO), LBO unused (1) */
-__device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
-    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
-}
-
-/* keeps the compiler from moving accumulator reads/writes across wgmma fences and waits */
-template <int NA>
-__device__ __forceinline__ void wg_fence_acc(float *d) {
-#pragma unroll
-    for (int i = 0; i < NA; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 #define WG_F8(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])

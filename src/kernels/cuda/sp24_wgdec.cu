@@ -1,0 +1,258 @@
+/* sp24_wgdec.cu: 2:4 decode GEMM on Hopper's warpgroup sparse tensor-core instruction (sm_90a),
+ * y (n, out) = x (n, in) W^T for n <= 16 per launch: wgmma.mma_async.sp m64nNBk32 (NB = 8 for
+ * 1-8 tokens, 16 for 9-16), bf16 or f16 in, f32 accumulate.
+ *
+ * Why a second decode kernel: the mma.sp kernel (sp24_gemv.cu) gives every warp its own copy of
+ * x's B fragments (ldmatrix from shared memory, one per mma and token tile), so at 16 tokens a
+ * block of 8 row tiles reads the same x 8 times and issues 16 mma + 16 ldmatrix a macro step a
+ * warp; ncu (H200 run 32, 4096x4096) has 436 K shared wavefronts at 16 tokens against 199 K at
+ * 1, and the 16-token call spends 2.8 us more than the 1-token one on the same weight bytes.
+ * Here the tensor core reads B from shared memory itself, once for the warpgroup's 64 rows, and
+ * a k32 step of 64 rows x NB tokens is one instruction.
+ *
+ * Same weight layout (v24/m24, see sp24_gemv.cu: a warp's uint4 is exactly the A register
+ * fragment of its 16 rows, as sp24_wgmma.cu uses it), same launch plan (sp_plan_make for NB
+ * tokens, 4 or 8 row tiles a block so that a warpgroup holds 4 row tiles), same two macro steps
+ * of weight registers a warp, same x rounds and the same epilogue (sp_epilogue: its accumulator
+ * layout is the mma.sp one, d[4j + i] = acc[j][i]). What differs: x is staged into the 128-byte
+ * swizzled K-major layout the B descriptor reads (a 64-column box of NB tokens, 128 bytes a
+ * token, 16-byte chunk c of token j at chunk c ^ (j & 7)), tokens >= n are not staged (their
+ * output columns are never stored; columns past `in` are zero-filled, since the padding weights
+ * are zeros and 0 x NaN is not), and each macro step is 8 wgmma, committed and waited for before
+ * its weight registers are refilled. */
+#include <stdio.h>
+
+#include "common.cuh"
+#include "wgmma.cuh"
+
+#ifdef WG_SM90A
+/* d (64 x NB f32, NB/2 a thread) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x NB at desc) */
+#define WGD_MMA16(TY)                                                                                      \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                               \
+                 "wgmma.mma_async.sp.sync.aligned.m64n16k32.f32." TY "." TY                                \
+                 " {%0, %1, %2, %3, %4, %5, %6, %7}, {%8, %9, %10, %11}, %12, %13, %14, p, 1, 1, 0;\n}"   \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),     \
+                   "+f"(d[7])                                                                              \
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
+#define WGD_MMA8(TY)                                                                                       \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                               \
+                 "wgmma.mma_async.sp.sync.aligned.m64n8k32.f32." TY "." TY                                 \
+                 " {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, %9, %10, p, 1, 1, 0;\n}"                        \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                          \
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
+template <int NB, int SEL, bool F16>
+__device__ __forceinline__ void wgd_mma(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
+    if constexpr (NB == 16 && F16) WGD_MMA16("f16");
+    else if constexpr (NB == 16) WGD_MMA16("bf16");
+    else if constexpr (F16) WGD_MMA8("f16");
+    else WGD_MMA8("bf16");
+}
+#undef WGD_MMA16
+#undef WGD_MMA8
+
+/* x columns [k0 + 32 lo, k0 + 32 hi) of tokens < n into the swizzled boxes at xs (local 64-column
+ * box b at xs + b * NB * 128), one cp.async group */
+template <int NB>
+__device__ __forceinline__ void wgd_stage(uint32_t xs, const __nv_bfloat16 *x, int n, int K, int k0, int lo, int hi) {
+    const int chunks = (hi - lo) * 4; /* 16-byte chunks a token */
+    for (int i = threadIdx.x; i < n * chunks; i += blockDim.x) {
+        const int j = i / chunks, c = lo * 4 + i % chunks, col = k0 + c * 8;
+        const __nv_bfloat16 *src = col < K ? x + (size_t)j * K + col : x;
+        const uint32_t dst = xs + (c >> 3) * (NB * 128) + (j >> 3) * 1024 + (j & 7) * 128 + (((c & 7) ^ (j & 7)) << 4);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(col < K ? 16 : 0));
+    }
+    asm volatile("cp.async.commit_group;");
+}
+#endif
+
+template <int NB, typename T>
+__global__ void __launch_bounds__(SP_THREADS, 2)
+sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, const T *__restrict__ xt, T *__restrict__ y,
+                float *ws, unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int cluster,
+                int early) {
+#ifdef WG_SM90A
+    constexpr int NT = NB / 8, BOX = NB * 128;
+    constexpr bool F16 = sp_is_f16<T>::v;
+    extern __shared__ uint4 smem4[];
+    const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(smem4);
+    const uint32_t xs = (sraw + 1023) & ~1023u; /* the swizzle pattern repeats every 1024 bytes */
+    const __nv_bfloat16 *x = reinterpret_cast<const __nv_bfloat16 *>(xt); /* staged as bytes, whatever T */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int lg = __ffs(rpb) - 1; /* rpb 4 or 8: a warpgroup's 4 warps share kwi */
+    const int kw = SP_WARPS >> lg, rpb_i = warp & (rpb - 1), kwi = warp >> lg;
+    const int rt = blockIdx.x * rpb + rpb_i;
+    int m0, m1;
+    sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
+    const bool active = rt * 16 < Mp; /* inactive warps still join their warpgroup's wgmma, with zero A */
+    const int KS = KM * 8, steps32 = (m1 - m0) * 8;
+    const uint4 *vrow = v24 + (size_t)rt * KS * 32 + lane;
+    const uint4 *mrow = m24 + (size_t)rt * KM * 32 + lane;
+
+    float d[NB / 2];
+#pragma unroll
+    for (int i = 0; i < NB / 2; i++) d[i] = 0.f;
+    uint4 a0[8], a1[8], e0 = make_uint4(0x44444444u, 0x44444444u, 0x44444444u, 0x44444444u), e1 = e0;
+#pragma unroll
+    for (int s = 0; s < 8; s++) a0[s] = a1[s] = make_uint4(0, 0, 0, 0);
+    int ms = m0 + kwi;
+    auto load = [&](uint4 *a, uint4 &e, int m) {
+#pragma unroll
+        for (int s = 0; s < 8; s++) a[s] = sp_ld_stream(vrow + ((size_t)m * 8 + s) * 32);
+        e = sp_ld_stream(mrow + (size_t)m * 32);
+    };
+    /* macro step m: 8 wgmma on the warpgroup's 64 rows, waited for before a is refilled (the
+     * asynchronous wgmma reads a and e until it completes) */
+    auto compute = [&](const uint4 *a, const uint4 &e, int m) {
+        const int sl = (m - m0) * 8; /* local 32-column step */
+        const uint32_t ev[4] = {e.x, e.y, e.z, e.w};
+        wg_fence_acc<NB / 2>(d);
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < 8; s++) {
+            const uint64_t desc = wg_desc(xs + ((sl + s) >> 1) * BOX + ((sl + s) & 1) * 64);
+            if (s & 1) wgd_mma<NB, 1, F16>(d, a[s], desc, ev[s >> 1]);
+            else wgd_mma<NB, 0, F16>(d, a[s], desc, ev[s >> 1]);
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        wg_fence_acc<NB / 2>(d);
+    };
+    /* rounds as in sp24_kernel: in round r warpgroup kwi computes macro step m0 + r*kw + kwi; x
+     * one cp.async group a round, two rounds ahead */
+    const int R = (m1 - m0 + kw - 1) >> (3 - lg);
+    auto stage_round = [&](int r) {
+        const int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
+        wgd_stage<NB>(xs, x, n, K, m0 * 256, lo, hi); /* empty group past the end */
+    };
+    /* x written by cp.async (generic proxy) is read by wgmma (async proxy): each thread fences
+     * its own landed copies, then the barrier */
+    auto x_ready = [&]() {
+        asm volatile("cp.async.wait_group 1;" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+    };
+    sp_pdl_trigger();
+    if (early || n > 4) { /* weights first (sp24_kernel: measured as fast or faster above 4 tokens) */
+        if (active && ms < m1) load(a0, e0, ms);
+        if (active && ms + kw < m1) load(a1, e1, ms + kw);
+        sp_pdl_wait();
+        stage_round(0);
+        stage_round(1);
+    } else {
+        stage_round(0);
+        if (active && ms < m1) load(a0, e0, ms);
+        stage_round(1);
+        if (active && ms + kw < m1) load(a1, e1, ms + kw);
+    }
+    for (int r = 0; r < R; r += 2) {
+        x_ready();
+        if (ms < m1) { /* warpgroup-uniform */
+            compute(a0, e0, ms);
+            if (active && ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
+        }
+        ms += kw;
+        stage_round(r + 2);
+        if (r + 1 >= R) break;
+        x_ready();
+        if (ms < m1) {
+            compute(a1, e1, ms);
+            if (active && ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
+        }
+        ms += kw;
+        stage_round(r + 3);
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    float acc[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[j][i] = d[4 * j + i];
+    sp_epilogue<NT, T>(acc, reinterpret_cast<float *>(smem4), rt, kwi, kw, rpb_i, M, Mp, n, y, ws, counters, splits,
+                       cluster, rpb);
+#else
+    __trap(); /* launched only where sp24_wgdec_usable found sm_90a code */
+#endif
+}
+
+template <typename T>
+using wgd_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
+                        int, int, int);
+
+/* 1 when this build has the kernel's sm_90a code and the device is a Hopper */
+int sp24_wgdec_usable(const sp_cuda_ctx *c) {
+    static int built = -1;
+    if (built < 0) {
+        cudaFuncAttributes fa;
+        built = cudaFuncGetAttributes(&fa, sp24_wgd_kernel<16, __nv_bfloat16>) == cudaSuccess && fa.binaryVersion == 90;
+        (void)cudaGetLastError();
+    }
+    return c->cc_major == 9 && built;
+}
+
+/* The plan, grid, instance and shared memory of a launch for n tokens; 1 (no error set) where
+ * the plan cannot run here: fewer than 4 row tiles a block (a sp_cuda_set_config override), or
+ * x staging above 112 KB (two blocks an SM) */
+template <typename T>
+static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
+                       size_t *smem) {
+    const int nb = n <= 8 ? 8 : 16;
+    SP_CHK(sp_plan_make(w, nb, c, p)); /* x staging sized for nb tokens */
+    if (p->rpb < 4) return 1;
+    *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
+    const size_t xs = (size_t)p->spb * 4 * nb * 128 + 1024; /* 4 boxes a macro step, + alignment */
+    size_t red = (size_t)SP_WARPS * (nb / 8) * 4 * 32 * 4;
+    if (p->cluster) red += (size_t)p->rpb * 64 * 16;
+    *smem = xs > red ? xs : red;
+    if (*smem > 112 * 1024) return 1;
+    static size_t allowed[2][2]; /* per nb and T */
+    *k = nb == 8 ? sp24_wgd_kernel<8, T> : sp24_wgd_kernel<16, T>;
+    SP_CHK(sp_allow_smem(*k, *smem, &allowed[nb == 16][sp_is_f16<T>::v]));
+    p->cluster = p->cluster && sp_clusters_resident(*k, p->splits, *smem, c) >= (int)grid->x;
+    return 0;
+}
+
+template <typename T>
+static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_ctx *c) {
+    sp_plan p;
+    dim3 grid;
+    wgd_fn<T> k;
+    size_t smem;
+    const int rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
+    if (rc) return rc;
+    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24, x,
+                                 y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
+                                 c->pdl);
+    if (e != cudaSuccess && p.cluster) { /* as sp24_launch: clusters refused, ws from now on */
+        (void)cudaGetLastError();
+        c->cluster_broken = 1;
+        fprintf(stderr, "sparsity: cluster launch refused (%s); decode split-K goes through global memory\n",
+                cudaGetErrorString(e));
+        return wgd_launch(w, x, n, y, c);
+    }
+    SP_CU(e);
+    return 0;
+}
+
+/* 0: ran; 1: this n and plan take the mma.sp kernel (sp24_wgdec_path says why); < 0: error */
+int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c) {
+    if (w->dtype == SP_CUDA_F16) return wgd_launch(w, (const __half *)x, n, (__half *)y, c);
+    return wgd_launch(w, (const __nv_bfloat16 *)x, n, (__nv_bfloat16 *)y, c);
+}
+
+/* The split-K path of the wgmma decode for n tokens ("", "cluster", "global"), or NULL where the
+ * plan takes the mma.sp kernel */
+const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
+    sp_plan p;
+    dim3 grid;
+    size_t smem;
+    int rc;
+    if (w->dtype == SP_CUDA_F16) {
+        wgd_fn<__half> k;
+        rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
+    } else {
+        wgd_fn<__nv_bfloat16> k;
+        rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
+    }
+    if (rc) return NULL;
+    return p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
+}
