@@ -498,7 +498,15 @@ static void test_wgdec(const int *n_small, const int *n_all) {
     want_split = NULL;
     test_f16(300, 2304, n_all, 7, 1);
     test_f16(1000, 4096, n_all, 7, 1);
-    sp_cuda_set_decode_wgmma(0);
+    sp_cuda_set_decode_wgmma(-1); /* automatic: mma.sp up to 4 tokens, wgmma.sp from 5 */
+    uint16_t *vals = malloc(1000 * 4096), *meta = malloc(1000 * 256 * 2), *dense = malloc(1000 * 4096 * 2);
+    gc_make_24(1000, 4096, vals, meta, dense);
+    sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 1000, 4096, vals, meta);
+    char p4[192] = "-", p5[192] = "-"; /* the path is a static buffer: copied */
+    if (w) snprintf(p4, sizeof p4, "%s", sp_cuda_linear_path(w, 4)), snprintf(p5, sizeof p5, "%s", sp_cuda_linear_path(w, 5));
+    CHECK(w && !strncmp(p4, "mma.sp", 6) && !strncmp(p5, "wgmma.sp", 8), "automatic decode kernel: n=4 \"%s\", n=5 \"%s\"", p4, p5);
+    sp_cuda_weight_free(w);
+    free(vals); free(meta); free(dense);
 }
 
 /* test_cuda [--wgmma [TILE] | --decode | --f16 | --wgdec]: everything, or only the wgmma.sp GEMM (all its tiles

@@ -180,7 +180,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
  * alongside; rel err of both against it. --cluster-ab: K splits summed through global memory (ws,
  * counters) vs a cluster's shared memory. --wgdec-ab: the mma.sp kernel vs the wgmma.sp one. */
 static void set_cluster(int m) { sp_cuda_set_decode_cluster(m == 0 ? 0 : -1); }
-static void set_wgdec(int m) { sp_cuda_set_decode_wgmma(m == 1); }
+static void set_wgdec(int m) { sp_cuda_set_decode_wgmma(m < 0 ? -1 : m); } /* -1: automatic */
 static int decode_ab(const char *title, const char *a, const char *b, void (*set)(int), const void *xd, void *yd, void *yd2) {
     printf("\n## 2:4 decode: %s (rotated, %s)\n\n"
            "| out x in | n | cuBLAS us | %s us | %s us | B - A | speedup A | speedup B | rel err A / B | path B |\n"

@@ -44,7 +44,7 @@ struct sp_cuda_ctx {
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
     int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = where it can run (sp_plan_make), 0 = off */
     int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
-    int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, 0 = off, 1 = where it can run */
+    int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, -1 = from 5 tokens, 0 = off, 1 = any n */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
@@ -107,6 +107,7 @@ const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c); /* 
 /* the wgmma.sp decode (sp24_wgdec.cu): run returns 1 where its plan does not fit (the mma.sp kernel
  * then runs), split_path NULL there */
 int sp24_wgdec_usable(const sp_cuda_ctx *c);
+int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c); /* the dispatch rule: tried for n tokens */
 int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,

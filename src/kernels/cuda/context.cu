@@ -14,7 +14,11 @@
 #include "common.cuh"
 #include "kernels/cuda_names.h"
 
-static sp_cuda_ctx g_ctx;
+static sp_cuda_ctx g_ctx = [] { /* the knobs' defaults, so that a set call before the first use holds */
+    sp_cuda_ctx c = {};
+    c.cfg_pf = -1, c.cfg_cluster = -1, c.cfg_wgdec = -1;
+    return c;
+}();
 static int g_ctx_state; /* 0 untried, 1 ok, -1 failed */
 static char g_ctx_err[512];
 
@@ -47,8 +51,6 @@ sp_cuda_ctx *sp_cuda_ctx_get(void) {
     g_ctx.cusparse = cs;
     g_ctx.sm_count = prop.multiProcessorCount;
     g_ctx.cc_major = prop.major;
-    g_ctx.cfg_pf = -1;
-    g_ctx.cfg_cluster = -1;
     g_ctx.l2_bytes = prop.l2CacheSize;
     g_ctx_state = 1;
     return &g_ctx;
@@ -78,7 +80,7 @@ extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
 
 extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode == 0 ? 0 : -1; }
 
-extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode > 0; }
+extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 ? -1 : mode > 0; }
 
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
 
@@ -354,7 +356,7 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_24:
         if (n > 16) return sp24_gemm_run(w, x, n, y, c); /* prefill: the tiled mma.sp GEMM */
-        if (c->cfg_wgdec && sp24_wgdec_usable(c)) {
+        if (sp24_wgdec_wanted(n, c)) {
             const int rc = sp24_wgdec_run(w, x, n, y, c);
             if (rc != 1) return rc; /* 1: its plan does not fit, the mma.sp kernel runs (the path says so) */
         }
@@ -375,17 +377,18 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
-    if (c->cfg_wgdec && sp24_wgdec_usable(c)) {
-        const char *split = sp24_wgdec_split_path(w, n, c);
-        if (split)
-            return !*split ? "wgmma.sp decode" : !strcmp(split, "cluster") ? "wgmma.sp decode, cluster split-K"
-                                                                           : "wgmma.sp decode, global split-K";
+    static char buf[192];
+    const char *kernel = "mma.sp decode", *split = NULL, *why = "";
+    if (sp24_wgdec_wanted(n, c)) {
+        split = sp24_wgdec_split_path(w, n, c);
+        if (split) kernel = "wgmma.sp decode";
+        else why = " (wgmma.sp decode: plan below 4 row tiles a block or x above 112 KB)";
+    } else if (c->cfg_wgdec > 0) {
+        why = " (wgmma.sp decode needs sm_90a)";
     }
-    const char *split = sp24_split_path(w, n, c);
-    if (c->cfg_wgdec) /* asked for and not taken: say why */
-        return !sp24_wgdec_usable(c) ? "mma.sp decode (wgmma.sp decode needs sm_90a)"
-                                     : "mma.sp decode (wgmma.sp decode: plan below 4 row tiles a block or x above 112 KB)";
-    return !*split ? "mma.sp decode" : !strcmp(split, "cluster") ? "mma.sp decode, cluster split-K" : "mma.sp decode, global split-K";
+    if (!split) split = sp24_split_path(w, n, c);
+    snprintf(buf, sizeof buf, "%s%s%s", kernel, !*split ? "" : !strcmp(split, "cluster") ? ", cluster split-K" : ", global split-K", why);
+    return buf;
 }
 
 /* ------------------------------------------------------------------ timing */

@@ -178,6 +178,14 @@ template <typename T>
 using wgd_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
                         int, int, int);
 
+/* Whether sp_cuda_linear tries this kernel for n tokens: forced on (1) for any n, automatic (-1)
+ * from 5 tokens. H200 session 10, same-process A/B over the four 8B shapes: 12-16 tokens 0.7-1.7
+ * us faster than mma.sp, 4-8 tokens -0.5..+0.02 us, 1-2 tokens +0.5..+1.3 us slower (a
+ * warpgroup needs 4 row tiles a block; mma.sp's best 1-token plan has 1, no split-K). */
+int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c) {
+    return (c->cfg_wgdec > 0 || (c->cfg_wgdec < 0 && n >= 5)) && sp24_wgdec_usable(c);
+}
+
 /* 1 when this build has the kernel's sm_90a code and the device is a Hopper */
 int sp24_wgdec_usable(const sp_cuda_ctx *c) {
     static int built = -1;
@@ -189,14 +197,11 @@ int sp24_wgdec_usable(const sp_cuda_ctx *c) {
     return c->cc_major == 9 && built;
 }
 
-/* The plan, grid, instance and shared memory of a launch for n tokens; 1 (no error set) where
- * the plan cannot run here: fewer than 4 row tiles a block (a sp_cuda_set_config override), or
- * x staging above 112 KB (two blocks an SM) */
+/* Plan p for nb tokens as the launch would run it: grid, shared memory, and whether its clusters
+ * stay (every one resident at once); 1 where it cannot run (fewer than 4 row tiles a block, x
+ * staging above 112 KB: two blocks an SM) */
 template <typename T>
-static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
-                       size_t *smem) {
-    const int nb = n <= 8 ? 8 : 16;
-    SP_CHK(sp_plan_make(w, nb, c, p)); /* x staging sized for nb tokens */
+static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> k, size_t *smem) {
     if (p->rpb < 4) return 1;
     *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
     const size_t xs = (size_t)p->spb * 4 * nb * 128 + 1024; /* 4 boxes a macro step, + alignment */
@@ -205,9 +210,34 @@ static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *
     *smem = xs > red ? xs : red;
     if (*smem > 112 * 1024) return 1;
     static size_t allowed[2][2]; /* per nb and T */
+    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16][sp_is_f16<T>::v]));
+    p->cluster = p->cluster && sp_clusters_resident(k, p->splits, *smem, c) >= (int)grid->x;
+    return 0;
+}
+
+/* The launch for n tokens: sp_plan_make's plan for nb = 8 or 16 tokens (x staging sized for nb),
+ * 8 row tiles a block; where its K splits would go through global memory, 4 row tiles a block
+ * (the two warpgroups split K) if that plan's clusters are all resident in one wave. H200 session
+ * 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us (5 splits, global -> 2, a cluster), the
+ * others no better with 4. 1 (no error set) where no plan fits. */
+template <typename T>
+static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
+                       size_t *smem) {
+    const int nb = n <= 8 ? 8 : 16;
     *k = nb == 8 ? sp24_wgd_kernel<8, T> : sp24_wgd_kernel<16, T>;
-    SP_CHK(sp_allow_smem(*k, *smem, &allowed[nb == 16][sp_is_f16<T>::v]));
-    p->cluster = p->cluster && sp_clusters_resident(*k, p->splits, *smem, c) >= (int)grid->x;
+    SP_CHK(sp_plan_make(w, nb, c, p));
+    const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
+    if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster))) return rc;
+    sp_cuda_ctx c4 = *c;
+    c4.cfg_rpb = 4;
+    sp_plan p4;
+    dim3 g4;
+    size_t s4;
+    SP_CHK(sp_plan_make(w, nb, &c4, &p4));
+    const int rc4 = wgd_fit(w, nb, c, &p4, &g4, *k, &s4);
+    if (rc4 < 0) return rc4;
+    if (rc4 == 0 && p4.cluster && (int)(g4.x * g4.y) <= 2 * c->sm_count) *p = p4, *grid = g4, *smem = s4;
+    else if (rc) return rc;
     return 0;
 }
 
