@@ -245,7 +245,7 @@ __device__ __forceinline__ void sp_split_range(int KM, int splits, int y, int *m
  * (cudaOccupancyMaxActiveClusters), remembered per (kernel, cl, smem): a launch plan whose
  * clusters do not all fit runs partly in a second wave. */
 template <typename K>
-static inline int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c, int threads = SP_THREADS) {
+static inline int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c) {
     static struct { const void *k; int cl, n; size_t smem; } memo[32];
     static int nmemo;
     for (int i = 0; i < nmemo; i++)
@@ -254,7 +254,7 @@ static inline int sp_clusters_resident(K *k, int cl, size_t smem, sp_cuda_ctx *c
     at.id = cudaLaunchAttributeClusterDimension;
     at.val.clusterDim.x = 1, at.val.clusterDim.y = cl, at.val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(1, cl), cfg.blockDim = threads, cfg.dynamicSmemBytes = smem, cfg.stream = c->stream;
+    cfg.gridDim = dim3(1, cl), cfg.blockDim = SP_THREADS, cfg.dynamicSmemBytes = smem, cfg.stream = c->stream;
     cfg.attrs = &at, cfg.numAttrs = 1;
     int n = 0;
     if (cudaOccupancyMaxActiveClusters(&n, (void *)k, &cfg) != cudaSuccess) n = 0, (void)cudaGetLastError();

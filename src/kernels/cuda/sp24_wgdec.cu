@@ -21,7 +21,6 @@
  * are zeros and 0 x NaN is not), and each macro step is 8 wgmma, committed and waited for before
  * its weight registers are refilled. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "common.cuh"
 #include "wgmma.cuh"
@@ -66,8 +65,8 @@ __device__ __forceinline__ void wgd_stage(uint32_t xs, const __nv_bfloat16 *x, i
 }
 #endif
 
-template <int NB, int NW, typename T> /* NW warps a block: 8 (2 blocks an SM) or 4 (4 an SM) */
-__global__ void __launch_bounds__(NW * 32, 16 / NW)
+template <int NB, typename T>
+__global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, const T *__restrict__ xt, T *__restrict__ y,
                 float *ws, unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int cluster,
                 int early) {
@@ -79,9 +78,8 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     const uint32_t xs = (sraw + 1023) & ~1023u; /* the swizzle pattern repeats every 1024 bytes */
     const __nv_bfloat16 *x = reinterpret_cast<const __nv_bfloat16 *>(xt); /* staged as bytes, whatever T */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int lg = __ffs(rpb) - 1; /* rpb 4 or 8 (NW 8), 4 (NW 4): a warpgroup's 4 warps share kwi */
-    constexpr int LGW = NW == 8 ? 3 : 2;
-    const int kw = NW >> lg, rpb_i = warp & (rpb - 1), kwi = warp >> lg;
+    const int lg = __ffs(rpb) - 1; /* rpb 4 or 8: a warpgroup's 4 warps share kwi */
+    const int kw = SP_WARPS >> lg, rpb_i = warp & (rpb - 1), kwi = warp >> lg;
     const int rt = blockIdx.x * rpb + rpb_i;
     int m0, m1;
     sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
@@ -121,7 +119,7 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     };
     /* rounds as in sp24_kernel: in round r warpgroup kwi computes macro step m0 + r*kw + kwi; x
      * one cp.async group a round, two rounds ahead */
-    const int R = (m1 - m0 + kw - 1) >> (LGW - lg);
+    const int R = (m1 - m0 + kw - 1) >> (3 - lg);
     auto stage_round = [&](int r) {
         const int lo = min(r * kw * 8, steps32), hi = min((r + 1) * kw * 8, steps32);
         wgd_stage<NB>(xs, x, n, K, m0 * 256, lo, hi); /* empty group past the end */
@@ -176,15 +174,6 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
 #endif
 }
 
-static int wgd_warps(void) { /* SP_WGDEC_NW=4|8: force one block size (experiments), read once */
-    static int nw = -1;
-    if (nw < 0) {
-        const char *e = getenv("SP_WGDEC_NW");
-        nw = e && (atoi(e) == 4 || atoi(e) == 8) ? atoi(e) : 0;
-    }
-    return nw;
-}
-
 template <typename T>
 using wgd_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
                         int, int, int);
@@ -202,84 +191,66 @@ int sp24_wgdec_usable(const sp_cuda_ctx *c) {
     static int built = -1;
     if (built < 0) {
         cudaFuncAttributes fa;
-        built = cudaFuncGetAttributes(&fa, sp24_wgd_kernel<16, 8, __nv_bfloat16>) == cudaSuccess && fa.binaryVersion == 90;
+        built = cudaFuncGetAttributes(&fa, sp24_wgd_kernel<16, __nv_bfloat16>) == cudaSuccess && fa.binaryVersion == 90;
         (void)cudaGetLastError();
     }
     return c->cc_major == 9 && built;
 }
 
-/* A launch: plan, grid, block size, kernel instance, shared memory */
+/* Plan p for nb tokens as the launch would run it: grid, shared memory, and whether its clusters
+ * stay (every one resident at once); 1 where it cannot run (fewer than 4 row tiles a block, x
+ * staging above 112 KB: two blocks an SM) */
 template <typename T>
-struct wgd_cfg {
-    sp_plan p;
-    dim3 grid;
-    int nw;
-    wgd_fn<T> k;
-    size_t smem;
-};
-
-/* Completes q for its plan q->p (nb tokens, q->nw warps a block): grid, shared memory, and
- * whether its clusters stay (every one resident at once); 1 where it cannot run: fewer than 4
- * row tiles a block, or more x staging than 16 / nw blocks an SM leave room for */
-template <typename T>
-static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, wgd_cfg<T> *q) {
-    sp_plan *p = &q->p;
-    if (p->rpb < 4 || (q->nw == 4 && p->rpb != 4)) return 1;
-    q->k = nb == 8 ? (q->nw == 8 ? sp24_wgd_kernel<8, 8, T> : sp24_wgd_kernel<8, 4, T>)
-                   : (q->nw == 8 ? sp24_wgd_kernel<16, 8, T> : sp24_wgd_kernel<16, 4, T>);
-    q->grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
+static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> k, size_t *smem) {
+    if (p->rpb < 4) return 1;
+    *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
     const size_t xs = (size_t)p->spb * 4 * nb * 128 + 1024; /* 4 boxes a macro step, + alignment */
     size_t red = (size_t)SP_WARPS * (nb / 8) * 4 * 32 * 4;
     if (p->cluster) red += (size_t)p->rpb * 64 * 16;
-    q->smem = xs > red ? xs : red;
-    if (q->smem > (q->nw == 8 ? 112 : 55) * 1024) return 1;
-    static size_t allowed[2][2][2]; /* per nb, nw and T */
-    SP_CHK(sp_allow_smem(q->k, q->smem, &allowed[nb == 16][q->nw == 8][sp_is_f16<T>::v]));
-    p->cluster = p->cluster && sp_clusters_resident(q->k, p->splits, q->smem, c, q->nw * 32) >= (int)q->grid.x;
+    *smem = xs > red ? xs : red;
+    if (*smem > 112 * 1024) return 1;
+    static size_t allowed[2][2]; /* per nb and T */
+    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16][sp_is_f16<T>::v]));
+    p->cluster = p->cluster && sp_clusters_resident(k, p->splits, *smem, c) >= (int)grid->x;
     return 0;
 }
 
-/* sp_plan_make's plan for nb tokens with row tiles a block rpb (0: its own choice) and blocks of
- * nw warps (4: twice the blocks an SM, so its wave and K-split target double), then wgd_fit */
-template <typename T>
-static int wgd_try(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, int rpb, int nw, wgd_cfg<T> *q) {
-    sp_cuda_ctx cc = *c;
-    if (rpb) cc.cfg_rpb = rpb;
-    if (nw == 4) cc.sm_count *= 2;
-    q->nw = nw;
-    SP_CHK(sp_plan_make(w, nb, &cc, &q->p));
-    return wgd_fit(w, nb, c, q);
-}
-
-/* The launch for n tokens, planned for nb = 8 or 16 tokens (x staging sized for nb): 8 warps and
+/* The launch for n tokens: sp_plan_make's plan for nb = 8 or 16 tokens (x staging sized for nb),
  * 8 row tiles a block; where its K splits would go through global memory, 4 row tiles a block
- * (the two warpgroups split K) if that plan's clusters are all resident in one wave (H200 session
- * 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us, 5 splits through global memory -> 2 in a
- * cluster; the others no better with 4). SP_WGDEC_NW=4: blocks of one warpgroup (4 row tiles),
- * four an SM, whose clusters of up to 8 splits fit where 8-warp blocks' do not (experiment).
- * 1 (no error set) where no plan fits. */
+ * (the two warpgroups split K) if that plan's clusters are all resident in one wave. H200 session
+ * 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us (5 splits, global -> 2, a cluster), the
+ * others no better with 4. 1 (no error set) where no plan fits. */
 template <typename T>
-static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, wgd_cfg<T> *q) {
+static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
+                       size_t *smem) {
     const int nb = n <= 8 ? 8 : 16;
-    if (wgd_warps() == 4) return wgd_try(w, nb, c, 4, 4, q);
-    const int rc = wgd_try(w, nb, c, 0, 8, q);
-    if (rc < 0 || c->cfg_rpb || (rc == 0 && (q->p.splits == 1 || q->p.cluster))) return rc;
-    wgd_cfg<T> q4;
-    const int rc4 = wgd_try(w, nb, c, 4, 8, &q4);
+    *k = nb == 8 ? sp24_wgd_kernel<8, T> : sp24_wgd_kernel<16, T>;
+    SP_CHK(sp_plan_make(w, nb, c, p));
+    const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
+    if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster))) return rc;
+    sp_cuda_ctx c4 = *c;
+    c4.cfg_rpb = 4;
+    sp_plan p4;
+    dim3 g4;
+    size_t s4;
+    SP_CHK(sp_plan_make(w, nb, &c4, &p4));
+    const int rc4 = wgd_fit(w, nb, c, &p4, &g4, *k, &s4);
     if (rc4 < 0) return rc4;
-    if (rc4 == 0 && q4.p.cluster && (int)(q4.grid.x * q4.grid.y) <= 2 * c->sm_count) *q = q4;
+    if (rc4 == 0 && p4.cluster && (int)(g4.x * g4.y) <= 2 * c->sm_count) *p = p4, *grid = g4, *smem = s4;
     else if (rc) return rc;
     return 0;
 }
 
 template <typename T>
 static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_ctx *c) {
-    wgd_cfg<T> q;
-    const int rc = wgd_prepare(w, n, c, &q);
+    sp_plan p;
+    dim3 grid;
+    wgd_fn<T> k;
+    size_t smem;
+    const int rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     if (rc) return rc;
-    const sp_plan &p = q.p;
-    cudaError_t e = sp_launch_cl(q.k, q.grid, q.nw * 32, q.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
-                                 x, y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
+    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24, x,
+                                 y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
                                  c->pdl);
     if (e != cudaSuccess && p.cluster) { /* as sp24_launch: clusters refused, ws from now on */
         (void)cudaGetLastError();
@@ -301,14 +272,17 @@ int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
 /* The split-K path of the wgmma decode for n tokens ("", "cluster", "global"), or NULL where the
  * plan takes the mma.sp kernel */
 const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
-    int rc, splits = 1, cluster = 0;
+    sp_plan p;
+    dim3 grid;
+    size_t smem;
+    int rc;
     if (w->dtype == SP_CUDA_F16) {
-        wgd_cfg<__half> q;
-        if (!(rc = wgd_prepare(w, n, c, &q))) splits = q.p.splits, cluster = q.p.cluster;
+        wgd_fn<__half> k;
+        rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     } else {
-        wgd_cfg<__nv_bfloat16> q;
-        if (!(rc = wgd_prepare(w, n, c, &q))) splits = q.p.splits, cluster = q.p.cluster;
+        wgd_fn<__nv_bfloat16> k;
+        rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     }
     if (rc) return NULL;
-    return splits == 1 ? "" : cluster ? "cluster" : "global";
+    return p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
 }
