@@ -355,12 +355,17 @@ int main(int argc, char **argv) {
                                   {2, 2, -1}, {2, 3, -1}, {4, 0, -1}, {4, 1, -1}, {4, 2, -1}, {4, 3, -1}, {4, 4, -1},
                                   {8, 0, -1}, {8, 1, -1}, {8, 2, -1}, {8, 3, -1}, {8, 4, -1}, {8, 6, -1}, {8, 8, -1},
                                   {8, 16, -1}};
+            printf("(after each time: the kernel that ran, m = mma.sp, w = wgmma.sp; how its K splits add up, c =\n"
+                   "cluster, g = global memory, nothing = one split)\n\n");
             for (int ni = 0; ni < 5; ni += 2) {
                 int n = ns[ni];
                 printf("n=%d:", n);
                 for (int a = 0; a < (int)(sizeof cfg / sizeof cfg[0]); a++) {
                     sp_cuda_set_config(cfg[a][0], cfg[a][1], cfg[a][2]);
-                    printf(" %d/%d/%d:%.2f", cfg[a][0], cfg[a][1], cfg[a][2], time_w(w4, c4, xd, n, yd, 0));
+                    const double us = time_w(w4, c4, xd, n, yd, 0);
+                    const char *path = sp_cuda_linear_path(w4[0], n);
+                    printf(" %d/%d/%d:%.2f%c%s", cfg[a][0], cfg[a][1], cfg[a][2], us, path[0] == 'w' ? 'w' : 'm',
+                           strstr(path, "cluster") ? "c" : strstr(path, "global") ? "g" : "");
                 }
                 printf("\n");
                 sp_cuda_set_config(0, 0, -1);

@@ -21,6 +21,7 @@
  * are zeros and 0 x NaN is not), and each macro step is 8 wgmma, committed and waited for before
  * its weight registers are refilled. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common.cuh"
 #include "wgmma.cuh"
@@ -69,7 +70,7 @@ template <int NB, typename T>
 __global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, const T *__restrict__ xt, T *__restrict__ y,
                 float *ws, unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int cluster,
-                int early) {
+                int wfirst) {
 #ifdef WG_SM90A
     constexpr int NT = NB / 8, BOX = NB * 128;
     constexpr bool F16 = sp_is_f16<T>::v;
@@ -132,7 +133,8 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
         __syncthreads();
     };
     sp_pdl_trigger();
-    if (early || n > 4) { /* weights first (sp24_kernel: measured as fast or faster above 4 tokens) */
+    if (wfirst) { /* weights first: with programmatic dependence (x is the previous kernel's output), and
+                     above 4 tokens (sp24_kernel: measured as fast or faster there) */
         if (active && ms < m1) load(a0, e0, ms);
         if (active && ms + kw < m1) load(a1, e1, ms + kw);
         sp_pdl_wait();
@@ -249,9 +251,11 @@ static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_
     size_t smem;
     const int rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     if (rc) return rc;
+    static int xfirst = -1; /* SP_WGDEC_XFIRST=1: x ahead of the weights at every n without programmatic dependence (experiment) */
+    if (xfirst < 0) xfirst = getenv("SP_WGDEC_XFIRST") && atoi(getenv("SP_WGDEC_XFIRST")) == 1;
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24, x,
                                  y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
-                                 c->pdl);
+                                 c->pdl || (n > 4 && !xfirst));
     if (e != cudaSuccess && p.cluster) { /* as sp24_launch: clusters refused, ws from now on */
         (void)cudaGetLastError();
         c->cluster_broken = 1;
