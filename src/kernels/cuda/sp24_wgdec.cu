@@ -21,7 +21,6 @@
  * are zeros and 0 x NaN is not), and each macro step is 8 wgmma, committed and waited for before
  * its weight registers are refilled. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "common.cuh"
 #include "wgmma.cuh"
@@ -134,7 +133,8 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     };
     sp_pdl_trigger();
     if (wfirst) { /* weights first: with programmatic dependence (x is the previous kernel's output), and
-                     above 4 tokens (sp24_kernel: measured as fast or faster there) */
+                     from 9 tokens. H200 run 40, two builds alternated twice: x first is 0..0.3 us
+                     faster at 8 tokens, 0.1..0.3 us slower at 16 */
         if (active && ms < m1) load(a0, e0, ms);
         if (active && ms + kw < m1) load(a1, e1, ms + kw);
         sp_pdl_wait();
@@ -251,11 +251,9 @@ static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_
     size_t smem;
     const int rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     if (rc) return rc;
-    static int xfirst = -1; /* SP_WGDEC_XFIRST=1: x ahead of the weights at every n without programmatic dependence (experiment) */
-    if (xfirst < 0) xfirst = getenv("SP_WGDEC_XFIRST") && atoi(getenv("SP_WGDEC_XFIRST")) == 1;
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24, x,
                                  y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
-                                 c->pdl || (n > 4 && !xfirst));
+                                 c->pdl || n > 8);
     if (e != cudaSuccess && p.cluster) { /* as sp24_launch: clusters refused, ws from now on */
         (void)cudaGetLastError();
         c->cluster_broken = 1;
