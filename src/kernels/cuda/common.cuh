@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sparsity.h"
 #include "sparsity_cuda.h"
@@ -204,6 +205,15 @@ static inline cudaError_t sp_launch_cl(void (*k)(KArgs...), dim3 grid, dim3 bloc
     cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = st;
     cfg.attrs = at, cfg.numAttrs = na;
     return cudaLaunchKernelEx(&cfg, k, ((KArgs)args)...);
+}
+/* After a decode launch: 1 when it asked for clusters and they were refused (a partitioned GPU?);
+ * the K splits then go through ws and counters from now on, and the caller launches again */
+static inline int sp_cluster_refused(cudaError_t e, int cluster, sp_cuda_ctx *c) {
+    if (e == cudaSuccess || !cluster) return 0;
+    (void)cudaGetLastError();
+    c->cluster_broken = 1;
+    fprintf(stderr, "sparsity: cluster launch refused (%s); decode split-K goes through global memory\n", cudaGetErrorString(e));
+    return 1;
 }
 template <typename... KArgs, typename... Args>
 static inline cudaError_t sp_launch(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st, int pdl,

@@ -208,13 +208,7 @@ static int sp24_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
                                  x, y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.pf,
                                  p.cluster, c->pdl);
-    if (e != cudaSuccess && p.cluster) { /* clusters refused here (a partitioned GPU?): ws and counters from now on */
-        (void)cudaGetLastError();
-        c->cluster_broken = 1;
-        fprintf(stderr, "sparsity: cluster launch refused (%s); decode split-K goes through global memory\n",
-                cudaGetErrorString(e));
-        return sp24_launch(w, x, n, y, c);
-    }
+    if (sp_cluster_refused(e, p.cluster, c)) return sp24_launch(w, x, n, y, c);
     SP_CU(e);
     return 0;
 }

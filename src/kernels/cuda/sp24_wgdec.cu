@@ -20,36 +20,10 @@
  * output columns are never stored; columns past `in` are zero-filled, since the padding weights
  * are zeros and 0 x NaN is not), and each macro step is 8 wgmma, committed and waited for before
  * its weight registers are refilled. */
-#include <stdio.h>
-
 #include "common.cuh"
 #include "wgmma.cuh"
 
 #ifdef WG_SM90A
-/* d (64 x NB f32, NB/2 a thread) += A (64 x 32, 2:4: a, metadata e, selector SEL) * B (32 x NB at desc) */
-#define WGD_MMA16(TY)                                                                                      \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                               \
-                 "wgmma.mma_async.sp.sync.aligned.m64n16k32.f32." TY "." TY                                \
-                 " {%0, %1, %2, %3, %4, %5, %6, %7}, {%8, %9, %10, %11}, %12, %13, %14, p, 1, 1, 0;\n}"   \
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),     \
-                   "+f"(d[7])                                                                              \
-                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
-#define WGD_MMA8(TY)                                                                                       \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                               \
-                 "wgmma.mma_async.sp.sync.aligned.m64n8k32.f32." TY "." TY                                 \
-                 " {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, %9, %10, p, 1, 1, 0;\n}"                        \
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                          \
-                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
-template <int NB, int SEL, bool F16>
-__device__ __forceinline__ void wgd_mma(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
-    if constexpr (NB == 16 && F16) WGD_MMA16("f16");
-    else if constexpr (NB == 16) WGD_MMA16("bf16");
-    else if constexpr (F16) WGD_MMA8("f16");
-    else WGD_MMA8("bf16");
-}
-#undef WGD_MMA16
-#undef WGD_MMA8
-
 /* x columns [k0 + 32 lo, k0 + 32 hi) of tokens < n into the swizzled boxes at xs (local 64-column
  * box b at xs + b * NB * 128), one cp.async group */
 template <int NB>
@@ -110,8 +84,8 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
 #pragma unroll
         for (int s = 0; s < 8; s++) {
             const uint64_t desc = wg_desc(xs + ((sl + s) >> 1) * BOX + ((sl + s) & 1) * 64);
-            if (s & 1) wgd_mma<NB, 1, F16>(d, a[s], desc, ev[s >> 1]);
-            else wgd_mma<NB, 0, F16>(d, a[s], desc, ev[s >> 1]);
+            if (s & 1) wg_mma_sp<NB, 1, F16>(d, a[s], desc, ev[s >> 1]);
+            else wg_mma_sp<NB, 0, F16>(d, a[s], desc, ev[s >> 1]);
         }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -254,13 +228,7 @@ static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_
     cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24, x,
                                  y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
                                  c->pdl || n > 8);
-    if (e != cudaSuccess && p.cluster) { /* as sp24_launch: clusters refused, ws from now on */
-        (void)cudaGetLastError();
-        c->cluster_broken = 1;
-        fprintf(stderr, "sparsity: cluster launch refused (%s); decode split-K goes through global memory\n",
-                cudaGetErrorString(e));
-        return wgd_launch(w, x, n, y, c);
-    }
+    if (sp_cluster_refused(e, p.cluster, c)) return wgd_launch(w, x, n, y, c);
     SP_CU(e);
     return 0;
 }
