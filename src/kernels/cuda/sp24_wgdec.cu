@@ -233,7 +233,7 @@ static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_
     return 0;
 }
 
-/* 0: ran; 1: this n and plan take the mma.sp kernel (sp24_wgdec_path says why); < 0: error */
+/* 0: ran; 1: this n and plan take the mma.sp kernel (sp_cuda_linear_path says why); < 0: error */
 int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c) {
     if (w->dtype == SP_CUDA_F16) return wgd_launch(w, (const __half *)x, n, (__half *)y, c);
     return wgd_launch(w, (const __nv_bfloat16 *)x, n, (__nv_bfloat16 *)y, c);
