@@ -90,7 +90,7 @@ int sp_cuda_sync(void);
  * uploaded as f16), fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
 /* The concrete kernel sp_cuda_linear(w, ..., n, ...) runs where a form has several (2:4 own:
- * "mma.sp decode" or, on Hopper from 5 tokens, "wgmma.sp decode" up to 16 tokens, with ",
+ * "mma.sp decode" or, on Hopper from 4 tokens, "wgmma.sp decode" up to 16 tokens, with ",
  * cluster split-K" or ", global split-K" where its K splits add up in a thread block cluster's
  * shared memory or through global memory, and in parentheses why the wgmma.sp decode was asked
  * for and not taken; then an mma.sp GEMM tile, or from 256 tokens on Hopper the wgmma.sp GEMM),
@@ -132,7 +132,7 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 void sp_cuda_set_decode_cluster(int mode);
 /* The 2:4 decode (1-16 tokens) on Hopper's warpgroup instruction wgmma.sp (sm_90a; x read by the
  * tensor cores from shared memory once a warpgroup) instead of mma.sp: -1 = automatic (default:
- * from 5 tokens, where it measured faster), 0 = off, 1 = at any token count; either way only
+ * from 4 tokens, where it measured faster), 0 = off, 1 = at any token count; either way only
  * where it can run (an sm_90 device, a launch plan of 4 or 8 row tiles a block); elsewhere the
  * mma.sp kernel runs and sp_cuda_linear_path says so. */
 void sp_cuda_set_decode_wgmma(int mode);

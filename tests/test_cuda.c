@@ -498,13 +498,13 @@ static void test_wgdec(const int *n_small, const int *n_all) {
     want_split = NULL;
     test_f16(300, 2304, n_all, 7, 1);
     test_f16(1000, 4096, n_all, 7, 1);
-    sp_cuda_set_decode_wgmma(-1); /* automatic: mma.sp up to 4 tokens, wgmma.sp from 5 */
+    sp_cuda_set_decode_wgmma(-1); /* automatic: mma.sp up to 3 tokens, wgmma.sp from 4 */
     uint16_t *vals = malloc(1000 * 4096), *meta = malloc(1000 * 256 * 2), *dense = malloc(1000 * 4096 * 2);
     gc_make_24(1000, 4096, vals, meta, dense);
     sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 1000, 4096, vals, meta);
-    char p4[192] = "-", p5[192] = "-"; /* the path is a static buffer: copied */
-    if (w) snprintf(p4, sizeof p4, "%s", sp_cuda_linear_path(w, 4)), snprintf(p5, sizeof p5, "%s", sp_cuda_linear_path(w, 5));
-    CHECK(w && !strncmp(p4, "mma.sp", 6) && !strncmp(p5, "wgmma.sp", 8), "automatic decode kernel: n=4 \"%s\", n=5 \"%s\"", p4, p5);
+    char p3[192] = "-", p4[192] = "-"; /* the path is a static buffer: copied */
+    if (w) snprintf(p3, sizeof p3, "%s", sp_cuda_linear_path(w, 3)), snprintf(p4, sizeof p4, "%s", sp_cuda_linear_path(w, 4));
+    CHECK(w && !strncmp(p3, "mma.sp", 6) && !strncmp(p4, "wgmma.sp", 8), "automatic decode kernel: n=3 \"%s\", n=4 \"%s\"", p3, p4);
     sp_cuda_weight_free(w);
     free(vals); free(meta); free(dense);
 }

@@ -155,11 +155,12 @@ using wgd_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, u
                         int, int, int);
 
 /* Whether sp_cuda_linear tries this kernel for n tokens: forced on (1) for any n, automatic (-1)
- * from 5 tokens. H200 session 10, same-process A/B over the four 8B shapes: 12-16 tokens 0.7-1.7
- * us faster than mma.sp, 4-8 tokens -0.5..+0.02 us, 1-2 tokens +0.5..+1.3 us slower (a
- * warpgroup needs 4 row tiles a block; mma.sp's best 1-token plan has 1, no split-K). */
+ * from 4 tokens. H200 runs 36, 37 and 41, same-process A/B over the four 8B shapes: 12-16 tokens
+ * 0.7-2.1 us faster than mma.sp, 8 tokens 0.1-0.8, 4 tokens 0.06-0.42 (every shape, every run),
+ * 2 tokens -0.6..+0.7, 1 token 0.6-1.3 us slower (a warpgroup needs 4 row tiles a block;
+ * mma.sp's best 1-token plan has 1 and no split-K). */
 int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c) {
-    return (c->cfg_wgdec > 0 || (c->cfg_wgdec < 0 && n >= 5)) && sp24_wgdec_usable(c);
+    return (c->cfg_wgdec > 0 || (c->cfg_wgdec < 0 && n >= 4)) && sp24_wgdec_usable(c);
 }
 
 /* 1 when this build has the kernel's sm_90a code and the device is a Hopper */
