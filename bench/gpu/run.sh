@@ -6,8 +6,9 @@
 # then the whole synthetic Llama-3-8B (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch
 # 1/16, dense vs 2:4 in one process),
 # and prints the tables last. Logs go to $OUT (default bench/results/logs).
-#   bench/gpu/run.sh [sp_gpu_bench flags: --decode --unstructured --prefill --block --sweep --iters N]
-# (no flags: --decode --unstructured --prefill --block)
+#   bench/gpu/run.sh [sp_gpu_bench flags: --decode --wgdec-ab --unstructured --prefill --block --sweep --iters N]
+# (no flags: --decode --wgdec-ab --unstructured --prefill --block; --wgdec-ab times both 2:4 decode
+# kernels, mma.sp and wgmma.sp, at every decode token count, since the table takes one of them)
 # SP_GPU_AB=1 adds the decode A/B of bench/gpu/model-ab.sh: default, without early launch
 # (SP_GPU_PDL=0), op by op (SP_GPU_PDL=0 SP_GPU_GRAPH=0), and a per-op profile.
 # Build: cmake -DSP_CUDA=ON; if the CPU-side dependencies (OpenBLAS, cJSON) are missing
@@ -79,7 +80,7 @@ if [ -x $B/test_cuda_model ]; then
 fi
 
 echo "== timing"
-[ $# -gt 0 ] || set -- --decode --unstructured --prefill --block
+[ $# -gt 0 ] || set -- --decode --wgdec-ab --unstructured --prefill --block
 $B/sp_gpu_bench "$@" 2>&1 | tee "$OUT/bench.md"
 
 if [ -x $B/sparsity ]; then
