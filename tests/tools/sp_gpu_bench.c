@@ -1,10 +1,11 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
  *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab]
- *                [--wgdec-ab] [--wgdec] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
+ *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
- * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --block: block-pruned weights
+ * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
+ * cuBLAS and cuSPARSELt prefill with their calls interleaved (see prefill_ab); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
@@ -215,8 +216,51 @@ static int decode_ab(const char *title, const char *a, const char *b, void (*set
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --prefill-ab: cuBLAS dense and cuSPARSELt at 2048 and 8192 tokens with their calls interleaved
+ * (8 rounds of 5 calls each, L2 flushed before every call; the order inside a round alternates),
+ * median of the rounds. Why: the prefill table times dense first, then cuSPARSELt, and at 8192
+ * tokens the card's clock under a long tensor load moves a kernel's time by up to 14% with the
+ * order of the calls (runs 12-15); here both see the same conditions. */
+static int prefill_ab(const void *xd, void *yd) {
+    printf("\n## 2:4 prefill, interleaved A/B: cuBLAS dense %s vs cuSPARSELt (8 rounds of 5 calls, median of rounds)\n\n"
+           "| out x in | n | cuBLAS us | cuSPARSELt us | speedup | round ratios min-max |\n|---|---|---|---|---|---|\n", DT_NAME);
+    const int save = iters;
+    iters = 5;
+    for (int s = 0; s <= NSHAPES; s++) {
+        const int out = s < NSHAPES ? shapes[s][0] : 2 * 14336, in = s < NSHAPES ? shapes[s][1] : 4096;
+        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
+        gc_make_24(out, in, vals, meta, dense);
+        sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt);
+        sp_cuda_weight *wl = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
+        const int pn[] = {2048, 8192};
+        for (int i = 0; i < 2 && wd && wl; i++) {
+            const int n = pn[i];
+            double td[8], tl[8], q[8];
+            for (int r = 0; r < 8; r++) {
+                if (r & 1) tl[r] = time_w(&wl, 1, xd, n, yd, 1), td[r] = time_w(&wd, 1, xd, n, yd, 1);
+                else td[r] = time_w(&wd, 1, xd, n, yd, 1), tl[r] = time_w(&wl, 1, xd, n, yd, 1);
+                q[r] = td[r] / tl[r];
+            }
+            qsort(td, 8, sizeof(double), cmp_double), qsort(tl, 8, sizeof(double), cmp_double), qsort(q, 8, sizeof(double), cmp_double);
+            const double md = 0.5 * (td[3] + td[4]), ml = 0.5 * (tl[3] + tl[4]);
+            printf("| %dx%d | %d | %.1f | %.1f | %.2fx | %.2f-%.2f |\n", out, in, n, md, ml, md / ml, q[0], q[7]);
+            fflush(stdout);
+        }
+        if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
+        sp_cuda_weight_free(wd); sp_cuda_weight_free(wl);
+        free(vals); free(meta); free(dense);
+    }
+    iters = save;
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, preab = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -226,6 +270,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--delta-sweep")) dsweep = 1;
         else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
         else if (!strcmp(argv[i], "--wgdec-ab")) wgab = 1;
+        else if (!strcmp(argv[i], "--prefill-ab")) preab = 1;
         else if (!strcmp(argv[i], "--wgdec")) sp_cuda_set_decode_wgmma(1); /* every 2:4 decode of the run */
         else if (!strcmp(argv[i], "--profile")) prof = 1;
         else if (!strcmp(argv[i], "--profile-gemm") && i + 1 < argc) prof_tile = atoi(argv[++i]);
@@ -234,12 +279,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--wgdec-ab] [--wgdec] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !wgab && !prof && !att && prof_tile < 0) {
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !wgab && !preab && !prof && !att && prof_tile < 0) {
         dec = pre = 1;
         uns = blk = bench_dt == SP_CUDA_BF16;
     }
@@ -315,7 +360,7 @@ int main(int argc, char **argv) {
     time_t now = time(NULL);
     printf("# device %s, %d SMs, L2 %zu MB, iters %d, element type %s, %s", name, sms, l2 >> 20, iters, DT_NAME, ctime(&now));
 
-    const int maxn = pre ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = pre ? 2 * 14336 : 14336;
+    const int maxn = pre || preab ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = pre || preab ? 2 * 14336 : 14336;
     uint16_t *xh = malloc((size_t)maxn * maxk * 2);
     gc_make_x((size_t)maxn * maxk, xh);
     void *xd = sp_cuda_malloc((size_t)maxn * maxk * 2);
@@ -456,6 +501,7 @@ int main(int argc, char **argv) {
                           set_cluster, xd, yd, yd2))
         return 1;
     if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2)) return 1;
+    if (preab && prefill_ab(xd, yd)) return 1;
 
     if (blk) {
         printf("\n## block-pruned weights: cuSPARSE BSR (block = the pruning block) and CSR vs cuBLAS dense bf16\n\n");
