@@ -236,7 +236,11 @@ static int prefill_ab(const void *xd, void *yd) {
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
         gc_make_24(out, in, vals, meta, dense);
         sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt);
-        sp_cuda_weight *wl = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
+        /* SP_PREFILL_AB_NULL=1: B is a second dense copy, the null test of the method (ratios ~1.00) */
+        const int null_ab = getenv("SP_PREFILL_AB_NULL") && atoi(getenv("SP_PREFILL_AB_NULL")) == 1;
+        sp_cuda_weight *wl = null_ab ? sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt)
+                                     : sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
+        if (s == 0 && null_ab) printf("(SP_PREFILL_AB_NULL=1: the cuSPARSELt column is a second cuBLAS dense copy)\n\n");
         const int pn[] = {2048, 8192};
         for (int i = 0; i < 2 && wd && wl; i++) {
             const int n = pn[i];
