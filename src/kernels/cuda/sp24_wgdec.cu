@@ -19,7 +19,11 @@
  * token, 16-byte chunk c of token j at chunk c ^ (j & 7)), tokens >= n are not staged (their
  * output columns are never stored; columns past `in` are zero-filled, since the padding weights
  * are zeros and 0 x NaN is not), and each macro step is 8 wgmma, committed and waited for before
- * its weight registers are refilled. */
+ * its weight registers are refilled.
+ * Measured (H200 runs 36-41, bench/results/gpu-h200.md): 0.7-2.1 us faster than mma.sp at 12-16
+ * tokens, 0.1-0.8 at 4-8, slower at 1 (sp24_wgdec_wanted: automatic from 4 tokens); 16 tokens
+ * 1.26-1.57x cuBLAS on the 8B shapes. Tried and reverted: blocks of one warpgroup, four an SM
+ * (run 38: clusters of 8 splits still not resident, no faster). */
 #include "common.cuh"
 #include "wgmma.cuh"
 
