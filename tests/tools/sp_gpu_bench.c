@@ -5,8 +5,8 @@
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
  * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
- * cuBLAS and cuSPARSELt prefill with their calls interleaved (see prefill_ab); --prefill-steady:
- * each in its own steady state (see prefill_steady); --block: block-pruned weights
+ * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
+ * steady state (both: see prefill_study); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
  * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
  * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
@@ -222,53 +222,15 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* --prefill-ab: cuBLAS dense and cuSPARSELt at 2048 and 8192 tokens with their calls interleaved
- * (8 rounds of 5 calls each, L2 flushed before every call; the order inside a round alternates),
- * median of the rounds. Why: the prefill table times dense first, then cuSPARSELt, and at 8192
- * tokens the card's clock under a long tensor load moves a kernel's time by up to 14% with the
- * order of the calls (runs 12-15); here both see the same conditions. */
-static int prefill_ab(const void *xd, void *yd) {
-    printf("\n## 2:4 prefill, interleaved A/B: cuBLAS dense %s vs cuSPARSELt (8 rounds of 5 calls, median of rounds)\n\n"
-           "| out x in | n | cuBLAS us | cuSPARSELt us | speedup | round ratios min-max |\n|---|---|---|---|---|---|\n", DT_NAME);
-    const int save = iters;
-    iters = 5;
-    for (int s = 0; s <= NSHAPES; s++) {
-        const int out = s < NSHAPES ? shapes[s][0] : 2 * 14336, in = s < NSHAPES ? shapes[s][1] : 4096;
-        uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
-        gc_make_24(out, in, vals, meta, dense);
-        sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt);
-        /* SP_PREFILL_AB_NULL=1: B is a second dense copy, the null test of the method (ratios ~1.00) */
-        const int null_ab = getenv("SP_PREFILL_AB_NULL") && atoi(getenv("SP_PREFILL_AB_NULL")) == 1;
-        sp_cuda_weight *wl = null_ab ? sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt)
-                                     : sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
-        if (s == 0 && null_ab) printf("(SP_PREFILL_AB_NULL=1: the cuSPARSELt column is a second cuBLAS dense copy)\n\n");
-        const int pn[] = {2048, 8192};
-        for (int i = 0; i < 2 && wd && wl; i++) {
-            const int n = pn[i];
-            double td[8], tl[8], q[8];
-            for (int r = 0; r < 8; r++) {
-                if (r & 1) tl[r] = time_w(&wl, 1, xd, n, yd, 1), td[r] = time_w(&wd, 1, xd, n, yd, 1);
-                else td[r] = time_w(&wd, 1, xd, n, yd, 1), tl[r] = time_w(&wl, 1, xd, n, yd, 1);
-                q[r] = td[r] / tl[r];
-            }
-            qsort(td, 8, sizeof(double), cmp_double), qsort(tl, 8, sizeof(double), cmp_double), qsort(q, 8, sizeof(double), cmp_double);
-            const double md = 0.5 * (td[3] + td[4]), ml = 0.5 * (tl[3] + tl[4]);
-            printf("| %dx%d | %d | %.1f | %.1f | %.2fx | %.2f-%.2f |\n", out, in, n, md, ml, md / ml, q[0], q[7]);
-            fflush(stdout);
-        }
-        if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
-        sp_cuda_weight_free(wd); sp_cuda_weight_free(wl);
-        free(vals); free(meta); free(dense);
-    }
-    iters = save;
-    return 0;
-}
-
-/* --prefill-steady: each prefill GEMM in its own steady state, as a deployment runs only one of
- * them: ~200 ms of back-to-back calls of that kernel, then its timed calls (L2 flushed); dense then
- * cuSPARSELt, and again in the other order. Why: --prefill-ab (run 42) found cuBLAS 10-15%
- * slower at 8192 tokens right after cuSPARSELt calls than after its own (the null test: 1.00x),
- * cuSPARSELt the same either way, so an interleaved A/B penalises dense. */
+/* Two ways to time cuBLAS dense against cuSPARSELt at 2048 and 8192 tokens (the prefill table
+ * times dense first, then cuSPARSELt, and at 8192 tokens the order of the calls moves a kernel's
+ * time by up to 14%, runs 12-15):
+ * --prefill-ab: their calls interleaved, 8 rounds of 5 calls each (L2 flushed before every call,
+ *   the order inside a round alternating), median of the rounds; SP_PREFILL_AB_NULL=1 makes B a
+ *   second dense copy, the method's null test (ratios ~1.00). Run 42: cuBLAS is 10-15% slower
+ *   right after cuSPARSELt calls than after its own, so this favours sparse.
+ * --prefill-steady: each kernel timed after ~200 ms of its own back-to-back calls, as a
+ *   deployment runs only one of them; dense first, then the other order. */
 static double steady_us(sp_cuda_weight *w, const void *xd, int n, void *yd) {
     const double est = time_w(&w, 1, xd, n, yd, 1);
     const int warm = est > 0 ? (int)(200e3 / est) + 1 : 1;
@@ -276,24 +238,44 @@ static double steady_us(sp_cuda_weight *w, const void *xd, int n, void *yd) {
         if (sp_cuda_linear(w, xd, n, yd)) return -1;
     return time_w(&w, 1, xd, n, yd, 1);
 }
-static int prefill_steady(const void *xd, void *yd) {
-    printf("\n## 2:4 prefill, each kernel in its own steady state (~200 ms of its calls first): cuBLAS dense %s vs cuSPARSELt\n\n"
-           "| out x in | n | dense first: cuBLAS us | cuSPARSELt us | speedup | cuSPARSELt first: cuSPARSELt us | cuBLAS us | speedup |\n"
-           "|---|---|---|---|---|---|---|---|\n", DT_NAME);
+static int prefill_study(const void *xd, void *yd, int steady) {
+    const int null_ab = !steady && getenv("SP_PREFILL_AB_NULL") && atoi(getenv("SP_PREFILL_AB_NULL")) == 1;
+    if (steady)
+        printf("\n## 2:4 prefill, each kernel in its own steady state (~200 ms of its calls first): cuBLAS dense %s vs cuSPARSELt\n\n"
+               "| out x in | n | dense first: cuBLAS us | cuSPARSELt us | speedup | cuSPARSELt first: cuSPARSELt us | cuBLAS us | speedup |\n"
+               "|---|---|---|---|---|---|---|---|\n", DT_NAME);
+    else
+        printf("\n## 2:4 prefill, interleaved A/B: cuBLAS dense %s vs cuSPARSELt (8 rounds of 5 calls, median of rounds)\n\n%s"
+               "| out x in | n | cuBLAS us | cuSPARSELt us | speedup | round ratios min-max |\n|---|---|---|---|---|---|\n", DT_NAME,
+               null_ab ? "(SP_PREFILL_AB_NULL=1: the cuSPARSELt column is a second cuBLAS dense copy)\n\n" : "");
     const int save = iters;
-    iters = 20;
+    iters = steady ? 20 : 5;
     for (int s = 0; s <= NSHAPES; s++) {
         const int out = s < NSHAPES ? shapes[s][0] : 2 * 14336, in = s < NSHAPES ? shapes[s][1] : 4096;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
         gc_make_24(out, in, vals, meta, dense);
         sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt);
-        sp_cuda_weight *wl = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
+        sp_cuda_weight *wl = null_ab ? sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt)
+                                     : sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
         const int pn[] = {2048, 8192};
         for (int i = 0; i < 2 && wd && wl; i++) {
             const int n = pn[i];
-            const double d1 = steady_us(wd, xd, n, yd), l1 = steady_us(wl, xd, n, yd);
-            const double l2 = steady_us(wl, xd, n, yd), d2 = steady_us(wd, xd, n, yd);
-            printf("| %dx%d | %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", out, in, n, d1, l1, d1 / l1, l2, d2, d2 / l2);
+            if (steady) {
+                const double d1 = steady_us(wd, xd, n, yd), l1 = steady_us(wl, xd, n, yd);
+                const double l2 = steady_us(wl, xd, n, yd), d2 = steady_us(wd, xd, n, yd);
+                printf("| %dx%d | %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", out, in, n, d1, l1, d1 / l1, l2, d2, d2 / l2);
+            } else {
+                double td[8], tl[8], q[8];
+                for (int r = 0; r < 8; r++) {
+                    if (r & 1) tl[r] = time_w(&wl, 1, xd, n, yd, 1), td[r] = time_w(&wd, 1, xd, n, yd, 1);
+                    else td[r] = time_w(&wd, 1, xd, n, yd, 1), tl[r] = time_w(&wl, 1, xd, n, yd, 1);
+                    q[r] = td[r] / tl[r];
+                }
+                qsort(td, 8, sizeof(double), cmp_double), qsort(tl, 8, sizeof(double), cmp_double);
+                qsort(q, 8, sizeof(double), cmp_double);
+                const double md = 0.5 * (td[3] + td[4]), ml = 0.5 * (tl[3] + tl[4]);
+                printf("| %dx%d | %d | %.1f | %.1f | %.2fx | %.2f-%.2f |\n", out, in, n, md, ml, md / ml, q[0], q[7]);
+            }
             fflush(stdout);
         }
         if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
@@ -548,8 +530,8 @@ int main(int argc, char **argv) {
                           set_cluster, xd, yd, yd2))
         return 1;
     if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2)) return 1;
-    if (preab && prefill_ab(xd, yd)) return 1;
-    if (presteady && prefill_steady(xd, yd)) return 1;
+    if (preab && prefill_study(xd, yd, 0)) return 1;
+    if (presteady && prefill_study(xd, yd, 1)) return 1;
 
     if (blk) {
         printf("\n## block-pruned weights: cuSPARSE BSR (block = the pruning block) and CSR vs cuBLAS dense bf16\n\n");
