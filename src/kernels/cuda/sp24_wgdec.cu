@@ -190,8 +190,8 @@ static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, 
     if (p->cluster) red += (size_t)p->rpb * 64 * 16;
     *smem = xs > red ? xs : red;
     if (*smem > 112 * 1024) return 1;
-    static size_t allowed[2][2]; /* per nb and T */
-    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16][sp_is_f16<T>::v]));
+    static size_t allowed[2]; /* per nb (and per T: one copy a template instance) */
+    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16]));
     p->cluster = p->cluster && sp_clusters_resident(k, p->splits, *smem, c) >= (int)grid->x;
     return 0;
 }
