@@ -529,6 +529,12 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    if (argc > 1 && !strcmp(argv[1], "--attention")) { /* the fused prefill attention alone */
+        test_attention();
+        if (fails) { printf("%d failures\n", fails); return 1; }
+        printf("all attention checks passed\n");
+        return 0;
+    }
     const int sm90 = strstr(name, "(sm_90)") != NULL;
     if (argc > 1 && !strcmp(argv[1], "--f16")) { /* the f16 forms alone */
         const int n_f16[] = {1, 5, 16, 17, 100, 300};

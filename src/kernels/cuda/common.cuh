@@ -340,10 +340,13 @@ __global__ void k_random_bf16(__nv_bfloat16 *w, size_t n, uint64_t seed, float s
     }
 }
 
-/* Fused causal prefill attention (flash_attn.cu); head dims 32, 64, 128. q (n, heads*D) at
- * positions pos..pos+n-1, caches (.., kvd) hold rows 0..pos+n-1, out (n, heads*D). */
-int sp_flash_prefill(const __nv_bfloat16 *q, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, __nv_bfloat16 *out,
-                     int n, int pos, int heads, int group, int D, int kvd, float scale, cudaStream_t st);
+/* Fused causal prefill attention (flash_attn.cu); head dims 32, 64, 128. q (n rows lq apart,
+ * heads*D) at positions pos..pos+n-1, rotate-half RoPE applied to q on the fly when cs/sn (tables
+ * (positions, D/2) f32) are not NULL; caches (.., kvd) hold rows 0..pos+n-1 (keys rotated), out
+ * (n, heads*D). */
+int sp_flash_prefill(const __nv_bfloat16 *q, int lq, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc,
+                     __nv_bfloat16 *out, int n, int pos, int heads, int group, int D, int kvd, const float *cs,
+                     const float *sn, float scale, cudaStream_t st);
 /* the same attention by a naive f32 kernel (one warp a query row and head), out f32 */
 int sp_attn_reference(const __nv_bfloat16 *q, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, float *out, int n,
                       int pos, int heads, int group, int D, int kvd, float scale, cudaStream_t st);

@@ -481,7 +481,8 @@ extern "C" int sp_cuda_time_attention(int n, int heads, int kv_heads, int D, int
     {
         const float scale = 1.f / sqrtf((float)D);
         auto fn = [&](int) {
-            return sp_flash_prefill(q, kc, vc, out, n, 0, heads, heads / kv_heads, D, kv_heads * D, scale, c->stream);
+            return sp_flash_prefill(q, heads * D, kc, vc, out, n, 0, heads, heads / kv_heads, D, kv_heads * D, NULL, NULL,
+                                    scale, c->stream);
         };
         if ((rc = fn(0)) || (rc = sp_attn_reference(q, kc, vc, ref, n, 0, heads, heads / kv_heads, D, kv_heads * D, scale,
                                                     c->stream)))

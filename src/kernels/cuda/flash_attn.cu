@@ -194,7 +194,9 @@ __device__ __forceinline__ void fa_tile_pipe(const uint32_t (*qf)[4], float (*o)
     fa_pv<D>(s, o, corr, Vs, lane);
 }
 
-/* q (n, heads*D) at positions pos..pos+n-1; caches (.., kvd) rows 0..pos+n-1 of this layer's
+/* q (n rows lq apart, heads*D) at positions pos..pos+n-1, rotated here when cs is not NULL (RoPE
+ * tables (positions, D/2) f32, as k_rope_kv reads them; the RoPE kernel then leaves q alone:
+ * -2 x 16.8 MB of q traffic a layer at 2048 tokens of the 8B model); caches (.., kvd) rows 0..pos+n-1 of this layer's
  * sequence; out (n, heads*D). grid (ceil(n / FA_BQ), heads), 2 FA_BQ threads, fa_smem(D) bytes
  * of dynamic shared memory. Per tile j: one barrier (tile j + 1 landed; every warp is past
  * tile j - 1, whose stage then refills with tile j + 2), then the softmax of S_j with
@@ -202,7 +204,9 @@ __device__ __forceinline__ void fa_tile_pipe(const uint32_t (*qf)[4], float (*o)
 template <int D>
 __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
                                                                 const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
-                                                                int pos, int heads, int group, int kvd, float scale_log2) {
+                                                                int lq, int pos, int heads, int group, int kvd,
+                                                                const float *__restrict__ cs, const float *__restrict__ sn,
+                                                                float scale_log2) {
     constexpr int STR = D + 8, T = FA_BK * STR; /* padded smem row (bf16): conflict-free ldmatrix */
     extern __shared__ __align__(16) bf16 ring[]; /* stage i: K tile, V tile */
     const int qb = gridDim.x - 1 - blockIdx.x; /* longest blocks first */
@@ -217,8 +221,22 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
-            qf[kk][i] = r < n ? *reinterpret_cast<const uint32_t *>(q + (size_t)r * qd + h * D + c) : 0u;
+            qf[kk][i] = r < n ? *reinterpret_cast<const uint32_t *>(q + (size_t)r * lq + h * D + c) : 0u;
         }
+    if (cs) /* rotate-half RoPE in registers: column c pairs with c + D/2, which this lane holds at k-step kk + D/32 */
+#pragma unroll
+        for (int kk = 0; kk < D / 32; kk++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
+                if (r >= n) continue;
+                const size_t at = (size_t)(pos + r) * (D / 2) + c;
+                const float2 cv = *reinterpret_cast<const float2 *>(cs + at), sv = *reinterpret_cast<const float2 *>(sn + at);
+                const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&qf[kk][i]));
+                const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&qf[kk + D / 32][i]));
+                qf[kk][i] = fa_pack(a.x * cv.x - b.x * sv.x, a.y * cv.y - b.y * sv.y);
+                qf[kk + D / 32][i] = fa_pack(b.x * cv.x + a.x * sv.x, b.y * cv.y + a.y * sv.y);
+            }
     float o[D / 8][4];
 #pragma unroll
     for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
@@ -279,22 +297,22 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
 static inline size_t fa_smem(int D) { return (size_t)2 * FA_ST * FA_BK * (D + 8) * sizeof(bf16); }
 
 template <int D>
-static int fa_run(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group, int kvd,
-                  float sl2, cudaStream_t st) {
+static int fa_run(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
+                  int kvd, const float *cs, const float *sn, float sl2, cudaStream_t st) {
     static size_t allowed;
     SP_CHK(sp_allow_smem(k_flash_prefill<D>, fa_smem(D), &allowed));
-    k_flash_prefill<D><<<dim3((n + FA_BQ - 1) / FA_BQ, heads), FA_BQ * 2, fa_smem(D), st>>>(q, kc, vc, out, n, pos, heads,
-                                                                                          group, kvd, sl2);
+    k_flash_prefill<D><<<dim3((n + FA_BQ - 1) / FA_BQ, heads), FA_BQ * 2, fa_smem(D), st>>>(q, kc, vc, out, n, lq, pos,
+                                                                                          heads, group, kvd, cs, sn, sl2);
     return 0;
 }
 
-int sp_flash_prefill(const bf16 *q, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
-                     int D, int kvd, float scale, cudaStream_t st) {
+int sp_flash_prefill(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads,
+                     int group, int D, int kvd, const float *cs, const float *sn, float scale, cudaStream_t st) {
     const float sl2 = scale * 1.4426950408889634f;
     switch (D) {
-    case 32: SP_CHK(fa_run<32>(q, kc, vc, out, n, pos, heads, group, kvd, sl2, st)); break;
-    case 64: SP_CHK(fa_run<64>(q, kc, vc, out, n, pos, heads, group, kvd, sl2, st)); break;
-    case 128: SP_CHK(fa_run<128>(q, kc, vc, out, n, pos, heads, group, kvd, sl2, st)); break;
+    case 32: SP_CHK(fa_run<32>(q, lq, kc, vc, out, n, pos, heads, group, kvd, cs, sn, sl2, st)); break;
+    case 64: SP_CHK(fa_run<64>(q, lq, kc, vc, out, n, pos, heads, group, kvd, cs, sn, sl2, st)); break;
+    case 128: SP_CHK(fa_run<128>(q, lq, kc, vc, out, n, pos, heads, group, kvd, cs, sn, sl2, st)); break;
     default: return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: head dim %d not built (32, 64, 128)", D);
     }
     SP_CU(cudaGetLastError());

@@ -613,15 +613,24 @@ static int lin_op(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y, sp
     return rc;
 }
 
+/* the norm kernel for rows rows (sp_norm_r: registers a thread) */
+typedef void (*norm_fn)(float *, const bf16 *, const float *, bf16 *, int, float, int, int);
+static norm_fn norm_kernel(bool add, int rows) {
+    if (sp_norm_r(rows) == 4) return add ? k_rmsnorm<true, 4> : k_rmsnorm<false, 4>;
+    return add ? k_rmsnorm<true, 1> : k_rmsnorm<false, 1>;
+}
+
 static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, int pos, sp_cuda_ctx *c) {
     const sp_cuda_model_cfg *cf = &g->c;
     sp_lin *L = &g->lin[b * SP_NLIN];
     const size_t D = cf->dim;
     const int bm = batch > 1, group = cf->n_heads / cf->n_kv_heads;
     const size_t seq0 = (size_t)b * g->max_batch * g->max_ctx * g->kvd;
-    const unsigned nt = sp_norm_threads(cf->dim);
-    if (b == 0) SP_CU(sp_launch(k_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1));
-    else SP_CU(sp_launch(k_add_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->o, g->attn_norm + b * D, g->xb, cf->dim, cf->norm_eps));
+    const unsigned nt = sp_norm_threads(cf->dim, rows);
+    if (b == 0) SP_CU(sp_launch(norm_kernel(false, rows), rows, nt, 0, c->stream, g->pdl, g->x, (const bf16 *)nullptr,
+                                (const float *)g->attn_norm, g->xb, cf->dim, cf->norm_eps, 0, 1));
+    else SP_CU(sp_launch(norm_kernel(true, rows), rows, nt, 0, c->stream, g->pdl, g->x, (const bf16 *)g->o,
+                         (const float *)(g->attn_norm + b * D), g->xb, cf->dim, cf->norm_eps, 0, 1));
     mark(g, c, "norm");
     const bf16 *qs = g->q, *ks = g->kn, *vs = g->vn; /* rows of q, k, v and their strides */
     int lq = g->qd, lkv = g->kvd;
@@ -633,14 +642,14 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
         SP_CHK(lin_op(g, &L[1], g->xb, rows, g->kn, c, "linear q|k|v"));
         SP_CHK(lin_op(g, &L[2], g->xb, rows, g->vn, c, "linear q|k|v"));
     }
-    const int half = cf->head_dim / 2;
-    SP_CU(sp_launch(k_rope_kv, dim3(rows < 128 ? rows : 128, cf->n_heads + 2 * cf->n_kv_heads), half < 32 ? 32 : half, 0,
-                    c->stream, g->pdl, qs, lq, g->q, g->qd, ks, vs, lkv, g->kc + seq0, g->vc + seq0, rows, cf->n_heads,
-                    cf->n_kv_heads, cf->head_dim, g->cs, g->sn, g->tok, bm, g->max_ctx));
+    const int fq = n > 1 && g->flash; /* the flash prefill rotates q as it loads it */
+    SP_CU(sp_launch(k_rope_kv, rows, sp_rope_threads(fq ? 0 : cf->n_heads, cf->n_kv_heads, cf->head_dim), 0, c->stream,
+                    g->pdl, qs, lq, g->q, g->qd, ks, vs, lkv, g->kc + seq0, g->vc + seq0, rows, cf->n_heads,
+                    cf->n_kv_heads, cf->head_dim, g->cs, g->sn, g->tok, bm, g->max_ctx, fq));
     mark(g, c, "rope + kv store");
-    if (n > 1 && g->flash)
-        SP_CHK(sp_flash_prefill(g->q, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim, g->kvd,
-                                1.f / sqrtf((float)cf->head_dim), c->stream));
+    if (fq)
+        SP_CHK(sp_flash_prefill(qs, lq, g->kc + seq0, g->vc + seq0, g->att, n, pos, cf->n_heads, group, cf->head_dim,
+                                g->kvd, g->cs, g->sn, 1.f / sqrtf((float)cf->head_dim), c->stream));
     else if (n > 1) SP_CHK(attention_prefill(g, b, n, pos, c));
     else {
         /* a block a q head for small batches; for large ones a block a kv head takes its group of q
@@ -664,7 +673,8 @@ static int block_forward(sp_cuda_model *g, int b, int rows, int batch, int n, in
     }
     mark(g, c, "attention");
     SP_CHK(lin_op(g, &L[3], g->att, rows, g->o, c, "linear o"));
-    SP_CU(sp_launch(k_add_rmsnorm, rows, nt, 0, c->stream, g->pdl, g->x, g->o, g->mlp_norm + b * D, g->xb, cf->dim, cf->norm_eps));
+    SP_CU(sp_launch(norm_kernel(true, rows), rows, nt, 0, c->stream, g->pdl, g->x, (const bf16 *)g->o,
+                    (const float *)(g->mlp_norm + b * D), g->xb, cf->dim, cf->norm_eps, 0, 1));
     mark(g, c, "norm");
     const int H = cf->hidden_dim, h8 = H / 8; /* hidden_dim % 16 == 0 */
     bf16 *hid = g->h1; /* the down linear's input */
@@ -689,10 +699,10 @@ static int forward_ops(sp_cuda_model *g, int batch, int n, int pos, sp_cuda_ctx 
     k_embed<<<rows, 256, 0, c->stream>>>(g->tok + 1, g->embed, g->x, g->c.dim);
     mark(g, c, "embed");
     for (int b = 0; b < g->c.n_layers; b++) SP_CHK(block_forward(g, b, rows, batch, n, pos, c));
-    k_add<<<grid_for((size_t)rows * g->c.dim), 256, 0, c->stream>>>(g->x, g->o, (size_t)rows * g->c.dim);
-    /* last token of each sequence: row n-1 (prefill) or every row (batch decode) */
-    k_rmsnorm<<<batch, sp_norm_threads(g->c.dim), 0, c->stream>>>(g->x, g->final_norm, g->xl, g->c.dim, g->c.norm_eps,
-                                                                  batch > 1 ? 0 : n - 1, 1);
+    /* the last block's residual add and the final norm, for the last token of each sequence
+     * only: row n-1 (prefill) or every row (batch decode) */
+    norm_kernel(true, batch)<<<batch, sp_norm_threads(g->c.dim, batch), 0, c->stream>>>(
+        g->x, g->o, g->final_norm, g->xl, g->c.dim, g->c.norm_eps, batch > 1 ? 0 : n - 1, 1);
     mark(g, c, "norm");
     return lin_op(g, &g->head, g->xl, batch, g->logits, c, "lm_head");
 }

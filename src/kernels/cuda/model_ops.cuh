@@ -59,91 +59,142 @@ __device__ __forceinline__ float4 sp_unpack4(uint2 v) {
     return make_float4(lo.x, lo.y, hi.x, hi.y);
 }
 
-/* The norms read and write 4 elements a thread (dim % 4 == 0): one block a row, up to 1024
- * threads, so a decode row (one block) is a single pass of wide loads instead of a 256-thread
- * loop of scalar ones. */
-static inline unsigned sp_norm_threads(int dim) {
-    unsigned t = (unsigned)(dim / 4 + 31) / 32 * 32;
+/* The norms: one block a row; a thread holds R float4 of the row in registers between the sum
+ * of squares and the scaling (wider rows: the rest is read again). Measured on the 8B model
+ * (H200, session 11): decode rows want a float4 a thread (R 1, up to 1024 threads; 256 threads
+ * of R 4 made a one-row norm ~16 us instead of ~6 under early launch), prefill rows want small
+ * blocks (R 4, 256 threads; 1024-thread blocks of 40+ registers fit one a SM: 2.9 ms a
+ * 2048-token forward instead of 2.0). */
+static inline int sp_norm_r(int rows) { return rows >= 64 ? 4 : 1; }
+static inline unsigned sp_norm_threads(int dim, int rows) {
+    const int r = sp_norm_r(rows);
+    unsigned t = (unsigned)(dim / 4 + r - 1) / r;
+    t = (t + 31) / 32 * 32;
     return t < 1024 ? t : 1024;
 }
 
-/* out row r = x row (first + r*step) / rms * w, as bf16 */
-__global__ void k_rmsnorm(const float *x, const float *w, bf16 *out, int dim, float eps, int first, int step) {
+/* out row r = x row i / rms * w as bf16, i = first + r * step. ADD: x row i += y row i (bf16)
+ * first, and written back (the residual add fused into the next norm). dim % 4 == 0. */
+template <bool ADD, int R>
+__global__ void k_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out, int dim, float eps, int first, int step) {
     __shared__ float red[32];
     sp_pdl_wait(); /* every kernel of the forward may be launched early (sp_launch): wait, then */
     sp_pdl_trigger(); /* let the next one start streaming its weights */
-    const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)(first + blockIdx.x * step) * dim);
+    const size_t row = (size_t)(first + blockIdx.x * step) * dim;
+    float4 *xr = reinterpret_cast<float4 *>(x + row);
+    const uint2 *yr = ADD ? reinterpret_cast<const uint2 *>(y + row) : nullptr;
     const float4 *w4 = reinterpret_cast<const float4 *>(w);
     uint2 *o = reinterpret_cast<uint2 *>(out + (size_t)blockIdx.x * dim);
+    const int d4 = dim / 4, bd = blockDim.x, tid = threadIdx.x;
+    float4 v[R];
+    uint2 d[R];
     float ss = 0.f;
-    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
-        float4 v = xr[i];
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+#pragma unroll
+    for (int k = 0; k < R; k++) /* all loads first */
+        if (tid + k * bd < d4) {
+            v[k] = xr[tid + k * bd];
+            if (ADD) d[k] = yr[tid + k * bd];
+        }
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        if (tid + k * bd < d4) {
+            if (ADD) {
+                const float4 e = sp_unpack4(d[k]);
+                v[k].x += e.x, v[k].y += e.y, v[k].z += e.z, v[k].w += e.w;
+                xr[tid + k * bd] = v[k];
+            }
+            ss += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
+        }
+    for (int i = tid + R * bd; i < d4; i += bd) { /* rows wider than the registers hold */
+        float4 u = xr[i];
+        if (ADD) {
+            const float4 e = sp_unpack4(yr[i]);
+            u.x += e.x, u.y += e.y, u.z += e.z, u.w += e.w;
+            xr[i] = u;
+        }
+        ss += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
     }
-    float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
-    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
-        float4 v = xr[i], g = w4[i];
-        o[i] = sp_pack4(v.x * r * g.x, v.y * r * g.y, v.z * r * g.z, v.w * r * g.w);
+    const float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
+#pragma unroll
+    for (int k = 0; k < R; k++)
+        if (tid + k * bd < d4) {
+            const float4 g = w4[tid + k * bd];
+            o[tid + k * bd] = sp_pack4(v[k].x * r * g.x, v[k].y * r * g.y, v[k].z * r * g.z, v[k].w * r * g.w);
+        }
+    for (int i = tid + R * bd; i < d4; i += bd) { /* a thread reads back what it wrote */
+        const float4 u = xr[i], g = w4[i];
+        o[i] = sp_pack4(u.x * r * g.x, u.y * r * g.y, u.z * r * g.z, u.w * r * g.w);
     }
 }
 
-/* x row += y row (bf16), then out row = x / rms * w: the residual add fused into the next norm */
-__global__ void k_add_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out, int dim, float eps) {
-    __shared__ float red[32];
-    sp_pdl_wait();
-    sp_pdl_trigger();
-    float4 *xr = reinterpret_cast<float4 *>(x + (size_t)blockIdx.x * dim);
-    const uint2 *yr = reinterpret_cast<const uint2 *>(y + (size_t)blockIdx.x * dim);
-    const float4 *w4 = reinterpret_cast<const float4 *>(w);
-    uint2 *o = reinterpret_cast<uint2 *>(out + (size_t)blockIdx.x * dim);
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) {
-        float4 v = xr[i], d = sp_unpack4(yr[i]);
-        v.x += d.x, v.y += d.y, v.z += d.z, v.w += d.w;
-        xr[i] = v;
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-    float r = rsqrtf(sp_block_sum(ss, red) / dim + eps);
-    for (int i = threadIdx.x; i < dim / 4; i += blockDim.x) { /* a thread reads back what it wrote */
-        float4 v = xr[i], g = w4[i];
-        o[i] = sp_pack4(v.x * r * g.x, v.y * r * g.y, v.z * r * g.z, v.w * r * g.w);
+/* 8 bf16 (16 bytes) as floats, and back */
+__device__ __forceinline__ void sp_ld8(const bf16 *p, float *f) {
+    const uint4 u = *reinterpret_cast<const uint4 *>(p);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const float2 t = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&w[k]));
+        f[2 * k] = t.x, f[2 * k + 1] = t.y;
     }
 }
+__device__ __forceinline__ void sp_st8(bf16 *p, const float *f) {
+    const uint2 lo = sp_pack4(f[0], f[1], f[2], f[3]), hi = sp_pack4(f[4], f[5], f[6], f[7]);
+    *reinterpret_cast<uint4 *>(p) = make_uint4(lo.x, lo.y, hi.x, hi.y);
+}
 
-/* HF rotate-half RoPE of q and k, and the KV-cache store, in one kernel: grid (row blocks,
- * heads + 2 kv_heads), blockDim >= D/2; blockIdx.y picks a q head (rotated from qs into q),
- * a k head (rotated into the cache) or a v head (copied into the cache); a thread owns the
- * pair (j, j + D/2). Row r sits at position pos + (batch_mode ? 0 : r) of sequence
- * (batch_mode ? r : 0); caches (seqs, max_ctx, kvd). pos is read on the device (*posp) so
- * that a captured decode graph replays at every position. qs may be q (in place). This form
- * (0e713db) is back: a block a row with all loads in flight (b964cb0) took 1.47 ms a 2048-token
- * prefill of the 8B model against 1.07 and 0.23 ms a decode step against 0.16 (profiles, runs
- * 49 and 50). */
+/* HF rotate-half RoPE of q and k, and the KV-cache store, in one kernel: a block a row (grid
+ * stride over rows); a thread takes 8 pairs (j..j+7, j+D/2..j+D/2+7) of one head, 16-byte
+ * accesses: q heads rotated from qs into q, k heads rotated into the cache, v heads copied into
+ * it. head_dim % 16 == 0 (the model asks % 32). Row r sits at position pos + (batch_mode ? 0 :
+ * r) of sequence (batch_mode ? r : 0); caches (seqs, max_ctx, kvd). pos is read on the device
+ * (*posp) so that a captured decode graph replays at every position. qs may be q (in place).
+ * skip_q: k and v heads only (the flash prefill rotates q itself).
+ * The form before (a block a (row block, head), a 2-byte pair a thread) took 1.39 ms a
+ * 2048-token prefill of the 8B model on the H200, ~3.5x its bytes at copy speed. */
 __global__ void k_rope_kv(const bf16 *qs, int lqs, bf16 *q, int lq, const bf16 *ks, const bf16 *vs, int lkv, bf16 *kc,
                           bf16 *vc, int rows, int heads, int kvh, int D, const float *cs, const float *sn,
-                          const int *posp, int batch_mode, int max_ctx) {
+                          const int *posp, int batch_mode, int max_ctx, int skip_q) {
     sp_pdl_wait();
     sp_pdl_trigger();
-    const int half = D / 2, j = threadIdx.x, y = blockIdx.y, pos = *posp, kvd = kvh * D;
-    if (j >= half) return;
+    const int half = D / 2, per = half / 8, y0 = skip_q ? heads : 0, pos = *posp, kvd = kvh * D;
+    const int units = (heads + 2 * kvh - y0) * per;
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         const int seq = batch_mode ? r : 0, p = pos + (batch_mode ? 0 : r);
         const size_t crow = ((size_t)seq * max_ctx + p) * kvd;
-        if (y >= heads + kvh) { /* v head: copy */
-            const int h = y - heads - kvh;
-            const bf16 *s = vs + (size_t)r * lkv + h * D;
-            bf16 *d = vc + crow + h * D;
-            d[j] = s[j];
-            d[j + half] = s[j + half];
-            continue;
+        for (int u = threadIdx.x; u < units; u += blockDim.x) {
+            const int y = y0 + u / per, j = (u % per) * 8;
+            if (y >= heads + kvh) { /* v head: copy */
+                const int h = y - heads - kvh;
+                const uint4 *s = reinterpret_cast<const uint4 *>(vs + (size_t)r * lkv + h * D + j);
+                uint4 *d = reinterpret_cast<uint4 *>(vc + crow + h * D + j);
+                const uint4 a = s[0], b = s[half / 8];
+                d[0] = a, d[half / 8] = b;
+                continue;
+            }
+            const bf16 *s = (y < heads ? qs + (size_t)r * lqs + y * D : ks + (size_t)r * lkv + (y - heads) * D) + j;
+            bf16 *d = (y < heads ? q + (size_t)r * lq + y * D : kc + crow + (y - heads) * D) + j;
+            const float4 *c4 = reinterpret_cast<const float4 *>(cs + (size_t)p * half + j);
+            const float4 *s4 = reinterpret_cast<const float4 *>(sn + (size_t)p * half + j);
+            const float4 c0 = c4[0], c1 = c4[1], n0 = s4[0], n1 = s4[1];
+            const float c[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+            const float sv[8] = {n0.x, n0.y, n0.z, n0.w, n1.x, n1.y, n1.z, n1.w};
+            float a[8], b[8], lo[8], hi[8];
+            sp_ld8(s, a); /* the pair is read before it is written: s may be d */
+            sp_ld8(s + half, b);
+#pragma unroll
+            for (int k = 0; k < 8; k++) lo[k] = a[k] * c[k] - b[k] * sv[k], hi[k] = b[k] * c[k] + a[k] * sv[k];
+            sp_st8(d, lo);
+            sp_st8(d + half, hi);
         }
-        const bf16 *s = y < heads ? qs + (size_t)r * lqs + y * D : ks + (size_t)r * lkv + (y - heads) * D;
-        bf16 *d = y < heads ? q + (size_t)r * lq + y * D : kc + crow + (y - heads) * D;
-        float c = cs[(size_t)p * half + j], sv = sn[(size_t)p * half + j];
-        float a = __bfloat162float(s[j]), b = __bfloat162float(s[j + half]);
-        d[j] = __float2bfloat16(a * c - b * sv); /* the pair is read before it is written: s may be d */
-        d[j + half] = __float2bfloat16(b * c + a * sv);
     }
+}
+
+/* threads of a k_rope_kv block: 8 pairs of one head a thread, every head of a row (heads: the
+ * q heads it rotates, 0 with skip_q) */
+static inline unsigned sp_rope_threads(int heads, int kvh, int D) {
+    const unsigned u = (unsigned)(heads + 2 * kvh) * (unsigned)(D / 16);
+    const unsigned t = (u + 31) / 32 * 32;
+    return t < 1024 ? t : 1024;
 }
 
 /* Causal softmax of scores S (heads, n, L) f32 into P bf16 (same layout): query row t
@@ -434,12 +485,6 @@ __global__ void k_swiglu(bf16 *out, const bf16 *g, const bf16 *u, int rows, int 
         }
         reinterpret_cast<uint4 *>(out)[i] = a;
     }
-}
-
-/* x += y */
-__global__ void k_add(float *x, const bf16 *y, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        x[i] += __bfloat162float(y[i]);
 }
 
 /* 2:4 magnitude pruning in place: in each group of 4 along a row keep the two largest |w|. */
