@@ -74,13 +74,15 @@ int cmd_bench_gpu(int argc, char **argv) {
         {"--ctx-tokens", 1, "prompt before the timed decode steps (default 512)", 0},
         {"--gen-tokens", 1, "decode steps timed (default 32)", 0},
         {"--reps", 1, "repetitions, median reported (default 3)", 0},
+        {"--passes", 1, "1: dense, then sparse; 2: sparse, dense, dense, sparse, the mean of each mode's passes (default 2)", 0},
         {"--no-check", 0, "skip the logits check against the CPU forward", 0},
         {"--check-tokens", 1, "prompt length of that check (default 100)", 0},
         {"--calibrate-kernels", 1, "FILE: after the run, write the kernel choices measured (per shape, pattern, sparsity, tokens)", 0},
         {"--kernel-table", 1, "FILE: take kernel choices from a --calibrate-kernels table of this device (other keys measured)", 0},
         {0}};
     cli_parse("bench", "sparsity bench --gpu (--model SPARSE | --synthetic llama3-8b) [--prompts 512,2048,8192]\n"
-              "       [--batches 1,16] [--ctx-tokens C] [--gen-tokens G] [--reps R] [--no-check] [--check-tokens N]\n"
+              "       [--batches 1,16] [--ctx-tokens C] [--gen-tokens G] [--reps R] [--passes 1|2] [--no-check]\n"
+              "       [--check-tokens N]\n"
               "       [--calibrate-kernels FILE | --kernel-table FILE]",
               argc, argv, opts, NULL, 0);
     const char *model = cli_get(opts, "--model"), *syn = cli_get(opts, "--synthetic");
@@ -92,6 +94,7 @@ int cmd_bench_gpu(int argc, char **argv) {
     o.ctx_tokens = (int)cli_get_long("bench", opts, "--ctx-tokens", 512, 1, 65536);
     o.gen_tokens = (int)cli_get_long("bench", opts, "--gen-tokens", 32, 1, 4096);
     o.reps = (int)cli_get_long("bench", opts, "--reps", 3, 1, 1000);
+    o.passes = (int)cli_get_long("bench", opts, "--passes", 2, 1, 2);
     o.check_tokens = (int)cli_get_long("bench", opts, "--check-tokens", 100, 1, 65536);
     const char *calib = cli_get(opts, "--calibrate-kernels"), *tpath = cli_get(opts, "--kernel-table");
     if (calib && tpath)
@@ -170,6 +173,15 @@ int cmd_bench_gpu(int argc, char **argv) {
                r.tpot_ms[1][b], r.tpot_ms[0][b] / r.tpot_ms[1][b]);
     printf("| block-linear weights (GB) | %.2f | %.2f | %.2fx |\n", r.weight_bytes[0] / 1e9, r.weight_bytes[1] / 1e9,
            (double)r.weight_bytes[0] / (double)(r.weight_bytes[1] ? r.weight_bytes[1] : 1));
+    if (r.passes > 1) { /* what the means are made of */
+        printf("\ntimes are means of two passes run sparse, dense, dense, sparse (medians of %d reps each):\n", o.reps);
+        for (int p = 0; p < o.n_prompts; p++)
+            printf("  TTFT %d: dense %.2f / %.2f ms, sparse %.2f / %.2f ms\n", o.prompts[p], r.ttft_pass_ms[0][0][p],
+                   r.ttft_pass_ms[1][0][p], r.ttft_pass_ms[0][1][p], r.ttft_pass_ms[1][1][p]);
+        for (int b = 0; b < o.n_batches; b++)
+            printf("  TPOT batch %d: dense %.3f / %.3f ms, sparse %.3f / %.3f ms\n", o.batches[b], r.tpot_pass_ms[0][0][b],
+                   r.tpot_pass_ms[1][0][b], r.tpot_pass_ms[0][1][b], r.tpot_pass_ms[1][1][b]);
+    }
     if (calib) write_table(r.model, calib, dev);
     sp_cuda_model_free(r.model);
     sp_model_free(m);

@@ -46,12 +46,17 @@ typedef struct {
     const sp_cuda_table_entry *table; /* kernel choices for the sparse binding (--kernel-table), or NULL */
     int n_table;
     const char *table_source;  /* the table's file name, quoted in the choices' reasons */
+    int passes;                /* 1: dense, then sparse; 2 (or 0): sparse, dense, dense, sparse, each
+                                * mode's time the mean of its two passes' medians, so that a drift
+                                * over the run (clocks as the device heats) falls on both alike */
 } sp_bench_gpu_opts;
 
 typedef struct {
     sp_cuda_model_cfg cfg;
     double ttft_ms[2][SP_BENCH_GPU_MAXP]; /* [dense, sparse][prompt] */
     double tpot_ms[2][2];                 /* [dense, sparse][batch] */
+    int passes;                           /* as run (1 or 2); the means above are over them */
+    double ttft_pass_ms[2][2][SP_BENCH_GPU_MAXP], tpot_pass_ms[2][2][2]; /* [pass][mode][..] */
     size_t weight_bytes[2];               /* block linears as bound for 1 token */
     /* rel err of last-token logits, [dense, sparse]; -1 = not run. Against the CPU forward on the
      * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */

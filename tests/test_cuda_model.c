@@ -153,6 +153,12 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
                   r.err_batch[k] >= 0 && r.err_batch[k] < TOL, "%s: %s binding off the CPU forward", what, k ? "sparse" : "dense");
         CHECK(r.err_sparse_vs_dense >= 0 && r.err_sparse_vs_dense < TOL, "%s: sparse vs dense %.3g", what, r.err_sparse_vs_dense);
         CHECK(r.ttft_ms[0][0] > 0 && r.tpot_ms[1][1] > 0, "%s: no timings", what);
+        CHECK(r.passes == 2 && r.ttft_pass_ms[1][1][1] > 0 && r.ttft_pass_ms[1][0][0] > 0 && r.tpot_pass_ms[1][1][1] > 0 &&
+              fabs(r.ttft_ms[1][0] - 0.5 * (r.ttft_pass_ms[0][1][0] + r.ttft_pass_ms[1][1][0])) < 1e-9,
+              "%s: passes %d, second-pass times missing or the mean not theirs", what, r.passes);
+        const char *k0, *why0; /* the second sparse pass ran the first one's picks */
+        sp_cuda_model_choice(r.model, 0, 0, 1, &k0, &why0);
+        CHECK(strstr(why0, "the first sparse pass") != NULL, "%s: second sparse pass pick: %s (%s)", what, k0, why0);
         check_launch_mode(what, r.model);
         for (int j = 0; j < SP_N_LINEAR; j++) {
             const char *k, *why;

@@ -106,9 +106,11 @@ static void log_profile(sp_cuda_model *g, FILE *log) {
     if (!sp_cuda_model_profile(g, buf, sizeof buf) && buf[0] && log) fprintf(log, "%s", buf);
 }
 
-/* TTFT per prompt length and TPOT per batch size for the current binding. */
-static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t *ids, int mode, sp_bench_gpu_result *r,
-                     FILE *log) {
+/* TTFT per prompt length and TPOT per batch size for the current binding, into pass's slots. */
+static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t *ids, int mode, int pass,
+                     sp_bench_gpu_result *r, FILE *log) {
+    char tag[32] = "";
+    if (r->passes > 1) snprintf(tag, sizeof tag, " (pass %d)", pass + 1);
     double *t = malloc((size_t)o->reps * sizeof(double));
     int32_t *bt = malloc((size_t)o->batches[o->n_batches - 1] * sizeof(int32_t) + 64 * sizeof(int32_t));
     int rc = 0;
@@ -121,8 +123,8 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
             if (k) t[k - 1] = sp_time() - t0;
             else log_profile(g, NULL);
         }
-        if (!rc) r->ttft_ms[mode][p] = 1e3 * sp_median(t, o->reps);
-        if (log && !rc) fprintf(log, "  %s TTFT P=%d: %.2f ms\n", mode ? "sparse" : "dense", P, r->ttft_ms[mode][p]);
+        if (!rc) r->ttft_pass_ms[pass][mode][p] = 1e3 * sp_median(t, o->reps);
+        if (log && !rc) fprintf(log, "  %s TTFT P=%d: %.2f ms%s\n", mode ? "sparse" : "dense", P, r->ttft_pass_ms[pass][mode][p], tag);
         if (log && !rc) log_profile(g, log);
     }
     const int C = o->ctx_tokens, G = o->gen_tokens;
@@ -139,8 +141,10 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
             }
             if (k) t[k - 1] = (sp_time() - t0) / G;
         }
-        if (!rc) r->tpot_ms[mode][bi] = 1e3 * sp_median(t, o->reps);
-        if (log && !rc) fprintf(log, "  %s TPOT batch %d (context %d): %.3f ms\n", mode ? "sparse" : "dense", B, C, r->tpot_ms[mode][bi]);
+        if (!rc) r->tpot_pass_ms[pass][mode][bi] = 1e3 * sp_median(t, o->reps);
+        if (log && !rc)
+            fprintf(log, "  %s TPOT batch %d (context %d): %.3f ms%s\n", mode ? "sparse" : "dense", B, C,
+                    r->tpot_pass_ms[pass][mode][bi], tag);
         if (log && !rc) log_profile(g, log);
     }
     free(t);
@@ -177,7 +181,9 @@ int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r
     int32_t *ids = malloc((size_t)ctx * sizeof(int32_t));
     if (!ids) return sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory");
     for (int i = 0; i < ctx; i++) ids[i] = (int32_t)((1000 + 7919L * i) % c->vocab); /* speed does not depend on them */
-    float *dense_logits = NULL, *lg = NULL, *ref32 = NULL, *ref = NULL;
+    float *logits[2] = {NULL, NULL}, *ref32 = NULL, *ref = NULL;
+    sp_cuda_table_entry *snap = NULL;
+    int nsnap = 0;
     int rc = 0;
     double t0 = sp_time();
     sp_cuda_model *g = sp_cuda_model_new(c, ctx, maxP, maxB);
@@ -192,27 +198,52 @@ int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r
         if (!ref32 || !ref) { rc = sp_error(SP_ERR_NOMEM, "bench --gpu: out of memory"); goto done; }
         if ((rc = cpu_refs(m, ids, cn, ref32, ref))) goto done;
     }
-    for (int mode = 0; mode < 2 && !rc; mode++) {
-        t0 = sp_time();
-        if ((rc = sp_cuda_model_bind(g, mode))) break;
-        if (log) fprintf(log, "  %s binding in %.1f s\n", mode ? "sparse" : "dense", sp_time() - t0);
-        if (ref && (rc = check_vs_cpu(g, c->vocab, maxB, ids, cn, ref32, ref, mode, r))) break;
-        /* sparse vs dense on the same prefill, for every model */
-        if (!(lg = malloc((size_t)c->vocab * sizeof(float)))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }
-        if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, lg))) break;
-        if (mode == 0) { free(dense_logits); dense_logits = lg; lg = NULL; }
-        else r->err_sparse_vs_dense = relerr(lg, dense_logits, (size_t)c->vocab);
-        free(lg);
-        lg = NULL;
-        if ((rc = time_mode(g, o, ids, mode, r, log))) break;
+    /* passes 2 run sparse, dense, dense, sparse and end sparse (the caller reports its picks) */
+    static const int order1[2] = {0, 1}, order2[4] = {1, 0, 0, 1};
+    r->passes = o->passes == 1 ? 1 : 2;
+    const int *order = r->passes == 1 ? order1 : order2;
+    for (int s = 0; s < 2 * r->passes && !rc; s++) {
+        const int mode = order[s], pass = s / 2;
+        if (s == 0 || order[s - 1] != mode) {
+            t0 = sp_time();
+            if ((rc = sp_cuda_model_bind(g, mode))) break;
+            if (log) fprintf(log, "  %s binding in %.1f s\n", mode ? "sparse" : "dense", sp_time() - t0);
+            if (mode && pass && snap && (rc = sp_cuda_model_table_set(g, snap, nsnap, "the first sparse pass"))) break;
+        }
+        if (!pass) {
+            if (ref && (rc = check_vs_cpu(g, c->vocab, maxB, ids, cn, ref32, ref, mode, r))) break;
+            /* sparse vs dense on the same prefill, for every model */
+            if (!(logits[mode] = malloc((size_t)c->vocab * sizeof(float)))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }
+            if ((rc = sp_cuda_model_forward(g, ids, 1, cn, 0, logits[mode]))) break;
+            if (logits[0] && logits[1]) r->err_sparse_vs_dense = relerr(logits[1], logits[0], (size_t)c->vocab);
+        }
+        if ((rc = time_mode(g, o, ids, mode, pass, r, log))) break;
         r->weight_bytes[mode] = sp_cuda_model_weight_bytes(g, 1);
+        /* the second sparse pass runs the first one's picks, not a new measurement of them */
+        if (mode && !pass && r->passes > 1 && !o->table && (nsnap = sp_cuda_model_table_get(g, NULL, 0)) > 0) {
+            if (!(snap = malloc((size_t)nsnap * sizeof *snap))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }
+            if ((nsnap = sp_cuda_model_table_get(g, snap, nsnap)) < 0) rc = nsnap;
+        }
+    }
+    for (int m2 = 0; m2 < 2 && !rc; m2++) {
+        for (int p = 0; p < o->n_prompts; p++) {
+            double t = 0;
+            for (int pass = 0; pass < r->passes; pass++) t += r->ttft_pass_ms[pass][m2][p];
+            r->ttft_ms[m2][p] = t / r->passes;
+        }
+        for (int b = 0; b < o->n_batches; b++) {
+            double t = 0;
+            for (int pass = 0; pass < r->passes; pass++) t += r->tpot_pass_ms[pass][m2][b];
+            r->tpot_ms[m2][b] = t / r->passes;
+        }
     }
 done:
     free(ids);
     free(ref32);
     free(ref);
-    free(dense_logits);
-    free(lg);
+    free(logits[0]);
+    free(logits[1]);
+    free(snap);
     if (rc) sp_cuda_model_free(g);
     else r->model = g;
     return rc;
