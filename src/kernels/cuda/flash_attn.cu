@@ -196,8 +196,8 @@ __device__ __forceinline__ void fa_tile_pipe(const uint32_t (*qf)[4], float (*o)
 
 /* q (n rows lq apart, heads*D) at positions pos..pos+n-1, rotated here when cs is not NULL (RoPE
  * tables (positions, D/2) f32, as k_rope_kv reads them; the RoPE kernel then leaves q alone:
- * -2 x 16.8 MB of q traffic a layer at 2048 tokens of the 8B model); caches (.., kvd) rows 0..pos+n-1 of this layer's
- * sequence; out (n, heads*D). grid (ceil(n / FA_BQ), heads), 2 FA_BQ threads, fa_smem(D) bytes
+ * -2 x 16.8 MB of q traffic a layer at 2048 tokens of the 8B model); caches (.., kvd) rows
+ * 0..pos+n-1 of this layer's sequence; out (n, heads*D). grid (ceil(n / FA_BQ), heads), 2 FA_BQ threads, fa_smem(D) bytes
  * of dynamic shared memory. Per tile j: one barrier (tile j + 1 landed; every warp is past
  * tile j - 1, whose stage then refills with tile j + 2), then the softmax of S_j with
  * S_{j+1} = Q K_{j+1}^T woven in, then O += P_j V_j. */
