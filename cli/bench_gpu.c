@@ -59,6 +59,18 @@ static void write_table(const sp_cuda_model *g, const char *path, const char *de
     free(e);
 }
 
+/* "; SM clock dense 1.95 / 1.71, sparse 1.96 / 1.93 GHz" for passes 1 / 2 (d1 d2 s1 s2), or ""
+ * (no NVML) */
+static const char *clocks(const sp_cuda_power *d1, const sp_cuda_power *d2, const sp_cuda_power *s1,
+                          const sp_cuda_power *s2) {
+    static char b[96];
+    b[0] = 0;
+    if (d1->samples && d2->samples && s1->samples && s2->samples)
+        snprintf(b, sizeof b, "; SM clock dense %.2f / %.2f, sparse %.2f / %.2f GHz", d1->sm_mhz / 1e3, d2->sm_mhz / 1e3,
+                 s1->sm_mhz / 1e3, s2->sm_mhz / 1e3);
+    return b;
+}
+
 static void err_cell(char *b, size_t n, double e) {
     if (e < 0) snprintf(b, n, "-");
     else snprintf(b, n, "%.2e", e);
@@ -176,11 +188,13 @@ int cmd_bench_gpu(int argc, char **argv) {
     if (r.passes > 1) { /* what the means are made of */
         printf("\ntimes are means of two passes run sparse, dense, dense, sparse (medians of %d reps each):\n", o.reps);
         for (int p = 0; p < o.n_prompts; p++)
-            printf("  TTFT %d: dense %.2f / %.2f ms, sparse %.2f / %.2f ms\n", o.prompts[p], r.ttft_pass_ms[0][0][p],
-                   r.ttft_pass_ms[1][0][p], r.ttft_pass_ms[0][1][p], r.ttft_pass_ms[1][1][p]);
+            printf("  TTFT %d: dense %.2f / %.2f ms, sparse %.2f / %.2f ms%s\n", o.prompts[p], r.ttft_pass_ms[0][0][p],
+                   r.ttft_pass_ms[1][0][p], r.ttft_pass_ms[0][1][p], r.ttft_pass_ms[1][1][p],
+                   clocks(&r.ttft_power[0][0][p], &r.ttft_power[1][0][p], &r.ttft_power[0][1][p], &r.ttft_power[1][1][p]));
         for (int b = 0; b < o.n_batches; b++)
-            printf("  TPOT batch %d: dense %.3f / %.3f ms, sparse %.3f / %.3f ms\n", o.batches[b], r.tpot_pass_ms[0][0][b],
-                   r.tpot_pass_ms[1][0][b], r.tpot_pass_ms[0][1][b], r.tpot_pass_ms[1][1][b]);
+            printf("  TPOT batch %d: dense %.3f / %.3f ms, sparse %.3f / %.3f ms%s\n", o.batches[b], r.tpot_pass_ms[0][0][b],
+                   r.tpot_pass_ms[1][0][b], r.tpot_pass_ms[0][1][b], r.tpot_pass_ms[1][1][b],
+                   clocks(&r.tpot_power[0][0][b], &r.tpot_power[1][0][b], &r.tpot_power[0][1][b], &r.tpot_power[1][1][b]));
     }
     if (calib) write_table(r.model, calib, dev);
     sp_cuda_model_free(r.model);

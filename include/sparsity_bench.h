@@ -57,6 +57,8 @@ typedef struct {
     double tpot_ms[2][2];                 /* [dense, sparse][batch] */
     int passes;                           /* as run (1 or 2); the means above are over them */
     double ttft_pass_ms[2][2][SP_BENCH_GPU_MAXP], tpot_pass_ms[2][2][2]; /* [pass][mode][..] */
+    /* the board over those reps (TPOT's include their untimed prefills); samples 0: not measured */
+    sp_cuda_power ttft_power[2][2][SP_BENCH_GPU_MAXP], tpot_power[2][2][2];
     size_t weight_bytes[2];               /* block linears as bound for 1 token */
     /* rel err of last-token logits, [dense, sparse]; -1 = not run. Against the CPU forward on the
      * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */

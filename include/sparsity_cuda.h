@@ -115,6 +115,17 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 int sp_cuda_time_attention(int n, int heads, int kv_heads, int head_dim, int iters, double *median_us,
                            double *rel_err);
 
+/* The board's mean SM clock, mean power draw (NVML's reading) and peak temperature over a timed
+ * section, sampled every 20 ms in a thread between start and stop (src/kernels/cuda/power.cu;
+ * NVML dlopen'ed: without it start fails and sp_last_error says why, and stop gives samples 0
+ * without an error). One section at a time. */
+typedef struct {
+    double sm_mhz, power_w, temp_c_max;
+    int samples; /* 0: nothing sampled, the fields are 0 */
+} sp_cuda_power;
+int sp_cuda_power_start(void);
+int sp_cuda_power_stop(sp_cuda_power *p);
+
 /* Kernel choice from the measured table in bench/results/gpu-h100.md:
  * structured = 1 for a 2:4 weight, else sparsity is the zero fraction. *why says why. */
 sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, int n_tokens,

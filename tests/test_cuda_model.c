@@ -4,7 +4,9 @@
  * rel err of last-token logits < 2e-2 (bf16 weights and activations). Also the device-built
  * 2:4 layout against the host-built one. Also the measured kernel table: what the sparse
  * binding measured comes back from table_get, survives a file round trip, and a table that
- * forces a kernel is obeyed and quoted in the reason. Exits 77 (ctest SKIP) without a GPU. */
+ * forces a kernel is obeyed and quoted in the reason. Also the two timing passes (the second
+ * sparse pass on the first one's picks) and the NVML clock/power sampler. Exits 77 (ctest SKIP)
+ * without a GPU. */
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,6 +136,26 @@ static void check_launch_mode(const char *what, const sp_cuda_model *g) {
           want_graph, want_pdl, name);
 }
 
+/* the NVML sampler (power.cu): over ~0.2 s of forwards a plausible clock, power and temperature,
+ * and the bench's TTFT sections sampled too; without NVML only the clean failure */
+static void power_sampler(const sp_bench_gpu_result *r) {
+    sp_cuda_power p;
+    if (sp_cuda_power_start()) {
+        printf("  power sampler: %s (skipped)\n", sp_last_error());
+        CHECK(sp_cuda_power_stop(&p) == 0 && p.samples == 0, "power sampler: stop after a failed start");
+        return;
+    }
+    const int32_t tok[40] = {5, 17, 33};
+    const double t0 = sp_time();
+    while (sp_time() - t0 < 0.2) sp_cuda_model_forward(r->model, tok, 1, 40, 0, NULL);
+    CHECK(sp_cuda_power_stop(&p) == 0, "power sampler: stop: %s", sp_last_error());
+    printf("  power sampler: %d samples, SM %.0f MHz, %.0f W, %.0f C\n", p.samples, p.sm_mhz, p.power_w, p.temp_c_max);
+    CHECK(p.samples >= 2 && p.sm_mhz > 100 && p.sm_mhz < 5000 && p.power_w > 1 && p.power_w < 3000 && p.temp_c_max > 0 &&
+              p.temp_c_max < 130, "power sampler: %d samples, %.0f MHz, %.0f W, %.0f C", p.samples, p.sm_mhz, p.power_w, p.temp_c_max);
+    CHECK(r->ttft_power[0][0][0].samples > 0 && r->ttft_power[1][1][0].samples > 0 && r->ttft_power[1][1][0].sm_mhz > 100,
+          "power sampler: the bench's TTFT sections were not sampled");
+}
+
 static void run_model(const char *what, int pattern24, double sp, int heads, int kv_heads, int head_dim) {
     sp_model *m = tiny_model(pattern24, sp, heads, kv_heads, head_dim);
     CHECK(m != NULL, "model layout: %s", sp_last_error());
@@ -167,6 +189,8 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
             CHECK(strcmp(k, "?") != 0, "%s: linear %d has no measured choice", what, j);
         }
         table_checks(what, r.model);
+        static int power_done;
+        if (!power_done++) power_sampler(&r);
         sp_cuda_model_free(r.model);
     }
     sp_model_free(m);

@@ -106,11 +106,21 @@ static void log_profile(sp_cuda_model *g, FILE *log) {
     if (!sp_cuda_model_profile(g, buf, sizeof buf) && buf[0] && log) fprintf(log, "%s", buf);
 }
 
-/* TTFT per prompt length and TPOT per batch size for the current binding, into pass's slots. */
+/* " (pass 2; SM 1.95 GHz, 606 W, 58 C)", or the parts of it there are */
+static const char *tag_of(char *b, size_t n, const sp_bench_gpu_result *r, int pass, const sp_cuda_power *p) {
+    char pw[64] = "";
+    if (p->samples) snprintf(pw, sizeof pw, "SM %.2f GHz, %.0f W, %.0f C", p->sm_mhz / 1e3, p->power_w, p->temp_c_max);
+    if (r->passes > 1) snprintf(b, n, " (pass %d%s%s)", pass + 1, pw[0] ? "; " : "", pw);
+    else if (pw[0]) snprintf(b, n, " (%s)", pw);
+    else b[0] = 0;
+    return b;
+}
+
+/* TTFT per prompt length and TPOT per batch size for the current binding, into pass's slots;
+ * the board's clock and power sampled over the timed reps where NVML answers. */
 static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t *ids, int mode, int pass,
                      sp_bench_gpu_result *r, FILE *log) {
-    char tag[32] = "";
-    if (r->passes > 1) snprintf(tag, sizeof tag, " (pass %d)", pass + 1);
+    char tag[96];
     double *t = malloc((size_t)o->reps * sizeof(double));
     int32_t *bt = malloc((size_t)o->batches[o->n_batches - 1] * sizeof(int32_t) + 64 * sizeof(int32_t));
     int rc = 0;
@@ -121,10 +131,14 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
             double t0 = sp_time();
             rc = sp_cuda_model_forward(g, ids, 1, P, 0, NULL);
             if (k) t[k - 1] = sp_time() - t0;
-            else log_profile(g, NULL);
+            else log_profile(g, NULL), sp_cuda_power_start();
         }
+        sp_cuda_power *pw = &r->ttft_power[pass][mode][p];
+        sp_cuda_power_stop(pw); /* fails (samples 0) where start did */
         if (!rc) r->ttft_pass_ms[pass][mode][p] = 1e3 * sp_median(t, o->reps);
-        if (log && !rc) fprintf(log, "  %s TTFT P=%d: %.2f ms%s\n", mode ? "sparse" : "dense", P, r->ttft_pass_ms[pass][mode][p], tag);
+        if (log && !rc)
+            fprintf(log, "  %s TTFT P=%d: %.2f ms%s\n", mode ? "sparse" : "dense", P, r->ttft_pass_ms[pass][mode][p],
+                    tag_of(tag, sizeof tag, r, pass, pw));
         if (log && !rc) log_profile(g, log);
     }
     const int C = o->ctx_tokens, G = o->gen_tokens;
@@ -140,11 +154,14 @@ static int time_mode(sp_cuda_model *g, const sp_bench_gpu_opts *o, const int32_t
                 rc = sp_cuda_model_forward(g, bt, B, 1, C + s, NULL);
             }
             if (k) t[k - 1] = (sp_time() - t0) / G;
+            else sp_cuda_power_start();
         }
+        sp_cuda_power *pw = &r->tpot_power[pass][mode][bi];
+        sp_cuda_power_stop(pw);
         if (!rc) r->tpot_pass_ms[pass][mode][bi] = 1e3 * sp_median(t, o->reps);
         if (log && !rc)
             fprintf(log, "  %s TPOT batch %d (context %d): %.3f ms%s\n", mode ? "sparse" : "dense", B, C,
-                    r->tpot_pass_ms[pass][mode][bi], tag);
+                    r->tpot_pass_ms[pass][mode][bi], tag_of(tag, sizeof tag, r, pass, pw));
         if (log && !rc) log_profile(g, log);
     }
     free(t);

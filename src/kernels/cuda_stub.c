@@ -1,5 +1,7 @@
 /* cuda_stub.c: the GPU backend when it is not built (no nvcc, SP_CUDA=OFF, sanitizer
  * tree): every call reports SP_ERR_UNSUPPORTED so callers fall back to the CPU. */
+#include <string.h>
+
 #include "sparsity.h"
 #include "sparsity_cuda.h"
 #include "kernels/cuda_names.h"
@@ -85,6 +87,13 @@ int sp_cuda_time_attention(int n, int heads, int kv_heads, int head_dim, int ite
     (void)n; (void)heads; (void)kv_heads; (void)head_dim; (void)iters;
     if (us) *us = 0;
     if (err) *err = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
+int sp_cuda_power_start(void) { return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+
+int sp_cuda_power_stop(sp_cuda_power *p) {
+    if (p) memset(p, 0, sizeof *p);
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
