@@ -509,9 +509,16 @@ static void test_wgdec(const int *n_small, const int *n_all) {
     free(vals); free(meta); free(dense);
 }
 
-/* test_cuda [--wgmma [TILE] | --decode | --f16 | --wgdec]: everything, or only the wgmma.sp GEMM (all its tiles
+/* main's exit: the failure count, or "all <what> passed" (what: the checks that ran) */
+static int finish(const char *what) {
+    if (fails) { printf("%d failures\n", fails); return 1; }
+    printf("all %s passed\n", what);
+    return 0;
+}
+
+/* test_cuda [--wgmma [TILE] | --decode | --f16 | --wgdec | --attention]: everything, or only the wgmma.sp GEMM (all its tiles
  * or TILE; for compute-sanitizer runs), or only the decode kernels (n <= 16 and the unstructured
- * forms), or only the f16 forms, or only the wgmma.sp decode */
+ * forms), or only the f16 forms, or only the wgmma.sp decode, or only the fused prefill attention */
 int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         printf("skipped: %s\n", sp_last_error());
@@ -524,34 +531,27 @@ int main(int argc, char **argv) {
     printf("device %s, %d SMs, seed %u\n", name, sms, seed);
     if (argc > 1 && !strcmp(argv[1], "--wgmma")) {
         test_wgmma_all(name, argc > 2 ? atoi(argv[2]) : 0);
-        if (fails) { printf("%d failures\n", fails); return 1; }
-        printf("all wgmma checks passed\n");
-        return 0;
+        return finish("wgmma checks");
     }
 
     if (argc > 1 && !strcmp(argv[1], "--attention")) { /* the fused prefill attention alone */
         test_attention();
-        if (fails) { printf("%d failures\n", fails); return 1; }
-        printf("all attention checks passed\n");
-        return 0;
+        return finish("attention checks");
     }
     const int sm90 = strstr(name, "(sm_90)") != NULL;
     if (argc > 1 && !strcmp(argv[1], "--f16")) { /* the f16 forms alone */
         const int n_f16[] = {1, 5, 16, 17, 100, 300};
         test_f16(300, 2304, n_f16, 6, sm90);
         test_f16(1024, 4096, n_f16, 6, sm90);
-        if (fails) { printf("%d failures\n", fails); return 1; }
-        printf("all f16 checks passed\n");
-        return 0;
+        return finish("f16 checks");
     }
     /* --decode: the decode kernels alone (2:4, bitmaps, CSR16, delta rows; a quick device check) */
     const int decode_only = argc > 1 && !strcmp(argv[1], "--decode");
     const int n_small[] = {1, 3, 8}, n_all[] = {1, 2, 5, 8, 9, 16, 37};
     if (sm90) test_wgdec(n_small, n_all);
     if (argc > 1 && !strcmp(argv[1], "--wgdec")) { /* the wgmma.sp decode alone */
-        if (fails) { printf("%d failures\n", fails); return 1; }
-        printf(sm90 ? "all wgmma decode checks passed\n" : "wgmma decode: not an sm_90 device, skipped\n");
-        return 0;
+        if (!sm90) { printf("wgmma decode: not an sm_90 device, skipped\n"); return 0; } /* nothing ran */
+        return finish("wgmma decode checks");
     }
     if (!decode_only) test_attention();
     test_24(16, 256, n_small, 3, 1);
@@ -612,9 +612,7 @@ int main(int argc, char **argv) {
     test_nm(64, 4096, 1, 4, n_small, 3);
     test_nm(200, 1040, 3, 8, n_small, 3);
     if (decode_only) {
-        if (fails) { printf("%d failures\n", fails); return 1; }
-        printf("all decode checks passed\n");
-        return 0;
+        return finish("decode checks");
     }
     /* cuSPARSE COO and BSR (CSR alongside): block-pruned and unstructured, rows not a multiple of
      * the block (padded BSR output), automatic and set block sizes, an all-zero weight */
@@ -631,7 +629,5 @@ int main(int argc, char **argv) {
     /* the sm_90 wgmma.sp GEMM, last: a broken kernel can take the context down */
     test_wgmma_all(name, 0);
     test_errors();
-    if (fails) { printf("%d failures\n", fails); return 1; }
-    printf("all GPU checks passed\n");
-    return 0;
+    return finish("GPU checks");
 }

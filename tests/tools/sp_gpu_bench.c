@@ -177,6 +177,11 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Same-process A/B of two settings of the 2:4 decode (set(0) = A, set(1) = B; set(-1) restores
  * the default): alternated three times each (median of the three), weights rotated, cuBLAS dense
  * alongside; rel err of both against it. --cluster-ab: K splits summed through global memory (ws,
@@ -204,10 +209,7 @@ static int decode_ab(const char *title, const char *a, const char *b, void (*set
             set(-1);
             const double td = time_w(wd, cd, xd, n, yd, 0);
             double med[2];
-            for (int m = 0; m < 2; m++) { /* median of three */
-                const double x = t[m][0], y = t[m][1], z = t[m][2];
-                med[m] = x > y ? (y > z ? y : x > z ? z : x) : (x > z ? x : y > z ? z : y);
-            }
+            for (int m = 0; m < 2; m++) qsort(t[m], 3, sizeof(double), cmp_double), med[m] = t[m][1]; /* median of three */
             printf("| %dx%d | %d | %.2f | %.2f | %.2f | %+.2f us | %.2fx | %.2fx | %.1e / %.1e | %s |\n", out, in, n, td, med[0],
                    med[1], med[1] - med[0], td / med[0], td / med[1], e[0], e[1], path);
             fflush(stdout);
@@ -215,11 +217,6 @@ static int decode_ab(const char *title, const char *a, const char *b, void (*set
         rot24_free(&r);
     }
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Two ways to time cuBLAS dense against cuSPARSELt at 2048 and 8192 tokens (the prefill table
@@ -231,8 +228,8 @@ static int cmp_double(const void *a, const void *b) {
  *   right after cuSPARSELt calls than after its own, so this favours sparse.
  * --prefill-steady: each kernel timed after ~200 ms of its own back-to-back calls, as a
  *   deployment runs only one of them; dense first, then the other order. SP_STEADY_MS sets the
- *   warm-up (default 200): seconds of it bring the board to its power limit, where dense slows
- *   more than 2:4 (whole model, runs 50-51). */
+ *   warm-up (default 200); 2 s of it bring either kernel to the board's power limit, and the
+ *   8192-token ratio stayed 1.40-1.50x (run 52; the whole model differs, runs 50-51). */
 static double steady_ms(void) {
     const char *e = getenv("SP_STEADY_MS");
     const double v = e ? atof(e) : 200;

@@ -130,12 +130,8 @@ __global__ void k_rmsnorm(float *x, const bf16 *y, const float *w, bf16 *out, in
 /* 8 bf16 (16 bytes) as floats, and back */
 __device__ __forceinline__ void sp_ld8(const bf16 *p, float *f) {
     const uint4 u = *reinterpret_cast<const uint4 *>(p);
-    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const float2 t = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&w[k]));
-        f[2 * k] = t.x, f[2 * k + 1] = t.y;
-    }
+    const float4 lo = sp_unpack4(make_uint2(u.x, u.y)), hi = sp_unpack4(make_uint2(u.z, u.w));
+    f[0] = lo.x, f[1] = lo.y, f[2] = lo.z, f[3] = lo.w, f[4] = hi.x, f[5] = hi.y, f[6] = hi.z, f[7] = hi.w;
 }
 __device__ __forceinline__ void sp_st8(bf16 *p, const float *f) {
     const uint2 lo = sp_pack4(f[0], f[1], f[2], f[3]), hi = sp_pack4(f[4], f[5], f[6], f[7]);
