@@ -109,11 +109,19 @@ int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, 
 /* The same two methods for a plain 16-byte streaming read of bytes (the bandwidth floor). */
 int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 
-/* The device model's fused causal prefill attention alone, on random q, k, v of n tokens
- * (head_dim 32, 64 or 128): median us per call (back to back, K and V warm in L2 as after the
- * model's KV store) and the relative error (2-norm) against a naive f32 reference kernel. */
-int sp_cuda_time_attention(int n, int heads, int kv_heads, int head_dim, int iters, double *median_us,
-                           double *rel_err);
+/* The device model's fused causal prefill attention alone, on random q, k, v: n query rows at
+ * positions pos..pos+n-1 over pos+n cached keys (head_dim 32, 64 or 128); rope 1: q rotated by
+ * the kernel from RoPE tables (as the model runs it), the reference rotating in f32; rows: 16
+ * or 32 query rows a warp (the two kernels), 0 the automatic choice. Median us per call (back
+ * to back, K and V warm in L2 as after the model's KV store) and the relative error (2-norm)
+ * against a naive f32 reference kernel. */
+typedef struct {
+    int n, pos, heads, kv_heads, head_dim, rope, rows;
+} sp_cuda_attn_case;
+int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *median_us, double *rel_err);
+/* Query rows a warp the prefill attention takes for n rows and heads: 16, or 32 (the wide kernel);
+ * SP_FA_ROWS=16|32 forces one. 0 without a device. */
+int sp_cuda_flash_rows(int n, int heads);
 
 /* The board's mean SM clock, mean power draw (NVML's reading) and peak temperature over a timed
  * section, sampled every 20 ms in a thread between start and stop (src/kernels/cuda/power.cu;

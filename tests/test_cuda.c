@@ -313,17 +313,23 @@ static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     return ok;
 }
 
-/* the device model's fused prefill attention against a naive f32 reference kernel (GQA, head
- * dims 32/64/128, n not a multiple of the 64-row block or the 64-key tile) */
+/* the device model's fused prefill attention, both kernels (16 and 32 query rows a warp), against
+ * a naive f32 reference kernel: GQA, head dims 32/64/128, n not a multiple of the 64/128-row
+ * blocks or the 64-key tile, keys cached before the queries (pos > 0), q rotated in the kernel */
 static void test_attention(void) {
-    static const int cfg[][4] = {{77, 4, 2, 32}, {130, 9, 3, 64}, {300, 8, 2, 128}, {64, 4, 4, 128}};
-    for (int i = 0; i < 4; i++) {
-        double us = 0, err = 1;
-        int rc = sp_cuda_time_attention(cfg[i][0], cfg[i][1], cfg[i][2], cfg[i][3], 1, &us, &err);
-        CHECK(!rc && err < 1e-2, "attention n %d heads %d/%d dim %d: rc %d, rel err %.2e (%s)", cfg[i][0], cfg[i][1],
-              cfg[i][2], cfg[i][3], rc, err, rc ? sp_last_error() : "");
-        printf("  flash attention n %d heads %d/%d dim %d: rel err %.1e\n", cfg[i][0], cfg[i][1], cfg[i][2], cfg[i][3], err);
-    }
+    static const int cfg[][6] = {/* n, pos, heads, kv heads, dim, rope */
+                                 {77, 0, 4, 2, 32, 0}, {130, 0, 9, 3, 64, 1}, {300, 0, 8, 2, 128, 0},
+                                 {64, 0, 4, 4, 128, 1}, {200, 37, 8, 2, 128, 1}, {129, 150, 6, 3, 64, 0}};
+    for (int i = 0; i < 6; i++)
+        for (int rows = 16; rows <= 32; rows += 16) {
+            const sp_cuda_attn_case a = {cfg[i][0], cfg[i][1], cfg[i][2], cfg[i][3], cfg[i][4], cfg[i][5], rows};
+            double us = 0, err = 1;
+            int rc = sp_cuda_time_attention(&a, 1, &us, &err);
+            CHECK(!rc && err < 1e-2, "attention n %d pos %d heads %d/%d dim %d rope %d rows %d: rc %d, rel err %.2e (%s)",
+                  a.n, a.pos, a.heads, a.kv_heads, a.head_dim, a.rope, rows, rc, err, rc ? sp_last_error() : "");
+            printf("  flash attention n %d pos %d heads %d/%d dim %d rope %d, %d rows a warp: rel err %.1e\n", a.n, a.pos,
+                   a.heads, a.kv_heads, a.head_dim, a.rope, rows, err);
+        }
 }
 
 /* f16 weights and activations through every form built for them (DENSE, 24: the decode kernel,

@@ -130,10 +130,16 @@ static void check_launch_mode(const char *what, const sp_cuda_model *g) {
     const char *want_pdl = major < 9 ? "early launch of the own kernels off (needs sm_90)"
                            : pdl && !strcmp(pdl, "0") ? "early launch of the own kernels off (SP_GPU_PDL=0)"
                                                       : "early launch of the own kernels on";
+    const char *fr = getenv("SP_FA_ROWS"), *att = getenv("SP_GPU_ATTN");
+    char want_att[80];
+    if (att && !strcmp(att, "cublas")) snprintf(want_att, sizeof want_att, "prefill attention cuBLAS + softmax");
+    else if (fr && (!strcmp(fr, "16") || !strcmp(fr, "32")))
+        snprintf(want_att, sizeof want_att, "prefill attention fused, %s / %s / %s query rows", fr, fr, fr);
+    else snprintf(want_att, sizeof want_att, "prefill attention fused, ");
     const char *mode = sp_cuda_model_launch_mode(g);
     printf("    launch: %s\n", mode);
-    CHECK(strstr(mode, want_graph) && strstr(mode, want_pdl), "%s: launch mode '%s', want '%s' and '%s' (%s)", what, mode,
-          want_graph, want_pdl, name);
+    CHECK(strstr(mode, want_graph) && strstr(mode, want_pdl) && strstr(mode, want_att),
+          "%s: launch mode '%s', want '%s', '%s' and '%s' (%s)", what, mode, want_graph, want_pdl, want_att, name);
 }
 
 /* the NVML sampler (power.cu): over ~0.2 s of forwards a plausible clock, power and temperature,

@@ -83,11 +83,16 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush, double *us) {
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
-int sp_cuda_time_attention(int n, int heads, int kv_heads, int head_dim, int iters, double *us, double *err) {
-    (void)n; (void)heads; (void)kv_heads; (void)head_dim; (void)iters;
+int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *us, double *err) {
+    (void)a; (void)iters;
     if (us) *us = 0;
     if (err) *err = 0;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
+int sp_cuda_flash_rows(int n, int heads) {
+    (void)n; (void)heads;
+    return 0;
 }
 
 int sp_cuda_power_start(void) { return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }

@@ -8,8 +8,9 @@
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
- * --attention: the model's fused prefill attention (8B heads: 32 q, 8 kv, dim 128 at 512, 1000,
- * 2048 and 8192 tokens; SmolLM2 heads at dim 64; dim 32) against a naive f32 reference.
+ * --attention: the model's fused prefill attention, both kernels (16 and 32 query rows a warp; 8B
+ * heads: 32 q, 8 kv, dim 128 at 512, 1000, 2048, 4096 and 8192 tokens; SmolLM2 heads at dim 64;
+ * dim 32) against a naive f32 reference.
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
  * (tiles 4-9: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
  * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
@@ -111,23 +112,30 @@ static double check_vs(sp_cuda_weight *w, sp_cuda_weight *wd, int out, const voi
 /* causal prefill attention: 4 D flops for each visible (query, key) pair of each head */
 static int attention(int only_n) {
     static const int cfg[][4] = {/* n, heads, kv heads, head dim */
-                                 {512, 32, 8, 128}, {2048, 32, 8, 128}, {8192, 32, 8, 128}, {1000, 32, 8, 128},
+                                 {512, 32, 8, 128}, {2048, 32, 8, 128}, {4096, 32, 8, 128}, {8192, 32, 8, 128}, {1000, 32, 8, 128},
                                  {512, 9, 3, 64}, {2048, 9, 3, 64}, {300, 4, 2, 32}};
     int bad = 0;
-    printf("\n## fused causal prefill attention (pos 0) against a naive f32 reference\n\n"
-           "| n | heads (kv) | dim | us | TFLOP/s | rel err |\n|---|---|---|---|---|---|\n");
+    printf("\n## fused causal prefill attention (pos 0, q rotated in the kernel) against a naive f32 reference: "
+           "16 and 32 query rows a warp\n\n"
+           "| n | heads (kv) | dim | rows auto | us 16 | TFLOP/s 16 | us 32 | TFLOP/s 32 | 32 vs 16 | rel err 16 / 32 |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < (int)(sizeof cfg / sizeof cfg[0]); i++) {
         const int n = cfg[i][0], h = cfg[i][1], kv = cfg[i][2], D = cfg[i][3];
         if (only_n && n != only_n) continue;
-        double us = -1, err = -1;
-        if (sp_cuda_time_attention(n, h, kv, D, iters, &us, &err)) {
-            printf("| %d | %d (%d) | %d | failed: %s |\n", n, h, kv, D, sp_last_error());
-            bad = 1;
-            continue;
+        double us[2] = {-1, -1}, err[2] = {-1, -1};
+        for (int k = 0; k < 2; k++) {
+            const sp_cuda_attn_case a = {n, 0, h, kv, D, 1, 16 * (k + 1)};
+            if (sp_cuda_time_attention(&a, iters, &us[k], &err[k])) {
+                printf("| %d | %d (%d) | %d | failed (%d rows): %s |\n", n, h, kv, D, 16 * (k + 1), sp_last_error());
+                bad = 1;
+            }
         }
+        if (us[0] < 0 || us[1] < 0) continue;
         const double flop = 4.0 * D * h * ((double)n * (n + 1) / 2);
-        printf("| %d | %d (%d) | %d | %.1f | %.0f | %.1e%s |\n", n, h, kv, D, us, flop / us * 1e-6, err, err < 1e-2 ? "" : " FAIL");
-        bad |= !(err < 1e-2);
+        printf("| %d | %d (%d) | %d | %d | %.1f | %.0f | %.1f | %.0f | %.2fx | %.1e / %.1e%s |\n", n, h, kv, D,
+               sp_cuda_flash_rows(n, h), us[0], flop / us[0] * 1e-6, us[1], flop / us[1] * 1e-6, us[0] / us[1], err[0],
+               err[1], err[0] < 1e-2 && err[1] < 1e-2 ? "" : " FAIL");
+        bad |= !(err[0] < 1e-2 && err[1] < 1e-2);
     }
     return bad;
 }

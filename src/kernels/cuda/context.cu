@@ -457,20 +457,22 @@ extern "C" int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, cons
     return time_calls(c, iters, flush, n_w, [&](int i) { return sp_cuda_linear(w[i % n_w], x, n, y); }, median_us);
 }
 
-extern "C" int sp_cuda_time_attention(int n, int heads, int kv_heads, int D, int iters, double *median_us,
-                                      double *rel_err) {
+extern "C" int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *median_us, double *rel_err) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!c) return SP_ERR_UNSUPPORTED;
-    if (n < 2 || heads < 1 || kv_heads < 1 || heads % kv_heads || iters < 1 || !median_us || !rel_err)
-        return sp_error(SP_ERR_ARG, "sp_cuda_time_attention: bad arguments (n %d, heads %d/%d)", n, heads, kv_heads);
-    const size_t nq = (size_t)n * heads * D, nkv = (size_t)n * kv_heads * D;
+    if (!a || a->n < 2 || a->pos < 0 || a->heads < 1 || a->kv_heads < 1 || a->heads % a->kv_heads || iters < 1 ||
+        !median_us || !rel_err)
+        return sp_error(SP_ERR_ARG, "sp_cuda_time_attention: bad arguments (n %d, pos %d, heads %d/%d)", a ? a->n : 0,
+                        a ? a->pos : 0, a ? a->heads : 0, a ? a->kv_heads : 0);
+    const int n = a->n, pos = a->pos, heads = a->heads, kv_heads = a->kv_heads, D = a->head_dim, L = pos + n;
+    const size_t nq = (size_t)n * heads * D, nkv = (size_t)L * kv_heads * D, nt = (size_t)L * (D / 2);
     __nv_bfloat16 *q = NULL, *kc = NULL, *vc = NULL, *out = NULL;
-    float *ref = NULL;
-    int rc = 0;
+    float *ref = NULL, *cs = NULL, *sn = NULL;
+    int rc = 0, prev = -1;
     std::vector<uint16_t> ho(nq);
-    std::vector<float> hr(nq);
+    std::vector<float> hr(nq), hc(a->rope ? nt : 0), hs(a->rope ? nt : 0);
     if (cudaMalloc(&q, nq * 2) || cudaMalloc(&kc, nkv * 2) || cudaMalloc(&vc, nkv * 2) || cudaMalloc(&out, nq * 2) ||
-        cudaMalloc(&ref, nq * 4)) {
+        cudaMalloc(&ref, nq * 4) || (a->rope && (cudaMalloc(&cs, nt * 4) || cudaMalloc(&sn, nt * 4)))) {
         rc = sp_error(SP_ERR_NOMEM, "sp_cuda_time_attention: device allocation of %zu MB failed", (3 * nq + 2 * nkv) * 2 >> 20);
         goto done;
     }
@@ -478,14 +480,24 @@ extern "C" int sp_cuda_time_attention(int n, int heads, int kv_heads, int D, int
     k_random_bf16<><<<256, 256, 0, c->stream>>>(q, nq, 11, 2.f);
     k_random_bf16<><<<256, 256, 0, c->stream>>>(kc, nkv, 12, 2.f);
     k_random_bf16<><<<256, 256, 0, c->stream>>>(vc, nkv, 13, 1.f);
+    for (size_t i = 0; i < hc.size(); i++) { /* Llama's angles: position p, pair f: p * 10000^(-2f/D) */
+        const double th = (double)(i / (D / 2)) * pow(10000.0, -2.0 * (double)(i % (D / 2)) / D);
+        hc[i] = (float)cos(th), hs[i] = (float)sin(th);
+    }
+    if (a->rope && (cudaMemcpyAsync(cs, hc.data(), nt * 4, cudaMemcpyHostToDevice, c->stream) ||
+                    cudaMemcpyAsync(sn, hs.data(), nt * 4, cudaMemcpyHostToDevice, c->stream))) {
+        rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_time_attention: %s", cudaGetErrorString(cudaGetLastError()));
+        goto done;
+    }
     {
         const float scale = 1.f / sqrtf((float)D);
+        if (a->rows) prev = sp_flash_set_rows(a->rows);
         auto fn = [&](int) {
-            return sp_flash_prefill(q, heads * D, kc, vc, out, n, 0, heads, heads / kv_heads, D, kv_heads * D, NULL, NULL,
+            return sp_flash_prefill(q, heads * D, kc, vc, out, n, pos, heads, heads / kv_heads, D, kv_heads * D, cs, sn,
                                     scale, c->stream);
         };
-        if ((rc = fn(0)) || (rc = sp_attn_reference(q, kc, vc, ref, n, 0, heads, heads / kv_heads, D, kv_heads * D, scale,
-                                                    c->stream)))
+        if ((rc = fn(0)) || (rc = sp_attn_reference(q, kc, vc, ref, n, pos, heads, heads / kv_heads, D, kv_heads * D, cs,
+                                                    sn, scale, c->stream)))
             goto done;
         if (cudaMemcpyAsync(ho.data(), out, nq * 2, cudaMemcpyDeviceToHost, c->stream) ||
             cudaMemcpyAsync(hr.data(), ref, nq * 4, cudaMemcpyDeviceToHost, c->stream) || cudaStreamSynchronize(c->stream)) {
@@ -505,7 +517,8 @@ extern "C" int sp_cuda_time_attention(int n, int heads, int kv_heads, int D, int
         rc = time_calls(c, iters, 0, 1, fn, median_us); /* K and V stay in L2, as after the model's RoPE store */
     }
 done:
-    cudaFree(q); cudaFree(kc); cudaFree(vc); cudaFree(out); cudaFree(ref);
+    if (prev >= 0) sp_flash_set_rows(prev);
+    cudaFree(q); cudaFree(kc); cudaFree(vc); cudaFree(out); cudaFree(ref); cudaFree(cs); cudaFree(sn);
     return rc;
 }
 

@@ -49,7 +49,7 @@ __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
 /* Per-thread view of the K/V loads: NT threads move a 64-key tile as 16-byte chunks, thread
  * t always the same column chunk of rows t / (D/8) + k * RS, so the addresses are set up once
  * per block (the v7 loop spent ~27 instructions a chunk on index arithmetic). */
-template <int D, int NT>
+template <int D, int NT, int ST>
 struct fa_loader {
     static constexpr int CPR = D / 8, RS = NT / CPR, STR = D + 8; /* chunks a row, rows a pass */
     const bf16 *k, *v; /* this thread's column of row 0 of the caches */
@@ -59,11 +59,11 @@ struct fa_loader {
         row0 = threadIdx.x / CPR, soff = row0 * STR + c, kvd = kvd_;
         k = kc + col0 + c, v = vc + col0 + c;
     }
-    /* tile j (if < ntiles) into stage j % FA_ST of the ring, then one commit (empty past the end,
+    /* tile j (if < ntiles) into stage j % ST of the ring, then one commit (empty past the end,
      * so "all but the newest G groups landed" always counts tiles) */
     __device__ __forceinline__ void stage(bf16 *ring, int j, int ntiles, int Ltot) const {
         if (j < ntiles) {
-            bf16 *dk = ring + (j % FA_ST) * 2 * FA_BK * STR + soff, *dv = dk + FA_BK * STR;
+            bf16 *dk = ring + (j % ST) * 2 * FA_BK * STR + soff, *dv = dk + FA_BK * STR;
 #pragma unroll
             for (int i = 0; i < FA_BK / RS; i++) {
                 const int key = j * FA_BK + row0 + i * RS, ok = key < Ltot;
@@ -137,28 +137,39 @@ __device__ __forceinline__ void fa_exp_tile(float *s, const float *ms, float *l,
     }
 }
 
-/* O = O * corr + P V, P the probabilities in s (packed to bf16: the S accumulators of two
- * adjacent 8-key tiles are exactly the A fragment of P). Transposed ldmatrix: matrix j = keys
- * 16kk + 8(j&1).., dims 8dt + 8(j>>1).. gives b0, b1 of dim tile dt and of dt + 1. */
-template <int D>
+/* O = O * corr + P V for MT 16-row tiles of one warp (tile i: s + 8i, o + (D/8) i, corr + 2i), P
+ * the probabilities in s (packed to bf16: the S accumulators of two adjacent 8-key tiles are
+ * exactly the A fragment of P). Transposed ldmatrix: matrix j = keys 16kk + 8(j&1).., dims
+ * 8dt + 8(j>>1).. gives b0, b1 of dim tile dt and of dt + 1, used by every row tile. */
+template <int D, int MT>
 __device__ __forceinline__ void fa_pv(float (*s)[4], float (*o)[4], const float *corr, const bf16 *Vs, int lane) {
-    constexpr int STR = D + 8;
+    constexpr int STR = D + 8, SN = FA_BK / 8, ON = D / 8;
 #pragma unroll
-    for (int dt = 0; dt < D / 8; dt++) {
-        o[dt][0] *= corr[0]; o[dt][1] *= corr[0];
-        o[dt][2] *= corr[1]; o[dt][3] *= corr[1];
-    }
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt++) {
+            o[mt * ON + dt][0] *= corr[2 * mt]; o[mt * ON + dt][1] *= corr[2 * mt];
+            o[mt * ON + dt][2] *= corr[2 * mt + 1]; o[mt * ON + dt][3] *= corr[2 * mt + 1];
+        }
 #pragma unroll
     for (int kk = 0; kk < FA_BK / 16; kk++) {
-        const uint32_t a0 = fa_pack(s[2 * kk][0], s[2 * kk][1]), a1 = fa_pack(s[2 * kk][2], s[2 * kk][3]);
-        const uint32_t a2 = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), a3 = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            const float(*p)[4] = s + mt * SN + 2 * kk;
+            a[mt][0] = fa_pack(p[0][0], p[0][1]), a[mt][1] = fa_pack(p[0][2], p[0][3]);
+            a[mt][2] = fa_pack(p[1][0], p[1][1]), a[mt][3] = fa_pack(p[1][2], p[1][3]);
+        }
         const bf16 *vr = Vs + (16 * kk + 8 * ((lane >> 3) & 1) + (lane & 7)) * STR + 8 * (lane >> 4);
 #pragma unroll
         for (int dt = 0; dt < D / 8; dt += 2) {
             uint32_t b[4];
             fa_ldsm4<true>(b, vr + 8 * dt);
-            sp_mma_dense(o[dt], a0, a1, a2, a3, b[0], b[1]);
-            sp_mma_dense(o[dt + 1], a0, a1, a2, a3, b[2], b[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                sp_mma_dense(o[mt * ON + dt], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b[0], b[1]);
+                sp_mma_dense(o[mt * ON + dt + 1], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b[2], b[3]);
+            }
         }
     }
 }
@@ -191,7 +202,7 @@ __device__ __forceinline__ void fa_tile_pipe(const uint32_t (*qf)[4], float (*o)
         for (int nt = kk * (FA_BK / 8) / (D / 16); nt < (kk + 1) * (FA_BK / 8) / (D / 16); nt++)
             fa_exp_tile(s[nt], ms, l, scale_log2);
     }
-    fa_pv<D>(s, o, corr, Vs, lane);
+    fa_pv<D, 1>(s, o, corr, Vs, lane);
 }
 
 /* q (n rows lq apart, heads*D) at positions pos..pos+n-1, rotated here when cs is not NULL (RoPE
@@ -245,7 +256,7 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
     const int ntiles = (min(Ltot, pos + (qb + 1) * FA_BQ) + FA_BK - 1) / FA_BK; /* keys the last row sees */
     /* tiles 0..nfull-1 lie wholly at or below the block's first row; the rest cross the diagonal */
     const int nfull = min(ntiles, (pos + qb * FA_BQ + 1) / FA_BK);
-    const fa_loader<D, FA_BQ * 2> ld(kc, vc, kvd, hk * D);
+    const fa_loader<D, FA_BQ * 2, FA_ST> ld(kc, vc, kvd, hk * D);
 
 #pragma unroll
     for (int j = 0; j < FA_ST - 1; j++) ld.stage(ring, j, ntiles, Ltot);
@@ -293,12 +304,172 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
     }
 }
 
-/* the ring's shared memory for head dim D */
+/* The wide variant (FA2's shape): FB_BQ = 128 query rows a block, 32 a warp as two 16-row tiles
+ * that share every K and V fragment a warp loads. The 16-row kernel loads 32 KB of fragments
+ * from shared memory a warp per 64-key tile for 128 mma.sync (16 FLOP a byte, exactly the
+ * 128 B/clk an SM reads at the mma.sync rate) and ran at ~180 TFLOP/s at 2048 tokens (8B,
+ * run 49: 6.15 ms a forward); here a warp loads 16 KB of K and V and 8 KB of Q for 256 mma. Q
+ * lives in shared memory (rotated once as it is staged): with 128 O and 64 S accumulators a
+ * lane, Q fragments in registers would not fit, nor S of the next tile (no pipelining as in
+ * v8: the two row tiles and the second warp of each scheduler fill the softmax's waits). Two
+ * ring stages (102 KB with Q, two blocks an SM): tile j + 1 loads while tile j is computed. */
+#define FB_BQ 128
+#define FB_ST 2
+
+template <int D>
+__global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+                                                              const bf16 *__restrict__ vc, bf16 *__restrict__ out,
+                                                              int n, int lq, int pos, int heads, int group, int kvd,
+                                                              const float *__restrict__ cs,
+                                                              const float *__restrict__ sn, float scale_log2) {
+    constexpr int STR = D + 8, T = FA_BK * STR, SN = FA_BK / 8, ON = D / 8;
+    extern __shared__ __align__(16) bf16 fsm[];
+    bf16 *Qs = fsm, *ring = fsm + FB_BQ * STR; /* Q (FB_BQ rows), then stage i: K tile, V tile */
+    const int qb = gridDim.x - 1 - blockIdx.x; /* longest blocks first */
+    const int h = blockIdx.y, hk = h / group, qd = heads * D;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int w0 = qb * FB_BQ + warp * 32; /* the warp's first query row; lane rows w0 + 16 mt + g (+ 8) */
+    const int Ltot = pos + n;
+    const fa_loader<D, 128, FB_ST> ld(kc, vc, kvd, hk * D);
+    const int ntiles = (min(Ltot, pos + (qb + 1) * FB_BQ) + FA_BK - 1) / FA_BK;
+    ld.stage(ring, 0, ntiles, Ltot);
+
+    /* Q into shared memory, 16-byte chunks c and c + D/2 together (the rotate-half pairs) */
+    for (int i = threadIdx.x; i < FB_BQ * (D / 16); i += 128) {
+        const int r = i / (D / 16), c = (i % (D / 16)) * 8, row = qb * FB_BQ + r;
+        uint4 a = make_uint4(0, 0, 0, 0), b = a;
+        if (row < n) {
+            const bf16 *src = q + (size_t)row * lq + h * D + c;
+            a = *reinterpret_cast<const uint4 *>(src), b = *reinterpret_cast<const uint4 *>(src + D / 2);
+            if (cs) {
+                const size_t at = (size_t)(pos + row) * (D / 2) + c;
+                uint32_t *pa = &a.x, *pb = &b.x;
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float2 cv = *reinterpret_cast<const float2 *>(cs + at + 2 * e);
+                    const float2 sv = *reinterpret_cast<const float2 *>(sn + at + 2 * e);
+                    const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(pa + e));
+                    const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(pb + e));
+                    pa[e] = fa_pack(x.x * cv.x - y.x * sv.x, x.y * cv.y - y.y * sv.y);
+                    pb[e] = fa_pack(y.x * cv.x + x.x * sv.x, y.y * cv.y + x.y * sv.y);
+                }
+            }
+        }
+        *reinterpret_cast<uint4 *>(Qs + r * STR + c) = a;
+        *reinterpret_cast<uint4 *>(Qs + r * STR + c + D / 2) = b;
+    }
+
+    float o[2 * ON][4];
+#pragma unroll
+    for (int i = 0; i < 2 * ON; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, l[4] = {0.f, 0.f, 0.f, 0.f};
+    const int qpos[4] = {pos + w0 + g, pos + w0 + g + 8, pos + w0 + 16 + g, pos + w0 + 24 + g};
+    /* this warp's tiles: none past its last row's keys; unmasked below its first row */
+    const int wtiles = min(ntiles, (min(Ltot, pos + w0 + 32) + FA_BK - 1) / FA_BK);
+    const int wfull = min(wtiles, (pos + w0 + 1) / FA_BK);
+    /* ldmatrix row addresses: Q A fragments (matrix i: rows 8 (i & 1).., dims 8 (i >> 1)..), K as in fa_qk */
+    const bf16 *qa = Qs + (warp * 32 + 8 * ((lane >> 3) & 1) + (lane & 7)) * STR + 8 * (lane >> 4);
+    const int koff = (8 * (lane >> 4) + (lane & 7)) * STR + 8 * ((lane >> 3) & 1);
+
+    for (int j = 0; j < ntiles; j++) {
+        fa_wait<0>();
+        __syncthreads(); /* tile j (and Q) landed for all; every warp is past tile j - 1, whose stage refills */
+        ld.stage(ring, j + 1, ntiles, Ltot);
+        if (j >= wtiles) continue; /* warp-uniform: no visible key for any of its rows */
+        const bf16 *Ks = ring + (j % FB_ST) * 2 * T, *kb = Ks + koff;
+        float s[2 * SN][4];
+#pragma unroll
+        for (int i = 0; i < 2 * SN; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a0[4], a1[4];
+            fa_ldsm4<false>(a0, qa + 16 * kk);
+            fa_ldsm4<false>(a1, qa + 16 * STR + 16 * kk);
+#pragma unroll
+            for (int np = 0; np < FA_BK / 16; np++) {
+                uint32_t b[4];
+                fa_ldsm4<false>(b, kb + 16 * np * STR + 16 * kk);
+                sp_mma_dense(s[2 * np], a0[0], a0[1], a0[2], a0[3], b[0], b[1]);
+                sp_mma_dense(s[2 * np + 1], a0[0], a0[1], a0[2], a0[3], b[2], b[3]);
+                sp_mma_dense(s[SN + 2 * np], a1[0], a1[1], a1[2], a1[3], b[0], b[1]);
+                sp_mma_dense(s[SN + 2 * np + 1], a1[0], a1[1], a1[2], a1[3], b[2], b[3]);
+            }
+        }
+        float corr[4], ms[4];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+            if (j < wfull) fa_rowmax<false>(s + mt * SN, m + 2 * mt, l + 2 * mt, corr + 2 * mt, ms + 2 * mt, j * FA_BK,
+                                            qpos + 2 * mt, t, scale_log2);
+            else fa_rowmax<true>(s + mt * SN, m + 2 * mt, l + 2 * mt, corr + 2 * mt, ms + 2 * mt, j * FA_BK, qpos + 2 * mt,
+                                 t, scale_log2);
+#pragma unroll
+            for (int nt = 0; nt < SN; nt++) fa_exp_tile(s[mt * SN + nt], ms + 2 * mt, l + 2 * mt, scale_log2);
+        }
+        fa_pv<D, 2>(s, o, corr, Ks + T, lane);
+    }
+    fa_wait<0>(); /* the empty group past the end */
+
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) { /* i = 2 mt + row: lane row w0 + 16 mt + 8 row + g */
+        const int r = w0 + 16 * (i >> 1) + 8 * (i & 1) + g;
+        if (r >= n) continue;
+        const float inv = 1.f / l[i];
+        bf16 *dst = out + (size_t)r * qd + h * D + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < ON; dt++)
+            *reinterpret_cast<uint32_t *>(dst + 8 * dt) =
+                fa_pack(o[(i >> 1) * ON + dt][2 * (i & 1)] * inv, o[(i >> 1) * ON + dt][2 * (i & 1) + 1] * inv);
+    }
+}
+
+/* shared memory for head dim D: the 16-row kernel's ring; the wide kernel's Q and ring */
 static inline size_t fa_smem(int D) { return (size_t)2 * FA_ST * FA_BK * (D + 8) * sizeof(bf16); }
+static inline size_t fb_smem(int D) { return (size_t)(FB_BQ + 2 * FB_ST * FA_BK) * (D + 8) * sizeof(bf16); }
+
+static int fa_rows_set = -1; /* 16, 32, 0 automatic; -1: SP_FA_ROWS not yet read */
+
+static int fa_rows_forced(void) {
+    if (fa_rows_set < 0) {
+        const char *e = getenv("SP_FA_ROWS");
+        const int r = e ? atoi(e) : 0;
+        fa_rows_set = r == 16 || r == 32 ? r : 0;
+    }
+    return fa_rows_set;
+}
+
+int sp_flash_set_rows(int rows) {
+    const int prev = fa_rows_forced();
+    fa_rows_set = rows == 16 || rows == 32 ? rows : 0;
+    return prev;
+}
+
+/* Query rows a warp for n rows and the heads: 32 (the wide kernel) where its 128-row blocks make
+ * at least four waves of two blocks an SM, else 16; SP_FA_ROWS=16|32 or sp_flash_set_rows forces
+ * one. H200 session 12 (sp_gpu_bench --attention, 8B heads 32/8, dim 128): the wide kernel
+ * 0.97x the 16-row one at 512 and 2048 tokens (0.5 and 1.9 waves), 1.00x at 1000 (1 wave),
+ * 1.11x at 8192 (7.8 waves: 1763 against 1962 us); dim 64 with 9 heads 0.6x (under a wave). */
+extern "C" int sp_cuda_flash_rows(int n, int heads) {
+    if (fa_rows_forced()) return fa_rows_set;
+    static int sms;
+    if (!sms && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 1;
+    return (long)(n + FB_BQ - 1) / FB_BQ * heads >= 8L * sms ? 32 : 16;
+}
 
 template <int D>
 static int fa_run(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
                   int kvd, const float *cs, const float *sn, float sl2, cudaStream_t st) {
+    if (sp_cuda_flash_rows(n, heads) == 32) {
+        static size_t allowed;
+        SP_CHK(sp_allow_smem(k_flash_prefill_wide<D>, fb_smem(D), &allowed));
+        k_flash_prefill_wide<D><<<dim3((n + FB_BQ - 1) / FB_BQ, heads), 128, fb_smem(D), st>>>(
+            q, kc, vc, out, n, lq, pos, heads, group, kvd, cs, sn, sl2);
+        return 0;
+    }
     static size_t allowed;
     SP_CHK(sp_allow_smem(k_flash_prefill<D>, fa_smem(D), &allowed));
     k_flash_prefill<D><<<dim3((n + FA_BQ - 1) / FA_BQ, heads), FA_BQ * 2, fa_smem(D), st>>>(q, kc, vc, out, n, lq, pos,
@@ -321,14 +492,25 @@ int sp_flash_prefill(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16
 
 /* ------------------------------------------------------------------ reference */
 
-/* one warp a (query row, head): scores, online softmax and P V in f32 over D / 32 dims a lane */
+/* one warp a (query row, head): scores, online softmax and P V in f32 over D / 32 dims a lane;
+ * q rotated here in f32 (rotate-half, tables (positions, D/2)) when cs is not NULL */
 __global__ void k_attn_ref(const bf16 *q, const bf16 *kc, const bf16 *vc, float *out, int n, int pos, int heads,
-                           int group, int D, int kvd, float scale) {
+                           int group, int D, int kvd, const float *cs, const float *sn, float scale) {
     const int w = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5), lane = threadIdx.x & 31;
     if (w >= n * heads) return;
-    const int r = w / heads, h = w % heads, hk = h / group, per = D / 32;
+    const int r = w / heads, h = w % heads, hk = h / group, per = D / 32, half = D / 2;
+    const bf16 *qr = q + (size_t)r * heads * D + h * D;
     float qv[4], acc[4] = {0.f, 0.f, 0.f, 0.f}, m = -INFINITY, l = 0.f;
-    for (int i = 0; i < per; i++) qv[i] = __bfloat162float(q[(size_t)r * heads * D + h * D + lane + 32 * i]);
+    for (int i = 0; i < per; i++) {
+        const int c = lane + 32 * i;
+        qv[i] = __bfloat162float(qr[c]);
+        if (cs) {
+            const int f = c % half;
+            const float cv = cs[(size_t)(pos + r) * half + f], sv = sn[(size_t)(pos + r) * half + f];
+            const float other = __bfloat162float(qr[c < half ? c + half : c - half]);
+            qv[i] = c < half ? qv[i] * cv - other * sv : qv[i] * cv + other * sv;
+        }
+    }
     for (int key = 0; key <= pos + r; key++) {
         const bf16 *kr = kc + (size_t)key * kvd + hk * D, *vr = vc + (size_t)key * kvd + hk * D;
         float d = 0.f;
@@ -343,10 +525,11 @@ __global__ void k_attn_ref(const bf16 *q, const bf16 *kc, const bf16 *vc, float 
 }
 
 int sp_attn_reference(const bf16 *q, const bf16 *kc, const bf16 *vc, float *out, int n, int pos, int heads, int group,
-                      int D, int kvd, float scale, cudaStream_t st) {
+                      int D, int kvd, const float *cs, const float *sn, float scale, cudaStream_t st) {
     if (D % 32 || D > 128) return sp_error(SP_ERR_UNSUPPORTED, "attention reference: head dim %d (32, 64, 96, 128)", D);
     const size_t threads = (size_t)n * heads * 32;
-    k_attn_ref<<<(unsigned)((threads + 255) / 256), 256, 0, st>>>(q, kc, vc, out, n, pos, heads, group, D, kvd, scale);
+    k_attn_ref<<<(unsigned)((threads + 255) / 256), 256, 0, st>>>(q, kc, vc, out, n, pos, heads, group, D, kvd, cs, sn,
+                                                                  scale);
     SP_CU(cudaGetLastError());
     return 0;
 }

@@ -88,7 +88,7 @@ struct sp_cuda_model {
     const char *prof_ops[32];
     double prof_ms[32];
     int prof_nops;
-    char launch_mode[200];      /* sp_cuda_model_launch_mode */
+    char launch_mode[360];      /* sp_cuda_model_launch_mode */
 };
 
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -193,9 +193,15 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     g->graph_on = !(gr && !strcmp(gr, "0")) && !g->prof_on; /* events between ops: no graph */
     const char *pdl = getenv("SP_GPU_PDL");
     g->pdl = ctx->cc_major >= 9 && !(pdl && !strcmp(pdl, "0"));
-    snprintf(g->launch_mode, sizeof g->launch_mode, "decode steps %s; early launch of the own kernels %s",
+    char fa[120];
+    if (g->flash) /* which of the two fused kernels a prompt of 512 / 2048 / 8192 tokens takes */
+        snprintf(fa, sizeof fa, "fused, %d / %d / %d query rows a warp at 512 / 2048 / 8192 tokens",
+                 sp_cuda_flash_rows(512, c->n_heads), sp_cuda_flash_rows(2048, c->n_heads), sp_cuda_flash_rows(8192, c->n_heads));
+    else
+        snprintf(fa, sizeof fa, "cuBLAS + softmax (%s)", attn ? "SP_GPU_ATTN=cublas" : "no fused kernel for this head dim");
+    snprintf(g->launch_mode, sizeof g->launch_mode, "decode steps %s; early launch of the own kernels %s; prefill attention %s",
              g->graph_on ? "as one CUDA graph per batch size" : g->prof_on ? "op by op (SP_GPU_PROFILE=1)" : "op by op (SP_GPU_GRAPH=0)",
-             g->pdl ? "on (programmatic dependence, sm_90)" : ctx->cc_major < 9 ? "off (needs sm_90)" : "off (SP_GPU_PDL=0)");
+             g->pdl ? "on (programmatic dependence, sm_90)" : ctx->cc_major < 9 ? "off (needs sm_90)" : "off (SP_GPU_PDL=0)", fa);
     g->graph = (cudaGraphExec_t *)calloc((size_t)max_batch, sizeof(cudaGraphExec_t));
     g->graph_seen = (int *)calloc((size_t)max_batch, sizeof(int));
     g->htok = (int *)malloc(((size_t)(max_rows > max_batch ? max_rows : max_batch) + 1) * sizeof(int));
