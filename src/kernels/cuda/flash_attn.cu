@@ -449,15 +449,17 @@ int sp_flash_set_rows(int rows) {
 }
 
 /* Query rows a warp for n rows and the heads: 32 (the wide kernel) where its 128-row blocks make
- * at least four waves of two blocks an SM, else 16; SP_FA_ROWS=16|32 or sp_flash_set_rows forces
- * one. H200 session 12 (sp_gpu_bench --attention, 8B heads 32/8, dim 128): the wide kernel
- * 0.97x the 16-row one at 512 and 2048 tokens (0.5 and 1.9 waves), 1.00x at 1000 (1 wave),
- * 1.11x at 8192 (7.8 waves: 1763 against 1962 us); dim 64 with 9 heads 0.6x (under a wave). */
+ * at least three waves of two blocks an SM, else 16; SP_FA_ROWS=16|32 or sp_flash_set_rows
+ * forces one. H200 runs 53-54 (sp_gpu_bench --attention, 8B heads 32/8, dim 128): the wide
+ * kernel 0.96-0.97x the 16-row one at 512 tokens (0.5 waves), 0.97-0.98x at 2048 (1.9), 1.00x
+ * at 1000, 1.04x at 4096 (3.9 waves), 1.11x at 8192 (7.8 waves: 1764-1776 against 1962-1971
+ * us); dim 64 with 9 heads 0.6x (under a wave). ncu at 2048 (run 54): both latency-bound at ~7
+ * warps an SM (issue slots 23-25% busy, tensor pipe 40 / 45% of its active cycles). */
 extern "C" int sp_cuda_flash_rows(int n, int heads) {
     if (fa_rows_forced()) return fa_rows_set;
     static int sms;
     if (!sms && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 1;
-    return (long)(n + FB_BQ - 1) / FB_BQ * heads >= 8L * sms ? 32 : 16;
+    return (long)(n + FB_BQ - 1) / FB_BQ * heads >= 6L * sms ? 32 : 16;
 }
 
 template <int D>
