@@ -46,6 +46,36 @@ __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
+/* rotate-half RoPE of two bf16 pairs: a holds columns c, c+1, b columns c + D/2, c + D/2 + 1 */
+__device__ __forceinline__ void fa_rope(uint32_t *a, uint32_t *b, float2 cv, float2 sv) {
+    const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(a));
+    const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(b));
+    *a = fa_pack(x.x * cv.x - y.x * sv.x, x.y * cv.y - y.y * sv.y);
+    *b = fa_pack(y.x * cv.x + x.x * sv.x, y.y * cv.y + x.y * sv.y);
+}
+
+/* the row sums across each quad, then O / l of the warp's MT 16-row tiles (lane rows r0 + 16 mt
+ * and + 8; l, o as the kernels keep them) into out (n, qd) at head h; rows >= n not stored */
+template <int D, int MT>
+__device__ __forceinline__ void fa_store(float (*o)[4], float *l, bf16 *out, int r0, int n, int qd, int h, int t) {
+#pragma unroll
+    for (int i = 0; i < 2 * MT; i++) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    }
+#pragma unroll
+    for (int i = 0; i < 2 * MT; i++) { /* i = 2 mt + row */
+        const int r = r0 + 16 * (i >> 1) + 8 * (i & 1);
+        if (r >= n) continue;
+        const float inv = 1.f / l[i];
+        bf16 *dst = out + (size_t)r * qd + h * D + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt++)
+            *reinterpret_cast<uint32_t *>(dst + 8 * dt) =
+                fa_pack(o[(i >> 1) * (D / 8) + dt][2 * (i & 1)] * inv, o[(i >> 1) * (D / 8) + dt][2 * (i & 1) + 1] * inv);
+    }
+}
+
 /* Per-thread view of the K/V loads: NT threads move a 64-key tile as 16-byte chunks, thread
  * t always the same column chunk of rows t / (D/8) + k * RS, so the addresses are set up once
  * per block (the v7 loop spent ~27 instructions a chunk on index arithmetic). */
@@ -242,11 +272,8 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
                 const int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
                 if (r >= n) continue;
                 const size_t at = (size_t)(pos + r) * (D / 2) + c;
-                const float2 cv = *reinterpret_cast<const float2 *>(cs + at), sv = *reinterpret_cast<const float2 *>(sn + at);
-                const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&qf[kk][i]));
-                const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&qf[kk + D / 32][i]));
-                qf[kk][i] = fa_pack(a.x * cv.x - b.x * sv.x, a.y * cv.y - b.y * sv.y);
-                qf[kk + D / 32][i] = fa_pack(b.x * cv.x + a.x * sv.x, b.y * cv.y + a.y * sv.y);
+                fa_rope(&qf[kk][i], &qf[kk + D / 32][i], *reinterpret_cast<const float2 *>(cs + at),
+                        *reinterpret_cast<const float2 *>(sn + at));
             }
     float o[D / 8][4];
 #pragma unroll
@@ -285,23 +312,7 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
     while (j + 1 < ntiles) { step(sa, sb, true); step(sb, sa, true); }
     if (j < ntiles) step(sa, sb, true);
     fa_wait<0>(); /* the empty groups past the end */
-
-    /* row sums across the quad, normalise, store */
-#pragma unroll
-    for (int row = 0; row < 2; row++) {
-        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1);
-        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2);
-    }
-#pragma unroll
-    for (int row = 0; row < 2; row++) {
-        const int r = r0 + row * 8;
-        if (r >= n) continue;
-        const float inv = 1.f / l[row];
-        bf16 *dst = out + (size_t)r * qd + h * D + 2 * t;
-#pragma unroll
-        for (int dt = 0; dt < D / 8; dt++)
-            *reinterpret_cast<uint32_t *>(dst + 8 * dt) = fa_pack(o[dt][2 * row] * inv, o[dt][2 * row + 1] * inv);
-    }
+    fa_store<D, 1>(o, l, out, r0, n, qd, h, t);
 }
 
 /* The wide variant (FA2's shape): FB_BQ = 128 query rows a block, 32 a warp as two 16-row tiles
@@ -345,14 +356,9 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
                 const size_t at = (size_t)(pos + row) * (D / 2) + c;
                 uint32_t *pa = &a.x, *pb = &b.x;
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float2 cv = *reinterpret_cast<const float2 *>(cs + at + 2 * e);
-                    const float2 sv = *reinterpret_cast<const float2 *>(sn + at + 2 * e);
-                    const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(pa + e));
-                    const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(pb + e));
-                    pa[e] = fa_pack(x.x * cv.x - y.x * sv.x, x.y * cv.y - y.y * sv.y);
-                    pb[e] = fa_pack(y.x * cv.x + x.x * sv.x, y.y * cv.y + x.y * sv.y);
-                }
+                for (int e = 0; e < 4; e++)
+                    fa_rope(pa + e, pb + e, *reinterpret_cast<const float2 *>(cs + at + 2 * e),
+                            *reinterpret_cast<const float2 *>(sn + at + 2 * e));
             }
         }
         *reinterpret_cast<uint4 *>(Qs + r * STR + c) = a;
@@ -408,23 +414,7 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
         fa_pv<D, 2>(s, o, corr, Ks + T, lane);
     }
     fa_wait<0>(); /* the empty group past the end */
-
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    }
-#pragma unroll
-    for (int i = 0; i < 4; i++) { /* i = 2 mt + row: lane row w0 + 16 mt + 8 row + g */
-        const int r = w0 + 16 * (i >> 1) + 8 * (i & 1) + g;
-        if (r >= n) continue;
-        const float inv = 1.f / l[i];
-        bf16 *dst = out + (size_t)r * qd + h * D + 2 * t;
-#pragma unroll
-        for (int dt = 0; dt < ON; dt++)
-            *reinterpret_cast<uint32_t *>(dst + 8 * dt) =
-                fa_pack(o[(i >> 1) * ON + dt][2 * (i & 1)] * inv, o[(i >> 1) * ON + dt][2 * (i & 1) + 1] * inv);
-    }
+    fa_store<D, 2>(o, l, out, w0 + g, n, qd, h, t);
 }
 
 /* shared memory for head dim D: the 16-row kernel's ring; the wide kernel's Q and ring */
