@@ -111,17 +111,18 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
 
 /* The device model's fused causal prefill attention alone, on random q, k, v: n query rows at
  * positions pos..pos+n-1 over pos+n cached keys (head_dim 32, 64 or 128); rope 1: q rotated by
- * the kernel from RoPE tables (as the model runs it), the reference rotating in f32; rows: 16
- * or 32 query rows a warp (the two kernels), 0 the automatic choice. Median us per call (back
+ * the kernel from RoPE tables (as the model runs it), the reference rotating in f32; rows: the
+ * kernel as sp_cuda_flash_rows names it (16, 32, 64), 0 the automatic choice. Median us per call (back
  * to back, K and V warm in L2 as after the model's KV store) and the relative error (2-norm)
  * against a naive f32 reference kernel. */
 typedef struct {
     int n, pos, heads, kv_heads, head_dim, rope, rows;
 } sp_cuda_attn_case;
 int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *median_us, double *rel_err);
-/* Query rows a warp the prefill attention takes for n rows and heads: 16, or 32 (the wide kernel);
- * SP_FA_ROWS=16|32 forces one. 0 without a device. */
-int sp_cuda_flash_rows(int n, int heads);
+/* The prefill attention kernel n rows of the heads take: 64 the wgmma kernel (64 query rows a
+ * warpgroup; head dim 128 on sm_90a), 16 or 32 the mma.sync kernels (query rows a warp);
+ * SP_FA_ROWS=16|32|64 forces one. 0 without a device. */
+int sp_cuda_flash_rows(int n, int heads, int head_dim);
 
 /* The board's mean SM clock, mean power draw (NVML's reading) and peak temperature over a timed
  * section, sampled every 20 ms in a thread between start and stop (src/kernels/cuda/power.cu;

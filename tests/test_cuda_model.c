@@ -131,11 +131,12 @@ static void check_launch_mode(const char *what, const sp_cuda_model *g) {
                            : pdl && !strcmp(pdl, "0") ? "early launch of the own kernels off (SP_GPU_PDL=0)"
                                                       : "early launch of the own kernels on";
     const char *fr = getenv("SP_FA_ROWS"), *att = getenv("SP_GPU_ATTN");
-    char want_att[80];
+    char want_att[120];
     if (att && !strcmp(att, "cublas")) snprintf(want_att, sizeof want_att, "prefill attention cuBLAS + softmax");
-    else if (fr && (!strcmp(fr, "16") || !strcmp(fr, "32")))
-        snprintf(want_att, sizeof want_att, "prefill attention fused, %s / %s / %s query rows", fr, fr, fr);
-    else snprintf(want_att, sizeof want_att, "prefill attention fused, ");
+    else if (fr && (!strcmp(fr, "16") || !strcmp(fr, "32") || !strcmp(fr, "64"))) {
+        const char *k = !strcmp(fr, "64") ? "wgmma" : !strcmp(fr, "32") ? "mma.sync 32 rows a warp" : "mma.sync 16 rows a warp";
+        snprintf(want_att, sizeof want_att, "prefill attention fused: %s / %s / %s at", k, k, k);
+    } else snprintf(want_att, sizeof want_att, "prefill attention fused: ");
     const char *mode = sp_cuda_model_launch_mode(g);
     printf("    launch: %s\n", mode);
     CHECK(strstr(mode, want_graph) && strstr(mode, want_pdl) && strstr(mode, want_att),

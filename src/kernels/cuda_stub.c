@@ -90,8 +90,8 @@ int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *us, do
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
-int sp_cuda_flash_rows(int n, int heads) {
-    (void)n; (void)heads;
+int sp_cuda_flash_rows(int n, int heads, int head_dim) {
+    (void)n; (void)heads; (void)head_dim;
     return 0;
 }
 

@@ -347,9 +347,11 @@ __global__ void k_random_bf16(__nv_bfloat16 *w, size_t n, uint64_t seed, float s
 int sp_flash_prefill(const __nv_bfloat16 *q, int lq, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc,
                      __nv_bfloat16 *out, int n, int pos, int heads, int group, int D, int kvd, const float *cs,
                      const float *sn, float scale, cudaStream_t st);
-/* the override of sp_cuda_flash_rows (16, 32; anything else: automatic; SP_FA_ROWS sets it at
- * first use); returns the previous one */
+/* the override of sp_cuda_flash_rows (16, 32, 64; anything else: automatic; SP_FA_ROWS sets it
+ * at first use); returns the previous one */
 int sp_flash_set_rows(int rows);
+/* the kernel a value of sp_cuda_flash_rows names, in words */
+const char *sp_flash_kernel_name(int rows);
 /* the same attention by a naive f32 kernel (one warp a query row and head), out f32 */
 int sp_attn_reference(const __nv_bfloat16 *q, const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, float *out, int n,
                       int pos, int heads, int group, int D, int kvd, const float *cs, const float *sn, float scale,

@@ -15,6 +15,7 @@
  * | +8); B regs (rows k = 2t,2t+1 | +8, col g); C (row g | g+8, cols 2t, 2t+1). The S
  * accumulators of two adjacent 8-key tiles are exactly the A fragment of P for the PV product. */
 #include "common.cuh"
+#include "wgmma.cuh"
 
 typedef __nv_bfloat16 bf16;
 
@@ -417,36 +418,264 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
     fa_store<D, 2>(o, l, out, w0 + g, n, qd, h, t);
 }
 
-/* shared memory for head dim D: the 16-row kernel's ring; the wide kernel's Q and ring */
+/* The wgmma kernel (sm_90a, head dim 128): a block is one warpgroup of FW_BQ = 64 query rows
+ * (16 a warp, as the 16-row kernel), and both products run on Hopper's warpgroup instruction
+ * instead of mma.sync: S = Q K^T as 8 m64n64k16 with Q and K read by the tensor cores from
+ * shared memory, O += P V as 4 m64n128k16 with P in registers (the S accumulators, packed to
+ * bf16, are the A fragment, as in fa_pv) and V read as an MN-major operand (imm-trans-b), so no
+ * ldmatrix at all. Why: ncu at 2048 tokens (run 54) has both mma.sync kernels latency-bound
+ * with the tensor pipe at 40-45% of its active cycles, ~200 TFLOP/s; mma.sync on Hopper tops
+ * out near half of wgmma's rate. Shared memory (128-byte swizzled rows, 1024-aligned): Q as two
+ * boxes of 64 dims (64 rows x 128 bytes each; the rotate-half pairs c, c + 64 sit at the same
+ * offset of the two boxes), then FW_ST stages of K and V in the same layout, copied by
+ * cp.async; 81 KB, two blocks an SM. Per tile: wait, proxy fence, barrier, the next tile's
+ * copy, S (committed, waited), the softmax (fa_rowmax, fa_exp_tile), O rescaled, P V
+ * (committed, waited, so the stage is free at the next barrier). */
+#define FW_BQ 64
+#define FW_ST 2
+
+/* pins the definitions of P's A registers before this point (as wg_fence_acc does for accumulators) */
+__device__ __forceinline__ void fw_fence_regs(uint32_t (*p)[4]) {
+#pragma unroll
+    for (int i = 0; i < FA_BK / 16; i++)
+        asm volatile("" : "+r"(p[i][0]), "+r"(p[i][1]), "+r"(p[i][2]), "+r"(p[i][3])::"memory");
+}
+
+template <int D, bool PIPE>
+__global__ void __launch_bounds__(128, 2) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+                                                            const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
+                                                            int lq, int pos, int heads, int group, int kvd,
+                                                            const float *__restrict__ cs, const float *__restrict__ sn,
+                                                            float scale_log2) {
+#ifdef WG_SM90A
+    static_assert(D == 128, "the wgmma attention is built for head dim 128");
+    constexpr int BOX = 64 * 128, TILE = 2 * BOX; /* 64 rows x 64 dims; 64 rows x 128 dims */
+    extern __shared__ uint4 fwsm[];
+    const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(fwsm), s0 = (sraw + 1023) & ~1023u;
+    char *gs = reinterpret_cast<char *>(fwsm) + (s0 - sraw); /* generic view of s0 */
+    const uint32_t ring = s0 + TILE;                        /* Q at s0; stage i: K, then V */
+    const int qb = gridDim.x - 1 - blockIdx.x;              /* longest blocks first */
+    const int h = blockIdx.y, hk = h / group, qd = heads * D;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int r0 = qb * FW_BQ + warp * 16 + g; /* this lane's query rows r0, r0 + 8 */
+    const int Ltot = pos + n;
+    const int ntiles = (min(Ltot, pos + (qb + 1) * FW_BQ) + FA_BK - 1) / FA_BK;
+    const int nfull = min(ntiles, (pos + qb * FW_BQ + 1) / FA_BK);
+
+    /* K/V copies: thread = 16-byte chunk lc of rows lr + 8 i, so its swizzled offset is fixed */
+    const int lc = threadIdx.x & 15, lr = threadIdx.x >> 4;
+    const uint32_t loff = (lc >> 3) * BOX + lr * 128 + (((lc & 7) ^ lr) << 4);
+    const bf16 *kp = kc + hk * D + lc * 8, *vp = vc + hk * D + lc * 8;
+    auto copy = [&](int j, int v) { /* K (v 0) or V (v 1) of tile j (if any) into stage j % FW_ST of its ring */
+        if (j >= ntiles) return;
+        const uint32_t dst = ring + (j % FW_ST) * 2 * TILE + v * TILE + loff;
+        const bf16 *src = v ? vp : kp;
+#pragma unroll
+        for (int i = 0; i < FA_BK / 8; i++) {
+            const int key = j * FA_BK + lr + 8 * i, ok = key < Ltot;
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst + i * 1024),
+                         "l"(src + (size_t)(ok ? key : 0) * kvd), "r"(ok ? 16 : 0));
+        }
+    };
+    auto commit = [] { asm volatile("cp.async.commit_group;"); };
+    /* every copy this thread made is in and visible to the tensor cores' reads; then all threads' */
+    auto landed = [] {
+        asm volatile("cp.async.wait_group 0;" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+    };
+    copy(0, 0), copy(0, 1), copy(1, 0), commit(); /* K 0, V 0, K 1 */
+    /* Q, rotated once as it is staged: chunk c (dims 8c..) and its rotate-half partner c + 8 */
+    for (int i = threadIdx.x; i < FW_BQ * 8; i += 128) {
+        const int r = i >> 3, c = i & 7, row = qb * FW_BQ + r;
+        uint4 a = make_uint4(0, 0, 0, 0), b = a;
+        if (row < n) {
+            const bf16 *src = q + (size_t)row * lq + h * D + 8 * c;
+            a = *reinterpret_cast<const uint4 *>(src), b = *reinterpret_cast<const uint4 *>(src + D / 2);
+            if (cs) {
+                const size_t at = (size_t)(pos + row) * (D / 2) + 8 * c;
+                uint32_t *pa = &a.x, *pb = &b.x;
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    fa_rope(pa + e, pb + e, *reinterpret_cast<const float2 *>(cs + at + 2 * e),
+                            *reinterpret_cast<const float2 *>(sn + at + 2 * e));
+            }
+        }
+        const int so = r * 128 + ((c ^ (r & 7)) << 4);
+        *reinterpret_cast<uint4 *>(gs + so) = a;
+        *reinterpret_cast<uint4 *>(gs + BOX + so) = b;
+    }
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    const int qpos[2] = {pos + r0, pos + r0 + 8};
+    auto wg_wait = [](auto n_) { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(decltype(n_)::value) : "memory"); };
+    using W0 = std::integral_constant<int, 0>;
+    using W1 = std::integral_constant<int, 1>;
+    /* S = Q K^T of the K tile at kt into s, issued and committed (not waited for) */
+    auto issue_s = [&](float (*s)[4], uint32_t kt) {
+#pragma unroll
+        for (int i = 0; i < FA_BK / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+        wg_fence_acc<32>(&s[0][0]);
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) { /* k16 step kk: box kk / 4, 32 bytes in (the swizzle is on the address) */
+            const uint32_t ko = (kk >> 2) * BOX + (kk & 3) * 32;
+            wg_mma_n64_ss(&s[0][0], wg_desc(s0 + ko), wg_desc(kt + ko));
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    };
+    /* the softmax of S (tile j) in place, P packed as the A fragments of the P V steps */
+    auto softmax = [&](float (*s)[4], int j, float *corr, uint32_t (*pa)[4]) {
+        float ms[2];
+        if (j < nfull) fa_rowmax<false>(s, m, l, corr, ms, j * FA_BK, qpos, t, scale_log2);
+        else fa_rowmax<true>(s, m, l, corr, ms, j * FA_BK, qpos, t, scale_log2);
+#pragma unroll
+        for (int nt = 0; nt < FA_BK / 8; nt++) fa_exp_tile(s[nt], ms, l, scale_log2);
+#pragma unroll
+        for (int kk = 0; kk < FA_BK / 16; kk++) {
+            pa[kk][0] = fa_pack(s[2 * kk][0], s[2 * kk][1]), pa[kk][1] = fa_pack(s[2 * kk][2], s[2 * kk][3]);
+            pa[kk][2] = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), pa[kk][3] = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        }
+    };
+    /* O = O corr, then O += P V of the V tile at vt, issued and committed; O must not be in flight */
+    auto rescale = [&](const float *corr) {
+        wg_fence_acc<D / 2>(&o[0][0]);
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt++) {
+            o[dt][0] *= corr[0], o[dt][1] *= corr[0];
+            o[dt][2] *= corr[1], o[dt][3] *= corr[1];
+        }
+        wg_fence_acc<D / 2>(&o[0][0]);
+    };
+    /* the P V descriptors of the V tile at vt, made (and pinned) before any wgmma they follow is
+     * issued: a register defined inside an open wgmma stage serializes the stage (ptxas C7513) */
+    auto pv_desc = [&](uint64_t *dv, uint32_t vt) {
+#pragma unroll
+        for (int kk = 0; kk < FA_BK / 16; kk++) { /* keys 16 kk..: 16 rows of 128 bytes a box, boxes BOX apart */
+            dv[kk] = wg_desc_mn(vt + kk * 2048, BOX);
+            asm volatile("" : "+l"(dv[kk])::"memory");
+        }
+    };
+    auto issue_pv = [&](const uint32_t (*pa)[4], const uint64_t *dv) {
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int kk = 0; kk < FA_BK / 16; kk++) wg_mma_n128_rs_t(&o[0][0], pa[kk], dv[kk]);
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    };
+    auto kt_of = [&](int j) { return ring + (j % FW_ST) * 2 * TILE; };
+    float s[FA_BK / 8][4], corr[2];
+    uint32_t pa[FA_BK / 16][4], pb[FA_BK / 16][4];
+    uint64_t dv[FA_BK / 16];
+    if constexpr (!PIPE) { /* each product waited for before the next step */
+        for (int j = 0; j < ntiles; j++) {
+            landed(); /* tile j in; every wgmma of tile j - 1 done, so its stage refills */
+            copy(j + 1, 0), copy(j + 1, 1), commit();
+            issue_s(s, kt_of(j));
+            wg_wait(W0{});
+            wg_fence_acc<32>(&s[0][0]);
+            softmax(s, j, corr, pa);
+            rescale(corr);
+            pv_desc(dv, kt_of(j) + TILE);
+            issue_pv(pa, dv);
+            wg_wait(W0{});
+        }
+    } else {
+        /* FA3's intra-warpgroup overlap: S of tile j + 1 and P V of tile j are issued together,
+         * and P V of tile j while the softmax of tile j + 1 runs on the CUDA cores
+         * (P double-buffered: the P V in flight still reads its A registers). Every wait names
+         * one product (wait 1: the S issued before the P V; wait 0: the P V), so ptxas sees the
+         * accumulators of each retired before they are read. Per tile j: K j + 2 and V j + 1
+         * are copied into the stages S j and P V j - 1 freed. */
+        landed();
+        issue_s(s, kt_of(0));
+        wg_wait(W0{});
+        wg_fence_acc<32>(&s[0][0]);
+        softmax(s, 0, corr, pa);
+        int j = 0;
+        for (; j + 1 < ntiles; j++) {
+            landed(); /* K j + 1 and V j in; every thread's S j and P V j - 1 done */
+            copy(j + 2, 0), copy(j + 1, 1), commit();
+            rescale(corr);
+            pv_desc(dv, kt_of(j) + TILE);
+            issue_s(s, kt_of(j + 1));
+            issue_pv(pa, dv);
+            wg_wait(W1{}); /* S j + 1 done, P V j runs on */
+            wg_fence_acc<32>(&s[0][0]);
+            softmax(s, j + 1, corr, pb);
+            wg_wait(W0{});
+            wg_fence_acc<D / 2>(&o[0][0]);
+            fw_fence_regs(pa); /* P V j read pa until here: keeps pb out of its registers */
+#pragma unroll
+            for (int i = 0; i < FA_BK / 16; i++) pa[i][0] = pb[i][0], pa[i][1] = pb[i][1], pa[i][2] = pb[i][2], pa[i][3] = pb[i][3];
+            fw_fence_regs(pa); /* the copies stay here, outside the next iteration's open wgmma stage */
+        }
+        landed();
+        rescale(corr);
+        pv_desc(dv, kt_of(j) + TILE);
+        issue_pv(pa, dv);
+        wg_wait(W0{});
+    }
+    wg_fence_acc<D / 2>(&o[0][0]);
+    asm volatile("cp.async.wait_group 0;" ::: "memory"); /* copies past the end are empty groups */
+    fa_store<D, 1>(o, l, out, r0, n, qd, h, t);
+#endif
+}
+
+/* shared memory for head dim D: the 16-row kernel's ring; the wide kernel's Q and ring; the wgmma
+ * kernel's Q and ring (bf16, unpadded) and 1 KB to align them */
 static inline size_t fa_smem(int D) { return (size_t)2 * FA_ST * FA_BK * (D + 8) * sizeof(bf16); }
 static inline size_t fb_smem(int D) { return (size_t)(FB_BQ + 2 * FB_ST * FA_BK) * (D + 8) * sizeof(bf16); }
+static inline size_t fw_smem(int D) { return 1024 + (size_t)(FW_BQ + 2 * FW_ST * FA_BK) * D * sizeof(bf16); }
 
-static int fa_rows_set = -1; /* 16, 32, 0 automatic; -1: SP_FA_ROWS not yet read */
+static int fa_rows_set = -1; /* 16, 32, 64, 0 automatic; -1: SP_FA_ROWS not yet read */
+
+static int fa_rows_valid(int r) { return r == 16 || r == 32 || r == 64 ? r : 0; }
 
 static int fa_rows_forced(void) {
     if (fa_rows_set < 0) {
         const char *e = getenv("SP_FA_ROWS");
-        const int r = e ? atoi(e) : 0;
-        fa_rows_set = r == 16 || r == 32 ? r : 0;
+        fa_rows_set = fa_rows_valid(e ? atoi(e) : 0);
     }
     return fa_rows_set;
 }
 
 int sp_flash_set_rows(int rows) {
     const int prev = fa_rows_forced();
-    fa_rows_set = rows == 16 || rows == 32 ? rows : 0;
+    fa_rows_set = fa_rows_valid(rows);
     return prev;
 }
 
-/* Query rows a warp for n rows and the heads: 32 (the wide kernel) where its 128-row blocks make
- * at least three waves of two blocks an SM, else 16; SP_FA_ROWS=16|32 or sp_flash_set_rows
- * forces one. H200 runs 53-54 (sp_gpu_bench --attention, 8B heads 32/8, dim 128): the wide
- * kernel 0.96-0.97x the 16-row one at 512 tokens (0.5 waves), 0.97-0.98x at 2048 (1.9), 1.00x
- * at 1000, 1.04x at 4096 (3.9 waves), 1.11x at 8192 (7.8 waves: 1764-1776 against 1962-1971
- * us); dim 64 with 9 heads 0.6x (under a wave). ncu at 2048 (run 54): both latency-bound at ~7
- * warps an SM (issue slots 23-25% busy, tensor pipe 40 / 45% of its active cycles). */
-extern "C" int sp_cuda_flash_rows(int n, int heads) {
+/* 1 when this build has the wgmma kernel's sm_90a code and device 0 is a Hopper */
+static int fw_usable(void) {
+    static int ok = -1;
+    if (ok < 0) {
+        int major = 0;
+        cudaFuncAttributes fa;
+        ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9 &&
+             cudaFuncGetAttributes(&fa, k_flash_prefill_wg<128, true>) == cudaSuccess && fa.binaryVersion == 90;
+        (void)cudaGetLastError();
+    }
+    return ok;
+}
+
+const char *sp_flash_kernel_name(int rows) {
+    return rows == 64 ? "wgmma" : rows == 32 ? "mma.sync 32 rows a warp" : "mma.sync 16 rows a warp";
+}
+
+/* Which kernel n rows of the heads take: 64 (the wgmma kernel) for head dim 128 on sm_90a; else
+ * 32 (the wide kernel) where its 128-row blocks make at least three waves of two blocks an SM,
+ * else 16; SP_FA_ROWS=16|32|64 or sp_flash_set_rows forces one. H200 runs 53-54 (sp_gpu_bench
+ * --attention, 8B heads 32/8, dim 128): the wide kernel 0.96-0.97x the 16-row one at 512 tokens
+ * (0.5 waves), 0.97-0.98x at 2048 (1.9), 1.04x at 4096 (3.9 waves), 1.11x at 8192 (7.8 waves:
+ * 1764-1776 against 1962-1971 us); dim 64 with 9 heads 0.6x (under a wave). ncu at 2048 (run
+ * 54): both latency-bound at ~7 warps an SM (issue slots 23-25% busy, tensor pipe 40 / 45% of
+ * its active cycles). */
+extern "C" int sp_cuda_flash_rows(int n, int heads, int head_dim) {
     if (fa_rows_forced()) return fa_rows_set;
+    if (head_dim == 128 && fw_usable()) return 64;
     static int sms;
     if (!sms && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 1;
     return (long)(n + FB_BQ - 1) / FB_BQ * heads >= 6L * sms ? 32 : 16;
@@ -455,7 +684,22 @@ extern "C" int sp_cuda_flash_rows(int n, int heads) {
 template <int D>
 static int fa_run(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *out, int n, int pos, int heads, int group,
                   int kvd, const float *cs, const float *sn, float sl2, cudaStream_t st) {
-    if (sp_cuda_flash_rows(n, heads) == 32) {
+    const int rows = sp_cuda_flash_rows(n, heads, D);
+    if (rows == 64) {
+        if constexpr (D != 128) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel is built for head dim 128, not %d", D);
+        else {
+            if (!fw_usable()) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel needs an sm_90 device and an sm_90a build");
+            static int pipe = -1; /* SP_FW_PIPE=0: the unpipelined loop (experiment) */
+            if (pipe < 0) pipe = !(getenv("SP_FW_PIPE") && !strcmp(getenv("SP_FW_PIPE"), "0"));
+            auto kern = pipe ? k_flash_prefill_wg<D, true> : k_flash_prefill_wg<D, false>;
+            static size_t allowed[2];
+            SP_CHK(sp_allow_smem(kern, fw_smem(D), &allowed[pipe]));
+            kern<<<dim3((n + FW_BQ - 1) / FW_BQ, heads), 128, fw_smem(D), st>>>(q, kc, vc, out, n, lq, pos, heads, group, kvd,
+                                                                             cs, sn, sl2);
+            return 0;
+        }
+    }
+    if (rows == 32) {
         static size_t allowed;
         SP_CHK(sp_allow_smem(k_flash_prefill_wide<D>, fb_smem(D), &allowed));
         k_flash_prefill_wide<D><<<dim3((n + FB_BQ - 1) / FB_BQ, heads), 128, fb_smem(D), st>>>(

@@ -88,7 +88,7 @@ struct sp_cuda_model {
     const char *prof_ops[32];
     double prof_ms[32];
     int prof_nops;
-    char launch_mode[360];      /* sp_cuda_model_launch_mode */
+    char launch_mode[400];      /* sp_cuda_model_launch_mode */
 };
 
 static const char *const lin_names[SP_NLIN] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -193,10 +193,12 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
     g->graph_on = !(gr && !strcmp(gr, "0")) && !g->prof_on; /* events between ops: no graph */
     const char *pdl = getenv("SP_GPU_PDL");
     g->pdl = ctx->cc_major >= 9 && !(pdl && !strcmp(pdl, "0"));
-    char fa[120];
-    if (g->flash) /* which of the two fused kernels a prompt of 512 / 2048 / 8192 tokens takes */
-        snprintf(fa, sizeof fa, "fused, %d / %d / %d query rows a warp at 512 / 2048 / 8192 tokens",
-                 sp_cuda_flash_rows(512, c->n_heads), sp_cuda_flash_rows(2048, c->n_heads), sp_cuda_flash_rows(8192, c->n_heads));
+    char fa[160];
+    if (g->flash) /* which fused kernel a prompt of 512 / 2048 / 8192 tokens takes */
+        snprintf(fa, sizeof fa, "fused: %s / %s / %s at 512 / 2048 / 8192 tokens",
+                 sp_flash_kernel_name(sp_cuda_flash_rows(512, c->n_heads, c->head_dim)),
+                 sp_flash_kernel_name(sp_cuda_flash_rows(2048, c->n_heads, c->head_dim)),
+                 sp_flash_kernel_name(sp_cuda_flash_rows(8192, c->n_heads, c->head_dim)));
     else
         snprintf(fa, sizeof fa, "cuBLAS + softmax (%s)", attn ? "SP_GPU_ATTN=cublas" : "no fused kernel for this head dim");
     snprintf(g->launch_mode, sizeof g->launch_mode, "decode steps %s; early launch of the own kernels %s; prefill attention %s",

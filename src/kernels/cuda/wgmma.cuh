@@ -1,6 +1,7 @@
-/* wgmma.cuh: what the two wgmma.sp kernels share (sp24_wgmma.cu, the prefill GEMM;
- * sp24_wgdec.cu, the decode GEMM): the sm_90a guard, the B descriptor of a 128-byte swizzled
- * K-major x tile, the sparse wgmma with A from registers (m64nBNk32) and the accumulator fence. */
+/* wgmma.cuh: what the wgmma kernels share (sp24_wgmma.cu, the prefill GEMM; sp24_wgdec.cu, the
+ * decode GEMM; flash_attn.cu, the wgmma attention): the sm_90a guard, the descriptors of 128-byte
+ * swizzled tiles (K-major, and MN-major for the attention's V), the sparse wgmma with A from
+ * registers (m64nBNk32), the two dense ones the attention issues, and the accumulator fence. */
 #pragma once
 #include <stdint.h>
 
@@ -15,6 +16,13 @@ __device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
     return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+/* an MN-major (N contiguous) operand of 128-byte swizzled rows: 64 N-elements (128 bytes) a
+ * row, 8 K-rows 1024 bytes apart (SBO), the next 64 N-elements lbo bytes on (LBO); PTX ISA
+ * "Shared Memory Matrix Layout": ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)) */
+__device__ __forceinline__ uint64_t wg_desc_mn(uint32_t addr, uint32_t lbo) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
 #define WG_F8(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
 #define WG_F64(d, i) WG_F8(d, i), WG_F8(d, i + 8), WG_F8(d, i + 16), WG_F8(d, i + 24), WG_F8(d, i + 32), WG_F8(d, i + 40), WG_F8(d, i + 48), WG_F8(d, i + 56)
 #define WG_R64                                                                                     \
@@ -22,6 +30,9 @@ __device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "             \
     "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "             \
     "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define WG_R32                                                                                     \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                       \
+    "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
 #define WG_R128_HI                                                                                 \
     ", %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "           \
     "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "             \
@@ -70,6 +81,23 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
 #undef WG_MMA_128
 #undef WG_MMA_16
 #undef WG_MMA_8
+
+/* dense bf16, f32 accumulate. d (64 x 64, 32 a thread) += A (64 x 16 at da, K-major) B (16 x 64 at
+ * db, K-major): the attention's S = Q K^T step */
+__device__ __forceinline__ void wg_mma_n64_ss(float *d, uint64_t da, uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" WG_R32 "}, %32, %33, p, 1, 1, 0, 0;\n}"
+                 : WG_F8(d, 0), WG_F8(d, 8), WG_F8(d, 16), WG_F8(d, 24)
+                 : "l"(da), "l"(db));
+}
+/* d (64 x 128, 64 a thread) += A (64 x 16 in registers, the mma.sync m16n8k16 A fragment of each
+ * warp's 16 rows) B (16 x 128 at db, MN-major: imm-trans-b 1): the attention's O += P V step */
+__device__ __forceinline__ void wg_mma_n128_rs_t(float *d, const uint32_t *a, uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" WG_R64 "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}"
+                 : WG_F64(d, 0)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
 
 /* keeps the compiler from moving accumulator reads/writes across wgmma fences and waits */
 template <int NA>
