@@ -55,6 +55,32 @@ __device__ __forceinline__ void fa_rope(uint32_t *a, uint32_t *b, float2 cv, flo
     *b = fa_pack(y.x * cv.x + x.x * sv.x, y.y * cv.y + x.y * sv.y);
 }
 
+/* Q's A fragments of the lane's rows r0, r0 + 8 for all D / 16 k-steps (rows past n read as 0),
+ * rotated in registers when cs is not NULL: column c pairs with c + D/2, which this lane holds at
+ * k-step kk + D/32 */
+template <int D>
+__device__ __forceinline__ void fa_load_q(uint32_t (*qf)[4], const bf16 *q, int lq, int h, int r0, int n, int pos,
+                                          const float *cs, const float *sn, int t) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
+            qf[kk][i] = r < n ? *reinterpret_cast<const uint32_t *>(q + (size_t)r * lq + h * D + c) : 0u;
+        }
+    if (cs)
+#pragma unroll
+        for (int kk = 0; kk < D / 32; kk++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
+                if (r >= n) continue;
+                const size_t at = (size_t)(pos + r) * (D / 2) + c;
+                fa_rope(&qf[kk][i], &qf[kk + D / 32][i], *reinterpret_cast<const float2 *>(cs + at),
+                        *reinterpret_cast<const float2 *>(sn + at));
+            }
+}
+
 /* the row sums across each quad, then O / l of the warp's MT 16-row tiles (lane rows r0 + 16 mt
  * and + 8; l, o as the kernels keep them) into out (n, qd) at head h; rows >= n not stored */
 template <int D, int MT>
@@ -258,24 +284,7 @@ __global__ void __launch_bounds__(FA_BQ * 2, 2) k_flash_prefill(const bf16 *__re
     const int Ltot = pos + n;
 
     uint32_t qf[D / 16][4]; /* Q fragments for all D / 16 k-steps (rows past n read as 0) */
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
-            qf[kk][i] = r < n ? *reinterpret_cast<const uint32_t *>(q + (size_t)r * lq + h * D + c) : 0u;
-        }
-    if (cs) /* rotate-half RoPE in registers: column c pairs with c + D/2, which this lane holds at k-step kk + D/32 */
-#pragma unroll
-        for (int kk = 0; kk < D / 32; kk++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int r = r0 + (i & 1) * 8, c = 16 * kk + 2 * t + (i >> 1) * 8;
-                if (r >= n) continue;
-                const size_t at = (size_t)(pos + r) * (D / 2) + c;
-                fa_rope(&qf[kk][i], &qf[kk + D / 32][i], *reinterpret_cast<const float2 *>(cs + at),
-                        *reinterpret_cast<const float2 *>(sn + at));
-            }
+    fa_load_q<D>(qf, q, lq, h, r0, n, pos, cs, sn, t);
     float o[D / 8][4];
 #pragma unroll
     for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
@@ -420,41 +429,36 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
 
 /* The wgmma kernel (sm_90a, head dim 128): a block is one warpgroup of FW_BQ = 64 query rows
  * (16 a warp, as the 16-row kernel), and both products run on Hopper's warpgroup instruction
- * instead of mma.sync: S = Q K^T as 8 m64n64k16 with Q and K read by the tensor cores from
- * shared memory, O += P V as 4 m64n128k16 with P in registers (the S accumulators, packed to
- * bf16, are the A fragment, as in fa_pv) and V read as an MN-major operand (imm-trans-b), so no
- * ldmatrix at all. Why: ncu at 2048 tokens (run 54) has both mma.sync kernels latency-bound
- * with the tensor pipe at 40-45% of its active cycles, ~200 TFLOP/s; mma.sync on Hopper tops
- * out near half of wgmma's rate. Shared memory (128-byte swizzled rows, 1024-aligned): Q as two
- * boxes of 64 dims (64 rows x 128 bytes each; the rotate-half pairs c, c + 64 sit at the same
- * offset of the two boxes), then FW_ST stages of K and V in the same layout, copied by
- * cp.async; 81 KB, two blocks an SM. Per tile: wait, proxy fence, barrier, the next tile's
- * copy, S (committed, waited), the softmax (fa_rowmax, fa_exp_tile), O rescaled, P V
- * (committed, waited, so the stage is free at the next barrier). */
+ * instead of mma.sync: S = Q K^T as 8 m64n64k16 with K read by the tensor cores from shared
+ * memory, O += P V as 4 m64n128k16 with P in registers (the S accumulators, packed to bf16, are
+ * the A fragment, as in fa_pv) and V read as an MN-major operand (imm-trans-b), so no ldmatrix
+ * at all. Why: ncu at 2048 tokens (run 54) had both mma.sync kernels latency-bound with the
+ * tensor pipe at 40-45% of its active cycles, ~200 TFLOP/s; mma.sync on Hopper tops out near
+ * half of wgmma's rate. Shared memory (128-byte swizzled rows, 1024-aligned): FW_ST stages of
+ * K and V, each as two boxes of 64 dims (64 keys x 128 bytes), copied by cp.async; with QS, Q
+ * too (the rotate-half pairs c, c + 64 at the same offset of the two boxes), else Q's A
+ * fragments live in registers (fa_load_q, as the 16-row kernel) and a third block fits an SM.
+ * Per tile: wait, proxy fence, barrier, the next tile's copy, S (committed, waited), the
+ * softmax (fa_rowmax, fa_exp_tile), O rescaled, P V (committed, waited, so the stage is free at
+ * the next barrier). Run 56: FA3's intra-warpgroup overlap (S j + 1 and P V j in flight over
+ * the softmax, P double-buffered; 150 registers) was 2-5% slower than this plain loop with two
+ * blocks an SM: the other block already fills the waits. */
 #define FW_BQ 64
 #define FW_ST 2
 
-/* pins the definitions of P's A registers before this point (as wg_fence_acc does for accumulators) */
-__device__ __forceinline__ void fw_fence_regs(uint32_t (*p)[4]) {
-#pragma unroll
-    for (int i = 0; i < FA_BK / 16; i++)
-        asm volatile("" : "+r"(p[i][0]), "+r"(p[i][1]), "+r"(p[i][2]), "+r"(p[i][3])::"memory");
-}
-
-template <int D, bool PIPE>
-__global__ void __launch_bounds__(128, 2) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
-                                                            const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
-                                                            int lq, int pos, int heads, int group, int kvd,
-                                                            const float *__restrict__ cs, const float *__restrict__ sn,
-                                                            float scale_log2) {
+template <int D, bool QS>
+__global__ void __launch_bounds__(128, QS ? 2 : 3) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+                                                                     const bf16 *__restrict__ vc, bf16 *__restrict__ out,
+                                                                     int n, int lq, int pos, int heads, int group, int kvd,
+                                                                     const float *__restrict__ cs,
+                                                                     const float *__restrict__ sn, float scale_log2) {
 #ifdef WG_SM90A
     static_assert(D == 128, "the wgmma attention is built for head dim 128");
     constexpr int BOX = 64 * 128, TILE = 2 * BOX; /* 64 rows x 64 dims; 64 rows x 128 dims */
     extern __shared__ uint4 fwsm[];
     const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(fwsm), s0 = (sraw + 1023) & ~1023u;
-    char *gs = reinterpret_cast<char *>(fwsm) + (s0 - sraw); /* generic view of s0 */
-    const uint32_t ring = s0 + TILE;                        /* Q at s0; stage i: K, then V */
-    const int qb = gridDim.x - 1 - blockIdx.x;              /* longest blocks first */
+    const uint32_t ring = s0 + (QS ? TILE : 0); /* Q at s0 (QS); stage i: K, then V */
+    const int qb = gridDim.x - 1 - blockIdx.x;   /* longest blocks first */
     const int h = blockIdx.y, hk = h / group, qd = heads * D;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int r0 = qb * FW_BQ + warp * 16 + g; /* this lane's query rows r0, r0 + 8 */
@@ -466,44 +470,45 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wg(const bf16 *__restr
     const int lc = threadIdx.x & 15, lr = threadIdx.x >> 4;
     const uint32_t loff = (lc >> 3) * BOX + lr * 128 + (((lc & 7) ^ lr) << 4);
     const bf16 *kp = kc + hk * D + lc * 8, *vp = vc + hk * D + lc * 8;
-    auto copy = [&](int j, int v) { /* K (v 0) or V (v 1) of tile j (if any) into stage j % FW_ST of its ring */
-        if (j >= ntiles) return;
-        const uint32_t dst = ring + (j % FW_ST) * 2 * TILE + v * TILE + loff;
-        const bf16 *src = v ? vp : kp;
+    auto stage = [&](int j) { /* K and V of tile j (if any) into stage j % FW_ST, then one commit */
+        if (j < ntiles) {
+            const uint32_t dk = ring + (j % FW_ST) * 2 * TILE + loff;
 #pragma unroll
-        for (int i = 0; i < FA_BK / 8; i++) {
-            const int key = j * FA_BK + lr + 8 * i, ok = key < Ltot;
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst + i * 1024),
-                         "l"(src + (size_t)(ok ? key : 0) * kvd), "r"(ok ? 16 : 0));
-        }
-    };
-    auto commit = [] { asm volatile("cp.async.commit_group;"); };
-    /* every copy this thread made is in and visible to the tensor cores' reads; then all threads' */
-    auto landed = [] {
-        asm volatile("cp.async.wait_group 0;" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();
-    };
-    copy(0, 0), copy(0, 1), copy(1, 0), commit(); /* K 0, V 0, K 1 */
-    /* Q, rotated once as it is staged: chunk c (dims 8c..) and its rotate-half partner c + 8 */
-    for (int i = threadIdx.x; i < FW_BQ * 8; i += 128) {
-        const int r = i >> 3, c = i & 7, row = qb * FW_BQ + r;
-        uint4 a = make_uint4(0, 0, 0, 0), b = a;
-        if (row < n) {
-            const bf16 *src = q + (size_t)row * lq + h * D + 8 * c;
-            a = *reinterpret_cast<const uint4 *>(src), b = *reinterpret_cast<const uint4 *>(src + D / 2);
-            if (cs) {
-                const size_t at = (size_t)(pos + row) * (D / 2) + 8 * c;
-                uint32_t *pa = &a.x, *pb = &b.x;
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    fa_rope(pa + e, pb + e, *reinterpret_cast<const float2 *>(cs + at + 2 * e),
-                            *reinterpret_cast<const float2 *>(sn + at + 2 * e));
+            for (int i = 0; i < FA_BK / 8; i++) {
+                const int key = j * FA_BK + lr + 8 * i, ok = key < Ltot;
+                const size_t off = (size_t)(ok ? key : 0) * kvd;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dk + i * 1024), "l"(kp + off), "r"(ok ? 16 : 0));
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dk + TILE + i * 1024), "l"(vp + off),
+                             "r"(ok ? 16 : 0));
             }
         }
-        const int so = r * 128 + ((c ^ (r & 7)) << 4);
-        *reinterpret_cast<uint4 *>(gs + so) = a;
-        *reinterpret_cast<uint4 *>(gs + BOX + so) = b;
+        asm volatile("cp.async.commit_group;");
+    };
+    stage(0);
+    uint32_t qf[QS ? 1 : D / 16][4]; /* Q's A fragments (not QS) */
+    if constexpr (QS) { /* Q rotated once as it is staged: chunk c (dims 8c..) and its partner c + 8 */
+        char *gs = reinterpret_cast<char *>(fwsm) + (s0 - sraw); /* generic view of s0 */
+        for (int i = threadIdx.x; i < FW_BQ * 8; i += 128) {
+            const int r = i >> 3, c = i & 7, row = qb * FW_BQ + r;
+            uint4 a = make_uint4(0, 0, 0, 0), b = a;
+            if (row < n) {
+                const bf16 *src = q + (size_t)row * lq + h * D + 8 * c;
+                a = *reinterpret_cast<const uint4 *>(src), b = *reinterpret_cast<const uint4 *>(src + D / 2);
+                if (cs) {
+                    const size_t at = (size_t)(pos + row) * (D / 2) + 8 * c;
+                    uint32_t *pa = &a.x, *pb = &b.x;
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        fa_rope(pa + e, pb + e, *reinterpret_cast<const float2 *>(cs + at + 2 * e),
+                                *reinterpret_cast<const float2 *>(sn + at + 2 * e));
+                }
+            }
+            const int so = r * 128 + ((c ^ (r & 7)) << 4);
+            *reinterpret_cast<uint4 *>(gs + so) = a;
+            *reinterpret_cast<uint4 *>(gs + BOX + so) = b;
+        }
+    } else {
+        fa_load_q<D>(qf, q, lq, h, r0, n, pos, cs, sn, t);
     }
 
     float o[D / 8][4];
@@ -511,11 +516,13 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wg(const bf16 *__restr
     for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
     const int qpos[2] = {pos + r0, pos + r0 + 8};
-    auto wg_wait = [](auto n_) { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(decltype(n_)::value) : "memory"); };
-    using W0 = std::integral_constant<int, 0>;
-    using W1 = std::integral_constant<int, 1>;
-    /* S = Q K^T of the K tile at kt into s, issued and committed (not waited for) */
-    auto issue_s = [&](float (*s)[4], uint32_t kt) {
+    for (int j = 0; j < ntiles; j++) {
+        asm volatile("cp.async.wait_group 0;" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* this thread's copies (and Q stores), then the wgmma reads */
+        __syncthreads(); /* tile j in for all; every wgmma of tile j - 1 done, so its stage refills */
+        stage(j + 1);
+        const uint32_t kt = ring + (j % FW_ST) * 2 * TILE, vt = kt + TILE;
+        float s[FA_BK / 8][4];
 #pragma unroll
         for (int i = 0; i < FA_BK / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
         wg_fence_acc<32>(&s[0][0]);
@@ -523,112 +530,47 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wg(const bf16 *__restr
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) { /* k16 step kk: box kk / 4, 32 bytes in (the swizzle is on the address) */
             const uint32_t ko = (kk >> 2) * BOX + (kk & 3) * 32;
-            wg_mma_n64_ss(&s[0][0], wg_desc(s0 + ko), wg_desc(kt + ko));
+            if constexpr (QS) wg_mma_n64_ss(&s[0][0], wg_desc(s0 + ko), wg_desc(kt + ko));
+            else wg_mma_n64_rs(&s[0][0], qf[kk], wg_desc(kt + ko));
         }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-    };
-    /* the softmax of S (tile j) in place, P packed as the A fragments of the P V steps */
-    auto softmax = [&](float (*s)[4], int j, float *corr, uint32_t (*pa)[4]) {
-        float ms[2];
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        wg_fence_acc<32>(&s[0][0]);
+        float corr[2], ms[2];
         if (j < nfull) fa_rowmax<false>(s, m, l, corr, ms, j * FA_BK, qpos, t, scale_log2);
         else fa_rowmax<true>(s, m, l, corr, ms, j * FA_BK, qpos, t, scale_log2);
 #pragma unroll
         for (int nt = 0; nt < FA_BK / 8; nt++) fa_exp_tile(s[nt], ms, l, scale_log2);
+        uint32_t pa[FA_BK / 16][4];
 #pragma unroll
         for (int kk = 0; kk < FA_BK / 16; kk++) {
             pa[kk][0] = fa_pack(s[2 * kk][0], s[2 * kk][1]), pa[kk][1] = fa_pack(s[2 * kk][2], s[2 * kk][3]);
             pa[kk][2] = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), pa[kk][3] = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
         }
-    };
-    /* O = O corr, then O += P V of the V tile at vt, issued and committed; O must not be in flight */
-    auto rescale = [&](const float *corr) {
-        wg_fence_acc<D / 2>(&o[0][0]);
 #pragma unroll
         for (int dt = 0; dt < D / 8; dt++) {
             o[dt][0] *= corr[0], o[dt][1] *= corr[0];
             o[dt][2] *= corr[1], o[dt][3] *= corr[1];
         }
         wg_fence_acc<D / 2>(&o[0][0]);
-    };
-    /* the P V descriptors of the V tile at vt, made (and pinned) before any wgmma they follow is
-     * issued: a register defined inside an open wgmma stage serializes the stage (ptxas C7513) */
-    auto pv_desc = [&](uint64_t *dv, uint32_t vt) {
-#pragma unroll
-        for (int kk = 0; kk < FA_BK / 16; kk++) { /* keys 16 kk..: 16 rows of 128 bytes a box, boxes BOX apart */
-            dv[kk] = wg_desc_mn(vt + kk * 2048, BOX);
-            asm volatile("" : "+l"(dv[kk])::"memory");
-        }
-    };
-    auto issue_pv = [&](const uint32_t (*pa)[4], const uint64_t *dv) {
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int kk = 0; kk < FA_BK / 16; kk++) wg_mma_n128_rs_t(&o[0][0], pa[kk], dv[kk]);
+        for (int kk = 0; kk < FA_BK / 16; kk++) /* keys 16 kk..: 16 rows of 128 bytes a box, boxes BOX apart */
+            wg_mma_n128_rs_t(&o[0][0], pa[kk], wg_desc_mn(vt + kk * 2048, BOX));
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-    };
-    auto kt_of = [&](int j) { return ring + (j % FW_ST) * 2 * TILE; };
-    float s[FA_BK / 8][4], corr[2];
-    uint32_t pa[FA_BK / 16][4], pb[FA_BK / 16][4];
-    uint64_t dv[FA_BK / 16];
-    if constexpr (!PIPE) { /* each product waited for before the next step */
-        for (int j = 0; j < ntiles; j++) {
-            landed(); /* tile j in; every wgmma of tile j - 1 done, so its stage refills */
-            copy(j + 1, 0), copy(j + 1, 1), commit();
-            issue_s(s, kt_of(j));
-            wg_wait(W0{});
-            wg_fence_acc<32>(&s[0][0]);
-            softmax(s, j, corr, pa);
-            rescale(corr);
-            pv_desc(dv, kt_of(j) + TILE);
-            issue_pv(pa, dv);
-            wg_wait(W0{});
-        }
-    } else {
-        /* FA3's intra-warpgroup overlap: S of tile j + 1 and P V of tile j are issued together,
-         * and P V of tile j while the softmax of tile j + 1 runs on the CUDA cores
-         * (P double-buffered: the P V in flight still reads its A registers). Every wait names
-         * one product (wait 1: the S issued before the P V; wait 0: the P V), so ptxas sees the
-         * accumulators of each retired before they are read. Per tile j: K j + 2 and V j + 1
-         * are copied into the stages S j and P V j - 1 freed. */
-        landed();
-        issue_s(s, kt_of(0));
-        wg_wait(W0{});
-        wg_fence_acc<32>(&s[0][0]);
-        softmax(s, 0, corr, pa);
-        int j = 0;
-        for (; j + 1 < ntiles; j++) {
-            landed(); /* K j + 1 and V j in; every thread's S j and P V j - 1 done */
-            copy(j + 2, 0), copy(j + 1, 1), commit();
-            rescale(corr);
-            pv_desc(dv, kt_of(j) + TILE);
-            issue_s(s, kt_of(j + 1));
-            issue_pv(pa, dv);
-            wg_wait(W1{}); /* S j + 1 done, P V j runs on */
-            wg_fence_acc<32>(&s[0][0]);
-            softmax(s, j + 1, corr, pb);
-            wg_wait(W0{});
-            wg_fence_acc<D / 2>(&o[0][0]);
-            fw_fence_regs(pa); /* P V j read pa until here: keeps pb out of its registers */
-#pragma unroll
-            for (int i = 0; i < FA_BK / 16; i++) pa[i][0] = pb[i][0], pa[i][1] = pb[i][1], pa[i][2] = pb[i][2], pa[i][3] = pb[i][3];
-            fw_fence_regs(pa); /* the copies stay here, outside the next iteration's open wgmma stage */
-        }
-        landed();
-        rescale(corr);
-        pv_desc(dv, kt_of(j) + TILE);
-        issue_pv(pa, dv);
-        wg_wait(W0{});
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        wg_fence_acc<D / 2>(&o[0][0]);
     }
-    wg_fence_acc<D / 2>(&o[0][0]);
-    asm volatile("cp.async.wait_group 0;" ::: "memory"); /* copies past the end are empty groups */
+    asm volatile("cp.async.wait_group 0;" ::: "memory"); /* the empty group past the end */
     fa_store<D, 1>(o, l, out, r0, n, qd, h, t);
 #endif
 }
 
 /* shared memory for head dim D: the 16-row kernel's ring; the wide kernel's Q and ring; the wgmma
- * kernel's Q and ring (bf16, unpadded) and 1 KB to align them */
+ * kernel's ring and, with qs, Q (bf16, unpadded), and 1 KB to align them */
 static inline size_t fa_smem(int D) { return (size_t)2 * FA_ST * FA_BK * (D + 8) * sizeof(bf16); }
 static inline size_t fb_smem(int D) { return (size_t)(FB_BQ + 2 * FB_ST * FA_BK) * (D + 8) * sizeof(bf16); }
-static inline size_t fw_smem(int D) { return 1024 + (size_t)(FW_BQ + 2 * FW_ST * FA_BK) * D * sizeof(bf16); }
+static inline size_t fw_smem(int D, int qs) { return 1024 + (size_t)((qs ? FW_BQ : 0) + 2 * FW_ST * FA_BK) * D * sizeof(bf16); }
 
 static int fa_rows_set = -1; /* 16, 32, 64, 0 automatic; -1: SP_FA_ROWS not yet read */
 
@@ -655,7 +597,7 @@ static int fw_usable(void) {
         int major = 0;
         cudaFuncAttributes fa;
         ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9 &&
-             cudaFuncGetAttributes(&fa, k_flash_prefill_wg<128, true>) == cudaSuccess && fa.binaryVersion == 90;
+             cudaFuncGetAttributes(&fa, k_flash_prefill_wg<128, false>) == cudaSuccess && fa.binaryVersion == 90;
         (void)cudaGetLastError();
     }
     return ok;
@@ -689,13 +631,13 @@ static int fa_run(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *o
         if constexpr (D != 128) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel is built for head dim 128, not %d", D);
         else {
             if (!fw_usable()) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel needs an sm_90 device and an sm_90a build");
-            static int pipe = -1; /* SP_FW_PIPE=0: the unpipelined loop (experiment) */
-            if (pipe < 0) pipe = !(getenv("SP_FW_PIPE") && !strcmp(getenv("SP_FW_PIPE"), "0"));
-            auto kern = pipe ? k_flash_prefill_wg<D, true> : k_flash_prefill_wg<D, false>;
+            static int qs = -1; /* SP_FW_QS=1: Q in shared memory, two blocks an SM (experiment) */
+            if (qs < 0) qs = getenv("SP_FW_QS") && !strcmp(getenv("SP_FW_QS"), "1");
+            auto kern = qs ? k_flash_prefill_wg<D, true> : k_flash_prefill_wg<D, false>;
             static size_t allowed[2];
-            SP_CHK(sp_allow_smem(kern, fw_smem(D), &allowed[pipe]));
-            kern<<<dim3((n + FW_BQ - 1) / FW_BQ, heads), 128, fw_smem(D), st>>>(q, kc, vc, out, n, lq, pos, heads, group, kvd,
-                                                                             cs, sn, sl2);
+            SP_CHK(sp_allow_smem(kern, fw_smem(D, qs), &allowed[qs]));
+            kern<<<dim3((n + FW_BQ - 1) / FW_BQ, heads), 128, fw_smem(D, qs), st>>>(q, kc, vc, out, n, lq, pos, heads, group,
+                                                                                 kvd, cs, sn, sl2);
             return 0;
         }
     }
