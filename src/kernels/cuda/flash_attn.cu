@@ -1,4 +1,6 @@
-/* flash_attn.cu: fused causal attention for prefill (one pass, FlashAttention-2 style):
+/* flash_attn.cu: fused causal attention for prefill (one pass, FlashAttention-2 style), three
+ * kernels: the 16-row kernel (below), the wide kernel (32 query rows a warp) and the wgmma kernel
+ * (Hopper's warpgroup MMA; sp_cuda_flash_rows picks). The 16-row kernel:
  * a block takes FA_BQ = 64 query rows of one head (16 per warp, 4 warps, two blocks a SM),
  * streams the visible keys in tiles of 64 through a three-stage cp.async ring in shared
  * memory, and keeps S = Q K^T, the running softmax and O = P V in registers (mma.sync
@@ -429,36 +431,37 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
 
 /* The wgmma kernel (sm_90a, head dim 128): a block is one warpgroup of FW_BQ = 64 query rows
  * (16 a warp, as the 16-row kernel), and both products run on Hopper's warpgroup instruction
- * instead of mma.sync: S = Q K^T as 8 m64n64k16 with K read by the tensor cores from shared
- * memory, O += P V as 4 m64n128k16 with P in registers (the S accumulators, packed to bf16, are
- * the A fragment, as in fa_pv) and V read as an MN-major operand (imm-trans-b), so no ldmatrix
- * at all. Why: ncu at 2048 tokens (run 54) had both mma.sync kernels latency-bound with the
- * tensor pipe at 40-45% of its active cycles, ~200 TFLOP/s; mma.sync on Hopper tops out near
- * half of wgmma's rate. Shared memory (128-byte swizzled rows, 1024-aligned): FW_ST stages of
- * K and V, each as two boxes of 64 dims (64 keys x 128 bytes), copied by cp.async; with QS, Q
- * too (the rotate-half pairs c, c + 64 at the same offset of the two boxes), else Q's A
- * fragments live in registers (fa_load_q, as the 16-row kernel) and a third block fits an SM.
- * Per tile: wait, proxy fence, barrier, the next tile's copy, S (committed, waited), the
- * softmax (fa_rowmax, fa_exp_tile), O rescaled, P V (committed, waited, so the stage is free at
- * the next barrier). Run 56: FA3's intra-warpgroup overlap (S j + 1 and P V j in flight over
- * the softmax, P double-buffered; 150 registers) was 2-5% slower than this plain loop with two
- * blocks an SM: the other block already fills the waits. */
+ * instead of mma.sync: S = Q K^T as 8 m64n64k16 with Q's A fragments in registers (fa_load_q,
+ * the 16-row kernel's layout is wgmma's) and K read by the tensor cores from shared memory; O +=
+ * P V as 4 m64n128k16 with P in registers (the S accumulators, packed to bf16, are the A
+ * fragment, as in fa_pv) and V read as an MN-major operand (imm-trans-b): no ldmatrix at all.
+ * Why: ncu at 2048 tokens (run 54) had both mma.sync kernels latency-bound with the tensor pipe
+ * at 40-45% of its active cycles, ~200 TFLOP/s; mma.sync on Hopper tops out near half of
+ * wgmma's rate. Shared memory (128-byte swizzled rows, 1024-aligned): FW_ST stages of K and V,
+ * each as two boxes of 64 dims (64 keys x 128 bytes), copied by cp.async; 65 KB and 162
+ * registers, so three blocks an SM. Per tile: wait, proxy fence, barrier, the next tile's copy,
+ * S (committed, waited), the softmax (fa_rowmax, fa_exp_tile), O rescaled, P V (committed,
+ * waited, so the stage is free at the next barrier).
+ * Measured (H200 runs 56-57, 8B heads): 2048 tokens 112 us (307 TFLOP/s, 1.52x the 16-row
+ * kernel), 8192 1183 us (465 TFLOP/s, 1.65x). Tried: Q in shared memory as a descriptor operand
+ * (two blocks an SM) 5-9% slower; FA3's intra-warpgroup overlap (S j + 1 and P V j in flight
+ * over the softmax, P double-buffered, 150 registers) 2-5% slower than this plain loop with two
+ * blocks an SM: the other blocks already fill the waits. */
 #define FW_BQ 64
 #define FW_ST 2
 
-template <int D, bool QS>
-__global__ void __launch_bounds__(128, QS ? 2 : 3) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
-                                                                     const bf16 *__restrict__ vc, bf16 *__restrict__ out,
-                                                                     int n, int lq, int pos, int heads, int group, int kvd,
-                                                                     const float *__restrict__ cs,
-                                                                     const float *__restrict__ sn, float scale_log2) {
+template <int D>
+__global__ void __launch_bounds__(128, 3) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+                                                            const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
+                                                            int lq, int pos, int heads, int group, int kvd,
+                                                            const float *__restrict__ cs, const float *__restrict__ sn,
+                                                            float scale_log2) {
 #ifdef WG_SM90A
     static_assert(D == 128, "the wgmma attention is built for head dim 128");
     constexpr int BOX = 64 * 128, TILE = 2 * BOX; /* 64 rows x 64 dims; 64 rows x 128 dims */
     extern __shared__ uint4 fwsm[];
-    const uint32_t sraw = (uint32_t)__cvta_generic_to_shared(fwsm), s0 = (sraw + 1023) & ~1023u;
-    const uint32_t ring = s0 + (QS ? TILE : 0); /* Q at s0 (QS); stage i: K, then V */
-    const int qb = gridDim.x - 1 - blockIdx.x;   /* longest blocks first */
+    const uint32_t ring = ((uint32_t)__cvta_generic_to_shared(fwsm) + 1023) & ~1023u; /* stage i: K, then V */
+    const int qb = gridDim.x - 1 - blockIdx.x; /* longest blocks first */
     const int h = blockIdx.y, hk = h / group, qd = heads * D;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int r0 = qb * FW_BQ + warp * 16 + g; /* this lane's query rows r0, r0 + 8 */
@@ -485,31 +488,8 @@ __global__ void __launch_bounds__(128, QS ? 2 : 3) k_flash_prefill_wg(const bf16
         asm volatile("cp.async.commit_group;");
     };
     stage(0);
-    uint32_t qf[QS ? 1 : D / 16][4]; /* Q's A fragments (not QS) */
-    if constexpr (QS) { /* Q rotated once as it is staged: chunk c (dims 8c..) and its partner c + 8 */
-        char *gs = reinterpret_cast<char *>(fwsm) + (s0 - sraw); /* generic view of s0 */
-        for (int i = threadIdx.x; i < FW_BQ * 8; i += 128) {
-            const int r = i >> 3, c = i & 7, row = qb * FW_BQ + r;
-            uint4 a = make_uint4(0, 0, 0, 0), b = a;
-            if (row < n) {
-                const bf16 *src = q + (size_t)row * lq + h * D + 8 * c;
-                a = *reinterpret_cast<const uint4 *>(src), b = *reinterpret_cast<const uint4 *>(src + D / 2);
-                if (cs) {
-                    const size_t at = (size_t)(pos + row) * (D / 2) + 8 * c;
-                    uint32_t *pa = &a.x, *pb = &b.x;
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        fa_rope(pa + e, pb + e, *reinterpret_cast<const float2 *>(cs + at + 2 * e),
-                                *reinterpret_cast<const float2 *>(sn + at + 2 * e));
-                }
-            }
-            const int so = r * 128 + ((c ^ (r & 7)) << 4);
-            *reinterpret_cast<uint4 *>(gs + so) = a;
-            *reinterpret_cast<uint4 *>(gs + BOX + so) = b;
-        }
-    } else {
-        fa_load_q<D>(qf, q, lq, h, r0, n, pos, cs, sn, t);
-    }
+    uint32_t qf[D / 16][4];
+    fa_load_q<D>(qf, q, lq, h, r0, n, pos, cs, sn, t);
 
     float o[D / 8][4];
 #pragma unroll
@@ -518,7 +498,7 @@ __global__ void __launch_bounds__(128, QS ? 2 : 3) k_flash_prefill_wg(const bf16
     const int qpos[2] = {pos + r0, pos + r0 + 8};
     for (int j = 0; j < ntiles; j++) {
         asm volatile("cp.async.wait_group 0;" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* this thread's copies (and Q stores), then the wgmma reads */
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* this thread's copies, then the wgmma reads */
         __syncthreads(); /* tile j in for all; every wgmma of tile j - 1 done, so its stage refills */
         stage(j + 1);
         const uint32_t kt = ring + (j % FW_ST) * 2 * TILE, vt = kt + TILE;
@@ -530,8 +510,7 @@ __global__ void __launch_bounds__(128, QS ? 2 : 3) k_flash_prefill_wg(const bf16
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) { /* k16 step kk: box kk / 4, 32 bytes in (the swizzle is on the address) */
             const uint32_t ko = (kk >> 2) * BOX + (kk & 3) * 32;
-            if constexpr (QS) wg_mma_n64_ss(&s[0][0], wg_desc(s0 + ko), wg_desc(kt + ko));
-            else wg_mma_n64_rs(&s[0][0], qf[kk], wg_desc(kt + ko));
+            wg_mma_n64_rs(&s[0][0], qf[kk], wg_desc(kt + ko));
         }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -567,10 +546,10 @@ __global__ void __launch_bounds__(128, QS ? 2 : 3) k_flash_prefill_wg(const bf16
 }
 
 /* shared memory for head dim D: the 16-row kernel's ring; the wide kernel's Q and ring; the wgmma
- * kernel's ring and, with qs, Q (bf16, unpadded), and 1 KB to align them */
+ * kernel's ring (bf16, unpadded) and 1 KB to align it */
 static inline size_t fa_smem(int D) { return (size_t)2 * FA_ST * FA_BK * (D + 8) * sizeof(bf16); }
 static inline size_t fb_smem(int D) { return (size_t)(FB_BQ + 2 * FB_ST * FA_BK) * (D + 8) * sizeof(bf16); }
-static inline size_t fw_smem(int D, int qs) { return 1024 + (size_t)((qs ? FW_BQ : 0) + 2 * FW_ST * FA_BK) * D * sizeof(bf16); }
+static inline size_t fw_smem(int D) { return 1024 + (size_t)2 * FW_ST * FA_BK * D * sizeof(bf16); }
 
 static int fa_rows_set = -1; /* 16, 32, 64, 0 automatic; -1: SP_FA_ROWS not yet read */
 
@@ -597,7 +576,7 @@ static int fw_usable(void) {
         int major = 0;
         cudaFuncAttributes fa;
         ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major == 9 &&
-             cudaFuncGetAttributes(&fa, k_flash_prefill_wg<128, false>) == cudaSuccess && fa.binaryVersion == 90;
+             cudaFuncGetAttributes(&fa, k_flash_prefill_wg<128>) == cudaSuccess && fa.binaryVersion == 90;
         (void)cudaGetLastError();
     }
     return ok;
@@ -607,14 +586,13 @@ const char *sp_flash_kernel_name(int rows) {
     return rows == 64 ? "wgmma" : rows == 32 ? "mma.sync 32 rows a warp" : "mma.sync 16 rows a warp";
 }
 
-/* Which kernel n rows of the heads take: 64 (the wgmma kernel) for head dim 128 on sm_90a; else
- * 32 (the wide kernel) where its 128-row blocks make at least three waves of two blocks an SM,
- * else 16; SP_FA_ROWS=16|32|64 or sp_flash_set_rows forces one. H200 runs 53-54 (sp_gpu_bench
- * --attention, 8B heads 32/8, dim 128): the wide kernel 0.96-0.97x the 16-row one at 512 tokens
- * (0.5 waves), 0.97-0.98x at 2048 (1.9), 1.04x at 4096 (3.9 waves), 1.11x at 8192 (7.8 waves:
- * 1764-1776 against 1962-1971 us); dim 64 with 9 heads 0.6x (under a wave). ncu at 2048 (run
- * 54): both latency-bound at ~7 warps an SM (issue slots 23-25% busy, tensor pipe 40 / 45% of
- * its active cycles). */
+/* Which kernel n rows of the heads take: 64 (the wgmma kernel) for head dim 128 on sm_90a, at
+ * every length (H200 run 57, 8B heads 32/8: 1.28x the 16-row kernel at 512 tokens, 1.52x at
+ * 2048, 1.61x at 4096, 1.65x at 8192); else (other head dims, Ampere) 32 (the wide kernel) where
+ * its 128-row blocks make at least three waves of two blocks an SM, else 16. SP_FA_ROWS=16|32|64
+ * or sp_flash_set_rows forces one. Runs 53-54 (mma.sync only): the wide kernel 0.96-0.97x the
+ * 16-row one at 512 tokens (0.5 waves), 0.97-0.98x at 2048 (1.9), 1.04x at 4096 (3.9 waves),
+ * 1.11x at 8192; dim 64 with 9 heads 0.6x (under a wave). */
 extern "C" int sp_cuda_flash_rows(int n, int heads, int head_dim) {
     if (fa_rows_forced()) return fa_rows_set;
     if (head_dim == 128 && fw_usable()) return 64;
@@ -631,13 +609,10 @@ static int fa_run(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *o
         if constexpr (D != 128) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel is built for head dim 128, not %d", D);
         else {
             if (!fw_usable()) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel needs an sm_90 device and an sm_90a build");
-            static int qs = -1; /* SP_FW_QS=1: Q in shared memory, two blocks an SM (experiment) */
-            if (qs < 0) qs = getenv("SP_FW_QS") && !strcmp(getenv("SP_FW_QS"), "1");
-            auto kern = qs ? k_flash_prefill_wg<D, true> : k_flash_prefill_wg<D, false>;
-            static size_t allowed[2];
-            SP_CHK(sp_allow_smem(kern, fw_smem(D, qs), &allowed[qs]));
-            kern<<<dim3((n + FW_BQ - 1) / FW_BQ, heads), 128, fw_smem(D, qs), st>>>(q, kc, vc, out, n, lq, pos, heads, group,
-                                                                                 kvd, cs, sn, sl2);
+            static size_t allowed;
+            SP_CHK(sp_allow_smem(k_flash_prefill_wg<D>, fw_smem(D), &allowed));
+            k_flash_prefill_wg<D><<<dim3((n + FW_BQ - 1) / FW_BQ, heads), 128, fw_smem(D), st>>>(q, kc, vc, out, n, lq, pos,
+                                                                                             heads, group, kvd, cs, sn, sl2);
             return 0;
         }
     }
