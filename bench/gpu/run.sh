@@ -2,7 +2,8 @@
 # bench/gpu/run.sh: builds the CUDA backend, runs the GPU correctness tests (kernels, then the
 # whole-model forward against the CPU forward), times every kernel against cuBLAS dense bf16
 # (Llama-8B shapes, decode and prefill token counts, block-pruned weights through cuSPARSE BSR;
-# the copy bandwidth and bf16 GEMM ceilings first, bench/gpu/ceilings.py),
+# the copy bandwidth and bf16 GEMM ceilings first, bench/gpu/ceilings.py), the fused prefill
+# attention kernels (8B and SmolLM2 heads),
 # then the whole synthetic Llama-3-8B (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch
 # 1/16, dense vs 2:4 in one process),
 # and prints the tables last. Logs go to $OUT (default bench/results/logs).
@@ -82,6 +83,8 @@ fi
 echo "== timing"
 [ $# -gt 0 ] || set -- --decode --wgdec-ab --unstructured --prefill --block
 $B/sp_gpu_bench "$@" 2>&1 | tee "$OUT/bench.md"
+echo "== fused prefill attention: mma.sync 16 / 32 query rows a warp, wgmma (sm_90a), against an f32 reference"
+$B/sp_gpu_bench --attention 2>&1 | tee "$OUT/attention.md"
 
 if [ -x $B/sparsity ]; then
     echo "== whole model: synthetic Llama-3-8B, dense cuBLAS vs 2:4"
