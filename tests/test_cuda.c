@@ -313,7 +313,8 @@ static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     return ok;
 }
 
-/* the device model's fused prefill attention, both kernels (16 and 32 query rows a warp), against
+/* the device model's fused prefill attention, all three kernels (16 and 32 query rows a warp,
+ * wgmma; the wgmma one refuses head dims other than 128 and devices other than sm_90), against
  * a naive f32 reference kernel: GQA, head dims 32/64/128, n not a multiple of the 64/128-row
  * blocks or the 64-key tile, keys cached before the queries (pos > 0), q rotated in the kernel */
 static void test_attention(int sm90) {

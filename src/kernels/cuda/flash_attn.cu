@@ -196,13 +196,10 @@ __device__ __forceinline__ void fa_exp_tile(float *s, const float *ms, float *l,
     }
 }
 
-/* O = O * corr + P V for MT 16-row tiles of one warp (tile i: s + 8i, o + (D/8) i, corr + 2i), P
- * the probabilities in s (packed to bf16: the S accumulators of two adjacent 8-key tiles are
- * exactly the A fragment of P). Transposed ldmatrix: matrix j = keys 16kk + 8(j&1).., dims
- * 8dt + 8(j>>1).. gives b0, b1 of dim tile dt and of dt + 1, used by every row tile. */
+/* O *= corr for MT 16-row tiles (tile i: o + (D/8) i, rows g and g + 8 by corr[2i], corr[2i + 1]) */
 template <int D, int MT>
-__device__ __forceinline__ void fa_pv(float (*s)[4], float (*o)[4], const float *corr, const bf16 *Vs, int lane) {
-    constexpr int STR = D + 8, SN = FA_BK / 8, ON = D / 8;
+__device__ __forceinline__ void fa_rescale(float (*o)[4], const float *corr) {
+    constexpr int ON = D / 8;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -210,15 +207,28 @@ __device__ __forceinline__ void fa_pv(float (*s)[4], float (*o)[4], const float 
             o[mt * ON + dt][0] *= corr[2 * mt]; o[mt * ON + dt][1] *= corr[2 * mt];
             o[mt * ON + dt][2] *= corr[2 * mt + 1]; o[mt * ON + dt][3] *= corr[2 * mt + 1];
         }
+}
+
+/* P's A fragment for 16 keys of one 16-row tile, packed to bf16 from the probabilities of two
+ * adjacent 8-key S tiles p[0], p[1] (their accumulator layout is the A fragment's) */
+__device__ __forceinline__ void fa_pfrag(uint32_t *a, const float (*p)[4]) {
+    a[0] = fa_pack(p[0][0], p[0][1]), a[1] = fa_pack(p[0][2], p[0][3]);
+    a[2] = fa_pack(p[1][0], p[1][1]), a[3] = fa_pack(p[1][2], p[1][3]);
+}
+
+/* O = O * corr + P V for MT 16-row tiles of one warp (tile i: s + 8i, o + (D/8) i, corr + 2i), P
+ * the probabilities in s (packed to bf16: the S accumulators of two adjacent 8-key tiles are
+ * exactly the A fragment of P). Transposed ldmatrix: matrix j = keys 16kk + 8(j&1).., dims
+ * 8dt + 8(j>>1).. gives b0, b1 of dim tile dt and of dt + 1, used by every row tile. */
+template <int D, int MT>
+__device__ __forceinline__ void fa_pv(float (*s)[4], float (*o)[4], const float *corr, const bf16 *Vs, int lane) {
+    constexpr int STR = D + 8, SN = FA_BK / 8, ON = D / 8;
+    fa_rescale<D, MT>(o, corr);
 #pragma unroll
     for (int kk = 0; kk < FA_BK / 16; kk++) {
         uint32_t a[MT][4];
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++) {
-            const float(*p)[4] = s + mt * SN + 2 * kk;
-            a[mt][0] = fa_pack(p[0][0], p[0][1]), a[mt][1] = fa_pack(p[0][2], p[0][3]);
-            a[mt][2] = fa_pack(p[1][0], p[1][1]), a[mt][3] = fa_pack(p[1][2], p[1][3]);
-        }
+        for (int mt = 0; mt < MT; mt++) fa_pfrag(a[mt], s + mt * SN + 2 * kk);
         const bf16 *vr = Vs + (16 * kk + 8 * ((lane >> 3) & 1) + (lane & 7)) * STR + 8 * (lane >> 4);
 #pragma unroll
         for (int dt = 0; dt < D / 8; dt += 2) {
@@ -522,15 +532,8 @@ __global__ void __launch_bounds__(128, 3) k_flash_prefill_wg(const bf16 *__restr
         for (int nt = 0; nt < FA_BK / 8; nt++) fa_exp_tile(s[nt], ms, l, scale_log2);
         uint32_t pa[FA_BK / 16][4];
 #pragma unroll
-        for (int kk = 0; kk < FA_BK / 16; kk++) {
-            pa[kk][0] = fa_pack(s[2 * kk][0], s[2 * kk][1]), pa[kk][1] = fa_pack(s[2 * kk][2], s[2 * kk][3]);
-            pa[kk][2] = fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), pa[kk][3] = fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-        }
-#pragma unroll
-        for (int dt = 0; dt < D / 8; dt++) {
-            o[dt][0] *= corr[0], o[dt][1] *= corr[0];
-            o[dt][2] *= corr[1], o[dt][3] *= corr[1];
-        }
+        for (int kk = 0; kk < FA_BK / 16; kk++) fa_pfrag(pa[kk], s + 2 * kk);
+        fa_rescale<D, 1>(o, corr);
         wg_fence_acc<D / 2>(&o[0][0]);
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
