@@ -120,7 +120,7 @@ typedef struct {
 } sp_cuda_attn_case;
 int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *median_us, double *rel_err);
 /* The prefill attention kernel n rows of the heads take: 64 the wgmma kernel (64 query rows a
- * warpgroup; head dim 128 on sm_90a), 16 or 32 the mma.sync kernels (query rows a warp);
+ * warpgroup; head dims 64 and 128 on sm_90a), 16 or 32 the mma.sync kernels (query rows a warp);
  * SP_FA_ROWS=16|32|64 forces one. 0 without a device. */
 int sp_cuda_flash_rows(int n, int heads, int head_dim);
 

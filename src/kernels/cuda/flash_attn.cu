@@ -439,7 +439,7 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
     fa_store<D, 2>(o, l, out, w0 + g, n, qd, h, t);
 }
 
-/* The wgmma kernel (sm_90a, head dim 128): a block is one warpgroup of FW_BQ = 64 query rows
+/* The wgmma kernel (sm_90a, head dims 64 and 128): a block is one warpgroup of FW_BQ = 64 query rows
  * (16 a warp, as the 16-row kernel), and both products run on Hopper's warpgroup instruction
  * instead of mma.sync: S = Q K^T as 8 m64n64k16 with Q's A fragments in registers (fa_load_q,
  * the 16-row kernel's layout is wgmma's) and K read by the tensor cores from shared memory; O +=
@@ -461,14 +461,15 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
 #define FW_ST 2
 
 template <int D>
-__global__ void __launch_bounds__(128, 3) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
+__global__ void __launch_bounds__(128, D == 64 ? 4 : 3) k_flash_prefill_wg(const bf16 *__restrict__ q, const bf16 *__restrict__ kc,
                                                             const bf16 *__restrict__ vc, bf16 *__restrict__ out, int n,
                                                             int lq, int pos, int heads, int group, int kvd,
                                                             const float *__restrict__ cs, const float *__restrict__ sn,
                                                             float scale_log2) {
 #ifdef WG_SM90A
-    static_assert(D == 128, "the wgmma attention is built for head dim 128");
-    constexpr int BOX = 64 * 128, TILE = 2 * BOX; /* 64 rows x 64 dims; 64 rows x 128 dims */
+    static_assert(D == 64 || D == 128, "the wgmma attention is built for head dims 64 and 128");
+    constexpr int BOX = 64 * 128, TILE = D / 64 * BOX; /* 64 rows x 64 dims; 64 rows x D dims */
+    constexpr int CPR = D / 8, RS = 128 / CPR;          /* 16-byte chunks a row; rows a copy pass */
     extern __shared__ uint4 fwsm[];
     const uint32_t ring = ((uint32_t)__cvta_generic_to_shared(fwsm) + 1023) & ~1023u; /* stage i: K, then V */
     const int qb = gridDim.x - 1 - blockIdx.x; /* longest blocks first */
@@ -479,19 +480,20 @@ __global__ void __launch_bounds__(128, 3) k_flash_prefill_wg(const bf16 *__restr
     const int ntiles = (min(Ltot, pos + (qb + 1) * FW_BQ) + FA_BK - 1) / FA_BK;
     const int nfull = min(ntiles, (pos + qb * FW_BQ + 1) / FA_BK);
 
-    /* K/V copies: thread = 16-byte chunk lc of rows lr + 8 i, so its swizzled offset is fixed */
-    const int lc = threadIdx.x & 15, lr = threadIdx.x >> 4;
-    const uint32_t loff = (lc >> 3) * BOX + lr * 128 + (((lc & 7) ^ lr) << 4);
+    /* K/V copies: thread = 16-byte chunk lc of rows lr + RS i, so its swizzled offset is fixed */
+    const int lc = threadIdx.x % CPR, lr = threadIdx.x / CPR;
+    const uint32_t loff = (lc >> 3) * BOX + lr * 128 + (((lc & 7) ^ (lr & 7)) << 4);
     const bf16 *kp = kc + hk * D + lc * 8, *vp = vc + hk * D + lc * 8;
     auto stage = [&](int j) { /* K and V of tile j (if any) into stage j % FW_ST, then one commit */
         if (j < ntiles) {
             const uint32_t dk = ring + (j % FW_ST) * 2 * TILE + loff;
 #pragma unroll
-            for (int i = 0; i < FA_BK / 8; i++) {
-                const int key = j * FA_BK + lr + 8 * i, ok = key < Ltot;
+            for (int i = 0; i < FA_BK / RS; i++) {
+                const int key = j * FA_BK + lr + RS * i, ok = key < Ltot;
                 const size_t off = (size_t)(ok ? key : 0) * kvd;
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dk + i * 1024), "l"(kp + off), "r"(ok ? 16 : 0));
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dk + TILE + i * 1024), "l"(vp + off),
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dk + i * RS * 128), "l"(kp + off),
+                             "r"(ok ? 16 : 0));
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dk + TILE + i * RS * 128), "l"(vp + off),
                              "r"(ok ? 16 : 0));
             }
         }
@@ -520,7 +522,7 @@ __global__ void __launch_bounds__(128, 3) k_flash_prefill_wg(const bf16 *__restr
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) { /* k16 step kk: box kk / 4, 32 bytes in (the swizzle is on the address) */
             const uint32_t ko = (kk >> 2) * BOX + (kk & 3) * 32;
-            wg_mma_n64_rs(&s[0][0], qf[kk], wg_desc(kt + ko));
+            wg_mma_rs<FA_BK, 0>(&s[0][0], qf[kk], wg_desc(kt + ko));
         }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -538,7 +540,7 @@ __global__ void __launch_bounds__(128, 3) k_flash_prefill_wg(const bf16 *__restr
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
         for (int kk = 0; kk < FA_BK / 16; kk++) /* keys 16 kk..: 16 rows of 128 bytes a box, boxes BOX apart */
-            wg_mma_n128_rs_t(&o[0][0], pa[kk], wg_desc_mn(vt + kk * 2048, BOX));
+            wg_mma_rs<D, 1>(&o[0][0], pa[kk], wg_desc_mn(vt + kk * 2048, BOX));
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
         wg_fence_acc<D / 2>(&o[0][0]);
@@ -589,8 +591,8 @@ const char *sp_flash_kernel_name(int rows) {
     return rows == 64 ? "wgmma" : rows == 32 ? "mma.sync 32 rows a warp" : "mma.sync 16 rows a warp";
 }
 
-/* Which kernel n rows of the heads take: 64 (the wgmma kernel) for head dim 128 on sm_90a, at
- * every length (H200 run 57, 8B heads 32/8: 1.28x the 16-row kernel at 512 tokens, 1.52x at
+/* Which kernel n rows of the heads take: 64 (the wgmma kernel) for head dims 64 and 128 on
+ * sm_90a, at every length (H200 run 57, 8B heads 32/8: 1.28x the 16-row kernel at 512 tokens, 1.52x at
  * 2048, 1.61x at 4096, 1.65x at 8192); else (other head dims, Ampere) 32 (the wide kernel) where
  * its 128-row blocks make at least three waves of two blocks an SM, else 16. SP_FA_ROWS=16|32|64
  * or sp_flash_set_rows forces one. Runs 53-54 (mma.sync only): the wide kernel 0.96-0.97x the
@@ -598,7 +600,7 @@ const char *sp_flash_kernel_name(int rows) {
  * 1.11x at 8192; dim 64 with 9 heads 0.6x (under a wave). */
 extern "C" int sp_cuda_flash_rows(int n, int heads, int head_dim) {
     if (fa_rows_forced()) return fa_rows_set;
-    if (head_dim == 128 && fw_usable()) return 64;
+    if ((head_dim == 64 || head_dim == 128) && fw_usable()) return 64;
     static int sms;
     if (!sms && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 1;
     return (long)(n + FB_BQ - 1) / FB_BQ * heads >= 6L * sms ? 32 : 16;
@@ -609,7 +611,8 @@ static int fa_run(const bf16 *q, int lq, const bf16 *kc, const bf16 *vc, bf16 *o
                   int kvd, const float *cs, const float *sn, float sl2, cudaStream_t st) {
     const int rows = sp_cuda_flash_rows(n, heads, D);
     if (rows == 64) {
-        if constexpr (D != 128) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel is built for head dim 128, not %d", D);
+        if constexpr (D != 64 && D != 128)
+            return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel is built for head dims 64 and 128, not %d", D);
         else {
             if (!fw_usable()) return sp_error(SP_ERR_UNSUPPORTED, "flash prefill: the wgmma kernel needs an sm_90 device and an sm_90a build");
             static size_t allowed;

@@ -82,21 +82,23 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
 #undef WG_MMA_16
 #undef WG_MMA_8
 
-/* dense bf16, f32 accumulate. d (64 x 64, 32 a thread) += A (64 x 16 in registers, the mma.sync
- * m16n8k16 A fragment of each warp's 16 rows) B (16 x 64 at db, K-major): the attention's S = Q K^T step */
-__device__ __forceinline__ void wg_mma_n64_rs(float *d, const uint32_t *a, uint64_t db) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" WG_R32 "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}"
-                 : WG_F8(d, 0), WG_F8(d, 8), WG_F8(d, 16), WG_F8(d, 24)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
-}
-/* d (64 x 128, 64 a thread) += A (64 x 16 in registers, as above) B (16 x 128 at db, MN-major:
- * imm-trans-b 1): the attention's O += P V step */
-__device__ __forceinline__ void wg_mma_n128_rs_t(float *d, const uint32_t *a, uint64_t db) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" WG_R64 "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}"
-                 : WG_F64(d, 0)
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+/* dense bf16, f32 accumulate: d (64 x N, N / 2 a thread) += A (64 x 16 in registers, the mma.sync
+ * m16n8k16 A fragment of each warp's 16 rows) B (16 x N at db; TB 0: K-major, 1: MN-major,
+ * imm-trans-b). The attention's steps: S = Q K^T (N 64, K-major) and O += P V (N = head dim, V
+ * MN-major). */
+template <int N, int TB>
+__device__ __forceinline__ void wg_mma_rs(float *d, const uint32_t *a, uint64_t db) {
+    static_assert(N == 64 || N == 128, "N is 64 or 128");
+    if constexpr (N == 128)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" WG_R64 "}, {%64, %65, %66, %67}, %68, p, 1, 1, %69;\n}"
+                     : WG_F64(d, 0)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(TB));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" WG_R32 "}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}"
+                     : WG_F8(d, 0), WG_F8(d, 8), WG_F8(d, 16), WG_F8(d, 24)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(TB));
 }
 
 /* keeps the compiler from moving accumulator reads/writes across wgmma fences and waits */
