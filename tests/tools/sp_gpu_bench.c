@@ -152,6 +152,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     static const char *cfg[][2] = {/* least entries a task, tasks an SM */
                                    {"64", "16"}, {"48", "16"}, {"32", "16"}, {"64", "8"}, {"64", "24"}};
     const int ncfg = getenv("SP_DSWEEP_DEFAULT") ? 1 : (int)(sizeof cfg / sizeof cfg[0]); /* 1: the default alone */
+    const char *dbg = getenv("SP_DSWEEP_DBG"); /* experiment: comma-separated SP_DR_DBG values timed after each config */
     printf("\n## delta rows sweep (rotated): least entries a task / tasks an SM\n\n");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -178,6 +179,17 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 printf("| %dx%d | %.0f%% | %s/%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
                        out, in, sps[p] * 100, cfg[a][0], cfg[a][1], td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
+                for (const char *d = dbg; d && *d;) { /* the same weights, a timing-only variant, then the default again */
+                    char v[8] = {0};
+                    size_t k = strcspn(d, ",");
+                    memcpy(v, d, k < 7 ? k : 7);
+                    setenv("SP_DR_DBG", v, 1);
+                    const double tv = time_w(wl, cl, xd, 1, yd, 0);
+                    unsetenv("SP_DR_DBG");
+                    const double t0 = time_w(wl, cl, xd, 1, yd, 0);
+                    printf("| %dx%d | %.0f%% | dbg %s | | %.2f | default again %.2f | delta %.2f |\n", out, in, sps[p] * 100, v, tv, t0, tv - t0);
+                    d += k + (d[k] == ',');
+                }
                 fflush(stdout);
                 free_all(wl, cl);
             }
