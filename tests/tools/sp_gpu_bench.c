@@ -184,10 +184,11 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                     size_t k = strcspn(d, ",");
                     memcpy(v, d, k < 7 ? k : 7);
                     setenv("SP_DR_DBG", v, 1);
-                    const double tv = time_w(wl, cl, xd, 1, yd, 0);
+                    const double tv = time_w(wl, cl, xd, 1, yd, 0), ev = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2);
                     unsetenv("SP_DR_DBG");
                     const double t0 = time_w(wl, cl, xd, 1, yd, 0);
-                    printf("| %dx%d | %.0f%% | dbg %s | | %.2f | default again %.2f | delta %.2f |\n", out, in, sps[p] * 100, v, tv, t0, tv - t0);
+                    printf("| %dx%d | %.0f%% | dbg %s | | %.2f | default again %.2f | delta %.2f | rel err %.1e |\n", out, in, sps[p] * 100, v,
+                           tv, t0, tv - t0, ev);
                     d += k + (d[k] == ',');
                 }
                 fflush(stdout);

@@ -122,7 +122,7 @@ struct dr_group {
     uint2 d;
 };
 
-template <int N, int DBG = 0> /* DBG (experiment, timing only; results wrong): 1 no x staging, 2 no flush, 4 no x gathers */
+template <int N, int DBG = 0> /* DBG (experiment, timing only; results wrong): 1 no x staging, 2 no flush, 4 no x gathers; 8 (correct) the semaphore flush */
 __global__ void __launch_bounds__(DR_WARPS * 32)
 spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters,
@@ -205,7 +205,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
         if (DBG & 2) {
             if (acc[0] == 1.2345e-30f) y[lane] = __float2bfloat16(acc[0]);
         } else
-            sp_rows_flush<N>(acc, (int)ti.z * 32 + lane, (int)ti.z, (int)ti.w, n, M, RG * 32, y, ws, counters, lane);
+            sp_rows_flush<N, (DBG & 8) ? 1 : 0>(acc, (int)ti.z * 32 + lane, (int)ti.z, (int)ti.w, n, M, RG * 32, y, ws, counters, lane);
     }
 }
 
@@ -219,6 +219,7 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
         if (d == 2) return spdr_launch<N, 2>(w, x, n, y, c);
         if (d == 4) return spdr_launch<N, 4>(w, x, n, y, c);
         if (d == 7) return spdr_launch<N, 7>(w, x, n, y, c);
+        if (d == 8) return spdr_launch<N, 8>(w, x, n, y, c);
     }
     const int RG = (w->out + 31) / 32;
     static size_t allowed = 0; /* per template instance */
