@@ -149,9 +149,10 @@ static int attention(int only_n) {
  * same process. floor = a plain read of the delta bytes, same method. (Run 17 also swept 4 groups
  * in flight instead of 3: slower everywhere, removed.) */
 static int delta_sweep(const void *xd, void *yd, void *yd2) {
-    static const char *cfg[][2] = {/* least entries a task, tasks an SM */
-                                   {"64", "16"}, {"48", "16"}, {"32", "16"}, {"64", "8"}, {"64", "24"}};
-    const int ncfg = getenv("SP_DSWEEP_DEFAULT") ? 1 : (int)(sizeof cfg / sizeof cfg[0]); /* 1: the default alone */
+    static const char *cfg[][3] = {/* least entries a task, tasks an SM, x windows (experiment) */
+                                   {"64", "16", "0"}, {"64", "16", "1"}, {"48", "16", "0"}, {"32", "16", "0"}, {"64", "8", "0"}, {"64", "24", "0"}};
+    const char *dd = getenv("SP_DSWEEP_DEFAULT"); /* 1: the default alone; 2: with and without windows */
+    const int ncfg = dd ? (atoi(dd) == 2 ? 2 : 1) : (int)(sizeof cfg / sizeof cfg[0]);
     const char *dbg = getenv("SP_DSWEEP_DBG"); /* experiment: comma-separated SP_DR_DBG values timed after each config */
     printf("\n## delta rows sweep (rotated): least entries a task / tasks an SM\n\n");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
@@ -169,15 +170,15 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
             double td1 = time_w(wd, cd, xd, 1, yd, 0), td4 = time_w(wd, cd, xd, 4, yd, 0), t6 = time_w(w6, c6, xd, 1, yd, 0);
             free_all(w6, c6);
             for (int a = 0; a < ncfg; a++) {
-                setenv("SP_DR_MIN_E", cfg[a][0], 1), setenv("SP_DR_TASKS", cfg[a][1], 1);
+                setenv("SP_DR_MIN_E", cfg[a][0], 1), setenv("SP_DR_TASKS", cfg[a][1], 1), setenv("SP_DR_WINDOW", cfg[a][2], 1);
                 sp_cuda_weight *wl[MAXCOPY] = {0};
                 const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
                 if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 double t1 = time_w(wl, cl, xd, 1, yd, 0), t4 = time_w(wl, cl, xd, 4, yd, 0);
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
-                printf("| %dx%d | %.0f%% | %s/%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
-                       out, in, sps[p] * 100, cfg[a][0], cfg[a][1], td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                printf("| %dx%d | %.0f%% | %s/%s/%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
+                       out, in, sps[p] * 100, cfg[a][0], cfg[a][1], cfg[a][2], td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 for (const char *d = dbg; d && *d;) { /* the same weights, a timing-only variant, then the default again */
                     char v[8] = {0};
@@ -194,7 +195,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 fflush(stdout);
                 free_all(wl, cl);
             }
-            unsetenv("SP_DR_MIN_E"), unsetenv("SP_DR_TASKS");
+            unsetenv("SP_DR_MIN_E"), unsetenv("SP_DR_TASKS"), unsetenv("SP_DR_WINDOW");
             free_all(wd, cd);
         }
         free(dense);

@@ -77,6 +77,8 @@ struct sp_cuda_weight {
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
     /* DELTA_ROWS reuses bvals (blocks), boff (task info), bm (part bases): delta_rows.cu */
     int dr_tasks;           /* (row group, part) tasks */
+    uint32_t *dr_slot;      /* experiment (SP_DR_WINDOW at upload): (dr_slots, 1 + DR_SLOT) column window start, tasks */
+    int dr_slots, dr_wmax;  /* slots; widest window (columns) */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
