@@ -77,8 +77,7 @@ struct sp_cuda_weight {
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
     /* DELTA_ROWS reuses bvals (blocks), boff (task info), bm (part bases): delta_rows.cu */
     int dr_tasks;           /* (row group, part) tasks */
-    uint32_t *dr_slot;      /* experiment (SP_DR_WINDOW at upload): (dr_slots, 1 + DR_SLOT) column window start, tasks */
-    int dr_slots, dr_wmax;  /* slots; widest window (columns) */
+    int dr_p;               /* > 0: a block a row group, its dr_p parts one warp each (experiment; 0: tasks dealt to persistent blocks) */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
@@ -609,7 +608,7 @@ static inline int sp_run_by4(const sp_cuda_weight *w, const __nv_bfloat16 *x, in
  * = 32 x row groups). One chunk: straight to y; else atomics into ws, and the warp that
  * brings the last chunk of the group writes y and zeroes ws and the counter (self-cleaning).
  * Warp-uniform: every lane of the warp calls it. */
-template <int N, int SEM = 0>
+template <int N>
 __device__ __forceinline__ void sp_rows_flush(const float *acc, int row, int rg, int chunks, int n, int M, int Mp,
                                               __nv_bfloat16 *y, float *ws, unsigned *counters, int lane) {
     if (chunks == 1) {
@@ -621,20 +620,12 @@ __device__ __forceinline__ void sp_rows_flush(const float *acc, int row, int rg,
 #pragma unroll
     for (int t = 0; t < N; t++)
         if (t < n) atomicAdd(ws + (size_t)t * Mp + row, acc[t]);
-    unsigned prev = 0;
-    if (SEM) { /* experiment: one acq_rel counter update a warp, its release cumulative over the lanes' adds */
-        __syncwarp();
-        if (lane == 0) asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(prev) : "l"(counters + rg) : "memory");
-        prev = __shfl_sync(0xffffffffu, prev, 0);
-        if (prev != (unsigned)chunks - 1) return;
-        __syncwarp();
-    } else {
     sp_fence_gpu();
+    unsigned prev = 0;
     if (lane == 0) prev = atomicAdd(counters + rg, 1u);
     prev = __shfl_sync(0xffffffffu, prev, 0);
     if (prev != (unsigned)chunks - 1) return;
     sp_fence_gpu(); /* the last warp of the row group: every partial is in ws */
-    }
     float v[N];      /* loads first, then stores: not N atomic exchanges waited for one by one */
 #pragma unroll
     for (int t = 0; t < N; t++)

@@ -248,7 +248,6 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     cudaFree(w->m24);
     cudaFree(w->bm);
     cudaFree(w->boff);
-    cudaFree(w->dr_slot);
     cudaFree(w->bvals);
     cudaFree(w->c16);
     cudaFree(w->c16_rp);

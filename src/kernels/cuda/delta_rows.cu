@@ -37,7 +37,6 @@
 
 #define DR_WARPS 16 /* warps per block */
 #define DR_BLOCK 80 /* uint4 a block: the group of each of a task's 32 streams */
-#define DR_SLOT 8   /* experiment: tasks (warps) of a windowed block */
 
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32;
@@ -66,10 +65,25 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     size_t E = all / M * RG / std::max<size_t>(1, per_sm * (size_t)sms);
     E = std::max<size_t>(min_e, E / 16 * 16);
     std::vector<size_t> most(RG); /* a row group's longest row */
+    for (int rg = 0; rg < RG; rg++) most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
+    /* Experiment (SP_DR_P): a block a row group, P parts of E entries (one a warp), summed in
+     * shared memory: no partials through global memory. P: enough warps for ~16 an SM. */
+    const char *pe = getenv("SP_DR_P");
+    int P = pe ? atoi(pe) : -1;
+    if (P < 0) {
+        P = 4;
+        while (P < 32 && (size_t)RG * P < (size_t)16 * sms) P *= 2;
+    }
+    if (P > 32) P = 32;
+    if (P > 0) {
+        E = 16;
+        for (int rg = 0; rg < RG; rg++) E = std::max<size_t>(E, (most[rg] + P - 1) / P);
+        E = (E + 15) / 16 * 16;
+    }
+    w->dr_p = P;
     size_t T = 0, total = 0;      /* tasks, blocks */
     for (int rg = 0; rg < RG; rg++) {
-        most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
-        T += std::max<size_t>(1, (most[rg] + E - 1) / E);
+        T += P ? (size_t)P : std::max<size_t>(1, (most[rg] + E - 1) / E);
         total += (most[rg] + 15) / 16;
     }
     uint32_t *task = (uint32_t *)malloc(T * 16), *base = (uint32_t *)calloc(T * 32, 4);
@@ -79,7 +93,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
     }
     for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++) {
-        const size_t parts = std::max<size_t>(1, (most[rg] + E - 1) / E);
+        const size_t parts = P ? (size_t)P : std::max<size_t>(1, (most[rg] + E - 1) / E);
         for (size_t p = 0; p < parts; p++) {
             const size_t nb = p * E < most[rg] ? (std::min(most[rg], (p + 1) * E) - p * E + 15) / 16 : 0;
             uint32_t *ti = task + 4 * (t + p);
@@ -101,58 +115,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         t += parts;
         b += (most[rg] + 15) / 16;
     }
-    /* Experiment (SP_DR_WINDOW=1): slots of DR_SLOT tasks with the same part index and
-     * neighbouring row groups, each with the window of columns its lanes read, so that a block
-     * stages only that part of x. Lanes with no entry in a part read at its base: moved into the window. */
-    std::vector<uint32_t> slot;
-    int wmax = 0;
-    size_t wsum = 0;
-    if (getenv("SP_DR_WINDOW") && atoi(getenv("SP_DR_WINDOW")) > 0) {
-        std::vector<uint32_t> lo(T, 0xffffffffu), hi(T, 0);
-        std::vector<std::vector<size_t>> bypart;
-        for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++) {
-            const size_t parts = std::max<size_t>(1, (most[rg] + E - 1) / E);
-            for (size_t p = 0; p < parts; p++) {
-                if (bypart.size() <= p) bypart.resize(p + 1);
-                bypart[p].push_back(t + p);
-            }
-            for (int lane = 0; lane < 32; lane++) {
-                size_t e = 0;
-                walk((int)rg * 32 + lane, [&](uint16_t, int, int col) {
-                    const size_t tt = t + e / E;
-                    lo[tt] = std::min(lo[tt], (uint32_t)col), hi[tt] = std::max(hi[tt], (uint32_t)col + 1);
-                    e++;
-                });
-            }
-            for (size_t p = 0; p < parts; p++) {
-                if (lo[t + p] > hi[t + p]) lo[t + p] = 0, hi[t + p] = 1; /* no entries at all */
-                for (int lane = 0; lane < 32; lane++) { /* a lane with no entry in this part reads at its base */
-                    uint32_t &bs = base[(t + p) * 32 + lane];
-                    const size_t have = len[rg * 32 + lane];
-                    if (have <= p * E) bs = lo[t + p];
-                }
-            }
-            t += parts;
-        }
-        for (auto &ts : bypart)
-            for (size_t i = 0; i < ts.size(); i += DR_SLOT) {
-                uint32_t l = 0xffffffffu, h = 0;
-                for (size_t j = i; j < std::min(ts.size(), i + DR_SLOT); j++) l = std::min(l, lo[ts[j]]), h = std::max(h, hi[ts[j]]);
-                l = l / 8 * 8, h = std::min<uint32_t>((h + 7) / 8 * 8, (uint32_t)K);
-                wmax = std::max(wmax, (int)(h - l)), wsum += h - l;
-                slot.push_back(l);
-                for (size_t j = i; j < i + DR_SLOT; j++) slot.push_back(j < ts.size() ? (uint32_t)ts[j] : 0xffffffffu);
-            }
-    }
-    if (!slot.empty())
-        fprintf(stderr, "delta-rows windows: %zu slots, columns a slot %zu mean, %d most, of %d\n", slot.size() / (1 + DR_SLOT),
-                wsum / (slot.size() / (1 + DR_SLOT)), wmax, K);
     int rc = 0;
     w->dr_tasks = (int)T;
-    w->dr_slots = (int)(slot.size() / (1 + DR_SLOT)), w->dr_wmax = wmax;
-    if (!slot.empty() && (cudaMalloc(&w->dr_slot, slot.size() * 4) != cudaSuccess ||
-                          cudaMemcpy(w->dr_slot, slot.data(), slot.size() * 4, cudaMemcpyHostToDevice) != cudaSuccess))
-        rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
     if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * DR_BLOCK * 16) != cudaSuccess ||
         cudaMalloc(&w->boff, T * 16) != cudaSuccess || cudaMalloc(&w->bm, T * 32 * 4) != cudaSuccess ||
         cudaMemcpy(w->bvals, hb, std::max<size_t>(total, 1) * DR_BLOCK * 16, cudaMemcpyHostToDevice) != cudaSuccess ||
@@ -173,32 +137,27 @@ struct dr_group {
     uint2 d;
 };
 
-template <int N, int DBG = 0> /* DBG (experiment, timing only; results wrong): 1 no x staging, 2 no flush, 4 no x gathers; 8 (correct) the semaphore flush; 16 (correct) windowed slots */
-__global__ void __launch_bounds__(DR_WARPS * 32)
+template <int N, bool RGB>
+__global__ void __launch_bounds__(RGB ? 1024 : DR_WARPS * 32)
 spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters,
-            int n, int M, int K, int RG, int tasks, const uint32_t *__restrict__ slots, int wmax) {
+            int n, int M, int K, int RG, int tasks) {
     extern __shared__ uint4 smem4[];
-    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K), windowed: (N, wmax) */
-    constexpr bool WIN = (DBG & 16) != 0;
-    const uint32_t lo = WIN ? __ldg(slots + blockIdx.x * (1 + DR_SLOT)) : 0;
-    const int XW = WIN ? wmax : K; /* x row stride in shared memory */
+    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
     { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
-        const int cw = WIN ? min(wmax, K - (int)lo) : K; /* columns copied a token */
-        for (int i = threadIdx.x; !(DBG & 1) && i < N * XW / 8; i += blockDim.x) {
-            const int t = i / (XW / 8), c = (i % (XW / 8)) * 8;
-            const bool in = t < n && c < cw;
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16),
-                         "l"(in ? x + (size_t)t * K + lo + c : x), "r"(in ? 16 : 0));
+        for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
+            const bool in = i / (K / 8) < n;
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
+                         "r"(in ? 16 : 0));
         }
         asm volatile("cp.async.wait_all;");
     }
     __syncthreads();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    /* tasks dealt block by block, so that every block (and SM) gets its share; windowed: a block's slot */
-    const int t0 = WIN ? (warp < DR_SLOT ? (int)__ldg(slots + blockIdx.x * (1 + DR_SLOT) + 1 + warp) : -1) : warp * gridDim.x + blockIdx.x;
-    for (int task = t0; task >= 0 && task < tasks; task += WIN ? tasks : gridDim.x * DR_WARPS) {
+    /* tasks dealt block by block, so that every block (and SM) gets its share; RGB: a block a row group */
+    for (int task = RGB ? blockIdx.x * (blockDim.x >> 5) + warp : warp * gridDim.x + blockIdx.x; task < tasks;
+         task += RGB ? tasks : gridDim.x * DR_WARPS) {
         const uint4 ti = __ldg(tinfo + task);
         const uint32_t b0 = ti.x;
         const int it = (int)ti.y;
@@ -216,7 +175,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
         float acc[N];
 #pragma unroll
         for (int t = 0; t < N; t++) acc[t] = 0.f;
-        uint32_t col = __ldg(base + (size_t)task * 32 + lane) - lo; /* column of the last entry (windowed: from lo, mod 2^32) */
+        uint32_t col = __ldg(base + (size_t)task * 32 + lane); /* column of the last entry */
         /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
          * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
          * for the one before, and with 16 warps an SM that was the limit (ncu run 62: ~4
@@ -238,8 +197,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
                     const float wv = __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
 #pragma unroll
                     for (int t = 0; t < N; t++)
-                        acc[t] = fmaf(wv, (DBG & 4) ? __uint_as_float(off << 16) : __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
-                                                              reinterpret_cast<const char *>(xs + t * XW) + off) << 16),
+                        acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
+                                                              reinterpret_cast<const char *>(xs + t * K) + off) << 16),
                                       acc[t]);
                 }
                 col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
@@ -259,40 +218,42 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
                 load(q[k], g + k + D);
             }
         }
-        if (DBG & 2) {
-            if (acc[0] == 1.2345e-30f) y[lane] = __float2bfloat16(acc[0]);
+        if constexpr (RGB) { /* the parts' sums through shared memory, after x: (warps, N, 32) */
+            float *red = reinterpret_cast<float *>(smem4 + N * K / 8);
+            const int P = blockDim.x >> 5;
+#pragma unroll
+            for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t];
+            __syncthreads();
+            const int row = blockIdx.x * 32 + lane;
+            if (warp < N && warp < n && row < M) {
+                float v = 0.f;
+                for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
+                y[(size_t)warp * M + row] = __float2bfloat16(v);
+            }
         } else
-            sp_rows_flush<N, (DBG & 8) ? 1 : 0>(acc, (int)ti.z * 32 + lane, (int)ti.z, (int)ti.w, n, M, RG * 32, y, ws, counters, lane);
+            sp_rows_flush<N>(acc, (int)ti.z * 32 + lane, (int)ti.z, (int)ti.w, n, M, RG * 32, y, ws, counters, lane);
     }
 }
 
 /* Persistent blocks (x staged once a block), as many as fit an SM, tasks spread over all. */
-template <int N, int DBG = 0>
+template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    if (N == 1 && !DBG) { /* experiment: SP_DR_DBG picks a timing-only variant */
-        const char *e = getenv("SP_DR_DBG");
-        const int d = e ? atoi(e) : 0;
-        if (d == 1) return spdr_launch<N, 1>(w, x, n, y, c);
-        if (d == 2) return spdr_launch<N, 2>(w, x, n, y, c);
-        if (d == 4) return spdr_launch<N, 4>(w, x, n, y, c);
-        if (d == 7) return spdr_launch<N, 7>(w, x, n, y, c);
-        if (d == 8) return spdr_launch<N, 8>(w, x, n, y, c);
-    }
     const int RG = (w->out + 31) / 32;
-    static size_t allowed = 0; /* per template instance */
+    static size_t allowed = 0, allowed_rgb = 0; /* per template instance */
     size_t smem = 0;
     int blocks = 0;
-    if constexpr (DBG & 16) { /* experiment: windowed slots */
-        smem = (size_t)N * w->dr_wmax * 2, blocks = w->dr_slots;
-        SP_CHK(sp_allow_smem(spdr_kernel<N, DBG>, smem, &allowed));
-        spdr_kernel<N, DBG><<<blocks, DR_SLOT * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
-                                                                      w->counters, n, w->out, w->in, RG, w->dr_tasks, w->dr_slot, w->dr_wmax);
-    } else {
-        if (w->dr_slot) return spdr_launch<N, DBG | 16>(w, x, n, y, c);
-        SP_CHK(sp_persistent_grid(spdr_kernel<N, DBG>, DR_WARPS * 32, N, w->in, w->dr_tasks, &allowed, c, "delta-rows", &smem, &blocks));
-        spdr_kernel<N, DBG><<<blocks, DR_WARPS * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
-                                                                    w->counters, n, w->out, w->in, RG, w->dr_tasks, (const uint32_t *)nullptr, 0);
+    if (w->dr_p) {
+        smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
+        if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
+        SP_CHK(sp_allow_smem(spdr_kernel<N, true>, smem, &allowed_rgb));
+        spdr_kernel<N, true><<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
+                                                                    w->counters, n, w->out, w->in, RG, w->dr_tasks);
+        SP_CU(cudaGetLastError());
+        return 0;
     }
+    SP_CHK(sp_persistent_grid(spdr_kernel<N, false>, DR_WARPS * 32, N, w->in, w->dr_tasks, &allowed, c, "delta-rows", &smem, &blocks));
+    spdr_kernel<N, false><<<blocks, DR_WARPS * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
+                                                                w->counters, n, w->out, w->in, RG, w->dr_tasks);
     SP_CU(cudaGetLastError());
     return 0;
 }
