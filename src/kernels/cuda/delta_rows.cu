@@ -137,7 +137,7 @@ struct dr_group {
     uint2 d;
 };
 
-template <int N, bool RGB>
+template <int N, bool RGB, bool EARLY = false> /* EARLY (RGB only, experiment): a warp's first groups loaded before x is waited for */
 __global__ void __launch_bounds__(RGB ? 1024 : DR_WARPS * 32)
 spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, float *ws, unsigned *counters,
@@ -151,9 +151,9 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
             asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
                          "r"(in ? 16 : 0));
         }
-        asm volatile("cp.async.wait_all;");
+        if constexpr (!EARLY) asm volatile("cp.async.wait_all;");
     }
-    __syncthreads();
+    if constexpr (!EARLY) __syncthreads();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     /* tasks dealt block by block, so that every block (and SM) gets its share; RGB: a block a row group */
     for (int task = RGB ? blockIdx.x * (blockDim.x >> 5) + warp : warp * gridDim.x + blockIdx.x; task < tasks;
@@ -210,6 +210,10 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint4 *__restrict__ tinfo, cons
         dr_group q[D];
 #pragma unroll
         for (int k = 0; k < D; k++) load(q[k], k);
+        if constexpr (EARLY) { /* one task a warp: every warp gets here once */
+            asm volatile("cp.async.wait_all;");
+            __syncthreads();
+        }
         for (int g = 0; g < it; g += D) {
 #pragma unroll
             for (int k = 0; k < D; k++) {
@@ -245,9 +249,17 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     if (w->dr_p) {
         smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
         if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-        SP_CHK(sp_allow_smem(spdr_kernel<N, true>, smem, &allowed_rgb));
-        spdr_kernel<N, true><<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
-                                                                    w->counters, n, w->out, w->in, RG, w->dr_tasks);
+        static size_t allowed_early = 0;
+        const char *ee = getenv("SP_DR_EARLY"); /* experiment */
+        if (ee && atoi(ee) > 0) {
+            SP_CHK(sp_allow_smem(spdr_kernel<N, true, true>, smem, &allowed_early));
+            spdr_kernel<N, true, true><<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
+                                                                              w->counters, n, w->out, w->in, RG, w->dr_tasks);
+        } else {
+            SP_CHK(sp_allow_smem(spdr_kernel<N, true>, smem, &allowed_rgb));
+            spdr_kernel<N, true><<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint4 *)w->boff, w->bm, x, y, w->ws,
+                                                                        w->counters, n, w->out, w->in, RG, w->dr_tasks);
+        }
         SP_CU(cudaGetLastError());
         return 0;
     }
