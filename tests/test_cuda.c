@@ -620,8 +620,7 @@ int main(int argc, char **argv) {
     test_unstructured(37, 112, 0.5, n_all, 7);      /* one column tile: rows kernel writes y directly */
     test_unstructured(1000, 4096, 0.9, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_all, 7);     /* long gaps: delta rows' filler entries */
-    /* delta rows with 4 and 32 warps a row group (the rule picks 8 or 16), and the first
-     * groups loaded before x (experiment) */
+    /* delta rows with 4 and 32 warps a row group (the rule picks 8 or 16) */
     setenv("SP_DR_P", "4", 1);
     test_unstructured(37, 112, 0.5, n_all, 7);
     test_unstructured(1000, 4096, 0.7, n_small, 3);
@@ -629,10 +628,6 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.7, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
     unsetenv("SP_DR_P");
-    setenv("SP_DR_EARLY", "1", 1);
-    test_unstructured(1000, 4096, 0.9, n_all, 7);
-    test_unstructured(129, 1040, 0.6, n_small, 3);
-    unsetenv("SP_DR_EARLY");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);
