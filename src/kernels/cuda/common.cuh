@@ -150,7 +150,7 @@ static inline int sp_allow_smem(K *fn, size_t bytes, size_t *allowed) {
 }
 
 /* Launch size of a persistent kernel that stages x of `tokens` rows of `in` bf16 once a block
- * (csr16.cu, delta_rows.cu): *smem for that x, and as many blocks of `threads` as fit an SM with
+ * (csr16.cu): *smem for that x, and as many blocks of `threads` as fit an SM with
  * it, at most `work`. Sets fn's shared-memory attribute (allowed: per kernel instance); refuses
  * an x that does not fit. */
 template <typename K>
@@ -603,7 +603,7 @@ static inline int sp_run_by4(const sp_cuda_weight *w, const __nv_bfloat16 *x, in
     return 0;
 }
 
-/* The end of a lane-a-row task (bitmap_rows.cu, delta_rows.cu): acc[t] is the lane's partial
+/* The end of a lane-a-row task (bitmap_rows.cu): acc[t] is the lane's partial
  * sum of row `row` of token t over one of `chunks` column chunks of row group rg (32 rows, Mp
  * = 32 x row groups). One chunk: straight to y; else atomics into ws, and the warp that
  * brings the last chunk of the group writes y and zeroes ws and the counter (self-cleaning).

@@ -112,7 +112,7 @@ static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in, sp_cuda_dty
     w->in = in;
     w->mp = (out + 15) / 16 * 16;
     w->kp = (in + 255) / 256 * 256;
-    if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS || k == SP_CUDA_KERNEL_DELTA_ROWS) {
+    if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS) {
         if (cudaMalloc(&w->ws, (size_t)16 * w->mp * 4) != cudaSuccess ||
             cudaMalloc(&w->counters, (size_t)(w->mp / 16) * 4) != cudaSuccess ||
             cudaMemset(w->ws, 0, (size_t)16 * w->mp * 4) != cudaSuccess ||
@@ -608,12 +608,9 @@ extern "C" sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int ou
         *why = "2:4 prefill: cuSPARSELt measured 1.31-1.50x cuBLAS at 2048/8192 tokens (run 1)";
         return SP_CUDA_KERNEL_24_LT;
     }
-    if (n == 1 && sparsity >= 0.85) {
-        *why = "unstructured decode, 1 token, >= 85% sparsity: own CSR with 16-bit columns, ~6 instructions a nonzero (2.6-3.6x cuBLAS at 90%, run 58)";
-        return SP_CUDA_KERNEL_CSR16;
-    }
     if (n == 1 && sparsity >= 0.5) {
-        *why = "unstructured decode, 1 token, 50-85% sparsity: own delta-rows kernel, 2.5 bytes a nonzero, every lane busy (1.2-1.4x cuBLAS at 50%, 1.6-2.1x at 70%, runs 58-59)";
+        *why = "unstructured decode, 1 token, >= 50% sparsity: own delta-rows kernel, 2.5 bytes a nonzero, a block a row group "
+               "(1.4-1.9x cuBLAS at 50%, 1.8-2.1x at 70%, 2.6-3.5x at 90%; CSR16 0.6-1.5 us slower at 90%, H200 runs 62-63)";
         return SP_CUDA_KERNEL_DELTA_ROWS;
     }
     if (sparsity >= 0.5 && (n <= 2 || (n <= 4 && sparsity >= 0.85))) {
