@@ -76,8 +76,7 @@ struct sp_cuda_weight {
     /* BITMAP_ROWS reuses bm/boff/bvals in its own layout (bitmap_rows.cu) */
     int br_max_tile;        /* uint32 words of the largest tile's values (sizes the stage) */
     /* DELTA_ROWS reuses bvals (blocks), boff (task info), bm (part bases): delta_rows.cu */
-    int dr_tasks;           /* (row group, part) tasks */
-    int dr_p;               /* parts a row group = warps a block */
+    int dr_p;               /* parts a row group = warps a block; tasks: row groups x dr_p */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */

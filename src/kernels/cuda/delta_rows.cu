@@ -98,7 +98,6 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         b += (most[rg] + 15) / 16;
     }
     int rc = 0;
-    w->dr_tasks = (int)T;
     if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * DR_BLOCK * 16) != cudaSuccess ||
         cudaMalloc(&w->boff, T * 8) != cudaSuccess || cudaMalloc(&w->bm, T * 32 * 4) != cudaSuccess ||
         cudaMemcpy(w->bvals, hb, std::max<size_t>(total, 1) * DR_BLOCK * 16, cudaMemcpyHostToDevice) != cudaSuccess ||

@@ -443,17 +443,19 @@ __global__ void __launch_bounds__(128, 2) k_flash_prefill_wide(const bf16 *__res
  * (16 a warp, as the 16-row kernel), and both products run on Hopper's warpgroup instruction
  * instead of mma.sync: S = Q K^T as 8 m64n64k16 with Q's A fragments in registers (fa_load_q,
  * the 16-row kernel's layout is wgmma's) and K read by the tensor cores from shared memory; O +=
- * P V as 4 m64n128k16 with P in registers (the S accumulators, packed to bf16, are the A
+ * P V as 4 m64nDk16 with P in registers (the S accumulators, packed to bf16, are the A
  * fragment, as in fa_pv) and V read as an MN-major operand (imm-trans-b): no ldmatrix at all.
  * Why: ncu at 2048 tokens (run 54) had both mma.sync kernels latency-bound with the tensor pipe
  * at 40-45% of its active cycles, ~200 TFLOP/s; mma.sync on Hopper tops out near half of
  * wgmma's rate. Shared memory (128-byte swizzled rows, 1024-aligned): FW_ST stages of K and V,
- * each as two boxes of 64 dims (64 keys x 128 bytes), copied by cp.async; 65 KB and 162
- * registers, so three blocks an SM. Per tile: wait, proxy fence, barrier, the next tile's copy,
- * S (committed, waited), the softmax (fa_rowmax, fa_exp_tile), O rescaled, P V (committed,
- * waited, so the stage is free at the next barrier).
+ * each as D / 64 boxes of 64 dims (64 keys x 128 bytes), copied by cp.async; at head dim 128
+ * 65 KB and 162 registers, so three blocks an SM (head dim 64: half the ring, four). Per tile:
+ * wait, proxy fence, barrier, the next tile's copy, S (committed, waited), the softmax
+ * (fa_rowmax, fa_exp_tile), O rescaled, P V (committed, waited, so the stage is free at the
+ * next barrier).
  * Measured (H200 runs 56-57, 8B heads): 2048 tokens 112 us (307 TFLOP/s, 1.52x the 16-row
- * kernel), 8192 1183 us (465 TFLOP/s, 1.65x). Tried: Q in shared memory as a descriptor operand
+ * kernel), 8192 1183 us (465 TFLOP/s, 1.65x); run 60, SmolLM2's nine 64-dim heads: 1.07x at 512
+ * tokens, 1.15x at 2048 (about two blocks an SM). Tried: Q in shared memory as a descriptor operand
  * (two blocks an SM) 5-9% slower; FA3's intra-warpgroup overlap (S j + 1 and P V j in flight
  * over the softmax, P double-buffered, 150 registers) 2-5% slower than this plain loop with two
  * blocks an SM: the other blocks already fill the waits. */

@@ -1,7 +1,7 @@
 /* wgmma.cuh: what the wgmma kernels share (sp24_wgmma.cu, the prefill GEMM; sp24_wgdec.cu, the
  * decode GEMM; flash_attn.cu, the wgmma attention): the sm_90a guard, the descriptors of 128-byte
  * swizzled tiles (K-major, and MN-major for the attention's V), the sparse wgmma with A from
- * registers (m64nBNk32), the two dense ones the attention issues, and the accumulator fence. */
+ * registers (m64nBNk32), the dense one the attention issues (wg_mma_rs), and the accumulator fence. */
 #pragma once
 #include <stdint.h>
 
