@@ -139,10 +139,79 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
         name[i] = names[i];
     }
     CHECK(ok, "upload %dx%d: %s", out, in, sp_last_error());
+    /* these values (+-[0.05, 1.05]) fit delta rows' 2-byte form: SP_DR_W16 1 takes it, 0 not,
+     * unset the rule (here: rows of 8192 columns and more; no test shape has 2 row groups an SM) */
+    const char *w16 = getenv("SP_DR_W16"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
+    const char *dwant = (w16 ? atoi(w16) > 0 : in >= 8192) ? "2-byte" : "2.5-byte";
+    CHECK(!w[3] || !strncmp(dpath, dwant, strlen(dwant)), "delta rows %dx%d: path \"%s\", want %s", out, in, dpath, dwant);
     /* cuSPARSE's bf16 SpMM is off by 2e-2 over 8192 dense columns: CSR only where it holds */
     if (ok) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 5 : 4, w, name);
     sp_cuda_weight_free(wd);
     for (int i = 0; i < 5; i++) sp_cuda_weight_free(w[i]);
+    free(dense);
+}
+
+/* Delta rows' two entry forms. The 2-byte form rebases each row's exponents to its largest
+ * (15 binades); rows get their own exponent ranges here (bf16 bits drawn directly), so a wrong
+ * row scale would show in that row's error, which the norm over all rows would hide. case 0:
+ * every row spans exactly 15 binades (both ends present), an empty row: 2 bytes; 1: one row
+ * spans 16: 2.5 bytes, the path names that row; 2: a bf16 subnormal: 2.5 bytes; 3: case 0's
+ * weight with SP_DR_W16=0: 2.5 bytes. Each against the double reference, row by row. */
+static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) {
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    const int bad_row = out / 2;
+    char prev[16] = "";
+    if (getenv("SP_DR_W16")) snprintf(prev, sizeof prev, "%s", getenv("SP_DR_W16"));
+    for (int cs = 0; cs < 4; cs++) {
+        const uint64_t thr = (uint64_t)(sp * 4294967296.0);
+        for (int r = 0; r < out; r++) {
+            const int emax = 100 + (int)(gc_next() % 40), lo = emax - (cs == 1 && r == bad_row ? 15 : 14);
+            for (int c = 0; c < in; c++) {
+                const int keep = r != 5 && ((gc_next() >> 32) >= thr || c < 2); /* row 5 empty; columns 0, 1: the ends */
+                const int e = c == 0 ? emax : c == 1 ? lo : lo + (int)(gc_next() % (unsigned)(emax - lo + 1));
+                dense[(size_t)r * in + c] = keep ? (uint16_t)((gc_next() & 0x8000) | e << 7 | (gc_next() & 0x7f)) : 0;
+            }
+        }
+        if (cs == 2) dense[(size_t)bad_row * in + 3] = 0x0005; /* a subnormal */
+        setenv("SP_DR_W16", cs == 3 ? "0" : "1", 1);
+        sp_cuda_weight *w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+        if (*prev) setenv("SP_DR_W16", prev, 1);
+        else unsetenv("SP_DR_W16");
+        CHECK(w != NULL, "delta rows upload, case %d: %s", cs, sp_last_error());
+        if (!w) continue;
+        const char *path = sp_cuda_linear_path(w, 1);
+        char want[64];
+        snprintf(want, sizeof want, "row %d's", bad_row);
+        CHECK(cs == 0 ? !strncmp(path, "2-byte", 6) : !strncmp(path, "2.5-byte", 8) && (cs == 3 || strstr(path, want)),
+              "delta rows case %d: path \"%s\"", cs, path);
+        printf("  delta rows %dx%d case %d: %s\n", out, in, cs, path);
+        for (int i = 0; i < nn; i++) {
+            const int n = ns[i];
+            uint16_t *x = malloc((size_t)n * in * 2), *y = malloc((size_t)n * out * 2);
+            double *ref = malloc((size_t)n * out * sizeof(double));
+            gc_make_x((size_t)n * in, x);
+            gc_ref(out, in, n, dense, x, ref);
+            void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc((size_t)n * out * 2);
+            sp_cuda_upload(xd, x, (size_t)n * in * 2);
+            CHECK(sp_cuda_linear(w, xd, n, yd) == 0 && sp_cuda_download(y, yd, (size_t)n * out * 2) == 0,
+                  "delta rows case %d n=%d: %s", cs, n, sp_last_error());
+            double worst = 0; /* the worst row's error over its tokens, relative to that row */
+            for (int r = 0; r < out; r++) {
+                double num = 0, den = 0;
+                for (int t = 0; t < n; t++) {
+                    const double v = gc_to_f32(y[(size_t)t * out + r]), d = v - ref[(size_t)t * out + r];
+                    num += v != v ? 1e30 : d * d, den += ref[(size_t)t * out + r] * ref[(size_t)t * out + r];
+                }
+                const double e = den > 0 ? sqrt(num / den) : sqrt(num);
+                worst = e > worst ? e : worst;
+            }
+            CHECK(worst < TOL, "delta rows case %d (%dx%d, n=%d): worst row rel err %.3g", cs, out, in, n, worst);
+            printf("  delta rows case %d n=%d: worst row rel err %.2e\n", cs, n, worst);
+            sp_cuda_free(xd); sp_cuda_free(yd);
+            free(x); free(y); free(ref);
+        }
+        sp_cuda_weight_free(w);
+    }
     free(dense);
 }
 
@@ -613,6 +682,9 @@ int main(int argc, char **argv) {
         test_f16(37, 112, n_f16, 3, sm90);
     }
     const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
+    test_unstructured(200, 1024, 0.7, n_small, 3); /* delta rows by its rule: 2.5 bytes here */
+    test_unstructured(16, 8192, 0.7, n_small, 3);  /* and 2 bytes here */
+    setenv("SP_DR_W16", "1", 1);                   /* the rest on delta rows' 2-byte form, unless set to 0 */
     for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);
     test_unstructured(16, 4096, 0.7, n_small, 3);
     test_unstructured(16, 8192, 0.0, n_small, 3);   /* one warp streams full tiles: ring wrap */
@@ -620,6 +692,12 @@ int main(int argc, char **argv) {
     test_unstructured(37, 112, 0.5, n_all, 7);      /* one column tile: rows kernel writes y directly */
     test_unstructured(1000, 4096, 0.9, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_all, 7);     /* long gaps: delta rows' filler entries */
+    test_delta_forms(130, 1008, 0.7, n_all, 7);
+    test_delta_forms(37, 3008, 0.95, n_small, 3);
+    setenv("SP_DR_W16", "0", 1); /* the 2.5-byte form on fillers and a larger shape */
+    test_unstructured(1000, 4096, 0.9, n_small, 3);
+    test_unstructured(70, 3008, 0.97, n_small, 3);
+    setenv("SP_DR_W16", "1", 1);
     /* delta rows with 4 and 32 warps a row group (the rule picks 8 or 16) */
     setenv("SP_DR_P", "4", 1);
     test_unstructured(37, 112, 0.5, n_all, 7);
@@ -628,6 +706,7 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.7, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
     unsetenv("SP_DR_P");
+    unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

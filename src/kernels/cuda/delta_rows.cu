@@ -34,11 +34,13 @@
  * call (run 60), as every warp reached it at the end together. */
 #include <algorithm>
 #include <stdlib.h>
+#include <string.h>
 #include <vector>
 
 #include "common.cuh"
 
-#define DR_BLOCK 80 /* uint4 a block: the group of each of a task's 32 streams */
+#define DR_BLOCK 80   /* uint4 a block: the group of each of a task's 32 streams */
+#define DR16_BLOCK 64 /* the same in the 2-byte form */
 
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32;
@@ -52,16 +54,48 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
             prev = col;
         }
     };
+    /* The 2-byte form holds a row's nonzeros as f16 bits rebased to the row's largest exponent:
+     * it needs every row's nonzeros within 15 binades of that exponent (no bf16 subnormal, inf or
+     * NaN) and columns below 2^24 (the base carries the exponent in its top byte). */
+    uint8_t *emax = (uint8_t *)calloc((size_t)RG * 32, 1);
+    if (!emax) return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
+    w->dr_w16 = K < (1 << 24);
+    w->dr_row = -1, w->dr_span = 0;
+    for (int r = 0; r < M; r++) {
+        int hi = 0, lo = 255;
+        for (int col = 0; col < K; col++) {
+            const uint16_t v = dense[(size_t)r * K + col];
+            if (!(v & 0x7fff)) continue;
+            const int e = (v >> 7) & 0xff;
+            hi = std::max(hi, e), lo = std::min(lo, e);
+        }
+        emax[r] = (uint8_t)(hi == 255 ? 0 : hi);
+        if (lo <= hi && (lo == 0 || hi == 255 || hi - lo > 14) && w->dr_row < 0) w->dr_row = r, w->dr_span = hi - lo + 1;
+    }
+    /* Where it fits, the 2-byte form is taken where the kernel streams (H200 run 65, 1 token,
+     * A/B/A in one process): 448 row groups (two blocks an SM and more) 0.3-1.6 us faster at
+     * 50-90%, 14336-column rows 0.2-0.3 us faster at 50% and 90% (0.1 slower at 70%); with one
+     * block an SM or less and 4096-column rows it was 0-1.0 us slower (its ~1 more instruction
+     * an entry, on warps that wait rather than stream). SP_DR_W16: 1 where it fits, 0 never,
+     * -1 or unset the rule. */
+    const char *we = getenv("SP_DR_W16");
+    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : RG >= 2 * sms || K >= 8192;
+    w->dr_w16 = w->dr_w16 && w->dr_row < 0 && want;
+    const int BLK = w->dr_w16 ? DR16_BLOCK : DR_BLOCK;
     size_t *len = (size_t *)calloc((size_t)RG * 32, sizeof(size_t));
-    if (!len) return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
+    if (!len) { free(emax); return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory"); }
     for (int r = 0; r < M; r++) walk(r, [&](uint16_t, int, int) { len[r]++; });
     std::vector<size_t> most(RG); /* a row group's longest row */
     for (int rg = 0; rg < RG; rg++) most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
     /* P warps a block: H200 run 61 at 1 token, 50-90%: 16 where the row groups fit one block an
      * SM (4096 rows: 7-17% faster than 32 and 8), else 8 (6144 and 14336 rows: 16 and 32 slower
-     * by up to 1.6x there). SP_DR_P (4..32) forces it (sp_gpu_bench --delta-sweep). */
+     * by up to 1.6x there). In the 2-byte form 32 where 16 would leave a warp 16 groups or more
+     * (run 66, 4096x14336: 50% 22.4 -> 20.7 us, 70% 15.8 -> 15.0; at 90%, 7 groups, 32 was
+     * slower; the 2.5-byte form was slower with 32 at every sparsity, run 61). SP_DR_P (4..32)
+     * forces it (sp_gpu_bench --delta-sweep). */
     const char *pe = getenv("SP_DR_P");
     int P = RG <= sms ? 16 : 8;
+    if (P == 16 && w->dr_w16 && *std::max_element(most.begin(), most.end()) >= 16 * 16 * 16) P = 32;
     if (pe && atoi(pe) >= 1) P = std::min(32, atoi(pe));
     size_t E = 16;
     for (int rg = 0; rg < RG; rg++) E = std::max<size_t>(E, (most[rg] + P - 1) / P);
@@ -71,9 +105,9 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     size_t total = 0;                /* blocks */
     for (int rg = 0; rg < RG; rg++) total += (most[rg] + 15) / 16;
     uint32_t *task = (uint32_t *)malloc(T * 8), *base = (uint32_t *)calloc(T * 32, 4);
-    uint4 *hb = (uint4 *)calloc(std::max<size_t>(total, 1) * DR_BLOCK, 16);
+    uint4 *hb = (uint4 *)calloc(std::max<size_t>(total, 1) * BLK, 16);
     if (!task || !base || !hb || total > 0xffffffffu) {
-        free(len); free(task); free(base); free(hb);
+        free(emax); free(len); free(task); free(base); free(hb);
         return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
     }
     for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++) {
@@ -82,15 +116,23 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
             task[2 * (t + p)] = (uint32_t)(b + p * (E / 16)), task[2 * (t + p) + 1] = (uint32_t)nb;
         }
         for (int lane = 0; lane < 32; lane++) {
+            const int r = (int)rg * 32 + lane, em = r < M ? emax[r] : 0;
+            const uint32_t top = w->dr_w16 ? (uint32_t)em << 24 : 0; /* the 2-byte form: the row's exponent */
+            for (size_t p = 0; p < (size_t)P; p++) base[(t + p) * 32 + lane] = top;
             size_t e = 0;
-            walk((int)rg * 32 + lane, [&](uint16_t v, int d, int col) {
+            walk(r, [&](uint16_t v, int d, int col) {
                 const size_t p = e / E, i = e % 16; /* E % 16 == 0 */
-                if (e % E == 0 && p) base[(t + p) * 32 + lane] = (uint32_t)(col - d); /* the previous column */
-                uint4 *blk = hb + (b + e / 16) * DR_BLOCK;
+                if (e % E == 0 && p) base[(t + p) * 32 + lane] = top | (uint32_t)(col - d); /* the previous column */
+                uint4 *blk = hb + (b + e / 16) * BLK;
                 uint32_t *vw = reinterpret_cast<uint32_t *>(blk + (i < 8 ? 0 : 32) + lane) + (i % 8) / 2;
-                *vw |= (uint32_t)v << (16 * (i % 2));
-                uint32_t *dw = reinterpret_cast<uint32_t *>(blk + 64) + 2 * lane + i / 8;
-                *dw |= (uint32_t)d << (4 * (i % 8));
+                if (w->dr_w16) { /* s | e4 m7 | delta, e4 = e - emax + 15 in 1..15; fillers 0 | delta */
+                    const uint32_t m = v & 0x7fff ? (uint32_t)(((v >> 7) & 0xff) - em + 15) << 7 | (v & 0x7f) : 0;
+                    *vw |= ((uint32_t)(v & 0x8000) | m << 4 | (uint32_t)d) << (16 * (i % 2));
+                } else {
+                    *vw |= (uint32_t)v << (16 * (i % 2));
+                    uint32_t *dw = reinterpret_cast<uint32_t *>(blk + 64) + 2 * lane + i / 8;
+                    *dw |= (uint32_t)d << (4 * (i % 8));
+                }
                 e++;
             });
         }
@@ -98,13 +140,14 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         b += (most[rg] + 15) / 16;
     }
     int rc = 0;
-    if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * DR_BLOCK * 16) != cudaSuccess ||
+    if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * BLK * 16) != cudaSuccess ||
         cudaMalloc(&w->boff, T * 8) != cudaSuccess || cudaMalloc(&w->bm, T * 32 * 4) != cudaSuccess ||
-        cudaMemcpy(w->bvals, hb, std::max<size_t>(total, 1) * DR_BLOCK * 16, cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16, cudaMemcpyHostToDevice) != cudaSuccess ||
         cudaMemcpy(w->boff, task, T * 8, cudaMemcpyHostToDevice) != cudaSuccess ||
         cudaMemcpy(w->bm, base, T * 32 * 4, cudaMemcpyHostToDevice) != cudaSuccess)
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
-    w->bytes = total * DR_BLOCK * 16 + T * (8 + 32 * 4);
+    w->bytes = total * BLK * 16 + T * (8 + 32 * 4);
+    free(emax);
     free(len);
     free(task);
     free(base);
@@ -120,7 +163,7 @@ struct dr_group {
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once.) */
-template <int N>
+template <int N, bool W16>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
@@ -141,12 +184,13 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     const uint2 ti = __ldg(tinfo + task);
     const uint32_t b0 = ti.x;
     const int it = (int)ti.y;
+    constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
     auto load = [&](dr_group &q, int g) { /* past the task: zeros (value 0, delta 0) */
         if (g < it) {
-            const uint4 *p = blk + (size_t)(b0 + g) * DR_BLOCK;
+            const uint4 *p = blk + (size_t)(b0 + g) * BLK;
             q.a = sp_ld_stream(p + lane);
             q.b = sp_ld_stream(p + 32 + lane);
-            q.d = __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
+            if (!W16) q.d = __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         } else {
             q.a = q.b = make_uint4(0, 0, 0, 0);
             q.d = make_uint2(0, 0);
@@ -155,7 +199,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     float acc[N];
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
-    uint32_t col = __ldg(base + (size_t)task * 32 + lane); /* column of the last entry */
+    const uint32_t bw = __ldg(base + (size_t)task * 32 + lane);
+    uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
     /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
      * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
      * for the one before, and with 16 warps an SM that was the limit (ncu run 62: ~4
@@ -166,15 +211,29 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
         const uint32_t v[8] = {q.a.x, q.a.y, q.a.z, q.a.w, q.b.x, q.b.y, q.b.z, q.b.w};
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            const uint32_t dw = h ? q.d.y : q.d.x;
-            const uint32_t pe = ((dw << 1) & 0x1E1E1E1Eu) * 0x01010101u, po = ((dw >> 3) & 0x1E1E1E1Eu) * 0x01010101u;
+            uint32_t ev, od; /* deltas of entries 0, 2, 4, 6 and 1, 3, 5, 7 of these 8 as bytes (low nibbles) */
+            if (W16) { /* entry 2k / 2k+1 = low / high half of word k: byte 0 / 2 of each word, gathered */
+                const uint32_t lo = __byte_perm(v[4 * h], v[4 * h + 1], 0x6240), hi = __byte_perm(v[4 * h + 2], v[4 * h + 3], 0x6240);
+                ev = __byte_perm(lo, hi, 0x5410), od = __byte_perm(lo, hi, 0x7632);
+            } else {
+                const uint32_t dw = h ? q.d.y : q.d.x;
+                ev = dw, od = dw >> 4;
+            }
+            const uint32_t pe = ((ev << 1) & 0x1E1E1E1Eu) * 0x01010101u, po = ((od << 1) & 0x1E1E1E1Eu) * 0x01010101u;
             const uint32_t odd = pe + po, even = pe + (po << 8);
             const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
+            float2 f[4];                   /* W16: the values of the 4 words, f16 bits s | 0 e4 | m7 000 */
+            if (W16)
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    const uint32_t u = v[4 * h + k], hb = (u & 0x80008000u) | ((u >> 1) & 0x3FF83FF8u);
+                    f[k] = __half22float2(*reinterpret_cast<const __half2 *>(&hb));
+                }
 #pragma unroll
             for (int i = 0; i < 8; i++) {
                 const uint32_t off = row0 + __byte_perm(i & 1 ? odd : even, 0, 0x4440 | (i >> 1));
                 const uint32_t u = v[4 * h + i / 2];
-                const float wv = __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
+                const float wv = W16 ? (i & 1 ? f[i / 2].y : f[i / 2].x) : __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
 #pragma unroll
                 for (int t = 0; t < N; t++)
                     acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
@@ -198,8 +257,10 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             load(q[k], g + k + D);
         }
     }
+    /* W16: the row's scale 2^(emax - 127) (exact; 0 for an empty row) */
+    const float scale = W16 ? __uint_as_float((bw >> 24) << 23) : 1.f;
 #pragma unroll
-    for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t];
+    for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
     __syncthreads();
     const int row = blockIdx.x * 32 + lane;
     if (warp < N && warp < n && row < M) { /* warp t sums token t over the parts */
@@ -215,9 +276,10 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const int RG = (w->out + 31) / 32;
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    static size_t allowed = 0; /* per template instance */
-    SP_CHK(sp_allow_smem(spdr_kernel<N>, smem, &allowed));
-    spdr_kernel<N><<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in);
+    auto k = w->dr_w16 ? spdr_kernel<N, true> : spdr_kernel<N, false>;
+    static size_t allowed[2]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16]));
+    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in);
     SP_CU(cudaGetLastError());
     return 0;
 }
