@@ -706,27 +706,6 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.7, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
     unsetenv("SP_DR_P");
-    /* a row group over a cluster of 2 blocks (the rule takes it between 1 and 2 row groups an
-     * SM, no test shape here), both forms, fillers, 4 warps a block; one block elsewhere */
-    setenv("SP_DR_CL", "2", 1);
-    {
-        uint16_t *d = malloc((size_t)64 * 256 * 2);
-        gc_make_unstructured(64, 256, 0.7, d);
-        sp_cuda_weight *wc = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, 64, 256, d);
-        const char *pc = wc ? sp_cuda_linear_path(wc, 1) : sp_last_error();
-        CHECK(wc && !strstr(pc, "cluster") == !sm90, "delta rows SP_DR_CL=2 on %s: path \"%s\"", sm90 ? "sm_90" : "no sm_90", pc);
-        printf("  delta rows SP_DR_CL=2: %s\n", pc);
-        sp_cuda_weight_free(wc);
-        free(d);
-    }
-    test_unstructured(37, 112, 0.5, n_all, 7);
-    test_unstructured(1000, 4096, 0.7, n_small, 3);
-    test_unstructured(70, 3008, 0.97, n_small, 3);
-    test_delta_forms(130, 1008, 0.7, n_small, 3);
-    setenv("SP_DR_P", "8", 1);
-    test_unstructured(200, 1024, 0.9, n_all, 7);
-    unsetenv("SP_DR_P");
-    unsetenv("SP_DR_CL");
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);

@@ -144,18 +144,16 @@ static int attention(int only_n) {
     return bad;
 }
 
-/* --delta-sweep: delta rows' knobs (SP_DR_P, SP_DR_W16, SP_DR_CL, read at upload) at 50, 70
+/* --delta-sweep: delta rows' knob (SP_DR_P, warps a row-group block, read at upload) at 50, 70
  * and 90% on the four shapes, 1 and 4 tokens, weights
  * rotated, against cuBLAS and CSR16 in the same process. floor = a plain read of the delta
  * bytes, same method. (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
  * removed; runs 17-59 swept the persistent blocks' task length, a form removed after run 61.) */
 static int delta_sweep(const void *xd, void *yd, void *yd2) {
-    /* warps a row group (SP_DR_P), entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 =
-     * 2.5 bytes), blocks a row group (SP_DR_CL: 2 = a cluster of 2), -1 = the rule: the rule, one
-     * block a row group, the rule again (A/B/A), then 16 warps on 2 bytes, the 2.5-byte form,
-     * 2 bytes by the rule's warps, other warps on 2 bytes */
-    static const char *cfg[][3] = {{"-1", "-1", "-1"}, {"-1", "-1", "1"}, {"-1", "-1", "-1"}, {"16", "1", "1"}, {"-1", "0", "-1"},
-                                   {"-1", "1", "-1"}, {"8", "1", "1"}, {"32", "1", "1"}, {"4", "1", "1"}};
+    /* warps a row-group block and entry form (SP_DR_W16: 1 = 2 bytes where the weight fits,
+     * 0 = 2.5 bytes), -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form, the rule
+     * again (an A/B/C/A), then the other warps on 2 bytes */
+    static const char *cfg[][2] = {{"-1", "-1"}, {"16", "1"}, {"-1", "0"}, {"-1", "-1"}, {"-1", "1"}, {"8", "1"}, {"32", "1"}, {"4", "1"}};
     const char *nc = getenv("SP_DSWEEP_N"); /* the first N configs only */
     const int all = (int)(sizeof cfg / sizeof cfg[0]), ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block (-1: the rule)\n\n");
@@ -176,24 +174,20 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
             for (int a = 0; a < ncfg; a++) {
                 setenv("SP_DR_P", cfg[a][0], 1);
                 setenv("SP_DR_W16", cfg[a][1], 1);
-                setenv("SP_DR_CL", cfg[a][2], 1);
                 sp_cuda_weight *wl[MAXCOPY] = {0};
                 const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
                 if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 double t1 = time_w(wl, cl, xd, 1, yd, 0), t4 = time_w(wl, cl, xd, 4, yd, 0);
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
-                const char *path = sp_cuda_linear_path(wl[0], 1);
-                printf("| %dx%d | %.0f%% | %s %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
-                       out, in, sps[p] * 100, cfg[a][0], !strncmp(path, "2-byte", 6) ? "2B" : "2.5B", strstr(path, "cluster") ? " cl2" : "",
-                       td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                printf("| %dx%d | %.0f%% | %s %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
+                       out, in, sps[p] * 100, cfg[a][0], !strncmp(sp_cuda_linear_path(wl[0], 1), "2-byte", 6) ? "2B" : "2.5B", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 fflush(stdout);
                 free_all(wl, cl);
             }
             unsetenv("SP_DR_P");
             unsetenv("SP_DR_W16");
-            unsetenv("SP_DR_CL");
             free_all(wd, cd);
         }
         free(dense);

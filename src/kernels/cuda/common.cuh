@@ -79,7 +79,6 @@ struct sp_cuda_weight {
     int dr_p;               /* parts a row group = warps a block; tasks: row groups x dr_p */
     int dr_w16;             /* 1: 2-byte entries (f16 bits rebased a row), 0: bf16 + 4-bit deltas (2.5 bytes) */
     int dr_row, dr_span;    /* the first row whose nonzeros do not fit the 2-byte form, its binades (-1: none) */
-    int dr_cl;              /* blocks a row group (a cluster on sm_90; 1: one block) */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
@@ -124,7 +123,6 @@ int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms);
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
-const char *spdr_path(const sp_cuda_weight *w, const sp_cuda_ctx *c); /* its form and launch, for sp_cuda_linear_path */
 int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);
@@ -453,7 +451,7 @@ __device__ __forceinline__ void sp_red4(float *ws, const float *v) {
 
 /* Thread block clusters (sm_90): a barrier over every thread of the cluster (release/acquire:
  * shared-memory writes before it are seen by the other blocks after it), the block's rank,
- * and a 4- or 16-byte load from the same shared offset in block `rank`. */
+ * and a 16-byte load from the same shared offset in block `rank`. */
 __device__ __forceinline__ void sp_cluster_sync(void) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
@@ -465,17 +463,6 @@ __device__ __forceinline__ unsigned sp_cluster_rank(void) {
     asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
 #endif
     return r;
-}
-__device__ __forceinline__ float sp_ld_cluster1(const float *local, unsigned rank) {
-    float v = 0.f;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t a = (uint32_t)__cvta_generic_to_shared(local), ra;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(rank));
-    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(ra) : "memory");
-#else
-    (void)local, (void)rank;
-#endif
-    return v;
 }
 __device__ __forceinline__ float4 sp_ld_cluster4(const float4 *local, unsigned rank) {
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);

@@ -375,9 +375,15 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
 /* The concrete kernel sp_cuda_linear runs for w and n tokens where a form has several, else "" */
 extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
-    if (w && c && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) return spdr_path(w, c);
-    if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     static char buf[192];
+    if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) {
+        if (w->dr_w16) return "2-byte entries (f16 bits rebased a row)";
+        if (w->dr_row < 0) return "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or SP_DR_W16=0; or 2^24 columns)";
+        snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the 2-byte form holds 15)",
+                 w->dr_row, w->dr_span);
+        return buf;
+    }
+    if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
     const char *kernel = "mma.sp decode", *split = NULL, *why = "";
     if (sp24_wgdec_wanted(n, c)) {

@@ -96,16 +96,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     const char *pe = getenv("SP_DR_P");
     int P = RG <= sms ? 16 : 8;
     if (P == 16 && w->dr_w16 && *std::max_element(most.begin(), most.end()) >= 16 * 16 * 16) P = 32;
-    /* Between one and two row groups an SM (6144 rows: 192 blocks on 132 SMs, ncu run 68: the SMs
-     * active 78% of the call, 11.5 warps an SM) a row group's 16 parts go to a cluster of 2
-     * blocks of 8 warps, summed through shared memory: 384 blocks, 2.9 an SM. SP_DR_CL (1, 2)
-     * forces it; the launch runs it on sm_90 only (else one block of P warps a row group). */
-    const char *ce = getenv("SP_DR_CL");
-    int CL = ce && atoi(ce) >= 1 ? std::min(2, atoi(ce)) : RG > sms && RG < 2 * sms ? 2 : 1;
-    if (CL == 2 && !(ce && atoi(ce) >= 1)) P = 16;
     if (pe && atoi(pe) >= 1) P = std::min(32, atoi(pe));
-    if (P % CL) CL = 1;
-    w->dr_cl = CL;
     size_t E = 16;
     for (int rg = 0; rg < RG; rg++) E = std::max<size_t>(E, (most[rg] + P - 1) / P);
     E = (E + 15) / 16 * 16;
@@ -172,17 +163,14 @@ struct dr_group {
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once.) */
-template <int N, bool W16, int CL>
+template <int N, bool W16>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
     extern __shared__ uint4 smem4[];
     const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
     float *red = reinterpret_cast<float *>(smem4 + N * K / 8);      /* (P, N, 32) the parts' sums */
-    /* CL > 1: the row group's parts over a cluster of CL blocks (grid along y), block rank r
-     * holding parts r P .. r P + P - 1 */
-    const int b = CL > 1 ? (int)blockIdx.y : (int)blockIdx.x, rg = b / CL, rank = b % CL;
-    const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, task = (rg * CL + rank) * P + warp;
+    const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, task = blockIdx.x * P + warp;
     { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
@@ -274,64 +262,26 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
 #pragma unroll
     for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
     __syncthreads();
-    const int row = rg * 32 + lane;
-    if constexpr (CL == 1) {
-        if (warp < N && warp < n && row < M) { /* warp t sums token t over the parts */
-            float v = 0.f;
-            for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
-            y[(size_t)warp * M + row] = __float2bfloat16(v);
-        }
-    } else { /* each block's sum beside red; block 0 adds the others' (shared::cluster loads), in rank order */
-        float *mine = red + P * N * 32, v = 0.f;
-        if (warp < N) {
-            for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
-            mine[warp * 32 + lane] = v;
-        }
-        sp_cluster_sync();
-        if (rank == 0 && warp < N && warp < n && row < M) {
-            for (int r = 1; r < CL; r++) v += sp_ld_cluster1(mine + warp * 32 + lane, r);
-            y[(size_t)warp * M + row] = __float2bfloat16(v);
-        }
-        sp_cluster_sync(); /* no block leaves while block 0 still reads its shared memory */
+    const int row = blockIdx.x * 32 + lane;
+    if (warp < N && warp < n && row < M) { /* warp t sums token t over the parts */
+        float v = 0.f;
+        for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
+        y[(size_t)warp * M + row] = __float2bfloat16(v);
     }
 }
 
-/* Whether w's launch splits each row group over a cluster of 2 blocks: the upload's choice, on an
- * sm_90 device that has not refused clusters */
-static int spdr_clustered(const sp_cuda_weight *w, const sp_cuda_ctx *c) {
-    return w->dr_cl > 1 && c->cc_major >= 9 && !c->cluster_broken;
-}
-
-/* A row group a block (grid = row groups, dr_p warps a block), or a cluster of dr_cl blocks
- * (dr_p / dr_cl warps each); x and the parts' sums in shared memory. The task table is the same
- * either way, so a refused cluster launch runs again as one block a row group. */
+/* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const int RG = (w->out + 31) / 32, cl = spdr_clustered(w, c) ? w->dr_cl : 1, P = w->dr_p / cl;
-    const size_t smem = (size_t)N * w->in * 2 + (size_t)(P + (cl > 1)) * N * 32 * 4;
+    const int RG = (w->out + 31) / 32;
+    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    auto k = w->dr_w16 ? (cl > 1 ? spdr_kernel<N, true, 2> : spdr_kernel<N, true, 1>)
-                       : (cl > 1 ? spdr_kernel<N, false, 2> : spdr_kernel<N, false, 1>);
-    static size_t allowed[4]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 * 2 + (cl > 1)]));
-    const cudaError_t e = sp_launch_cl(k, cl > 1 ? dim3(1, RG * cl) : dim3(RG), P * 32, smem, c->stream, 0, cl, w->bvals,
-                                       (const uint2 *)w->boff, (const uint32_t *)w->bm, x, y, n, w->out, w->in);
-    if (sp_cluster_refused(e, cl > 1, c)) return spdr_launch<N>(w, x, n, y, c);
-    SP_CU(e);
+    auto k = w->dr_w16 ? spdr_kernel<N, true> : spdr_kernel<N, false>;
+    static size_t allowed[2]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16]));
+    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in);
+    SP_CU(cudaGetLastError());
     return 0;
-}
-
-const char *spdr_path(const sp_cuda_weight *w, const sp_cuda_ctx *c) {
-    static char buf[224];
-    const char *cl = spdr_clustered(w, c) ? ", a cluster of 2 blocks a row group" : "";
-    if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", cl);
-    else if (w->dr_row < 0)
-        snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
-                 "SP_DR_W16=0; or 2^24 columns)%s", cl);
-    else
-        snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
-                 "2-byte form holds 15)%s", w->dr_row, w->dr_span, cl);
-    return buf;
 }
 
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
