@@ -616,8 +616,8 @@ extern "C" sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int ou
         return SP_CUDA_KERNEL_24_LT;
     }
     if (n == 1 && sparsity >= 0.5) {
-        *why = "unstructured decode, 1 token, >= 50% sparsity: own delta-rows kernel, 2.5 bytes a nonzero, a block a row group "
-               "(1.4-1.9x cuBLAS at 50%, 1.8-2.1x at 70%, 2.6-3.5x at 90%; CSR16 0.6-1.5 us slower at 90%, H200 runs 62-63)";
+        *why = "unstructured decode, 1 token, >= 50% sparsity: own delta-rows kernel, 2 or 2.5 bytes a nonzero, a block a row group "
+               "(1.4-1.6x cuBLAS at 50%, 1.8-2.2x at 70%, 2.6-3.7x at 90%, H200 runs 65-67; CSR16 0.6-1.5 us slower at 90%, runs 62-63)";
         return SP_CUDA_KERNEL_DELTA_ROWS;
     }
     if (sparsity >= 0.5 && (n <= 2 || (n <= 4 && sparsity >= 0.85))) {

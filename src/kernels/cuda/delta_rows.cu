@@ -1,6 +1,6 @@
 /* delta_rows.cu: unstructured sparse decode, y (n, out) = x (n, in) W^T for 1-4 tokens per
- * launch, on CUDA cores, with 4-bit column deltas: 2.5 bytes a nonzero and ~9 instructions (SASS)
- * a nonzero with every lane busy.
+ * launch, on CUDA cores, with 4-bit column deltas: 2.5 bytes a nonzero (2 in the 2-byte form
+ * below) and ~9 instructions (SASS) a nonzero with every lane busy.
  *
  * Why a fourth unstructured kernel: the row bitmap (bitmap_rows.cu) moves the fewest bytes
  * at 50-70% but walks bits word by word in lockstep (~20 instructions a value pair, lanes
@@ -26,6 +26,13 @@
  *   base (bm): [task * 32 + lane] = column before the part's first entry (0 for part 0).
  * Bytes: 2.5 an entry (nonzeros and fillers: ~20% more entries at 90%, none at <= 70%) +
  * the last parts' pads + 136 a task.
+ * The 2-byte form (dr_w16; blocks of 64 uint4, no delta words): entry = s | e4 m7 | delta (bits
+ * 15, 14-4, 3-0), the value as f16 bits s | 0 e4 | m7 000 with e4 = e - emax + 15 (1..15; 0 for
+ * fillers), emax the row's largest bf16 exponent, carried in the top byte of every part base; y
+ * = sum x 2^(emax - 127), exact. It needs each row's nonzeros within 15 binades (no subnormal,
+ * inf or NaN): SmolLM2 wanda 70% every row (at most 12), sparsegpt 90% all but 22 of 155,520
+ * rows (21 of 210 weights keep 2.5 bytes). One more instruction an entry, so it is taken where
+ * the kernel streams rather than waits (upload's rule).
  *
  * x of all tokens is staged once a block in shared memory; a warp loads its groups three ahead
  * straight into registers, and the P parts of a row are summed in shared memory. Until H200
@@ -90,9 +97,11 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     /* P warps a block: H200 run 61 at 1 token, 50-90%: 16 where the row groups fit one block an
      * SM (4096 rows: 7-17% faster than 32 and 8), else 8 (6144 and 14336 rows: 16 and 32 slower
      * by up to 1.6x there). In the 2-byte form 32 where 16 would leave a warp 16 groups or more
-     * (run 66, 4096x14336: 50% 22.4 -> 20.7 us, 70% 15.8 -> 15.0; at 90%, 7 groups, 32 was
-     * slower; the 2.5-byte form was slower with 32 at every sparsity, run 61). SP_DR_P (4..32)
-     * forces it (sp_gpu_bench --delta-sweep). */
+     * (4096x14336, runs 66 and 67: 50% 22.2-22.4 -> 20.4-20.7 us, 70% 15.7-15.8 -> 14.9-15.0; at
+     * 90%, 7 groups, 32 was slower; the 2.5-byte form was slower with 32 at every sparsity, run
+     * 61). Not kept (run 69): 6144 rows as clusters of 2 blocks a row group, for 2.9 blocks an SM
+     * instead of 1-2: +0.5..+1.3 us at 70-90%. SP_DR_P (4..32) forces it (sp_gpu_bench
+     * --delta-sweep). */
     const char *pe = getenv("SP_DR_P");
     int P = RG <= sms ? 16 : 8;
     if (P == 16 && w->dr_w16 && *std::max_element(most.begin(), most.end()) >= 16 * 16 * 16) P = 32;
