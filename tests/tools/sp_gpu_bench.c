@@ -160,8 +160,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
-    const char *sf = getenv("SP_DSWEEP_FROM"); /* the shapes from this index on */
-    for (int s = sf && atoi(sf) > 0 ? atoi(sf) : 0; s < NSHAPES; s++) {
+    for (int s = 0; s < NSHAPES; s++) {
         int out = shapes[s][0], in = shapes[s][1];
         uint16_t *dense = malloc((size_t)out * in * 2);
         for (int p = 0; p < 3; p++) {

@@ -172,7 +172,7 @@ struct dr_group {
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once.) */
-template <int N, bool W16, int D = 3>
+template <int N, bool W16>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
@@ -254,6 +254,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     };
     /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
      * D = 4 5-10% slower than 3 at 1 token on every shape, tasks of 4 groups included */
+    constexpr int D = 3;
     dr_group q[D];
 #pragma unroll
     for (int k = 0; k < D; k++) load(q[k], k);
@@ -284,11 +285,9 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const int RG = (w->out + 31) / 32;
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    static int d4 = -1; /* SP_DR_D=4: four groups in flight in the 2-byte form (A/B) */
-    if (d4 < 0) d4 = getenv("SP_DR_D") && atoi(getenv("SP_DR_D")) == 4;
-    auto k = w->dr_w16 ? (d4 ? spdr_kernel<N, true, 4> : spdr_kernel<N, true>) : spdr_kernel<N, false>;
-    static size_t allowed[3]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + (w->dr_w16 && d4)]));
+    auto k = w->dr_w16 ? spdr_kernel<N, true> : spdr_kernel<N, false>;
+    static size_t allowed[2]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16]));
     k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in);
     SP_CU(cudaGetLastError());
     return 0;
