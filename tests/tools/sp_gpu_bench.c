@@ -144,8 +144,8 @@ static int attention(int only_n) {
     return bad;
 }
 
-/* --delta-sweep: delta rows' knob (SP_DR_P, warps a row-group block, read at upload) at 50, 70
- * and 90% on the four shapes, 1 and 4 tokens, weights
+/* --delta-sweep: delta rows' knobs (SP_DR_P, warps a row-group block; SP_DR_W16, the entry
+ * form; both read at upload) at 50, 70 and 90% on the four shapes, 1 and 4 tokens, weights
  * rotated, against cuBLAS and CSR16 in the same process. floor = a plain read of the delta
  * bytes, same method. (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
  * removed; runs 17-59 swept the persistent blocks' task length, a form removed after run 61.) */
@@ -156,7 +156,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     static const char *cfg[][2] = {{"-1", "-1"}, {"16", "1"}, {"-1", "0"}, {"-1", "-1"}, {"-1", "1"}, {"8", "1"}, {"32", "1"}, {"4", "1"}};
     const char *nc = getenv("SP_DSWEEP_N"); /* the first N configs only */
     const int all = (int)(sizeof cfg / sizeof cfg[0]), ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
-    printf("\n## delta rows sweep (rotated): warps a row-group block (-1: the rule)\n\n");
+    printf("\n## delta rows sweep (rotated): warps a row-group block and entry form (-1: the rule; the form that ran: 2B or 2.5B)\n\n");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
@@ -180,8 +180,9 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 double t1 = time_w(wl, cl, xd, 1, yd, 0), t4 = time_w(wl, cl, xd, 4, yd, 0);
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
+                const char *form = !strncmp(sp_cuda_linear_path(wl[0], 1), "2-byte", 6) ? "2B" : "2.5B";
                 printf("| %dx%d | %.0f%% | %s %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
-                       out, in, sps[p] * 100, cfg[a][0], !strncmp(sp_cuda_linear_path(wl[0], 1), "2-byte", 6) ? "2B" : "2.5B", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                       out, in, sps[p] * 100, cfg[a][0], form, td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 fflush(stdout);
                 free_all(wl, cl);
