@@ -157,10 +157,6 @@ void sp_cuda_set_decode_cluster(int mode);
  * where it can run (an sm_90 device, a launch plan of 4 or 8 row tiles a block); elsewhere the
  * mma.sp kernel runs and sp_cuda_linear_path says so. */
 void sp_cuda_set_decode_wgmma(int mode);
-/* The wgmma.sp decode's deep plan: 1 = where it fits (4 macro steps of weights in flight a warp,
- * one block an SM, the grid one wave, K splits summed in a cluster: weights up to ~8 M at 4096
- * columns), 0 = off (default). Ignored while sp_cuda_set_config forces row tiles or splits. */
-void sp_cuda_set_decode_deep(int mode);
 /* Delta rows' groups of 16 entries in flight a warp (loaded ahead into registers): 0 = automatic
  * (3), else 3..10, rounded down to 3, 4, 5, 6, 8 or 10 and to what the kernel's warps a block
  * allow (a block of 16 warps takes at most 6, of 32 warps 3); sp_cuda_linear_path says which ran.

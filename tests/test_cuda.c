@@ -607,23 +607,7 @@ static void test_wgdec(const int *n_small, const int *n_all) {
     test_24(129, 1040, n_all, 7, 0);
     sp_cuda_set_decode_cluster(-1);
     sp_cuda_set_config(0, 0, -1);
-    /* the deep plan: 4 steps in flight a warp, one block an SM; K split over clusters of 2 (uneven
-     * steps a warpgroup: 9 macro steps as 5 and 4) and 4 (one row tile), none (one macro step) and
-     * the same through global memory */
-    sp_cuda_set_decode_deep(1);
-    want_split = "4 steps in flight (one block an SM), cluster";
-    test_24(300, 2304, n_all, 7, 0);
-    test_24(1000, 4096, n_all, 7, 0);
-    test_24(16, 8192, n_small, 3, 0);
-    want_split = "4 steps in flight (one block an SM)";
-    test_24(37, 112, n_small, 3, 0);
-    sp_cuda_set_decode_cluster(0);
-    want_split = "4 steps in flight (one block an SM), global";
-    test_24(300, 2304, n_all, 7, 0);
-    sp_cuda_set_decode_cluster(-1);
     want_split = NULL;
-    test_f16(300, 2304, n_all, 7, 1);
-    sp_cuda_set_decode_deep(0);
     test_f16(300, 2304, n_all, 7, 1);
     test_f16(1000, 4096, n_all, 7, 1);
     sp_cuda_set_decode_wgmma(-1); /* automatic: mma.sp up to 3 tokens, wgmma.sp from 4 */

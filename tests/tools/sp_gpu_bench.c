@@ -4,7 +4,7 @@
  *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --delta-depth: its groups in flight (delta_depth); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
- * two kernels, --deep-ab of the wgmma.sp decode's plans (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
+ * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
@@ -253,10 +253,8 @@ static int cmp_double(const void *a, const void *b) {
 /* Same-process A/B of two settings of the 2:4 decode (set(0) = A, set(1) = B; set(-1) restores
  * the default): alternated three times each (median of the three), weights rotated, cuBLAS dense
  * alongside; rel err of both against it. --cluster-ab: K splits summed through global memory (ws,
- * counters) vs a cluster's shared memory. --wgdec-ab: the mma.sp kernel vs the wgmma.sp one. --deep-ab: the
- * wgmma.sp decode's plans, 2 steps in flight vs the deep plan (4 steps, one block an SM). */
+ * counters) vs a cluster's shared memory. --wgdec-ab: the mma.sp kernel vs the wgmma.sp one. */
 static void set_cluster(int m) { sp_cuda_set_decode_cluster(m == 0 ? 0 : -1); }
-static void set_deep(int m) { sp_cuda_set_decode_deep(m > 0); }
 static void set_wgdec(int m) { sp_cuda_set_decode_wgmma(m < 0 ? -1 : m); } /* -1: automatic */
 static int decode_ab(const char *title, const char *a, const char *b, void (*set)(int), const void *xd, void *yd, void *yd2) {
     printf("\n## 2:4 decode: %s (rotated, %s)\n\n"
@@ -361,7 +359,7 @@ static int prefill_study(const void *xd, void *yd, int steady) {
 }
 
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, ddepth = 0, deepab = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, ddepth = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -372,7 +370,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--delta-depth")) ddepth = 1;
         else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
         else if (!strcmp(argv[i], "--wgdec-ab")) wgab = 1;
-        else if (!strcmp(argv[i], "--deep-ab")) deepab = 1;
         else if (!strcmp(argv[i], "--prefill-ab")) preab = 1;
         else if (!strcmp(argv[i], "--prefill-steady")) presteady = 1;
         else if (!strcmp(argv[i], "--wgdec")) sp_cuda_set_decode_wgmma(1); /* every 2:4 decode of the run */
@@ -383,12 +380,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--delta-depth] [--cluster-ab] [--wgdec-ab] [--deep-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--delta-depth] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !ddepth && !clab && !wgab && !deepab && !preab && !presteady && !prof && !att && prof_tile < 0) {
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !ddepth && !clab && !wgab && !preab && !presteady && !prof && !att && prof_tile < 0) {
         dec = pre = 1;
         uns = blk = bench_dt == SP_CUDA_BF16;
     }
@@ -607,8 +604,6 @@ int main(int argc, char **argv) {
                           set_cluster, xd, yd, yd2))
         return 1;
     if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2)) return 1;
-    if (deepab && decode_ab("wgmma.sp decode, two blocks an SM (A) vs the deep plan where it fits (B)", "2 steps", "deep", set_deep, xd, yd, yd2))
-        return 1;
     if (preab && prefill_study(xd, yd, 0)) return 1;
     if (presteady && prefill_study(xd, yd, 1)) return 1;
 

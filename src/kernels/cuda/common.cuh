@@ -46,7 +46,6 @@ struct sp_cuda_ctx {
     int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = where it can run (sp_plan_make), 0 = off */
     int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
     int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, -1 = from 4 tokens, 0 = off, 1 = any n */
-    int cfg_wgd_deep;       /* sp_cuda_set_decode_deep: the wgmma.sp decode's deep plan, 0 = off, 1 = where it fits */
     int cfg_dr_d;           /* sp_cuda_set_delta_depth: delta rows' groups in flight a warp, 0 = automatic */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
@@ -114,7 +113,7 @@ const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c); /* 
 int sp24_wgdec_usable(const sp_cuda_ctx *c);
 int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c); /* the dispatch rule: tried for n tokens */
 int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
-const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, int *deep);
+const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,
                    int variant); /* sm_90a wgmma.sp (tiles 4..8: variant 0..4) */
 int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
@@ -236,7 +235,6 @@ struct sp_plan {
     int cluster;            /* 1: the splits of a row block form a cluster and reduce through its
                                shared memory (sp_epilogue), 0: through ws and counters */
     int pf, pf_bitmap;      /* L2 prefetch distance in macro steps (2:4, bitmap) */
-    int deep;               /* the wgmma.sp decode's deep plan (sp24_wgdec.cu: 4 steps in flight) */
     size_t smem;            /* x staging bytes */
 };
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p);

@@ -82,8 +82,6 @@ extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode 
 
 extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 ? -1 : mode > 0; }
 
-extern "C" void sp_cuda_set_decode_deep(int mode) { g_ctx.cfg_wgd_deep = mode > 0; }
-
 extern "C" void sp_cuda_set_delta_depth(int groups) { g_ctx.cfg_dr_d = groups >= 3 && groups <= 10 ? groups : 0; }
 
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
@@ -395,9 +393,8 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     if (n > 16) return sp24_gemm_path(w, n, c);
     const char *kernel = "mma.sp decode", *split = NULL, *why = "";
     if (sp24_wgdec_wanted(n, c)) {
-        int deep = 0;
-        split = sp24_wgdec_split_path(w, n, c, &deep);
-        if (split) kernel = deep ? "wgmma.sp decode, 4 steps in flight (one block an SM)" : "wgmma.sp decode";
+        split = sp24_wgdec_split_path(w, n, c);
+        if (split) kernel = "wgmma.sp decode";
         else why = " (wgmma.sp decode: plan below 4 row tiles a block or x above 112 KB)";
     } else if (c->cfg_wgdec > 0) {
         why = " (wgmma.sp decode needs sm_90a)";

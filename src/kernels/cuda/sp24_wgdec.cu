@@ -43,10 +43,8 @@ __device__ __forceinline__ void wgd_stage(uint32_t xs, const __nv_bfloat16 *x, i
 }
 #endif
 
-/* S macro steps of weights in flight a warp: 2 (two blocks an SM), or 4 (the deep plan, one
- * block an SM: ~185 registers) */
-template <int NB, typename T, int S = 2>
-__global__ void __launch_bounds__(SP_THREADS, S > 2 ? 1 : 2)
+template <int NB, typename T>
+__global__ void __launch_bounds__(SP_THREADS, 2)
 sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, const T *__restrict__ xt, T *__restrict__ y,
                 float *ws, unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int cluster,
                 int wfirst) {
@@ -71,13 +69,9 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     float d[NB / 2];
 #pragma unroll
     for (int i = 0; i < NB / 2; i++) d[i] = 0.f;
-    uint4 a[S][8], e[S];
+    uint4 a0[8], a1[8], e0 = make_uint4(0x44444444u, 0x44444444u, 0x44444444u, 0x44444444u), e1 = e0;
 #pragma unroll
-    for (int k = 0; k < S; k++) {
-        e[k] = make_uint4(0x44444444u, 0x44444444u, 0x44444444u, 0x44444444u);
-#pragma unroll
-        for (int s = 0; s < 8; s++) a[k][s] = make_uint4(0, 0, 0, 0);
-    }
+    for (int s = 0; s < 8; s++) a0[s] = a1[s] = make_uint4(0, 0, 0, 0);
     int ms = m0 + kwi;
     auto load = [&](uint4 *a, uint4 &e, int m) {
 #pragma unroll
@@ -119,33 +113,33 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     if (wfirst) { /* weights first: with programmatic dependence (x is the previous kernel's output), and
                      from 9 tokens. H200 run 40, two builds alternated twice: x first is 0..0.3 us
                      faster at 8 tokens, 0.1..0.3 us slower at 16 */
-#pragma unroll
-        for (int k = 0; k < S; k++)
-            if (active && ms + k * kw < m1) load(a[k], e[k], ms + k * kw);
+        if (active && ms < m1) load(a0, e0, ms);
+        if (active && ms + kw < m1) load(a1, e1, ms + kw);
         sp_pdl_wait();
         stage_round(0);
         stage_round(1);
     } else {
         stage_round(0);
-        if (active && ms < m1) load(a[0], e[0], ms);
+        if (active && ms < m1) load(a0, e0, ms);
         stage_round(1);
-#pragma unroll
-        for (int k = 1; k < S; k++)
-            if (active && ms + k * kw < m1) load(a[k], e[k], ms + k * kw);
+        if (active && ms + kw < m1) load(a1, e1, ms + kw);
     }
-    /* x two rounds ahead whatever S */
-    for (int r = 0; r < R; r += S) {
-#pragma unroll
-        for (int k = 0; k < S; k++) {
-            if (k && r + k >= R) break;
-            x_ready();
-            if (ms < m1) { /* warpgroup-uniform */
-                compute(a[k], e[k], ms);
-                if (active && ms + S * kw < m1) load(a[k], e[k], ms + S * kw);
-            }
-            ms += kw;
-            stage_round(r + k + 2);
+    for (int r = 0; r < R; r += 2) {
+        x_ready();
+        if (ms < m1) { /* warpgroup-uniform */
+            compute(a0, e0, ms);
+            if (active && ms + 2 * kw < m1) load(a0, e0, ms + 2 * kw);
         }
+        ms += kw;
+        stage_round(r + 2);
+        if (r + 1 >= R) break;
+        x_ready();
+        if (ms < m1) {
+            compute(a1, e1, ms);
+            if (active && ms + 2 * kw < m1) load(a1, e1, ms + 2 * kw);
+        }
+        ms += kw;
+        stage_round(r + 3);
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
     float acc[NT][4];
@@ -186,61 +180,34 @@ int sp24_wgdec_usable(const sp_cuda_ctx *c) {
 
 /* Plan p for nb tokens as the launch would run it: grid, shared memory, and whether its clusters
  * stay (every one resident at once); 1 where it cannot run (fewer than 4 row tiles a block, x
- * staging above 112 KB: two blocks an SM; the deep kernel: one block an SM, 220 KB) */
+ * staging above 112 KB: two blocks an SM) */
 template <typename T>
-static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> k, size_t *smem,
-                   int deep) {
+static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> k, size_t *smem) {
     if (p->rpb < 4) return 1;
     *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
     const size_t xs = (size_t)p->spb * 4 * nb * 128 + 1024; /* 4 boxes a macro step, + alignment */
     size_t red = (size_t)SP_WARPS * (nb / 8) * 4 * 32 * 4;
     if (p->cluster) red += (size_t)p->rpb * 64 * 16;
     *smem = xs > red ? xs : red;
-    if (*smem > (deep ? 220 : 112) * 1024) return 1;
-    static size_t allowed[2][2]; /* per nb and S (and per T: one copy a template instance) */
-    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16][deep]));
+    if (*smem > 112 * 1024) return 1;
+    static size_t allowed[2]; /* per nb (and per T: one copy a template instance) */
+    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16]));
     p->cluster = p->cluster && sp_clusters_resident(k, p->splits, *smem, c) >= (int)grid->x;
     return 0;
 }
 
-/* The deep plan (sp_cuda_set_decode_deep): the S = 4 kernel, one block an SM of 4 row tiles (the
- * two warpgroups split K), K split over a cluster of the fewest blocks that leave every warp at
- * most 4 macro steps, so that all of a warp's weights are in flight at once and the grid (at most
- * one block an SM) starts in one wave: the 1-token mma.sp plan's shape (one load round, the K
- * splits summed on chip) for a warpgroup instruction. 1 where no such plan exists (more than
- * about 8.4 M weights at 4096 columns: 6144x4096 needs 192 blocks). */
-template <typename T>
-static int wgd_deep(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k, size_t *smem) {
-    const int KM = w->kp / 256, RB = (w->mp / 16 + 3) / 4;
-    int s = 1;
-    while ((((KM + s - 1) / s) + 1) / 2 > 4) s++;
-    if (s > 8 || RB * s > c->sm_count) return 1;
-    *k = nb == 8 ? sp24_wgd_kernel<8, T, 4> : sp24_wgd_kernel<16, T, 4>;
-    p->rpb = 4, p->splits = s, p->spb = (KM + s - 1) / s, p->nt = nb / 8, p->pf = p->pf_bitmap = 0;
-    p->cluster = s > 1 && c->cc_major >= 9 && c->cfg_cluster != 0 && !c->cluster_broken;
-    const int rc = wgd_fit(w, nb, c, p, grid, *k, smem, 1);
-    p->deep = rc == 0;
-    return rc;
-}
-
-/* The launch for n tokens: the deep plan where it is asked for and fits, else sp_plan_make's plan
- * for nb = 8 or 16 tokens (x staging sized for nb), 8 row tiles a block; where its K splits would go
- * through global memory, 4 row tiles a block (the two warpgroups split K) if that plan's clusters
- * are all resident in one wave. H200 session 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us (5
- * splits, global -> 2, a cluster), the others no better with 4. 1 (no error set) where no plan fits. */
+/* The launch for n tokens: sp_plan_make's plan for nb = 8 or 16 tokens (x staging sized for nb),
+ * 8 row tiles a block; where its K splits would go through global memory, 4 row tiles a block
+ * (the two warpgroups split K) if that plan's clusters are all resident in one wave. H200 session
+ * 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us (5 splits, global -> 2, a cluster), the
+ * others no better with 4. 1 (no error set) where no plan fits. */
 template <typename T>
 static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
                        size_t *smem) {
     const int nb = n <= 8 ? 8 : 16;
-    p->deep = 0;
-    if (c->cfg_wgd_deep > 0 && !c->cfg_rpb && !c->cfg_splits) {
-        const int rc = wgd_deep(w, nb, c, p, grid, k, smem);
-        if (rc <= 0) return rc;
-        p->deep = 0;
-    }
     *k = nb == 8 ? sp24_wgd_kernel<8, T> : sp24_wgd_kernel<16, T>;
     SP_CHK(sp_plan_make(w, nb, c, p));
-    const int rc = wgd_fit(w, nb, c, p, grid, *k, smem, 0);
+    const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
     if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster))) return rc;
     sp_cuda_ctx c4 = *c;
     c4.cfg_rpb = 4;
@@ -248,8 +215,7 @@ static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *
     dim3 g4;
     size_t s4;
     SP_CHK(sp_plan_make(w, nb, &c4, &p4));
-    p4.deep = 0;
-    const int rc4 = wgd_fit(w, nb, c, &p4, &g4, *k, &s4, 0);
+    const int rc4 = wgd_fit(w, nb, c, &p4, &g4, *k, &s4);
     if (rc4 < 0) return rc4;
     if (rc4 == 0 && p4.cluster && (int)(g4.x * g4.y) <= 2 * c->sm_count) *p = p4, *grid = g4, *smem = s4;
     else if (rc) return rc;
@@ -279,8 +245,8 @@ int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
 }
 
 /* The split-K path of the wgmma decode for n tokens ("", "cluster", "global"), or NULL where the
- * plan takes the mma.sp kernel; *deep: 1 where the deep plan runs */
-const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, int *deep) {
+ * plan takes the mma.sp kernel */
+const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     sp_plan p;
     dim3 grid;
     size_t smem;
@@ -293,6 +259,5 @@ const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c
         rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     }
     if (rc) return NULL;
-    *deep = p.deep;
     return p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
 }
