@@ -157,11 +157,6 @@ void sp_cuda_set_decode_cluster(int mode);
  * where it can run (an sm_90 device, a launch plan of 4 or 8 row tiles a block); elsewhere the
  * mma.sp kernel runs and sp_cuda_linear_path says so. */
 void sp_cuda_set_decode_wgmma(int mode);
-/* Delta rows' groups of 16 entries in flight a warp (loaded ahead into registers): 0 = automatic
- * (3), else 3..10, rounded down to 3, 4, 5, 6, 8 or 10 and to what the kernel's warps a block
- * allow (a block of 16 warps takes at most 6, of 32 warps 3); sp_cuda_linear_path says which ran.
- * For bench sweeps and tests. */
-void sp_cuda_set_delta_depth(int groups);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (an mma.sp tile), 1 = 128
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),

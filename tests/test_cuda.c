@@ -157,36 +157,6 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
  * every row spans exactly 15 binades (both ends present), an empty row: 2 bytes; 1: one row
  * spans 16: 2.5 bytes, the path names that row; 2: a bf16 subnormal: 2.5 bytes; 3: case 0's
  * weight with SP_DR_W16=0: 2.5 bytes. Each against the double reference, row by row. */
-/* Delta rows with 4-10 groups in flight a warp (sp_cuda_set_delta_depth), in both entry forms,
- * with tasks shorter and longer than the depth and filler entries; the depth a block of P
- * warps allows (16 warps: 6; 32: 3) is the one that runs and that the path names. */
-static void test_delta_depth(const int *n_all, const int *n_small) {
-    static const struct { const char *p; int d, want; } cs[] = {
-        {"8", 4, 4}, {"8", 5, 5}, {"4", 6, 6}, {"8", 8, 8}, {"8", 10, 10}, {"8", 7, 6}, {"16", 10, 6}, {"32", 6, 3}};
-    for (int form = 0; form < 2; form++) {
-        setenv("SP_DR_W16", form ? "1" : "0", 1);
-        for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) {
-            setenv("SP_DR_P", cs[i].p, 1);
-            sp_cuda_set_delta_depth(cs[i].d);
-            uint16_t *dense = malloc((size_t)64 * 1024 * 2);
-            gc_make_unstructured(64, 1024, 0.5, dense);
-            sp_cuda_weight *w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, 64, 1024, dense);
-            char want[48];
-            snprintf(want, sizeof want, ", %d groups in flight a warp", cs[i].want);
-            const char *path = w ? sp_cuda_linear_path(w, 1) : sp_last_error();
-            CHECK(w && strstr(path, want), "delta rows P %s depth %d: path \"%s\", want \"%s\"", cs[i].p, cs[i].d, path, want);
-            sp_cuda_weight_free(w);
-            free(dense);
-            printf("  delta rows %s warps, depth %d (%s form): %d runs\n", cs[i].p, cs[i].d, form ? "2-byte" : "2.5-byte", cs[i].want);
-            test_unstructured(200, 1024, 0.5, n_all, 7);  /* 4-8 groups a task */
-            test_unstructured(129, 3008, 0.6, n_small, 3); /* 8-24 */
-            test_unstructured(70, 3008, 0.97, n_small, 3); /* fillers, 1-3 */
-        }
-    }
-    unsetenv("SP_DR_P");
-    sp_cuda_set_delta_depth(0);
-}
-
 static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     const int bad_row = out / 2;
@@ -736,7 +706,6 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.7, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
     unsetenv("SP_DR_P");
-    test_delta_depth(n_all, n_small);
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);

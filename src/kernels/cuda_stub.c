@@ -111,7 +111,6 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
 void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
 void sp_cuda_set_decode_cluster(int mode) { (void)mode; }
 void sp_cuda_set_decode_wgmma(int mode) { (void)mode; }
-void sp_cuda_set_delta_depth(int groups) { (void)groups; }
 void sp_cuda_set_gemm_tile(int tile) { (void)tile; }
 void sp_cuda_set_bsr_block(int bs) { (void)bs; }
 

@@ -1,9 +1,9 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
- *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--delta-depth] [--cluster-ab]
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab]
  *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
- * rows' knobs (see delta_sweep); --delta-depth: its groups in flight (delta_depth); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
+ * rows' knobs (see delta_sweep); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
  * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
@@ -196,55 +196,6 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     return 0;
 }
 
-/* --delta-depth: delta rows' groups in flight a warp (sp_cuda_set_delta_depth) 3, 4, 5, 6, 8, 10,
- * then 3 again (an A/B/.../A), on one upload each of the warps a block the rule picks and of 8 and
- * 16 (SP_DR_P; the rule's entry form), at 50, 70 and 90% on the four shapes (SP_DSWEEP_FROM: the
- * first shape), 1 and 4 tokens, weights rotated, against cuBLAS in the same process; the depth
- * column is the one that ran (a block of 16 warps takes at most 6). */
-static int delta_depth(const void *xd, void *yd, void *yd2) {
-    static const char *ps[] = {"-1", "8", "16"};
-    static const int ds[] = {3, 4, 5, 6, 8, 10, 3};
-    const char *sf = getenv("SP_DSWEEP_FROM");
-    printf("\n## delta rows: groups in flight a warp (rotated; warps -1: the rule)\n\n"
-           "| out x in | pattern | warps | form | depth | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | "
-           "speedup | MB | floor us | rel err n=1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    const double sps[] = {0.5, 0.7, 0.9};
-    for (int s = sf && atoi(sf) > 0 && atoi(sf) < NSHAPES ? atoi(sf) : 0; s < NSHAPES; s++) {
-        const int out = shapes[s][0], in = shapes[s][1];
-        uint16_t *dense = malloc((size_t)out * in * 2);
-        for (int p = 0; p < 3; p++) {
-            gc_make_unstructured(out, in, sps[p], dense);
-            sp_cuda_weight *wd[MAXCOPY] = {0};
-            const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd);
-            if (!cd) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-            const double td1 = time_w(wd, cd, xd, 1, yd, 0), td4 = time_w(wd, cd, xd, 4, yd, 0);
-            for (int a = 0; a < 3; a++) {
-                setenv("SP_DR_P", ps[a], 1);
-                sp_cuda_weight *wl[MAXCOPY] = {0};
-                const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
-                if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
-                const double b = (double)sp_cuda_weight_bytes(wl[0]), fl = time_read((size_t)b, 0);
-                for (int i = 0; i < (int)(sizeof ds / sizeof ds[0]); i++) {
-                    sp_cuda_set_delta_depth(ds[i]);
-                    const double t1 = time_w(wl, cl, xd, 1, yd, 0), t4 = time_w(wl, cl, xd, 4, yd, 0);
-                    const double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2);
-                    const char *path = sp_cuda_linear_path(wl[0], 1), *d = strstr(path, ", ");
-                    printf("| %dx%d | %.0f%% | %s | %s | %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.1e |\n", out, in,
-                           sps[p] * 100, ps[a], strncmp(path, "2-byte", 6) ? "2.5B" : "2B", d ? atoi(d + 2) : -1, td1, t1, td1 / t1,
-                           td4, t4, td4 / t4, b * 1e-6, fl, e1);
-                    fflush(stdout);
-                }
-                sp_cuda_set_delta_depth(0);
-                free_all(wl, cl);
-            }
-            unsetenv("SP_DR_P");
-            free_all(wd, cd);
-        }
-        free(dense);
-    }
-    return 0;
-}
-
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -359,7 +310,7 @@ static int prefill_study(const void *xd, void *yd, int steady) {
 }
 
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, ddepth = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -367,7 +318,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--delta-sweep")) dsweep = 1;
-        else if (!strcmp(argv[i], "--delta-depth")) ddepth = 1;
         else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
         else if (!strcmp(argv[i], "--wgdec-ab")) wgab = 1;
         else if (!strcmp(argv[i], "--prefill-ab")) preab = 1;
@@ -380,16 +330,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--delta-depth] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !ddepth && !clab && !wgab && !preab && !presteady && !prof && !att && prof_tile < 0) {
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !wgab && !preab && !presteady && !prof && !att && prof_tile < 0) {
         dec = pre = 1;
         uns = blk = bench_dt == SP_CUDA_BF16;
     }
-    if (bench_dt == SP_CUDA_F16 && (uns || blk || sweep || dsweep || ddepth || clab || prof || att || prof_tile >= 0)) {
+    if (bench_dt == SP_CUDA_F16 && (uns || blk || sweep || dsweep || clab || prof || att || prof_tile >= 0)) {
         fprintf(stderr, "--f16 goes with --decode and --prefill only (the other forms are built for bf16)\n");
         return 2;
     }
@@ -599,7 +549,6 @@ int main(int argc, char **argv) {
     }
 
     if (dsweep && delta_sweep(xd, yd, yd2)) return 1;
-    if (ddepth && delta_depth(xd, yd, yd2)) return 1;
     if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",
                           set_cluster, xd, yd, yd2))
         return 1;

@@ -46,7 +46,6 @@ struct sp_cuda_ctx {
     int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = where it can run (sp_plan_make), 0 = off */
     int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
     int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, -1 = from 4 tokens, 0 = off, 1 = any n */
-    int cfg_dr_d;           /* sp_cuda_set_delta_depth: delta rows' groups in flight a warp, 0 = automatic */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
@@ -124,7 +123,6 @@ int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms);
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
-int spdr_depth(const sp_cuda_weight *w, const sp_cuda_ctx *c); /* groups in flight a warp */
 int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp_csr_upload(sp_cuda_weight *w, const uint16_t *dense);

@@ -82,8 +82,6 @@ extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode 
 
 extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 ? -1 : mode > 0; }
 
-extern "C" void sp_cuda_set_delta_depth(int groups) { g_ctx.cfg_dr_d = groups >= 3 && groups <= 10 ? groups : 0; }
-
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
@@ -379,14 +377,10 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     static char buf[192];
     if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) {
-        const int d = c ? spdr_depth(w, c) : 3;
-        if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row), %d groups in flight a warp", d);
-        else if (w->dr_row < 0)
-            snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
-                     "SP_DR_W16=0; or 2^24 columns), %d groups in flight a warp", d);
-        else
-            snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
-                     "2-byte form holds 15), %d groups in flight a warp", w->dr_row, w->dr_span, d);
+        if (w->dr_w16) return "2-byte entries (f16 bits rebased a row)";
+        if (w->dr_row < 0) return "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or SP_DR_W16=0; or 2^24 columns)";
+        snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the 2-byte form holds 15)",
+                 w->dr_row, w->dr_span);
         return buf;
     }
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";

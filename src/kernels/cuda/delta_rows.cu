@@ -170,13 +170,10 @@ struct dr_group {
     uint2 d;
 };
 
-/* Block = row group blockIdx.x, warp = part; D groups in flight a warp (spdr_depth). (H200 run
- * 62: a warp's first groups loaded before it waits for x, not after, was no faster: within +-0.1
- * us, 0.45 us slower once.) Deeper D needs registers: 10 a group in the 2.5-byte form, 8 in the
- * 2-byte one, so fewer threads a block. */
-#define SPDR_THREADS(D) ((D) <= 3 ? 1024 : (D) <= 6 ? 512 : 256)
-template <int N, bool W16, int D>
-__global__ void __launch_bounds__(SPDR_THREADS(D))
+/* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
+ * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once.) */
+template <int N, bool W16>
+__global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
     extern __shared__ uint4 smem4[];
@@ -255,7 +252,9 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
         }
     };
-    /* D groups in registers, each refilled D groups ahead once used (no copies) */
+    /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
+     * D = 4 5-10% slower than 3 at 1 token on every shape, tasks of 4 groups included */
+    constexpr int D = 3;
     dr_group q[D];
 #pragma unroll
     for (int k = 0; k < D; k++) load(q[k], k);
@@ -280,45 +279,18 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
 }
 
-/* Groups in flight a warp: the forced depth (sp_cuda_set_delta_depth) or 3, where the block's
- * threads allow it (SPDR_THREADS), else the deepest that does. H200 run 17 (persistent blocks,
- * the 2.5-byte form at 64 registers): 4 was 5-10% slower than 3 at 1 token on every shape. */
-int spdr_depth(const sp_cuda_weight *w, const sp_cuda_ctx *c) {
-    static const int ds[] = {10, 8, 6, 5, 4, 3};
-    const int want = c->cfg_dr_d > 0 ? c->cfg_dr_d : 3;
-    for (int d : ds)
-        if (d <= want && w->dr_p * 32 <= SPDR_THREADS(d)) return d;
-    return 3;
-}
-
 /* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
-template <int N, bool W16, int D>
-static int spdr_launch_d(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
-    if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    static size_t allowed; /* per template instance */
-    SP_CHK(sp_allow_smem(spdr_kernel<N, W16, D>, smem, &allowed));
-    spdr_kernel<N, W16, D><<<(w->out + 31) / 32, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y,
-                                                                                n, w->out, w->in);
-    SP_CU(cudaGetLastError());
-    return 0;
-}
-
-template <int N, bool W16>
-static int spdr_launch_f(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    switch (spdr_depth(w, c)) {
-    case 4: return spdr_launch_d<N, W16, 4>(w, x, n, y, c);
-    case 5: return spdr_launch_d<N, W16, 5>(w, x, n, y, c);
-    case 6: return spdr_launch_d<N, W16, 6>(w, x, n, y, c);
-    case 8: return spdr_launch_d<N, W16, 8>(w, x, n, y, c);
-    case 10: return spdr_launch_d<N, W16, 10>(w, x, n, y, c);
-    default: return spdr_launch_d<N, W16, 3>(w, x, n, y, c);
-    }
-}
-
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    return w->dr_w16 ? spdr_launch_f<N, true>(w, x, n, y, c) : spdr_launch_f<N, false>(w, x, n, y, c);
+    const int RG = (w->out + 31) / 32;
+    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
+    if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
+    auto k = w->dr_w16 ? spdr_kernel<N, true> : spdr_kernel<N, false>;
+    static size_t allowed[2]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16]));
+    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in);
+    SP_CU(cudaGetLastError());
+    return 0;
 }
 
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
