@@ -706,6 +706,23 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.7, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
     unsetenv("SP_DR_P");
+    /* uniform tasks (every task padded alike, its first groups loaded before x is in): both entry
+     * forms, fillers, 4 and 32 warps, tasks shorter than the three groups in flight */
+    setenv("SP_DR_U", "1", 1);
+    test_unstructured(200, 1024, 0.7, n_all, 7);
+    test_unstructured(1000, 4096, 0.9, n_small, 3);
+    test_unstructured(70, 3008, 0.97, n_all, 7);
+    test_unstructured(37, 112, 0.5, n_all, 7);
+    test_delta_forms(130, 1008, 0.7, n_small, 3);
+    setenv("SP_DR_W16", "0", 1);
+    test_unstructured(200, 1024, 0.5, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_small, 3);
+    setenv("SP_DR_P", "4", 1);
+    test_unstructured(129, 1040, 0.6, n_all, 7);
+    setenv("SP_DR_P", "32", 1);
+    test_unstructured(200, 1024, 0.9, n_small, 3);
+    unsetenv("SP_DR_P");
+    unsetenv("SP_DR_U");
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);

@@ -110,9 +110,14 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     for (int rg = 0; rg < RG; rg++) E = std::max<size_t>(E, (most[rg] + P - 1) / P);
     E = (E + 15) / 16 * 16;
     w->dr_p = P;
+    /* Uniform tasks (dr_gt > 0): every row group padded to P x E entries, so that task t's blocks
+     * start at t x E/16 and a warp issues its first loads as the kernel starts, with x's copies,
+     * not after reading its task's place and waiting for x. SP_DR_U: 1 on, 0 or unset off. */
+    const char *ue = getenv("SP_DR_U");
+    w->dr_gt = ue && atoi(ue) > 0 ? (int)(E / 16) : 0;
     const size_t T = (size_t)RG * P; /* tasks */
     size_t total = 0;                /* blocks */
-    for (int rg = 0; rg < RG; rg++) total += (most[rg] + 15) / 16;
+    for (int rg = 0; rg < RG; rg++) total += w->dr_gt ? P * E / 16 : (most[rg] + 15) / 16;
     uint32_t *task = (uint32_t *)malloc(T * 8), *base = (uint32_t *)calloc(T * 32, 4);
     uint4 *hb = (uint4 *)calloc(std::max<size_t>(total, 1) * BLK, 16);
     if (!task || !base || !hb || total > 0xffffffffu) {
@@ -146,7 +151,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
             });
         }
         t += P;
-        b += (most[rg] + 15) / 16;
+        b += w->dr_gt ? P * E / 16 : (most[rg] + 15) / 16;
     }
     int rc = 0;
     if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * BLK * 16) != cudaSuccess ||
@@ -155,7 +160,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         cudaMemcpy(w->boff, task, T * 8, cudaMemcpyHostToDevice) != cudaSuccess ||
         cudaMemcpy(w->bm, base, T * 32 * 4, cudaMemcpyHostToDevice) != cudaSuccess)
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
-    w->bytes = total * BLK * 16 + T * (8 + 32 * 4);
+    w->bytes = total * BLK * 16 + T * ((w->dr_gt ? 0 : 8) + 32 * 4);
     free(emax);
     free(len);
     free(task);
@@ -172,14 +177,30 @@ struct dr_group {
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once.) */
-template <int N, bool W16>
+template <int N, bool W16, bool U = false>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
-            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K) {
+            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
     extern __shared__ uint4 smem4[];
     const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
     float *red = reinterpret_cast<float *>(smem4 + N * K / 8);      /* (P, N, 32) the parts' sums */
     const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, task = blockIdx.x * P + warp;
+    constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
+    /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
+     * D = 4 5-10% slower than 3 at 1 token on every shape, tasks of 4 groups included; run 70
+     * (blocks a row group): 4-10 slower still, +0.1..+1.5 us, up to 4 us where fewer blocks fit */
+    constexpr int D = 3;
+    dr_group u0[U ? D : 1]; /* uniform tasks: the first D groups, loaded as the kernel starts (ptxas
+                               puts them after x's copies are issued, before the wait for them) */
+    const uint32_t bw0 = U ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
+    if constexpr (U)
+#pragma unroll
+        for (int g = 0; g < D; g++) { /* gt >= 1: group min(g, gt - 1), zeroed past the task */
+            const uint4 *p = blk + ((size_t)task * gt + min(g, gt - 1)) * BLK;
+            u0[g].a = sp_ld_stream(p + lane);
+            u0[g].b = sp_ld_stream(p + 32 + lane);
+            u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
+        }
     { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
@@ -190,10 +211,14 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
     asm volatile("cp.async.wait_all;");
     __syncthreads();
-    const uint2 ti = __ldg(tinfo + task);
-    const uint32_t b0 = ti.x;
-    const int it = (int)ti.y;
-    constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
+    uint32_t b0; /* the task's first block */
+    int it;      /* and its blocks */
+    if constexpr (U) {
+        b0 = (uint32_t)task * gt, it = gt;
+    } else {
+        const uint2 ti = __ldg(tinfo + task);
+        b0 = ti.x, it = (int)ti.y;
+    }
     auto load = [&](dr_group &q, int g) { /* past the task: zeros (value 0, delta 0) */
         if (g < it) {
             const uint4 *p = blk + (size_t)(b0 + g) * BLK;
@@ -208,7 +233,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     float acc[N];
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
-    const uint32_t bw = __ldg(base + (size_t)task * 32 + lane);
+    const uint32_t bw = U ? bw0 : __ldg(base + (size_t)task * 32 + lane);
     uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
     /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
      * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
@@ -252,12 +277,16 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
         }
     };
-    /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
-     * D = 4 5-10% slower than 3 at 1 token on every shape, tasks of 4 groups included */
-    constexpr int D = 3;
     dr_group q[D];
 #pragma unroll
-    for (int k = 0; k < D; k++) load(q[k], k);
+    for (int k = 0; k < D; k++) {
+        if constexpr (U) {
+            q[k] = u0[k];
+            if (k >= it) q[k].a = q[k].b = make_uint4(0, 0, 0, 0), q[k].d = make_uint2(0, 0);
+        } else {
+            load(q[k], k);
+        }
+    }
     for (int g = 0; g < it; g += D) {
 #pragma unroll
         for (int k = 0; k < D; k++) {
@@ -285,10 +314,11 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const int RG = (w->out + 31) / 32;
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    auto k = w->dr_w16 ? spdr_kernel<N, true> : spdr_kernel<N, false>;
-    static size_t allowed[2]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16]));
-    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in);
+    const int u = w->dr_gt > 0;
+    auto k = w->dr_w16 ? (u ? spdr_kernel<N, true, true> : spdr_kernel<N, true>) : (u ? spdr_kernel<N, false, true> : spdr_kernel<N, false>);
+    static size_t allowed[4]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
+    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in, w->dr_gt);
     SP_CU(cudaGetLastError());
     return 0;
 }
