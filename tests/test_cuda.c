@@ -144,6 +144,9 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     const char *w16 = getenv("SP_DR_W16"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
     const char *dwant = (w16 ? atoi(w16) > 0 : in >= 8192) ? "2-byte" : "2.5-byte";
     CHECK(!w[3] || !strncmp(dpath, dwant, strlen(dwant)), "delta rows %dx%d: path \"%s\", want %s", out, in, dpath, dwant);
+    const char *ue = getenv("SP_DR_U"); /* 1: uniform tasks always, 0 never */
+    CHECK(!w[3] || !ue || (strstr(dpath, "uniform tasks") != NULL) == (atoi(ue) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_U=%s",
+          out, in, dpath, ue);
     /* cuSPARSE's bf16 SpMM is off by 2e-2 over 8192 dense columns: CSR only where it holds */
     if (ok) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 5 : 4, w, name);
     sp_cuda_weight_free(wd);
@@ -157,6 +160,37 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
  * every row spans exactly 15 binades (both ends present), an empty row: 2 bytes; 1: one row
  * spans 16: 2.5 bytes, the path names that row; 2: a bf16 subnormal: 2.5 bytes; 3: case 0's
  * weight with SP_DR_W16=0: 2.5 bytes. Each against the double reference, row by row. */
+/* Delta rows' rule for uniform tasks: taken where padding every row group to the longest adds at
+ * most 3% to the blocks. Every row with 256 nonzeros (16 groups in each of 16 parts): no padding,
+ * uniform; one row group with 4x longer rows: 4x the blocks, per-task table. Both against the
+ * double reference. */
+static void test_delta_uniform_rule(void) {
+    const int out = 256, in = 1024;
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    for (int cs = 0; cs < 2; cs++) {
+        for (int r = 0; r < out; r++) {
+            const int nnz = cs == 1 && r < 32 ? 1024 : 256;
+            for (int c = 0; c < in; c++) dense[(size_t)r * in + c] = 0;
+            for (int k = 0; k < nnz; k++) { /* nnz distinct columns, spread (1024 / nnz apart, a random start) */
+                const int c = (int)((k * (in / nnz) + gc_next() % (uint64_t)(in / nnz)) % in);
+                dense[(size_t)r * in + c] = (uint16_t)(0x3c00 + (gc_next() & 0x3ff) + ((gc_next() & 1) << 15));
+            }
+        }
+        sp_cuda_weight *w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+        const char *path = w ? sp_cuda_linear_path(w, 1) : sp_last_error();
+        CHECK(w && (strstr(path, "uniform tasks") != NULL) == (cs == 0), "delta rows uniform rule, case %d: path \"%s\"", cs, path);
+        printf("  delta rows uniform rule case %d: %s\n", cs, path);
+        sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
+        const int ns[] = {1, 4};
+        sp_cuda_weight *const ws[1] = {w};
+        const char *const names[1] = {"delta (uniform rule)"};
+        if (w && wd) check_forms(dense, out, in, ns, 2, wd, 1, ws, names);
+        sp_cuda_weight_free(w);
+        sp_cuda_weight_free(wd);
+    }
+    free(dense);
+}
+
 static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     const int bad_row = out / 2;
@@ -694,6 +728,7 @@ int main(int argc, char **argv) {
     test_unstructured(70, 3008, 0.97, n_all, 7);     /* long gaps: delta rows' filler entries */
     test_delta_forms(130, 1008, 0.7, n_all, 7);
     test_delta_forms(37, 3008, 0.95, n_small, 3);
+    test_delta_uniform_rule();
     setenv("SP_DR_W16", "0", 1); /* the 2.5-byte form on fillers and a larger shape */
     test_unstructured(1000, 4096, 0.9, n_small, 3);
     test_unstructured(70, 3008, 0.97, n_small, 3);

@@ -377,10 +377,14 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     static char buf[192];
     if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) {
-        if (w->dr_w16) return "2-byte entries (f16 bits rebased a row)";
-        if (w->dr_row < 0) return "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or SP_DR_W16=0; or 2^24 columns)";
-        snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the 2-byte form holds 15)",
-                 w->dr_row, w->dr_span);
+        const char *tasks = w->dr_gt ? ", uniform tasks" : "";
+        if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
+        else if (w->dr_row < 0)
+            snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
+                     "SP_DR_W16=0; or 2^24 columns)%s", tasks);
+        else
+            snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
+                     "2-byte form holds 15)%s", w->dr_row, w->dr_span, tasks);
         return buf;
     }
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";

@@ -22,7 +22,8 @@
  *   blk (bvals, DR_BLOCK uint4 a block): [0, 32) entries 0-7 of lane 0..31 (8 bf16 each),
  *     [32, 64) entries 8-15, [64, 80) deltas: lane l's uint2 at uint2 index l, entry i in
  *     bits 4(i%8).. of word i/8;
- *   task (boff, uint2 a task, rg * P + p): first block, blocks;
+ *   task (boff, uint2 a task, rg * P + p): first block, blocks (not read with uniform tasks: every
+ *     row group padded to P x E entries, task t's blocks start at t x E/16; see spdr_upload);
  *   base (bm): [task * 32 + lane] = column before the part's first entry (0 for part 0).
  * Bytes: 2.5 an entry (nonzeros and fillers: ~20% more entries at 90%, none at <= 70%) +
  * the last parts' pads + 136 a task.
@@ -112,12 +113,19 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     w->dr_p = P;
     /* Uniform tasks (dr_gt > 0): every row group padded to P x E entries, so that task t's blocks
      * start at t x E/16 and a warp issues its first loads as the kernel starts, with x's copies,
-     * not after reading its task's place and waiting for x. SP_DR_U: 1 on, 0 or unset off. */
+     * not after reading its task's place and waiting for x. The padding (E: the longest row group
+     * over P, in whole groups) is bytes read: H200 run 71, A/B/A/B at 1 token: +2.4% bytes
+     * 14336x4096 and 6144x4096 at 50% 1.3 and 0.5 us faster; +5..+9% (4096x14336, 4096x4096 at
+     * 50%) 0.3-0.6 us slower, +8..+37% at 70-90% -0.35..+0.6 us. Taken where it adds at most 3%
+     * to the blocks; SP_DR_U: 1 always, 0 never, -1 or unset the rule. */
+    size_t exact = 0; /* blocks */
+    for (int rg = 0; rg < RG; rg++) exact += (most[rg] + 15) / 16;
+    const size_t padded = (size_t)RG * P * (E / 16);
     const char *ue = getenv("SP_DR_U");
-    w->dr_gt = ue && atoi(ue) > 0 ? (int)(E / 16) : 0;
-    const size_t T = (size_t)RG * P; /* tasks */
-    size_t total = 0;                /* blocks */
-    for (int rg = 0; rg < RG; rg++) total += w->dr_gt ? P * E / 16 : (most[rg] + 15) / 16;
+    const int uni = ue && *ue && atoi(ue) >= 0 ? atoi(ue) > 0 : padded * 100 <= exact * 103;
+    w->dr_gt = uni ? (int)(E / 16) : 0;
+    const size_t T = (size_t)RG * P;          /* tasks */
+    const size_t total = uni ? padded : exact; /* blocks */
     uint32_t *task = (uint32_t *)malloc(T * 8), *base = (uint32_t *)calloc(T * 32, 4);
     uint4 *hb = (uint4 *)calloc(std::max<size_t>(total, 1) * BLK, 16);
     if (!task || !base || !hb || total > 0xffffffffu) {
