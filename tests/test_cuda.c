@@ -154,12 +154,6 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     free(dense);
 }
 
-/* Delta rows' two entry forms. The 2-byte form rebases each row's exponents to its largest
- * (15 binades); rows get their own exponent ranges here (bf16 bits drawn directly), so a wrong
- * row scale would show in that row's error, which the norm over all rows would hide. case 0:
- * every row spans exactly 15 binades (both ends present), an empty row: 2 bytes; 1: one row
- * spans 16: 2.5 bytes, the path names that row; 2: a bf16 subnormal: 2.5 bytes; 3: case 0's
- * weight with SP_DR_W16=0: 2.5 bytes. Each against the double reference, row by row. */
 /* Delta rows' rule for uniform tasks: taken where padding every row group to the longest adds at
  * most 3% to the blocks. Every row with 256 nonzeros (16 groups in each of 16 parts): no padding,
  * uniform; one row group with 4x longer rows: 4x the blocks, per-task table. Both against the
@@ -191,6 +185,12 @@ static void test_delta_uniform_rule(void) {
     free(dense);
 }
 
+/* Delta rows' two entry forms. The 2-byte form rebases each row's exponents to its largest
+ * (15 binades); rows get their own exponent ranges here (bf16 bits drawn directly), so a wrong
+ * row scale would show in that row's error, which the norm over all rows would hide. case 0:
+ * every row spans exactly 15 binades (both ends present), an empty row: 2 bytes; 1: one row
+ * spans 16: 2.5 bytes, the path names that row; 2: a bf16 subnormal: 2.5 bytes; 3: case 0's
+ * weight with SP_DR_W16=0: 2.5 bytes. Each against the double reference, row by row. */
 static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     const int bad_row = out / 2;

@@ -150,9 +150,9 @@ static int attention(int only_n) {
  * bytes, same method. (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
  * removed; runs 17-59 swept the persistent blocks' task length, a form removed after run 61.) */
 static int delta_sweep(const void *xd, void *yd, void *yd2) {
-    /* warps a row-group block and entry form (SP_DR_W16: 1 = 2 bytes where the weight fits,
-     * 0 = 2.5 bytes), -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form, the rule
-     * again (an A/B/C/A), then the other warps on 2 bytes */
+    /* warps a row-group block, entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 = 2.5
+     * bytes) and uniform tasks, -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form,
+     * the rule again (an A/B/C/A), then the other warps on 2 bytes */
     static const char *cfg0[][3] = {{"-1", "-1", "-1"}, {"16", "1", "-1"}, {"-1", "0", "-1"}, {"-1", "-1", "-1"},
                                     {"-1", "1", "-1"},  {"8", "1", "-1"},  {"32", "1", "-1"}, {"4", "1", "-1"}};
     /* SP_DSWEEP_U=1: uniform tasks (SP_DR_U) by the rule, off and on, twice (A/B/C/A/B/C), then on

@@ -184,7 +184,8 @@ struct dr_group {
 };
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
- * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once.) */
+ * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
+ * waited for the task table. U: uniform tasks, no table, see spdr_upload.) */
 template <int N, bool W16, bool U = false>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
@@ -196,7 +197,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
     /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
      * D = 4 5-10% slower than 3 at 1 token on every shape, tasks of 4 groups included; run 70
-     * (blocks a row group): 4-10 slower still, +0.1..+1.5 us, up to 4 us where fewer blocks fit */
+     * (blocks a row group, fewer threads a block for deeper): every D of 4-10 slower on every
+     * shape and sparsity, +0.1..+6 us, the more the deeper */
     constexpr int D = 3;
     dr_group u0[U ? D : 1]; /* uniform tasks: the first D groups, loaded as the kernel starts (ptxas
                                puts them after x's copies are issued, before the wait for them) */
