@@ -144,6 +144,9 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     const char *w16 = getenv("SP_DR_W16"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
     const char *dwant = (w16 ? atoi(w16) > 0 : in >= 8192) ? "2-byte" : "2.5-byte";
     CHECK(!w[3] || !strncmp(dpath, dwant, strlen(dwant)), "delta rows %dx%d: path \"%s\", want %s", out, in, dpath, dwant);
+    const char *hd = getenv("SP_DR_HEAD"); /* 1: heads */
+    CHECK(!w[3] || !hd || (strstr(dpath, ", heads") != NULL) == (atoi(hd) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_HEAD=%s",
+          out, in, dpath, hd);
     const char *ue = getenv("SP_DR_U"); /* 1: uniform tasks always, 0 never */
     CHECK(!w[3] || !ue || (strstr(dpath, "uniform tasks") != NULL) == (atoi(ue) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_U=%s",
           out, in, dpath, ue);
@@ -758,6 +761,24 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.9, n_small, 3);
     unsetenv("SP_DR_P");
     unsetenv("SP_DR_U");
+    /* heads (each task's first groups at a fixed place, the rest through the task table): both
+     * forms, fillers, short tasks (fewer groups than the head), 4 and 32 warps */
+    setenv("SP_DR_HEAD", "1", 1);
+    setenv("SP_DR_W16", "1", 1);
+    test_unstructured(200, 1024, 0.7, n_all, 7);
+    test_unstructured(1000, 4096, 0.9, n_small, 3);
+    test_unstructured(70, 3008, 0.97, n_all, 7);
+    test_unstructured(37, 112, 0.5, n_all, 7);
+    test_delta_forms(130, 1008, 0.7, n_small, 3);
+    setenv("SP_DR_W16", "0", 1);
+    test_unstructured(200, 1024, 0.5, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_small, 3);
+    setenv("SP_DR_P", "4", 1);
+    test_unstructured(129, 1040, 0.6, n_all, 7);
+    setenv("SP_DR_P", "32", 1);
+    test_unstructured(200, 1024, 0.9, n_small, 3);
+    unsetenv("SP_DR_P");
+    unsetenv("SP_DR_HEAD");
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);

@@ -377,7 +377,7 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     static char buf[192];
     if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) {
-        const char *tasks = w->dr_gt ? ", uniform tasks" : "";
+        const char *tasks = w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "";
         if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
         else if (w->dr_row < 0)
             snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "

@@ -121,22 +121,40 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     size_t exact = 0; /* blocks */
     for (int rg = 0; rg < RG; rg++) exact += (most[rg] + 15) / 16;
     const size_t padded = (size_t)RG * P * (E / 16);
-    const char *ue = getenv("SP_DR_U");
-    const int uni = ue && *ue && atoi(ue) >= 0 ? atoi(ue) > 0 : padded * 100 <= exact * 103;
+    const char *ue = getenv("SP_DR_U"), *he = getenv("SP_DR_HEAD");
+    /* Heads (dr_h > 0; SP_DR_HEAD=1, A/B): each task's first H = min(3, E/16) groups in a head
+     * region at task x H (padded only where a task is shorter), the rest in a tail per task
+     * through the task table: the first loads need no table, and the bytes stay within a few
+     * groups a row group of the exact count. */
+    const int heads = he && atoi(he) > 0;
+    const int uni = !heads && (ue && *ue && atoi(ue) >= 0 ? atoi(ue) > 0 : padded * 100 <= exact * 103);
     w->dr_gt = uni ? (int)(E / 16) : 0;
-    const size_t T = (size_t)RG * P;          /* tasks */
-    const size_t total = uni ? padded : exact; /* blocks */
+    const size_t H = heads ? std::min<size_t>(3, E / 16) : 0;
+    w->dr_h = (int)H;
+    const size_t T = (size_t)RG * P; /* tasks */
+    std::vector<size_t> tnb(T), tb(T); /* a task's groups; its blocks (heads: its tail's) */
+    for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++, t += P) {
+        for (size_t p = 0; p < (size_t)P; p++) /* parts past the longest row: no blocks */
+            tnb[t + p] = p * E < most[rg] ? (std::min(most[rg], (p + 1) * E) - p * E + 15) / 16 : 0;
+        if (!heads)
+            for (size_t p = 0; p < (size_t)P; p++) tb[t + p] = b + p * (E / 16);
+        b += uni ? P * E / 16 : (most[rg] + 15) / 16;
+    }
+    size_t total = uni ? padded : exact; /* blocks */
+    if (heads) {
+        total = T * H;
+        for (size_t t = 0; t < T; t++) tb[t] = total, total += tnb[t] > H ? tnb[t] - H : 0;
+    }
+    /* block of group gi of task tt */
+    auto block_of = [&](size_t tt, size_t gi) { return heads ? (gi < H ? tt * H + gi : tb[tt] + gi - H) : tb[tt] + gi; };
     uint32_t *task = (uint32_t *)malloc(T * 8), *base = (uint32_t *)calloc(T * 32, 4);
     uint4 *hb = (uint4 *)calloc(std::max<size_t>(total, 1) * BLK, 16);
     if (!task || !base || !hb || total > 0xffffffffu) {
         free(emax); free(len); free(task); free(base); free(hb);
         return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
     }
-    for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++) {
-        for (size_t p = 0; p < (size_t)P; p++) { /* parts past the longest row: no blocks */
-            const size_t nb = p * E < most[rg] ? (std::min(most[rg], (p + 1) * E) - p * E + 15) / 16 : 0;
-            task[2 * (t + p)] = (uint32_t)(b + p * (E / 16)), task[2 * (t + p) + 1] = (uint32_t)nb;
-        }
+    for (size_t t = 0; t < T; t++) task[2 * t] = (uint32_t)tb[t], task[2 * t + 1] = (uint32_t)tnb[t];
+    for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++) {
         for (int lane = 0; lane < 32; lane++) {
             const int r = (int)rg * 32 + lane, em = r < M ? emax[r] : 0;
             const uint32_t top = w->dr_w16 ? (uint32_t)em << 24 : 0; /* the 2-byte form: the row's exponent */
@@ -145,7 +163,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
             walk(r, [&](uint16_t v, int d, int col) {
                 const size_t p = e / E, i = e % 16; /* E % 16 == 0 */
                 if (e % E == 0 && p) base[(t + p) * 32 + lane] = top | (uint32_t)(col - d); /* the previous column */
-                uint4 *blk = hb + (b + e / 16) * BLK;
+                uint4 *blk = hb + block_of(t + p, (e % E) / 16) * BLK;
                 uint32_t *vw = reinterpret_cast<uint32_t *>(blk + (i < 8 ? 0 : 32) + lane) + (i % 8) / 2;
                 if (w->dr_w16) { /* s | e4 m7 | delta, e4 = e - emax + 15 in 1..15; fillers 0 | delta */
                     const uint32_t m = v & 0x7fff ? (uint32_t)(((v >> 7) & 0xff) - em + 15) << 7 | (v & 0x7f) : 0;
@@ -159,7 +177,6 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
             });
         }
         t += P;
-        b += w->dr_gt ? P * E / 16 : (most[rg] + 15) / 16;
     }
     int rc = 0;
     if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * BLK * 16) != cudaSuccess ||
@@ -186,7 +203,7 @@ struct dr_group {
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table, see spdr_upload.) */
-template <int N, bool W16, bool U = false>
+template <int N, bool W16, bool U = false, bool HT = false>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
@@ -200,13 +217,20 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
      * (blocks a row group, fewer threads a block for deeper): every D of 4-10 slower on every
      * shape and sparsity, +0.1..+6 us, the more the deeper */
     constexpr int D = 3;
-    dr_group u0[U ? D : 1]; /* uniform tasks: the first D groups, loaded as the kernel starts (ptxas
-                               puts them after x's copies are issued, before the wait for them) */
-    const uint32_t bw0 = U ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
-    if constexpr (U)
+    dr_group u0[U || HT ? D : 1]; /* uniform tasks, heads: the first D groups, loaded as the kernel
+                                     starts (ptxas puts them after x's copies are issued, before the
+                                     wait for them) */
+    const uint32_t bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
+    const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
+    if constexpr (U || HT)
 #pragma unroll
-        for (int g = 0; g < D; g++) { /* gt >= 1: group min(g, gt - 1), zeroed past the task */
+        for (int g = 0; g < D; g++) { /* U: group min(g, gt - 1) (gt >= 1), zeroed past the task;
+                                         HT: head g of gt (1..3), zeros past the head */
             const uint4 *p = blk + ((size_t)task * gt + min(g, gt - 1)) * BLK;
+            if (HT && g >= gt) {
+                u0[g].a = u0[g].b = make_uint4(0, 0, 0, 0), u0[g].d = make_uint2(0, 0);
+                continue;
+            }
             u0[g].a = sp_ld_stream(p + lane);
             u0[g].b = sp_ld_stream(p + 32 + lane);
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
@@ -225,6 +249,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     int it;      /* and its blocks */
     if constexpr (U) {
         b0 = (uint32_t)task * gt, it = gt;
+    } else if constexpr (HT) {
+        b0 = ti0.x - (uint32_t)gt, it = (int)ti0.y; /* group g >= gt at block b0 + g */
     } else {
         const uint2 ti = __ldg(tinfo + task);
         b0 = ti.x, it = (int)ti.y;
@@ -243,7 +269,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     float acc[N];
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
-    const uint32_t bw = U ? bw0 : __ldg(base + (size_t)task * 32 + lane);
+    const uint32_t bw = U || HT ? bw0 : __ldg(base + (size_t)task * 32 + lane);
     uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
     /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
      * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
@@ -293,6 +319,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
         if constexpr (U) {
             q[k] = u0[k];
             if (k >= it) q[k].a = q[k].b = make_uint4(0, 0, 0, 0), q[k].d = make_uint2(0, 0);
+        } else if constexpr (HT) {
+            q[k] = u0[k]; /* a head past the task is zero-filled */
         } else {
             load(q[k], k);
         }
@@ -324,11 +352,13 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const int RG = (w->out + 31) / 32;
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
-    const int u = w->dr_gt > 0;
-    auto k = w->dr_w16 ? (u ? spdr_kernel<N, true, true> : spdr_kernel<N, true>) : (u ? spdr_kernel<N, false, true> : spdr_kernel<N, false>);
-    static size_t allowed[4]; /* per template instance */
+    const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
+    auto k = w->dr_w16 ? (u == 1 ? spdr_kernel<N, true, true> : u == 2 ? spdr_kernel<N, true, false, true> : spdr_kernel<N, true>)
+                       : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
+    static size_t allowed[6]; /* per template instance */
     SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
-    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in, w->dr_gt);
+    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in,
+                                             u == 1 ? w->dr_gt : w->dr_h);
     SP_CU(cudaGetLastError());
     return 0;
 }
