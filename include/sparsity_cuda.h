@@ -98,6 +98,10 @@ int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
  * tile); for DELTA_ROWS its entry form ("2-byte entries ..." or "2.5-byte entries (why)"); ""
  * for single-kernel forms. The string lives until the next call. */
 const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n);
+/* What a delta-rows upload of the bf16 weight dense (out x in) would choose on a device of sms SMs
+ * (host work only, no device needed): the path sp_cuda_linear_path would give, warps a block,
+ * device bytes. NULL + message on bad arguments or without the CUDA backend. */
+const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int sms, int *warps, size_t *bytes);
 
 /* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.
  * flush_l2 = 1: a 2x-L2 read before each call (cold L2), one call per event pair, cycling

@@ -157,6 +157,60 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     free(dense);
 }
 
+/* Delta rows' layout rules on the host (sp_cuda_delta_rows_plan; no device needed), on weights
+ * whose padding is known: rows of 256 nonzeros everywhere (no padding: uniform tasks), row groups
+ * alternating 256 and 240 (uniform +3.2%, heads +3.2%: heads), one row group 4x longer (uniform
+ * +191%, heads +143%: plain); the forcing switches; and three 8B shapes as the runs 71-73 A/B saw
+ * them (6144x4096 50%: uniform; 14336x4096 70%: heads; 4096x4096 90%: plain). Returns failures. */
+static int test_delta_plan(void) {
+    const int before = fails;
+    int warps = 0;
+    size_t bytes = 0;
+    const char *p = sp_cuda_delta_rows_plan(16, 64, NULL, 132, NULL, NULL);
+    if (!p && strstr(sp_last_error(), "no CUDA")) { printf("delta rows plan: %s, skipped\n", sp_last_error()); return 0; }
+    CHECK(!p, "delta rows plan took a NULL weight");
+    const int out = 256, in = 1024;
+    uint16_t *d = malloc((size_t)out * in * 2);
+    static const struct { int shape; const char *u, *h, *want; } cs[] = {
+        {0, NULL, NULL, "uniform tasks"}, {1, NULL, NULL, "heads"}, {2, NULL, NULL, ""},      {2, "1", NULL, "uniform tasks"},
+        {2, NULL, "1", "heads"},          {2, "1", "1", "heads"},   {1, NULL, "0", ""},       {0, "0", NULL, "heads"},
+        {0, "0", "0", ""}};
+    for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) {
+        for (int r = 0; r < out; r++) {
+            const int nnz = cs[i].shape == 2 && r < 32 ? 1024 : cs[i].shape == 1 && (r / 32) % 2 ? 240 : 256;
+            for (int c = 0; c < in; c++) d[(size_t)r * in + c] = 0;
+            for (int k = 0; k < nnz; k++) /* distinct columns at most 7 apart: no filler entries */
+                d[(size_t)r * in + (k * (in / nnz) + gc_next() % (uint64_t)(in / nnz)) % in] = (uint16_t)(0x3c00 + (gc_next() & 0x3ff));
+        }
+        if (cs[i].u) setenv("SP_DR_U", cs[i].u, 1);
+        if (cs[i].h) setenv("SP_DR_HEAD", cs[i].h, 1);
+        p = sp_cuda_delta_rows_plan(out, in, d, 132, &warps, &bytes);
+        unsetenv("SP_DR_U");
+        unsetenv("SP_DR_HEAD");
+        const int has_u = p && strstr(p, "uniform tasks"), has_h = p && strstr(p, ", heads");
+        const int ok = p && (*cs[i].want ? strstr(p, cs[i].want) != NULL : !has_u && !has_h);
+        CHECK(ok, "delta rows plan case %d: \"%s\", want \"%s\"", i, p ? p : sp_last_error(), cs[i].want);
+        if (i == 0) /* 8 row groups x 16 tasks, 16 blocks of 80 uint4 a row group (2.5 bytes), no table: 128 B a task */
+            CHECK(warps == 16 && bytes == 8 * 16 * 80 * 16 + 128 * 128, "delta rows plan: %d warps, %zu bytes", warps, bytes);
+    }
+    free(d);
+    static const struct { int out, in; double sp; const char *want; } big[] = {
+        {6144, 4096, 0.5, "uniform tasks"}, {14336, 4096, 0.7, "heads"}, {4096, 4096, 0.9, ""}};
+    for (int i = 0; i < 3; i++) {
+        uint16_t *w = malloc((size_t)big[i].out * big[i].in * 2);
+        gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
+        p = sp_cuda_delta_rows_plan(big[i].out, big[i].in, w, 132, &warps, &bytes);
+        const int has_u = p && strstr(p, "uniform tasks"), has_h = p && strstr(p, ", heads");
+        CHECK(p && (*big[i].want ? strstr(p, big[i].want) != NULL : !has_u && !has_h), "delta rows plan %dx%d %.0f%%: \"%s\", want \"%s\"",
+              big[i].out, big[i].in, big[i].sp * 100, p ? p : sp_last_error(), big[i].want);
+        printf("  delta rows plan %dx%d %.0f%%: %d warps, %.1f MB, %s\n", big[i].out, big[i].in, big[i].sp * 100, warps, bytes * 1e-6,
+               p ? p : "-");
+        free(w);
+    }
+    printf("delta rows plan checks %s (host)\n", fails == before ? "passed" : "FAILED");
+    return fails - before;
+}
+
 /* Delta rows' rule for uniform tasks: taken where padding every row group to the longest adds at
  * most 3% to the blocks. Every row with 256 nonzeros (16 groups in each of 16 parts): no padding,
  * uniform; one row group with 4x longer rows: 4x the blocks, per-task table. Both against the
@@ -639,11 +693,13 @@ static int finish(const char *what) {
  * or TILE; for compute-sanitizer runs), or only the decode kernels (n <= 16 and the unstructured
  * forms), or only the f16 forms, or only the wgmma.sp decode, or only the fused prefill attention */
 int main(int argc, char **argv) {
+    unsigned seed = gc_seed();
+    const int plan_fails = test_delta_plan(); /* host only: runs without a device */
     if (!sp_cuda_available()) {
+        if (plan_fails) return 1;
         printf("skipped: %s\n", sp_last_error());
         return SKIP;
     }
-    unsigned seed = gc_seed();
     char name[256];
     int sms = 0;
     sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);

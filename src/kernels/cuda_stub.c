@@ -108,6 +108,12 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
     return SP_CUDA_KERNEL_DENSE;
 }
 
+const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int sms, int *warps, size_t *bytes) {
+    (void)out; (void)in; (void)dense; (void)sms; (void)warps; (void)bytes;
+    sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+    return NULL;
+}
+
 void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
 void sp_cuda_set_decode_cluster(int mode) { (void)mode; }
 void sp_cuda_set_decode_wgmma(int mode) { (void)mode; }

@@ -153,8 +153,8 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     /* warps a row-group block, entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 = 2.5
      * bytes) and uniform tasks, -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form,
      * the rule again (an A/B/C/A), then the other warps on 2 bytes */
-    static const char *cfg0[][4] = {{"-1", "-1", "-1", "0"}, {"16", "1", "-1", "0"}, {"-1", "0", "-1", "0"}, {"-1", "-1", "-1", "0"},
-                                    {"-1", "1", "-1", "0"},  {"8", "1", "-1", "0"},  {"32", "1", "-1", "0"}, {"4", "1", "-1", "0"}};
+    static const char *cfg0[][4] = {{"-1", "-1", "-1", "-1"}, {"16", "1", "-1", "-1"}, {"-1", "0", "-1", "-1"}, {"-1", "-1", "-1", "-1"},
+                                    {"-1", "1", "-1", "-1"},  {"8", "1", "-1", "-1"},  {"32", "1", "-1", "-1"}, {"4", "1", "-1", "-1"}};
     /* SP_DSWEEP_U=1: uniform tasks (SP_DR_U) by the rule, off and on, twice (A/B/C/A/B/C), then on
      * with the 2-byte form and with 16 warps; SP_DSWEEP_U=2: the rule against heads (SP_DR_HEAD),
      * A/B/A/B, then heads on each entry form */

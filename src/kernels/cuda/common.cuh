@@ -123,7 +123,8 @@ int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
-int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms);
+int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry); /* dry: choices and bytes only */
+const char *spdr_path(const sp_cuda_weight *w); /* the form and task layout, for sp_cuda_linear_path */
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);

@@ -175,7 +175,7 @@ static int host_build(sp_cuda_weight *w, const uint16_t *dense) {
     case SP_CUDA_KERNEL_BITMAP: return spbm_upload(w, dense);
     case SP_CUDA_KERNEL_BITMAP_ROWS: return spbr_upload(w, dense);
     case SP_CUDA_KERNEL_CSR16: return spc16_upload(w, dense);
-    case SP_CUDA_KERNEL_DELTA_ROWS: return spdr_upload(w, dense, sp_cuda_ctx_get()->sm_count);
+    case SP_CUDA_KERNEL_DELTA_ROWS: return spdr_upload(w, dense, sp_cuda_ctx_get()->sm_count, 0);
     default: return sp_sparse_upload(w, dense); /* CSR, COO, BSR; refuses anything else */
     }
 }
@@ -376,17 +376,7 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
 extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     static char buf[192];
-    if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) {
-        const char *tasks = w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "";
-        if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
-        else if (w->dr_row < 0)
-            snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
-                     "SP_DR_W16=0; or 2^24 columns)%s", tasks);
-        else
-            snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
-                     "2-byte form holds 15)%s", w->dr_row, w->dr_span, tasks);
-        return buf;
-    }
+    if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) return spdr_path(w);
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
     const char *kernel = "mma.sp decode", *split = NULL, *why = "";

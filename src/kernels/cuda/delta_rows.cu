@@ -50,7 +50,7 @@
 #define DR_BLOCK 80   /* uint4 a block: the group of each of a task's 32 streams */
 #define DR16_BLOCK 64 /* the same in the 2-byte form */
 
-int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
+int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32;
     /* the entries of row r (nonzeros and fillers), in column order: put(value, delta, column) */
     auto walk = [&](int r, auto &&put) {
@@ -111,40 +111,51 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
     for (int rg = 0; rg < RG; rg++) E = std::max<size_t>(E, (most[rg] + P - 1) / P);
     E = (E + 15) / 16 * 16;
     w->dr_p = P;
-    /* Uniform tasks (dr_gt > 0): every row group padded to P x E entries, so that task t's blocks
-     * start at t x E/16 and a warp issues its first loads as the kernel starts, with x's copies,
-     * not after reading its task's place and waiting for x. The padding (E: the longest row group
-     * over P, in whole groups) is bytes read: H200 run 71, A/B/A/B at 1 token: +2.4% bytes
-     * 14336x4096 and 6144x4096 at 50% 1.3 and 0.5 us faster; +5..+9% (4096x14336, 4096x4096 at
-     * 50%) 0.3-0.6 us slower, +8..+37% at 70-90% -0.35..+0.6 us. Taken where it adds at most 3%
-     * to the blocks; SP_DR_U: 1 always, 0 never, -1 or unset the rule. */
-    size_t exact = 0; /* blocks */
-    for (int rg = 0; rg < RG; rg++) exact += (most[rg] + 15) / 16;
-    const size_t padded = (size_t)RG * P * (E / 16);
-    const char *ue = getenv("SP_DR_U"), *he = getenv("SP_DR_HEAD");
-    /* Heads (dr_h > 0; SP_DR_HEAD=1, A/B): each task's first H = min(3, E/16) groups in a head
-     * region at task x H (padded only where a task is shorter), the rest in a tail per task
-     * through the task table: the first loads need no table, and the bytes stay within a few
-     * groups a row group of the exact count. */
-    const int heads = he && atoi(he) > 0;
-    const int uni = !heads && (ue && *ue && atoi(ue) >= 0 ? atoi(ue) > 0 : padded * 100 <= exact * 103);
-    w->dr_gt = uni ? (int)(E / 16) : 0;
-    const size_t H = heads ? std::min<size_t>(3, E / 16) : 0;
-    w->dr_h = (int)H;
+    /* Where a warp's first loads go out. Plain: after the wait for x and a read of the task table
+     * (task t's first block and blocks), every row group at its exact blocks. Uniform tasks (dr_gt
+     * > 0): every row group padded to P x E entries, task t's blocks at t x E/16, no table. Heads
+     * (dr_h > 0): each task's first H = min(3, E/16) groups at t x H (padded where a task is
+     * shorter), the rest in a tail per task through the table, read while the heads stream.
+     * Both load the first groups as the kernel starts, with x's copies (ptxas issues them before
+     * the wait for x), and pay in padding, which is bytes read. H200 runs 71-73, A/B/A/B at 1
+     * token: uniform tasks at +2.4% bytes 1.3 us faster on 14336x4096 and 0.5 on 6144x4096 at 50%
+     * (heads 0.25 us behind there); heads at +0..+8% bytes 0.3-0.8 us faster on those two shapes
+     * at 70-90% (14336x4096 90%: 3.46 -> 3.60x), as fast on 4096x4096 at 50-70% (+2..+7%) and on
+     * 4096x14336 (+1%), 0.3 us slower on 4096x4096 at 90% (+37%: 4 of 16 tasks a row group
+     * empty, each padded to a head). The rule: uniform tasks where they add at most 3% to the
+     * blocks, else heads where they add at most 10%, else plain. SP_DR_U=1 / SP_DR_HEAD=1 force
+     * one (heads win), 0 rules one out. */
     const size_t T = (size_t)RG * P; /* tasks */
-    std::vector<size_t> tnb(T), tb(T); /* a task's groups; its blocks (heads: its tail's) */
-    for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++, t += P) {
+    std::vector<size_t> tnb(T), tb(T); /* a task's groups; its first block (heads: its tail's) */
+    size_t exact = 0;                  /* blocks */
+    for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++, t += P) {
         for (size_t p = 0; p < (size_t)P; p++) /* parts past the longest row: no blocks */
             tnb[t + p] = p * E < most[rg] ? (std::min(most[rg], (p + 1) * E) - p * E + 15) / 16 : 0;
-        if (!heads)
+        exact += (most[rg] + 15) / 16;
+    }
+    const size_t padded = T * (E / 16), H = std::min<size_t>(3, E / 16);
+    size_t headed = T * H;
+    for (size_t t = 0; t < T; t++) headed += tnb[t] > H ? tnb[t] - H : 0;
+    const char *ue = getenv("SP_DR_U"), *he = getenv("SP_DR_HEAD");
+    const int fu = ue && *ue ? atoi(ue) : -1, fh = he && *he ? atoi(he) : -1; /* forced: 1 on, 0 off */
+    const int heads = fh > 0 || (fh < 0 && fu <= 0 && !(fu < 0 && padded * 100 <= exact * 103) && headed * 100 <= exact * 110);
+    const int uni = !heads && (fu > 0 || (fu < 0 && padded * 100 <= exact * 103));
+    w->dr_gt = uni ? (int)(E / 16) : 0;
+    w->dr_h = heads ? (int)H : 0;
+    const size_t total = uni ? padded : heads ? headed : exact; /* blocks */
+    w->bytes = total * BLK * 16 + T * ((uni ? 0 : 8) + 32 * 4);
+    if (dry) { /* sp_cuda_delta_rows_plan: the choices and bytes, nothing built */
+        free(emax);
+        free(len);
+        return 0;
+    }
+    if (heads)
+        for (size_t t = 0, b = T * H; t < T; t++) tb[t] = b, b += tnb[t] > H ? tnb[t] - H : 0;
+    else
+        for (size_t rg = 0, t = 0, b = 0; rg < (size_t)RG; rg++, t += P) {
             for (size_t p = 0; p < (size_t)P; p++) tb[t + p] = b + p * (E / 16);
-        b += uni ? P * E / 16 : (most[rg] + 15) / 16;
-    }
-    size_t total = uni ? padded : exact; /* blocks */
-    if (heads) {
-        total = T * H;
-        for (size_t t = 0; t < T; t++) tb[t] = total, total += tnb[t] > H ? tnb[t] - H : 0;
-    }
+            b += uni ? P * E / 16 : (most[rg] + 15) / 16;
+        }
     /* block of group gi of task tt */
     auto block_of = [&](size_t tt, size_t gi) { return heads ? (gi < H ? tt * H + gi : tb[tt] + gi - H) : tb[tt] + gi; };
     uint32_t *task = (uint32_t *)malloc(T * 8), *base = (uint32_t *)calloc(T * 32, 4);
@@ -185,13 +196,41 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms) {
         cudaMemcpy(w->boff, task, T * 8, cudaMemcpyHostToDevice) != cudaSuccess ||
         cudaMemcpy(w->bm, base, T * 32 * 4, cudaMemcpyHostToDevice) != cudaSuccess)
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
-    w->bytes = total * BLK * 16 + T * ((w->dr_gt ? 0 : 8) + 32 * 4);
     free(emax);
     free(len);
     free(task);
     free(base);
     free(hb);
     return rc;
+}
+
+/* The entry form, why, and the task layout of w */
+const char *spdr_path(const sp_cuda_weight *w) {
+    static char buf[224];
+    const char *tasks = w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "";
+    if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
+    else if (w->dr_row < 0)
+        snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
+                 "SP_DR_W16=0; or 2^24 columns)%s", tasks);
+    else
+        snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
+                 "2-byte form holds 15)%s", w->dr_row, w->dr_span, tasks);
+    return buf;
+}
+
+/* What a delta-rows upload of dense (out x in bf16) would choose on a device of sms SMs, host work
+ * only: no device needed (tests of the rules in CI). */
+extern "C" const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int sms, int *warps, size_t *bytes) {
+    if (out <= 0 || in <= 0 || in % 16 || !dense || sms <= 0) {
+        sp_error(SP_ERR_ARG, "sp_cuda_delta_rows_plan: bad arguments (%d x %d, %d SMs)", out, in, sms);
+        return NULL;
+    }
+    sp_cuda_weight w = {};
+    w.kernel = SP_CUDA_KERNEL_DELTA_ROWS, w.out = out, w.in = in;
+    if (spdr_upload(&w, dense, sms, 1)) return NULL;
+    if (warps) *warps = w.dr_p;
+    if (bytes) *bytes = w.bytes;
+    return spdr_path(&w);
 }
 
 /* one group of a stream: 16 values, 16 deltas */
