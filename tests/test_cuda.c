@@ -306,6 +306,27 @@ static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) 
     free(dense);
 }
 
+/* A delta-rows layout forced on (env = 1): both entry forms, fillers, tasks shorter than the three
+ * groups in flight, 4 and 32 warps; leaves SP_DR_W16 set. */
+static void test_delta_layout(const char *env, const int *n_all, const int *n_small) {
+    setenv(env, "1", 1);
+    setenv("SP_DR_W16", "1", 1);
+    test_unstructured(200, 1024, 0.7, n_all, 7);
+    test_unstructured(1000, 4096, 0.9, n_small, 3);
+    test_unstructured(70, 3008, 0.97, n_all, 7);
+    test_unstructured(37, 112, 0.5, n_all, 7);
+    test_delta_forms(130, 1008, 0.7, n_small, 3);
+    setenv("SP_DR_W16", "0", 1);
+    test_unstructured(200, 1024, 0.5, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_small, 3);
+    setenv("SP_DR_P", "4", 1);
+    test_unstructured(129, 1040, 0.6, n_all, 7);
+    setenv("SP_DR_P", "32", 1);
+    test_unstructured(200, 1024, 0.9, n_small, 3);
+    unsetenv("SP_DR_P");
+    unsetenv(env);
+}
+
 /* General N:M runs through the unstructured kernels (the one sp_cuda_select names, else the
  * tensor-core bitmap: 1 bit an element is no more than the log2(m) bits a kept value would
  * need for m >= 8); checked like unstructured. */
@@ -800,41 +821,11 @@ int main(int argc, char **argv) {
     test_unstructured(200, 1024, 0.7, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
     unsetenv("SP_DR_P");
-    /* uniform tasks (every task padded alike, its first groups loaded before x is in): both entry
-     * forms, fillers, 4 and 32 warps, tasks shorter than the three groups in flight */
-    setenv("SP_DR_U", "1", 1);
-    test_unstructured(200, 1024, 0.7, n_all, 7);
-    test_unstructured(1000, 4096, 0.9, n_small, 3);
-    test_unstructured(70, 3008, 0.97, n_all, 7);
-    test_unstructured(37, 112, 0.5, n_all, 7);
-    test_delta_forms(130, 1008, 0.7, n_small, 3);
-    setenv("SP_DR_W16", "0", 1);
-    test_unstructured(200, 1024, 0.5, n_all, 7);
-    test_unstructured(70, 3008, 0.97, n_small, 3);
-    setenv("SP_DR_P", "4", 1);
-    test_unstructured(129, 1040, 0.6, n_all, 7);
-    setenv("SP_DR_P", "32", 1);
-    test_unstructured(200, 1024, 0.9, n_small, 3);
-    unsetenv("SP_DR_P");
-    unsetenv("SP_DR_U");
-    /* heads (each task's first groups at a fixed place, the rest through the task table): both
-     * forms, fillers, short tasks (fewer groups than the head), 4 and 32 warps */
-    setenv("SP_DR_HEAD", "1", 1);
-    setenv("SP_DR_W16", "1", 1);
-    test_unstructured(200, 1024, 0.7, n_all, 7);
-    test_unstructured(1000, 4096, 0.9, n_small, 3);
-    test_unstructured(70, 3008, 0.97, n_all, 7);
-    test_unstructured(37, 112, 0.5, n_all, 7);
-    test_delta_forms(130, 1008, 0.7, n_small, 3);
-    setenv("SP_DR_W16", "0", 1);
-    test_unstructured(200, 1024, 0.5, n_all, 7);
-    test_unstructured(70, 3008, 0.97, n_small, 3);
-    setenv("SP_DR_P", "4", 1);
-    test_unstructured(129, 1040, 0.6, n_all, 7);
-    setenv("SP_DR_P", "32", 1);
-    test_unstructured(200, 1024, 0.9, n_small, 3);
-    unsetenv("SP_DR_P");
-    unsetenv("SP_DR_HEAD");
+    /* the two layouts whose warps load their first groups with x's copies: uniform tasks (every task
+     * padded alike) and heads (each task's first groups at a fixed place, the rest through the task
+     * table) */
+    test_delta_layout("SP_DR_U", n_all, n_small);
+    test_delta_layout("SP_DR_HEAD", n_all, n_small);
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
