@@ -23,7 +23,8 @@
  *     [32, 64) entries 8-15, [64, 80) deltas: lane l's uint2 at uint2 index l, entry i in
  *     bits 4(i%8).. of word i/8;
  *   task (boff, uint2 a task, rg * P + p): first block, blocks (not read with uniform tasks: every
- *     row group padded to P x E entries, task t's blocks start at t x E/16; see spdr_upload);
+ *     row group padded to P x E entries, task t's blocks start at t x E/16; with heads, task t's
+ *     first H groups at t x H and the entry gives its tail; spdr_upload says which and when);
  *   base (bm): [task * 32 + lane] = column before the part's first entry (0 for part 0).
  * Bytes: 2.5 an entry (nonzeros and fillers: ~20% more entries at 90%, none at <= 70%) +
  * the last parts' pads + 136 a task.
@@ -241,7 +242,8 @@ struct dr_group {
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
- * waited for the task table. U: uniform tasks, no table, see spdr_upload.) */
+ * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
+ * stream; see spdr_upload.) */
 template <int N, bool W16, bool U = false, bool HT = false>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
