@@ -43,7 +43,6 @@
  * call (run 60), as every warp reached it at the end together. */
 #include <algorithm>
 #include <stdlib.h>
-#include <string.h>
 #include <vector>
 
 #include "common.cuh"
@@ -63,21 +62,23 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
             prev = col;
         }
     };
-    /* The 2-byte form holds a row's nonzeros as f16 bits rebased to the row's largest exponent:
-     * it needs every row's nonzeros within 15 binades of that exponent (no bf16 subnormal, inf or
-     * NaN) and columns below 2^24 (the base carries the exponent in its top byte). */
+    /* One pass over the rows: each row's entries (len) and its exponent range. The 2-byte form
+     * holds a row's nonzeros as f16 bits rebased to the row's largest exponent: it needs every
+     * row's nonzeros within 15 binades of that exponent (no bf16 subnormal, inf or NaN) and
+     * columns below 2^24 (the base carries the exponent in its top byte). */
     uint8_t *emax = (uint8_t *)calloc((size_t)RG * 32, 1);
-    if (!emax) return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory");
+    size_t *len = (size_t *)calloc((size_t)RG * 32, sizeof(size_t));
+    if (!emax || !len) { free(emax); free(len); return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory"); }
     w->dr_w16 = K < (1 << 24);
     w->dr_row = -1, w->dr_span = 0;
     for (int r = 0; r < M; r++) {
         int hi = 0, lo = 255;
-        for (int col = 0; col < K; col++) {
-            const uint16_t v = dense[(size_t)r * K + col];
-            if (!(v & 0x7fff)) continue;
+        walk(r, [&](uint16_t v, int, int) {
+            len[r]++;
+            if (!v) return; /* a filler */
             const int e = (v >> 7) & 0xff;
             hi = std::max(hi, e), lo = std::min(lo, e);
-        }
+        });
         emax[r] = (uint8_t)(hi == 255 ? 0 : hi);
         if (lo <= hi && (lo == 0 || hi == 255 || hi - lo > 14) && w->dr_row < 0) w->dr_row = r, w->dr_span = hi - lo + 1;
     }
@@ -91,9 +92,6 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : RG >= 2 * sms || K >= 8192;
     w->dr_w16 = w->dr_w16 && w->dr_row < 0 && want;
     const int BLK = w->dr_w16 ? DR16_BLOCK : DR_BLOCK;
-    size_t *len = (size_t *)calloc((size_t)RG * 32, sizeof(size_t));
-    if (!len) { free(emax); return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory"); }
-    for (int r = 0; r < M; r++) walk(r, [&](uint16_t, int, int) { len[r]++; });
     std::vector<size_t> most(RG); /* a row group's longest row */
     for (int rg = 0; rg < RG; rg++) most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
     /* P warps a block: H200 run 61 at 1 token, 50-90%: 16 where the row groups fit one block an
