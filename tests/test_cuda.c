@@ -144,12 +144,12 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     const char *w16 = getenv("SP_DR_W16"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
     const char *dwant = (w16 ? atoi(w16) > 0 : in >= 8192) ? "2-byte" : "2.5-byte";
     CHECK(!w[3] || !strncmp(dpath, dwant, strlen(dwant)), "delta rows %dx%d: path \"%s\", want %s", out, in, dpath, dwant);
-    const char *hd = getenv("SP_DR_HEAD"); /* 1: heads */
-    CHECK(!w[3] || !hd || (strstr(dpath, ", heads") != NULL) == (atoi(hd) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_HEAD=%s",
-          out, in, dpath, hd);
-    const char *ue = getenv("SP_DR_U"); /* 1: uniform tasks always, 0 never */
-    CHECK(!w[3] || !ue || (strstr(dpath, "uniform tasks") != NULL) == (atoi(ue) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_U=%s",
-          out, in, dpath, ue);
+    static const char *const forced[2][2] = {{"SP_DR_HEAD", ", heads"}, {"SP_DR_U", "uniform tasks"}}; /* 1: always, 0: never */
+    for (int f = 0; f < 2; f++) {
+        const char *e = getenv(forced[f][0]);
+        CHECK(!w[3] || !e || (strstr(dpath, forced[f][1]) != NULL) == (atoi(e) > 0), "delta rows %dx%d: path \"%s\" with %s=%s", out,
+              in, dpath, forced[f][0], e);
+    }
     /* cuSPARSE's bf16 SpMM is off by 2e-2 over 8192 dense columns: CSR only where it holds */
     if (ok) check_forms(dense, out, in, ns, nn, wd, sp > 0 || in <= 4096 ? 5 : 4, w, name);
     sp_cuda_weight_free(wd);
@@ -162,6 +162,24 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
  * alternating 256 and 240 (uniform +3.2%, heads +3.2%: heads), one row group 4x longer (uniform
  * +191%, heads +143%: plain); the forcing switches; and three 8B shapes as the runs 71-73 A/B saw
  * them (6144x4096 50%: uniform; 14336x4096 70%: heads; 4096x4096 90%: plain). Returns failures. */
+/* Rows of nnz distinct columns at most 7 apart (no filler entries), values +-[2^-7, 2) bf16 over 8
+ * binades; shape 0: 256 a row; 1: row groups alternating 256 and 240; 2: 256, row group 0 1024 */
+static void spread_rows(uint16_t *d, int out, int in, int shape) {
+    for (int r = 0; r < out; r++) {
+        const int nnz = shape == 2 && r < 32 ? 1024 : shape == 1 && (r / 32) % 2 ? 240 : 256;
+        for (int c = 0; c < in; c++) d[(size_t)r * in + c] = 0;
+        for (int k = 0; k < nnz; k++)
+            d[(size_t)r * in + (k * (in / nnz) + gc_next() % (uint64_t)(in / nnz)) % in] =
+                (uint16_t)(0x3c00 + (gc_next() & 0x3ff) + ((gc_next() & 1) << 15));
+    }
+}
+
+/* p is a delta-rows path whose task layout is want ("uniform tasks", "heads", "" for plain) */
+static int plan_is(const char *p, const char *want) {
+    const int u = p && strstr(p, "uniform tasks"), h = p && strstr(p, ", heads");
+    return p && (*want ? strstr(p, want) != NULL : !u && !h);
+}
+
 static int test_delta_plan(void) {
     const int before = fails;
     int warps = 0;
@@ -182,20 +200,13 @@ static int test_delta_plan(void) {
         {2, NULL, "1", "heads"},          {2, "1", "1", "heads"},   {1, NULL, "0", ""},       {0, "0", NULL, "heads"},
         {0, "0", "0", ""}};
     for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) {
-        for (int r = 0; r < out; r++) {
-            const int nnz = cs[i].shape == 2 && r < 32 ? 1024 : cs[i].shape == 1 && (r / 32) % 2 ? 240 : 256;
-            for (int c = 0; c < in; c++) d[(size_t)r * in + c] = 0;
-            for (int k = 0; k < nnz; k++) /* distinct columns at most 7 apart: no filler entries */
-                d[(size_t)r * in + (k * (in / nnz) + gc_next() % (uint64_t)(in / nnz)) % in] = (uint16_t)(0x3c00 + (gc_next() & 0x3ff));
-        }
+        spread_rows(d, out, in, cs[i].shape);
         if (cs[i].u) setenv("SP_DR_U", cs[i].u, 1);
         if (cs[i].h) setenv("SP_DR_HEAD", cs[i].h, 1);
         p = sp_cuda_delta_rows_plan(out, in, d, 132, &warps, &bytes);
         unsetenv("SP_DR_U");
         unsetenv("SP_DR_HEAD");
-        const int has_u = p && strstr(p, "uniform tasks"), has_h = p && strstr(p, ", heads");
-        const int ok = p && (*cs[i].want ? strstr(p, cs[i].want) != NULL : !has_u && !has_h);
-        CHECK(ok, "delta rows plan case %d: \"%s\", want \"%s\"", i, p ? p : sp_last_error(), cs[i].want);
+        CHECK(plan_is(p, cs[i].want), "delta rows plan case %d: \"%s\", want \"%s\"", i, p ? p : sp_last_error(), cs[i].want);
         if (i == 0) /* 8 row groups x 16 tasks, 16 blocks of 80 uint4 a row group (2.5 bytes), no table: 128 B a task */
             CHECK(warps == 16 && bytes == 8 * 16 * 80 * 16 + 128 * 128, "delta rows plan: %d warps, %zu bytes", warps, bytes);
     }
@@ -206,8 +217,7 @@ static int test_delta_plan(void) {
         uint16_t *w = malloc((size_t)big[i].out * big[i].in * 2);
         gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
         p = sp_cuda_delta_rows_plan(big[i].out, big[i].in, w, 132, &warps, &bytes);
-        const int has_u = p && strstr(p, "uniform tasks"), has_h = p && strstr(p, ", heads");
-        CHECK(p && (*big[i].want ? strstr(p, big[i].want) != NULL : !has_u && !has_h), "delta rows plan %dx%d %.0f%%: \"%s\", want \"%s\"",
+        CHECK(plan_is(p, big[i].want), "delta rows plan %dx%d %.0f%%: \"%s\", want \"%s\"",
               big[i].out, big[i].in, big[i].sp * 100, p ? p : sp_last_error(), big[i].want);
         printf("  delta rows plan %dx%d %.0f%%: %d warps, %.1f MB, %s\n", big[i].out, big[i].in, big[i].sp * 100, warps, bytes * 1e-6,
                p ? p : "-");
@@ -225,14 +235,7 @@ static void test_delta_uniform_rule(void) {
     const int out = 256, in = 1024;
     uint16_t *dense = malloc((size_t)out * in * 2);
     for (int cs = 0; cs < 2; cs++) {
-        for (int r = 0; r < out; r++) {
-            const int nnz = cs == 1 && r < 32 ? 1024 : 256;
-            for (int c = 0; c < in; c++) dense[(size_t)r * in + c] = 0;
-            for (int k = 0; k < nnz; k++) { /* nnz distinct columns, spread (1024 / nnz apart, a random start) */
-                const int c = (int)((k * (in / nnz) + gc_next() % (uint64_t)(in / nnz)) % in);
-                dense[(size_t)r * in + c] = (uint16_t)(0x3c00 + (gc_next() & 0x3ff) + ((gc_next() & 1) << 15));
-            }
-        }
+        spread_rows(dense, out, in, cs ? 2 : 0);
         sp_cuda_weight *w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
         const char *path = w ? sp_cuda_linear_path(w, 1) : sp_last_error();
         CHECK(w && (strstr(path, "uniform tasks") != NULL) == (cs == 0), "delta rows uniform rule, case %d: path \"%s\"", cs, path);
