@@ -336,41 +336,6 @@ static void test_delta_layout(const char *env, const int *n_all, const int *n_sm
     unsetenv(env);
 }
 
-/* Delta rows' weight ring (SP_DR_BULK=1, sm_90: bulk copies into R group slots a warp) on each task
- * layout, with up to 8 slots and with 3 (tasks of 32 groups refill every slot ten times), both
- * entry forms, 4 warps; the path names the ring where it ran. */
-static void test_delta_ring(const int *n_all, const int *n_small, int sm90) {
-    static const char *const lay[3][2] = {{"1", "0"}, {"0", "1"}, {"0", "0"}}; /* SP_DR_U, SP_DR_HEAD: uniform, heads, plain */
-    setenv("SP_DR_BULK", "1", 1);
-    for (int r = 0; r < 2; r++) {
-        setenv("SP_DR_RING", r ? "3" : "8", 1);
-        for (int l = 0; l < 3; l++) {
-            setenv("SP_DR_U", lay[l][0], 1);
-            setenv("SP_DR_HEAD", lay[l][1], 1);
-            setenv("SP_DR_W16", "1", 1);
-            uint16_t *dense = malloc((size_t)200 * 1024 * 2);
-            gc_make_unstructured(200, 1024, 0.7, dense);
-            sp_cuda_weight *w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, 200, 1024, dense);
-            const char *path = w ? sp_cuda_linear_path(w, 1) : "";
-            char want[64];
-            snprintf(want, sizeof want, "weight ring of %d groups", r ? 3 : 8);
-            CHECK(w && (strstr(path, want) != NULL) == (sm90 != 0), "delta rows ring: path \"%s\" (%s)", path, w ? "" : sp_last_error());
-            sp_cuda_weight_free(w);
-            free(dense);
-            test_unstructured(200, 1024, 0.7, n_all, 7);
-            test_unstructured(16, 8192, 0.0, n_small, 3); /* 32 groups a task */
-            test_unstructured(70, 3008, 0.97, n_small, 3);
-            test_unstructured(37, 112, 0.5, n_all, 7);
-            setenv("SP_DR_W16", "0", 1);
-            test_unstructured(1000, 4096, 0.5, n_small, 3);
-            setenv("SP_DR_P", "4", 1);
-            test_unstructured(129, 1040, 0.6, n_all, 7);
-            unsetenv("SP_DR_P");
-        }
-    }
-    unsetenv("SP_DR_BULK"), unsetenv("SP_DR_RING"), unsetenv("SP_DR_U"), unsetenv("SP_DR_HEAD"), unsetenv("SP_DR_W16");
-}
-
 /* General N:M runs through the unstructured kernels (the one sp_cuda_select names, else the
  * tensor-core bitmap: 1 bit an element is no more than the log2(m) bits a kept value would
  * need for m >= 8); checked like unstructured. */
@@ -871,7 +836,6 @@ int main(int argc, char **argv) {
     test_delta_layout("SP_DR_U", n_all, n_small);
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
     unsetenv("SP_DR_W16");
-    test_delta_ring(n_all, n_small, sm90);
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

@@ -124,7 +124,7 @@ int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry); /* dry: choices and bytes only */
-const char *spdr_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* form, task layout, ring (n tokens; 0: none) */
+const char *spdr_path(const sp_cuda_weight *w); /* the form and task layout, for sp_cuda_linear_path */
 int spdr_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spc16_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
@@ -449,48 +449,6 @@ __device__ __forceinline__ void sp_red4(float *ws, const float *v) {
 #else
 #pragma unroll
     for (int e = 0; e < 4; e++) atomicAdd(ws + e, v[e]);
-#endif
-}
-
-/* Shared-memory mbarriers and bulk copies (sm_90): the TMA ring of the wgmma GEMM, delta rows'
- * weight ring. An empty body below sm_90, where no kernel calls them. */
-__device__ __forceinline__ void sp_bar_init(uint32_t bar, uint32_t count) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-#endif
-}
-/* Waits for the phase of parity `parity` to complete. The spin is bounded so that a broken
- * protocol becomes a launch error the tests report, not a hung GPU run. */
-__device__ __forceinline__ void sp_bar_wait(uint32_t bar, uint32_t parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    for (uint32_t spin = 0;; spin++) {
-        uint32_t done;
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-        if (done) return;
-        if (spin > (1u << 24)) __trap();
-    }
-#endif
-}
-__device__ __forceinline__ void sp_bar_arrive(uint32_t bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-#endif
-}
-__device__ __forceinline__ void sp_bar_expect(uint32_t bar, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-#endif
-}
-/* bytes (a multiple of 16) from global src to shared dst, counted on bar's transaction count
- * (the caller's sp_bar_expect covers them) */
-__device__ __forceinline__ void sp_bulk_load(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst), "l"(src),
-                 "r"(bytes), "r"(bar)
-                 : "memory");
 #endif
 }
 

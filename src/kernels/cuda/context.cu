@@ -375,7 +375,7 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
 /* The concrete kernel sp_cuda_linear runs for w and n tokens where a form has several, else "" */
 extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
-    if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) return spdr_path(w, n, c);
+    if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) return spdr_path(w);
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
     static char buf[192];

@@ -43,7 +43,6 @@
  * call (run 60), as every warp reached it at the end together. */
 #include <algorithm>
 #include <stdlib.h>
-#include <string.h>
 #include <vector>
 
 #include "common.cuh"
@@ -204,29 +203,10 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     return rc;
 }
 
-/* Slots a warp of the weight ring (spdr_ring_kernel) for a launch of N tokens, 0 for the register
- * ring: as many as leave the grid's blocks resident in one wave (a block's share of 228 KB an SM,
- * less 1 KB), at most 8 (SP_DR_RING: fewer), at least 3 (a task's heads); sm_90 only.
- * SP_DR_BULK=1 takes it where it fits. */
-static int spdr_ring_slots(const sp_cuda_weight *w, int N, const sp_cuda_ctx *c) {
-    const char *be = getenv("SP_DR_BULK"), *re = getenv("SP_DR_RING");
-    if (!c || c->cc_major < 9 || !(be && atoi(be) > 0)) return 0;
-    const int RG = (w->out + 31) / 32, bps = (RG + c->sm_count - 1) / c->sm_count;
-    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
-    const size_t avail = std::min<size_t>(227 * 1024, 228 * 1024 / (size_t)bps - 1024);
-    const size_t per = (size_t)w->dr_p * ((w->dr_w16 ? DR16_BLOCK : DR_BLOCK) * 16 + 8);
-    int R = avail > smem ? (int)std::min<size_t>(8, (avail - smem) / per) : 0;
-    if (re && atoi(re) > 0) R = std::min(R, atoi(re));
-    return R >= 3 ? R : 0;
-}
-
-/* The entry form, why, the task layout of w, and the weight ring where a launch for n tokens takes it */
-const char *spdr_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) {
-    static char buf[288];
-    const int R = n > 0 ? spdr_ring_slots(w, n == 1 ? 1 : n == 2 ? 2 : 4, c) : 0;
-    char tasks[96];
-    snprintf(tasks, sizeof tasks, "%s%s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", R ? ", weight ring" : "");
-    if (R) snprintf(tasks + strlen(tasks), sizeof tasks - strlen(tasks), " of %d groups a warp (bulk copies)", R);
+/* The entry form, why, and the task layout of w */
+const char *spdr_path(const sp_cuda_weight *w) {
+    static char buf[224];
+    const char *tasks = w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "";
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
     else if (w->dr_row < 0)
         snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
@@ -249,7 +229,7 @@ extern "C" const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *
     if (spdr_upload(&w, dense, sms, 1)) return NULL;
     if (warps) *warps = w.dr_p;
     if (bytes) *bytes = w.bytes;
-    return spdr_path(&w, 0, NULL);
+    return spdr_path(&w);
 }
 
 /* one group of a stream: 16 values, 16 deltas */
@@ -257,80 +237,6 @@ struct dr_group {
     uint4 a, b;
     uint2 d;
 };
-
-/* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
- * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
- * for the one before, and with 16 warps an SM that was the limit (ncu run 62: ~4
- * nonzeros a cycle an SM, warps waiting on their x gathers). Deltas doubled (byte
- * offsets into bf16 x): the even and odd nibbles as bytes, times 0x01010101 = their
- * running sums (<= 120 a byte); S(2k+1) = E_k + O_k, S(2k) = E_k + O_(k-1). */
-template <int N, bool W16>
-__device__ __forceinline__ void dr_step(const dr_group &q, uint32_t &col, float *acc, const uint16_t *xs, int K) {
-    const uint32_t v[8] = {q.a.x, q.a.y, q.a.z, q.a.w, q.b.x, q.b.y, q.b.z, q.b.w};
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        uint32_t ev, od; /* deltas of entries 0, 2, 4, 6 and 1, 3, 5, 7 of these 8 as bytes (low nibbles) */
-        if (W16) { /* entry 2k / 2k+1 = low / high half of word k: byte 0 / 2 of each word, gathered */
-            const uint32_t lo = __byte_perm(v[4 * h], v[4 * h + 1], 0x6240), hi = __byte_perm(v[4 * h + 2], v[4 * h + 3], 0x6240);
-            ev = __byte_perm(lo, hi, 0x5410), od = __byte_perm(lo, hi, 0x7632);
-        } else {
-            const uint32_t dw = h ? q.d.y : q.d.x;
-            ev = dw, od = dw >> 4;
-        }
-        const uint32_t pe = ((ev << 1) & 0x1E1E1E1Eu) * 0x01010101u, po = ((od << 1) & 0x1E1E1E1Eu) * 0x01010101u;
-        const uint32_t odd = pe + po, even = pe + (po << 8);
-        const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
-        float2 f[4];                   /* W16: the values of the 4 words, f16 bits s | 0 e4 | m7 000 */
-        if (W16)
-#pragma unroll
-            for (int k = 0; k < 4; k++) {
-                const uint32_t u = v[4 * h + k], hb = (u & 0x80008000u) | ((u >> 1) & 0x3FF83FF8u);
-                f[k] = __half22float2(*reinterpret_cast<const __half2 *>(&hb));
-            }
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const uint32_t off = row0 + __byte_perm(i & 1 ? odd : even, 0, 0x4440 | (i >> 1));
-            const uint32_t u = v[4 * h + i / 2];
-            const float wv = W16 ? (i & 1 ? f[i / 2].y : f[i / 2].x) : __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
-#pragma unroll
-            for (int t = 0; t < N; t++)
-                acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
-                                                      reinterpret_cast<const char *>(xs + t * K) + off) << 16),
-                              acc[t]);
-        }
-        col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
-    }
-}
-
-/* x of all tokens into shared memory, 16-byte copies in flight together (K % 16 == 0); tokens >= n
- * read 0. The caller waits (cp.async.wait_all, a block barrier). */
-template <int N>
-__device__ __forceinline__ void dr_stage_x(uint4 *smem4, const __nv_bfloat16 *x, int n, int K) {
-    const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
-    for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
-        const bool in = i / (K / 8) < n;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
-                     "r"(in ? 16 : 0));
-    }
-}
-
-/* The parts' sums of a row group: warp w's acc into red (P, N, 32), then warp t sums token t over
- * the parts and writes y. W16: the row's scale 2^(emax - 127) from the base (exact; 0 for an
- * empty row). */
-template <int N, bool W16>
-__device__ __forceinline__ void dr_finish(const float *acc, uint32_t bw, float *red, __nv_bfloat16 *y, int n, int M) {
-    const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const float scale = W16 ? __uint_as_float((bw >> 24) << 23) : 1.f;
-#pragma unroll
-    for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
-    __syncthreads();
-    const int row = blockIdx.x * 32 + lane;
-    if (warp < N && warp < n && row < M) {
-        float v = 0.f;
-        for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
-        y[(size_t)warp * M + row] = __float2bfloat16(v);
-    }
-}
 
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
@@ -368,7 +274,14 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             u0[g].b = sp_ld_stream(p + 32 + lane);
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
-    dr_stage_x<N>(smem4, x, n, K);
+    { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
+        const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
+        for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
+            const bool in = i / (K / 8) < n;
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
+                         "r"(in ? 16 : 0));
+        }
+    }
     asm volatile("cp.async.wait_all;");
     __syncthreads();
     uint32_t b0; /* the task's first block */
@@ -397,6 +310,48 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     for (int t = 0; t < N; t++) acc[t] = 0.f;
     const uint32_t bw = U || HT ? bw0 : __ldg(base + (size_t)task * 32 + lane);
     uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
+    /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
+     * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
+     * for the one before, and with 16 warps an SM that was the limit (ncu run 62: ~4
+     * nonzeros a cycle an SM, warps waiting on their x gathers). Deltas doubled (byte
+     * offsets into bf16 x): the even and odd nibbles as bytes, times 0x01010101 = their
+     * running sums (<= 120 a byte); S(2k+1) = E_k + O_k, S(2k) = E_k + O_(k-1). */
+    auto step = [&](const dr_group &q) {
+        const uint32_t v[8] = {q.a.x, q.a.y, q.a.z, q.a.w, q.b.x, q.b.y, q.b.z, q.b.w};
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            uint32_t ev, od; /* deltas of entries 0, 2, 4, 6 and 1, 3, 5, 7 of these 8 as bytes (low nibbles) */
+            if (W16) { /* entry 2k / 2k+1 = low / high half of word k: byte 0 / 2 of each word, gathered */
+                const uint32_t lo = __byte_perm(v[4 * h], v[4 * h + 1], 0x6240), hi = __byte_perm(v[4 * h + 2], v[4 * h + 3], 0x6240);
+                ev = __byte_perm(lo, hi, 0x5410), od = __byte_perm(lo, hi, 0x7632);
+            } else {
+                const uint32_t dw = h ? q.d.y : q.d.x;
+                ev = dw, od = dw >> 4;
+            }
+            const uint32_t pe = ((ev << 1) & 0x1E1E1E1Eu) * 0x01010101u, po = ((od << 1) & 0x1E1E1E1Eu) * 0x01010101u;
+            const uint32_t odd = pe + po, even = pe + (po << 8);
+            const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
+            float2 f[4];                   /* W16: the values of the 4 words, f16 bits s | 0 e4 | m7 000 */
+            if (W16)
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    const uint32_t u = v[4 * h + k], hb = (u & 0x80008000u) | ((u >> 1) & 0x3FF83FF8u);
+                    f[k] = __half22float2(*reinterpret_cast<const __half2 *>(&hb));
+                }
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const uint32_t off = row0 + __byte_perm(i & 1 ? odd : even, 0, 0x4440 | (i >> 1));
+                const uint32_t u = v[4 * h + i / 2];
+                const float wv = W16 ? (i & 1 ? f[i / 2].y : f[i / 2].x) : __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
+#pragma unroll
+                for (int t = 0; t < N; t++)
+                    acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
+                                                          reinterpret_cast<const char *>(xs + t * K) + off) << 16),
+                                  acc[t]);
+            }
+            col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
+        }
+    };
     dr_group q[D];
 #pragma unroll
     for (int k = 0; k < D; k++) {
@@ -413,87 +368,21 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
 #pragma unroll
         for (int k = 0; k < D; k++) {
             if (g + k >= it) break;
-            dr_step<N, W16>(q[k], col, acc, xs, K);
+            step(q[k]);
             load(q[k], g + k + D);
         }
     }
-    dr_finish<N, W16>(acc, bw, red, y, n, M);
-}
-
-/* The same walk with the weight streamed through shared memory (sm_90): each warp owns a ring of
- * R group slots, each with an mbarrier, that its lane 0 fills with one bulk copy (TMA) a group.
- * Why: the register ring holds 3 groups a warp (~60 KB an SM at 16 warps), and deeper register
- * rings were slower (runs 17, 70); bulk copies put up to R groups a warp in flight with no
- * registers, so a 4096x4096 call's whole weight (~100 KB an SM at 70%) can be asked for as the
- * kernel starts. LAY: 0 plain (the task table first), 1 uniform tasks, 2 heads (the heads go out
- * before the table is read). A slot is refilled one group after it was read, when its registers
- * have been used (no read of a slot can still be pending as the copy lands). */
-template <int N, bool W16, int LAY>
-__global__ void __launch_bounds__(1024)
-spdr_ring_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
-                 const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt, int R) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    extern __shared__ uint4 smem4[];
-    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
-    const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, task = blockIdx.x * P + warp;
-    float *red = reinterpret_cast<float *>(smem4 + N * K / 8); /* (P, N, 32) */
-    constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
-    constexpr uint32_t GB = BLK * 16; /* bytes a group */
-    const uint4 *ring = smem4 + N * K / 8 + P * N * 8 + (size_t)warp * R * BLK;
-    const uint32_t rs = (uint32_t)__cvta_generic_to_shared(ring),
-                   bs = (uint32_t)__cvta_generic_to_shared(smem4 + N * K / 8 + P * N * 8 + (size_t)P * R * BLK) + warp * R * 8;
-    const uint2 ti = LAY != 1 ? __ldg(tinfo + task) : make_uint2(0, 0);
-    const uint32_t bw = __ldg(base + (size_t)task * 32 + lane);
-    if (lane == 0) {
-        for (int s = 0; s < R; s++) sp_bar_init(bs + 8 * s, 1);
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    __syncwarp();
-    /* block b into slot s (lane 0); the first R groups go to slots 0..R-1 */
-    auto issue = [&](int s, uint32_t b) {
-        if (lane == 0) {
-            sp_bar_expect(bs + 8 * s, GB);
-            sp_bulk_load(rs + s * GB, blk + (size_t)b * BLK, GB, bs + 8 * s);
-        }
-    };
-    int it = gt; /* groups to walk (heads: at least the heads, zero-padded) */
-    if (LAY == 1)
-        for (int g = 0; g < min(R, gt); g++) issue(g, (uint32_t)task * gt + g);
-    if (LAY == 2)
-        for (int g = 0; g < gt; g++) issue(g, (uint32_t)task * gt + g);
-    dr_stage_x<N>(smem4, x, n, K);
-    /* the block of group g (plain: b0 + g; heads: the tail's groups from b0 + g) */
-    uint32_t b0 = (uint32_t)task * gt;
-    if (LAY == 0) {
-        b0 = ti.x, it = (int)ti.y;
-        for (int g = 0; g < min(R, it); g++) issue(g, b0 + g);
-    }
-    if (LAY == 2) {
-        b0 = ti.x - (uint32_t)gt, it = max((int)ti.y, gt);
-        for (int g = gt; g < min(R, it); g++) issue(g, b0 + g);
-    }
-    asm volatile("cp.async.wait_all;");
-    __syncthreads();
-    float acc[N];
+    /* W16: the row's scale 2^(emax - 127) (exact; 0 for an empty row) */
+    const float scale = W16 ? __uint_as_float((bw >> 24) << 23) : 1.f;
 #pragma unroll
-    for (int t = 0; t < N; t++) acc[t] = 0.f;
-    uint32_t col = W16 ? bw & 0xffffffu : bw;
-    for (int g = 0, s = 0, ph = 0; g < it; g++) {
-        sp_bar_wait(bs + 8 * s, ph);
-        const uint4 *p = ring + s * BLK;
-        dr_group q;
-        q.a = p[lane], q.b = p[32 + lane];
-        q.d = W16 ? make_uint2(0, 0) : reinterpret_cast<const uint2 *>(p + 64)[lane];
-        __syncwarp();
-        const int gn = g - 1 + R; /* into the slot read one group ago */
-        if (g > 0 && gn < it) issue(s ? s - 1 : R - 1, b0 + gn);
-        if (++s == R) s = 0, ph ^= 1;
-        dr_step<N, W16>(q, col, acc, xs, K);
+    for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
+    __syncthreads();
+    const int row = blockIdx.x * 32 + lane;
+    if (warp < N && warp < n && row < M) { /* warp t sums token t over the parts */
+        float v = 0.f;
+        for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
+        y[(size_t)warp * M + row] = __float2bfloat16(v);
     }
-    dr_finish<N, W16>(acc, bw, red, y, n, M);
-#else
-    __trap();
-#endif
 }
 
 /* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
@@ -503,18 +392,6 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
-    const int R = spdr_ring_slots(w, N, c);
-    if (R) {
-        const size_t sm2 = smem + (size_t)w->dr_p * ((w->dr_w16 ? DR16_BLOCK : DR_BLOCK) * 16 + 8) * R;
-        auto kr = w->dr_w16 ? (u == 1 ? spdr_ring_kernel<N, true, 1> : u == 2 ? spdr_ring_kernel<N, true, 2> : spdr_ring_kernel<N, true, 0>)
-                            : (u == 1 ? spdr_ring_kernel<N, false, 1> : u == 2 ? spdr_ring_kernel<N, false, 2> : spdr_ring_kernel<N, false, 0>);
-        static size_t allowed_r[6];
-        SP_CHK(sp_allow_smem(kr, sm2, &allowed_r[w->dr_w16 + 2 * u]));
-        kr<<<RG, w->dr_p * 32, sm2, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in,
-                                                 u == 1 ? w->dr_gt : w->dr_h, R);
-        SP_CU(cudaGetLastError());
-        return 0;
-    }
     auto k = w->dr_w16 ? (u == 1 ? spdr_kernel<N, true, true> : u == 2 ? spdr_kernel<N, true, false, true> : spdr_kernel<N, true>)
                        : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
     static size_t allowed[6]; /* per template instance */

@@ -70,6 +70,28 @@
 #define WG_BM(NC) (64 * (NC)) /* rows a block */
 
 #ifdef WG_SM90A
+__device__ __forceinline__ void wg_bar_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+/* Waits for the phase of parity `parity` to complete. The spin is bounded so that a broken
+ * protocol becomes a launch error the tests report, not a hung GPU run. */
+__device__ __forceinline__ void wg_bar_wait(uint32_t bar, uint32_t parity) {
+    for (uint32_t spin = 0;; spin++) {
+        uint32_t done;
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+        if (done) return;
+        if (spin > (1u << 24)) __trap();
+    }
+}
+__device__ __forceinline__ void wg_bar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void wg_bar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
 /* box at (column c0, token c1) of x into shared dst; completes bytes on bar */
 __device__ __forceinline__ void wg_tma_load(uint32_t dst, const CUtensorMap *map, int c0, int c1, uint32_t bar) {
     asm volatile(
@@ -156,8 +178,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) {
             /* the own producer's expect_tx arrival (+ the TMA bytes); WS 2: + its 128 threads' weight stores */
-            sp_bar_init(fb + 8 * s, WS == 2 ? 129 : 1);
-            sp_bar_init(eb + 8 * s, 4 * NC * CL); /* one arrival per consumer warp of the cluster */
+            wg_bar_init(fb + 8 * s, WS == 2 ? 129 : 1);
+            wg_bar_init(eb + 8 * s, 4 * NC * CL); /* one arrival per consumer warp of the cluster */
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
@@ -199,9 +221,9 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
         for (int ks = 0; ks < NS; ks++) {
             scopy(ks + WD - 1); /* into the slot stage ks - 1 was read from, by this thread */
             const int slot = ks % S, use = ks / S;
-            sp_bar_wait(eb + 8 * slot, (use & 1) ^ 1);
+            wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1);
             if (p == 0) {
-                sp_bar_expect(fb + 8 * slot, STAGE);
+                wg_bar_expect(fb + 8 * slot, STAGE);
                 wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
             }
             asm volatile("cp.async.wait_group %0;" ::"n"(WD - 1) : "memory"); /* stage ks is in */
@@ -228,15 +250,15 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(mb + slot * WG_M_STAGE + (p + 128 * i) * 4), "r"(m) : "memory");
             }
             asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stores, then the wgmma's reads */
-            sp_bar_arrive(fb + 8 * slot);
+            wg_bar_arrive(fb + 8 * slot);
         }
     } else if (wg == 0) { /* producer */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
         if (threadIdx.x == 0) {
             for (int ks = 0; ks < NS; ks++) {
                 const int slot = ks % S, use = ks / S;
-                sp_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
-                sp_bar_expect(fb + 8 * slot, STAGE);       /* both halves land here with CL = 2 */
+                wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
+                wg_bar_expect(fb + 8 * slot, STAGE);       /* both halves land here with CL = 2 */
                 if (CL == 1)
                     wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
                 else
@@ -271,7 +293,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             uint32_t e[2] = {0, 0};
             auto stage = [&](int ks, int h) {
                 const int slot = ks % S;
-                sp_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
                 asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + slot * WG_M_STAGE + ct * 4) : "memory");
                 const uint64_t bd = wg_desc(sbase + slot * STAGE);
                 const uint32_t a0 = wbase + slot * WG_A_STAGE + c * 4096;
@@ -284,7 +306,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
                 asm volatile("" ::"r"(e[h ^ 1]) : "memory"); /* stage ks - 1's word: its wgmma are done */
                 wg_fence_acc<NA>(acc);
-                if (ks > 0 && lane == 0) sp_bar_arrive(eb + 8 * ((ks - 1) % S));
+                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
             };
             for (int ks = 0; ks < NS; ks += 2) {
                 stage(ks, 0);
@@ -327,7 +349,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             auto stage = [&](int ks, int h) {
                 wcopy(ks + WD - 1); /* into the slot stage ks - 1 was read from (two stages ago) */
                 const int slot = ks % S;
-                sp_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
                 const uint64_t desc = wg_desc(sbase + slot * STAGE);
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
@@ -341,7 +363,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                      * refilled; the other consumer warpgroup keeps the tensor pipe busy meanwhile */
                     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
                     wg_fence_acc<NA>(acc);
-                    if (lane == 0) sp_bar_arrive(eb + 8 * (ks % S));
+                    if (lane == 0) wg_bar_arrive(eb + 8 * (ks % S));
                     asm volatile("cp.async.wait_group %0;" ::"n"(WD - 2) : "memory");
                     if (ks + 1 < NS) wload(ks + 1, 0);
                     return;
@@ -349,7 +371,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
                 wg_fence_acc<NA>(acc);
-                if (ks > 0 && lane == 0) sp_bar_arrive(eb + 8 * ((ks - 1) % S));
+                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
                 asm volatile("cp.async.wait_group %0;" ::"n"(WD - 2) : "memory"); /* stage ks + 1 landed */
                 if (ks + 1 < NS) wload(ks + 1, h ^ 1); /* pair h ^ 1: its wgmma (stage ks - 1) is done */
             };
@@ -375,7 +397,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                     const int m = m0 + (j >> 2);
                     if (m >= KM) break;
                     const int r = j & 3, ks = m * 4 + r, slot = ks % S;
-                    sp_bar_wait(fb + 8 * slot, (ks / S) & 1);
+                    wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
                     const uint64_t desc = wg_desc(sbase + slot * STAGE);
                     const uint4 &ev = e[j >> 2];
                     const uint32_t meta = r == 0 ? ev.x : r == 1 ? ev.y : r == 2 ? ev.z : ev.w;
@@ -392,7 +414,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                     wg_fence_acc<NA>(acc);
                     if (ks > 0 && lane == 0) {
                         const uint32_t off = 8 * ((ks - 1) % S);
-                        sp_bar_arrive(eb + off);
+                        wg_bar_arrive(eb + off);
                         if (CL > 1) wg_bar_arrive_remote(peer_eb + off);
                     }
                     /* the last reader of e[other] was stage ks-1 when r == 0 */
