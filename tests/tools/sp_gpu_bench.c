@@ -159,7 +159,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     /* SP_DSWEEP_U=1: uniform tasks (SP_DR_U) by the rule, off and on, twice (A/B/C/A/B/C), then on
      * with the 2-byte form and with 16 warps; SP_DSWEEP_U=2: the rule against heads (SP_DR_HEAD),
      * A/B/A/B, then heads on each entry form; SP_DSWEEP_U=3: the first groups' loads before x's
-     * copies (as built) against after them (SP_DR_XFIRST), A/B/A/B, then x first with uniform tasks
+     * copies (as built) against after them (SP_DR_G0), A/B/A/B, then x first with uniform tasks
      * and with heads forced, on each entry form */
     static const char *cfgu[][5] = {{"-1", "-1", "-1", "0", "0"}, {"-1", "-1", "0", "0", "0"}, {"-1", "-1", "1", "0", "0"},
                                     {"-1", "-1", "-1", "0", "0"}, {"-1", "-1", "0", "0", "0"}, {"-1", "-1", "1", "0", "0"},
@@ -175,7 +175,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"); /* the first N configs; shapes from */
     const int all = 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
-           "ran: 2B or 2.5B, u: uniform tasks, h: heads, xf: SP_DR_XFIRST=1)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
+           "ran: 2B or 2.5B, u: uniform tasks, h: heads, g0: SP_DR_G0=1)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
@@ -195,7 +195,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 setenv("SP_DR_W16", cfg[a][1], 1);
                 setenv("SP_DR_U", cfg[a][2], 1);
                 setenv("SP_DR_HEAD", cfg[a][3], 1);
-                setenv("SP_DR_XFIRST", cfg[a][4], 1);
+                setenv("SP_DR_G0", cfg[a][4], 1);
                 sp_cuda_weight *wl[MAXCOPY] = {0};
                 const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
                 if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
@@ -204,7 +204,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
                 const char *path = sp_cuda_linear_path(wl[0], 1), *form = !strncmp(path, "2-byte", 6) ? "2B" : "2.5B";
                 printf("| %dx%d | %.0f%% | %s %s%s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
-                       out, in, sps[p] * 100, cfg[a][0], form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", atoi(cfg[a][4]) > 0 ? " xf" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                       out, in, sps[p] * 100, cfg[a][0], form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", atoi(cfg[a][4]) > 0 ? " g0" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 fflush(stdout);
                 free_all(wl, cl);
@@ -213,7 +213,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
             unsetenv("SP_DR_W16");
             unsetenv("SP_DR_U");
             unsetenv("SP_DR_HEAD");
-            unsetenv("SP_DR_XFIRST");
+            unsetenv("SP_DR_G0");
             free_all(wd, cd);
         }
         free(dense);
