@@ -835,10 +835,6 @@ int main(int argc, char **argv) {
      * table) */
     test_delta_layout("SP_DR_U", n_all, n_small);
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
-    setenv("SP_DR_G0", "1", 1); /* the same with every warp's first group loaded before a block barrier */
-    test_delta_layout("SP_DR_U", n_all, n_small);
-    test_delta_layout("SP_DR_HEAD", n_all, n_small);
-    unsetenv("SP_DR_G0");
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);

@@ -153,29 +153,21 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
     /* warps a row-group block, entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 = 2.5
      * bytes) and uniform tasks, -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form,
      * the rule again (an A/B/C/A), then the other warps on 2 bytes */
-    static const char *cfg0[][5] = {{"-1", "-1", "-1", "-1", "0"}, {"16", "1", "-1", "-1", "0"}, {"-1", "0", "-1", "-1", "0"},
-                                    {"-1", "-1", "-1", "-1", "0"}, {"-1", "1", "-1", "-1", "0"},  {"8", "1", "-1", "-1", "0"},
-                                    {"32", "1", "-1", "-1", "0"},  {"4", "1", "-1", "-1", "0"}};
+    static const char *cfg0[][4] = {{"-1", "-1", "-1", "-1"}, {"16", "1", "-1", "-1"}, {"-1", "0", "-1", "-1"}, {"-1", "-1", "-1", "-1"},
+                                    {"-1", "1", "-1", "-1"},  {"8", "1", "-1", "-1"},  {"32", "1", "-1", "-1"}, {"4", "1", "-1", "-1"}};
     /* SP_DSWEEP_U=1: uniform tasks (SP_DR_U) by the rule, off and on, twice (A/B/C/A/B/C), then on
      * with the 2-byte form and with 16 warps; SP_DSWEEP_U=2: the rule against heads (SP_DR_HEAD),
-     * A/B/A/B, then heads on each entry form; SP_DSWEEP_U=3: the first groups' loads before x's
-     * copies (as built) against after them (SP_DR_G0), A/B/A/B, then x first with uniform tasks
-     * and with heads forced, on each entry form */
-    static const char *cfgu[][5] = {{"-1", "-1", "-1", "0", "0"}, {"-1", "-1", "0", "0", "0"}, {"-1", "-1", "1", "0", "0"},
-                                    {"-1", "-1", "-1", "0", "0"}, {"-1", "-1", "0", "0", "0"}, {"-1", "-1", "1", "0", "0"},
-                                    {"-1", "1", "1", "0", "0"},   {"16", "-1", "1", "0", "0"}};
-    static const char *cfgh[][5] = {{"-1", "-1", "-1", "0", "0"}, {"-1", "-1", "-1", "1", "0"}, {"-1", "-1", "-1", "0", "0"},
-                                    {"-1", "-1", "-1", "1", "0"}, {"-1", "1", "-1", "1", "0"},  {"-1", "0", "-1", "1", "0"},
-                                    {"16", "-1", "-1", "1", "0"}, {"8", "-1", "-1", "1", "0"}};
-    static const char *cfgx[][5] = {{"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"},
-                                    {"-1", "-1", "-1", "-1", "1"}, {"-1", "1", "1", "0", "1"},    {"-1", "0", "1", "0", "1"},
-                                    {"-1", "1", "-1", "1", "1"},   {"-1", "0", "-1", "1", "1"}};
+     * A/B/A/B, then heads on each entry form */
+    static const char *cfgu[][4] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "0", "0"}, {"-1", "-1", "1", "0"}, {"-1", "-1", "-1", "0"},
+                                    {"-1", "-1", "0", "0"},  {"-1", "-1", "1", "0"}, {"-1", "1", "1", "0"},  {"16", "-1", "1", "0"}};
+    static const char *cfgh[][4] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"},
+                                    {"-1", "1", "-1", "1"},  {"-1", "0", "-1", "1"},  {"16", "-1", "-1", "1"}, {"8", "-1", "-1", "1"}};
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
-    const char *(*cfg)[5] = uni == 3 ? cfgx : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
+    const char *(*cfg)[4] = uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"); /* the first N configs; shapes from */
     const int all = 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
-           "ran: 2B or 2.5B, u: uniform tasks, h: heads, g0: SP_DR_G0=1)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
+           "ran: 2B or 2.5B, u: uniform tasks, h: heads)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
@@ -195,7 +187,6 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 setenv("SP_DR_W16", cfg[a][1], 1);
                 setenv("SP_DR_U", cfg[a][2], 1);
                 setenv("SP_DR_HEAD", cfg[a][3], 1);
-                setenv("SP_DR_G0", cfg[a][4], 1);
                 sp_cuda_weight *wl[MAXCOPY] = {0};
                 const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
                 if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
@@ -203,8 +194,8 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
                 const char *path = sp_cuda_linear_path(wl[0], 1), *form = !strncmp(path, "2-byte", 6) ? "2B" : "2.5B";
-                printf("| %dx%d | %.0f%% | %s %s%s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
-                       out, in, sps[p] * 100, cfg[a][0], form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", atoi(cfg[a][4]) > 0 ? " g0" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                printf("| %dx%d | %.0f%% | %s %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
+                       out, in, sps[p] * 100, cfg[a][0], form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 fflush(stdout);
                 free_all(wl, cl);
@@ -213,7 +204,6 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
             unsetenv("SP_DR_W16");
             unsetenv("SP_DR_U");
             unsetenv("SP_DR_HEAD");
-            unsetenv("SP_DR_G0");
             free_all(wd, cd);
         }
         free(dense);

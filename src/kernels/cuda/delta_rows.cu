@@ -242,7 +242,7 @@ struct dr_group {
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
  * stream; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false, bool G0 = false>
+template <int N, bool W16, bool U = false, bool HT = false>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
@@ -257,30 +257,23 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
      * shape and sparsity, +0.1..+6 us, the more the deeper */
     constexpr int D = 3;
     dr_group u0[U || HT ? D : 1]; /* uniform tasks, heads: the first D groups, loaded as the kernel
-                                     starts, before x's copies (G0: every warp's first group, a block
-                                     barrier, then the others) */
-    uint32_t bw0 = 0; /* the part's base, early too */
-    uint2 ti0 = make_uint2(0, 0); /* heads: the tail's place, for later */
-    auto heads = [&]() {
-        bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0;
-        ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0);
-        if constexpr (U || HT) {
+                                     starts (ptxas puts them after x's copies are issued, before the
+                                     wait for them) */
+    const uint32_t bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
+    const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
+    if constexpr (U || HT)
 #pragma unroll
-            for (int g = 0; g < D; g++) { /* U: group min(g, gt - 1) (gt >= 1), zeroed past the task;
-                                             HT: head g of gt (1..3), zeros past the head */
-                if (G0 && g == 1) __syncthreads();
-                const uint4 *p = blk + ((size_t)task * gt + min(g, gt - 1)) * BLK;
-                if (HT && g >= gt) {
-                    u0[g].a = u0[g].b = make_uint4(0, 0, 0, 0), u0[g].d = make_uint2(0, 0);
-                    continue;
-                }
-                u0[g].a = sp_ld_stream(p + lane);
-                u0[g].b = sp_ld_stream(p + 32 + lane);
-                u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
+        for (int g = 0; g < D; g++) { /* U: group min(g, gt - 1) (gt >= 1), zeroed past the task;
+                                         HT: head g of gt (1..3), zeros past the head */
+            const uint4 *p = blk + ((size_t)task * gt + min(g, gt - 1)) * BLK;
+            if (HT && g >= gt) {
+                u0[g].a = u0[g].b = make_uint4(0, 0, 0, 0), u0[g].d = make_uint2(0, 0);
+                continue;
             }
+            u0[g].a = sp_ld_stream(p + lane);
+            u0[g].b = sp_ld_stream(p + 32 + lane);
+            u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
-    };
-    heads();
     { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
@@ -399,16 +392,10 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
-    const char *ge = getenv("SP_DR_G0");
-    const int g0 = u && ge && atoi(ge) > 0;
-    auto k = w->dr_w16 ? (u == 1 ? (g0 ? spdr_kernel<N, true, true, false, true> : spdr_kernel<N, true, true>)
-                                 : u == 2 ? (g0 ? spdr_kernel<N, true, false, true, true> : spdr_kernel<N, true, false, true>)
-                                          : spdr_kernel<N, true>)
-                       : (u == 1 ? (g0 ? spdr_kernel<N, false, true, false, true> : spdr_kernel<N, false, true>)
-                                 : u == 2 ? (g0 ? spdr_kernel<N, false, false, true, true> : spdr_kernel<N, false, false, true>)
-                                          : spdr_kernel<N, false>);
-    static size_t allowed[10]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u + 4 * g0]));
+    auto k = w->dr_w16 ? (u == 1 ? spdr_kernel<N, true, true> : u == 2 ? spdr_kernel<N, true, false, true> : spdr_kernel<N, true>)
+                       : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
+    static size_t allowed[6]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
     k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in,
                                              u == 1 ? w->dr_gt : w->dr_h);
     SP_CU(cudaGetLastError());
