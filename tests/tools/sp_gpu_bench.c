@@ -162,8 +162,13 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                                     {"-1", "-1", "0", "0"},  {"-1", "-1", "1", "0"}, {"-1", "1", "1", "0"},  {"16", "-1", "1", "0"}};
     static const char *cfgh[][4] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"},
                                     {"-1", "1", "-1", "1"},  {"-1", "0", "-1", "1"},  {"16", "-1", "-1", "1"}, {"8", "-1", "-1", "1"}};
+    /* SP_DSWEEP_U=3: warps a block that cut 4096-row tasks into whole groups against the rule's 16
+     * (at 90% with 16 warps E rounds up to 48 entries and 4 of 16 parts are empty; 18 warps: E = 32),
+     * A/B/C/D twice */
+    static const char *cfgp[][4] = {{"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"},
+                                    {"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"}};
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
-    const char *(*cfg)[4] = uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
+    const char *(*cfg)[4] = uni == 3 ? cfgp : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"); /* the first N configs; shapes from */
     const int all = 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
