@@ -157,11 +157,6 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     free(dense);
 }
 
-/* Delta rows' layout rules on the host (sp_cuda_delta_rows_plan; no device needed), on weights
- * whose padding is known: rows of 256 nonzeros everywhere (no padding: uniform tasks), row groups
- * alternating 256 and 240 (uniform +3.2%, heads +3.2%: heads), one row group 4x longer (uniform
- * +191%, heads +143%: plain); the forcing switches; and three 8B shapes as the runs 71-73 A/B saw
- * them (6144x4096 50%: uniform; 14336x4096 70%: heads; 4096x4096 90%: plain). Returns failures. */
 /* Rows of nnz distinct columns at most 7 apart (no filler entries), values +-[2^-7, 2) bf16 over 8
  * binades; shape 0: 256 a row; 1: row groups alternating 256 and 240; 2: 256, row group 0 1024 */
 static void spread_rows(uint16_t *d, int out, int in, int shape) {
@@ -180,6 +175,11 @@ static int plan_is(const char *p, const char *want) {
     return p && (*want ? strstr(p, want) != NULL : !u && !h);
 }
 
+/* Delta rows' layout rules on the host (sp_cuda_delta_rows_plan; no device needed), on weights
+ * whose padding is known: rows of 256 nonzeros everywhere (no padding: uniform tasks), row groups
+ * alternating 256 and 240 (uniform +3.2%, heads +3.2%: heads), one row group 4x longer (uniform
+ * +191%, heads +143%: plain); the forcing switches; and three 8B shapes as the runs 71-73 A/B saw
+ * them (6144x4096 50%: uniform; 14336x4096 70%: heads; 4096x4096 90%: plain). Returns failures. */
 static int test_delta_plan(void) {
     const int before = fails;
     int warps = 0;

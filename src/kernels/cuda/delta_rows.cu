@@ -257,8 +257,9 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
      * shape and sparsity, +0.1..+6 us, the more the deeper */
     constexpr int D = 3;
     dr_group u0[U || HT ? D : 1]; /* uniform tasks, heads: the first D groups, loaded as the kernel
-                                     starts (ptxas puts them after x's copies are issued, before the
-                                     wait for them) */
+                                     starts, before the wait for x (SASS: uniform tasks after x's
+                                     copies, heads before them; runs 75-76: that order and an SM's
+                                     request order do not change the time) */
     const uint32_t bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
     const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
     if constexpr (U || HT)
