@@ -164,13 +164,19 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                                     {"-1", "1", "-1", "1"},  {"-1", "0", "-1", "1"},  {"16", "-1", "-1", "1"}, {"8", "-1", "-1", "1"}};
     /* SP_DSWEEP_U=3: warps a block that cut 4096-row tasks into whole groups against the rule's 16
      * (at 90% with 16 warps E rounds up to 48 entries and 4 of 16 parts are empty; 18 warps: E = 32),
-     * A/B/C/D twice */
+     * A/B/C/D twice, then the 2-byte form with more warps (16 warps on 2 bytes was 0-1 us slower at
+     * 4096 rows, run 65: does a warp more an SM pay for its instruction an entry?) */
     static const char *cfgp[][4] = {{"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"},
-                                    {"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"}};
+                                    {"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"},
+                                    {"20", "1", "-1", "-1"},  {"24", "1", "-1", "-1"},  {"28", "1", "-1", "-1"},  {"32", "1", "-1", "-1"}};
+    /* SP_DSWEEP_U=4: the rule (18 warps less the empty parts where one block an SM runs 2.5-byte
+     * entries, run 77) against 16, A/B three times, then 20 and 24 */
+    static const char *cfgr[][4] = {{"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"},
+                                    {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"24", "-1", "-1", "-1"}};
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
-    const char *(*cfg)[4] = uni == 3 ? cfgp : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
+    const char *(*cfg)[4] = uni == 4 ? cfgr : uni == 3 ? cfgp : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"); /* the first N configs; shapes from */
-    const int all = 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
+    const int all = uni == 3 ? 12 : 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
            "ran: 2B or 2.5B, u: uniform tasks, h: heads)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
@@ -199,8 +205,12 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
                 const char *path = sp_cuda_linear_path(wl[0], 1), *form = !strncmp(path, "2-byte", 6) ? "2B" : "2.5B";
-                printf("| %dx%d | %.0f%% | %s %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
-                       out, in, sps[p] * 100, cfg[a][0], form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
+                const char *wp = strstr(path, " warps a row group");
+                int warps = 0;
+                while (wp && wp > path && wp[-1] >= '0' && wp[-1] <= '9') wp--;
+                if (wp) warps = atoi(wp);
+                printf("| %dx%d | %.0f%% | %s(%d) %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
+                       out, in, sps[p] * 100, cfg[a][0], warps, form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 fflush(stdout);
                 free_all(wl, cl);

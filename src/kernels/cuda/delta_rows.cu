@@ -100,15 +100,26 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * (4096x14336, runs 66 and 67: 50% 22.2-22.4 -> 20.4-20.7 us, 70% 15.7-15.8 -> 14.9-15.0; at
      * 90%, 7 groups, 32 was slower; the 2.5-byte form was slower with 32 at every sparsity, run
      * 61). Not kept (run 69): 6144 rows as clusters of 2 blocks a row group, for 2.9 blocks an SM
-     * instead of 1-2: +0.5..+1.3 us at 70-90%. SP_DR_P (4..32) forces it (sp_gpu_bench
-     * --delta-sweep). */
+     * instead of 1-2: +0.5..+1.3 us at 70-90%. In the 2.5-byte form with one block an SM, 18
+     * warps, less those that would get no part: E rounds up to whole groups, and with 16 warps on
+     * 4096x4096 only 14 (70%) or 12 (90%) had entries; 18 leaves 17 and 16 (H200 run 77, 1 token:
+     * 70% 7.45 -> 7.16-7.20 us, 50% 0.1-0.4 us faster, 90% the same; 4 tokens -0.25..+0.5 us).
+     * SP_DR_P (4..32) forces it (sp_gpu_bench --delta-sweep). */
     const char *pe = getenv("SP_DR_P");
-    int P = RG <= sms ? 16 : 8;
-    if (P == 16 && w->dr_w16 && *std::max_element(most.begin(), most.end()) >= 16 * 16 * 16) P = 32;
+    const size_t longest = *std::max_element(most.begin(), most.end());
+    int P = RG <= sms ? (w->dr_w16 ? 16 : 18) : 8;
+    if (P == 16 && longest >= 16 * 16 * 16) P = 32;
+    const int trim = P == 18 && !(pe && atoi(pe) >= 1);
     if (pe && atoi(pe) >= 1) P = std::min(32, atoi(pe));
-    size_t E = 16;
-    for (int rg = 0; rg < RG; rg++) E = std::max<size_t>(E, (most[rg] + P - 1) / P);
-    E = (E + 15) / 16 * 16;
+    auto part = [&](int parts) { /* the longest row over parts, up to whole groups */
+        const size_t e = std::max<size_t>(16, (longest + parts - 1) / parts);
+        return (e + 15) / 16 * 16;
+    };
+    size_t E = part(P); /* entries a part, whole groups */
+    if (trim) { /* no empty parts; fewer parts never need a longer one; >= 4: a warp a token sums them */
+        P = std::max<int>(4, (int)((longest + E - 1) / E));
+        E = part(P);
+    }
     w->dr_p = P;
     /* Where a warp's first loads go out. Plain: after the wait for x and a read of the task table
      * (task t's first block and blocks), every row group at its exact blocks. Uniform tasks (dr_gt
@@ -206,7 +217,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
 /* The entry form, why, and the task layout of w */
 const char *spdr_path(const sp_cuda_weight *w) {
     static char buf[224];
-    const char *tasks = w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "";
+    char tasks[48];
+    snprintf(tasks, sizeof tasks, "%s, %d warps a row group", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p);
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
     else if (w->dr_row < 0)
         snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
