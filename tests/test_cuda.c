@@ -180,20 +180,33 @@ static int plan_is(const char *p, const char *want) {
  * of a longer gap; E = the longest row over P warps, at least 16, up to a multiple of 16; blocks:
  * exact = each row group's longest row in groups of 16, uniform = every task E/16, heads = every
  * task min(3, E/16) plus the rest of its own groups. Uniform where it adds at most 3% to exact,
- * else heads where they add at most 10%, else plain. Given the warps P and the entry form (2 bytes:
- * blocks of 64 uint4, else 80), returns the layout ("uniform tasks", "heads" or "") and *bytes. */
-static const char *dr_rule_ref(int out, int in, const uint16_t *d, int P, int w16, size_t *bytes) {
-    const size_t RG = (size_t)(out + 31) / 32, T = RG * P;
-    size_t *most = calloc(RG, sizeof(size_t)), E = 16, exact = 0, headed = 0;
+ * else heads where they add at most 10%, else plain. Warps: 8 where the row groups outnumber the
+ * SMs; else in the 2-byte form 16 (32 where a row holds 4096 entries or more); else 18 less the
+ * parts that would be empty (at least 4), and no uniform tasks. Given the SMs and the entry form (2
+ * bytes: blocks of 64 uint4, else 80), returns the layout ("uniform tasks", "heads" or ""), *warps
+ * and *bytes. */
+static size_t dr_part(size_t longest, size_t P) {
+    const size_t e = (longest + P - 1) / P > 16 ? (longest + P - 1) / P : 16;
+    return (e + 15) / 16 * 16;
+}
+static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int w16, int *warps, size_t *bytes) {
+    const size_t RG = (size_t)(out + 31) / 32;
+    size_t *most = calloc(RG, sizeof(size_t)), longest = 0, exact = 0, headed = 0;
     for (int r = 0; r < out; r++) {
         size_t len = 0;
         for (int c = 0, prev = 0; c < in; c++)
             if (d[(size_t)r * in + c] & 0x7fff) len += 1 + (size_t)(c - prev > 15 ? (c - prev - 1) / 15 : 0), prev = c;
         if (len > most[r / 32]) most[r / 32] = len;
+        if (len > longest) longest = len;
     }
-    for (size_t rg = 0; rg < RG; rg++) E = (most[rg] + P - 1) / P > E ? (most[rg] + P - 1) / P : E;
-    E = (E + 15) / 16 * 16;
-    const size_t H = E / 16 < 3 ? E / 16 : 3;
+    const int trim = RG <= (size_t)sms && !w16;
+    size_t P = RG > (size_t)sms ? 8 : w16 ? (longest >= 4096 ? 32 : 16) : 18, E = dr_part(longest, P);
+    if (trim) {
+        P = (longest + E - 1) / E < 4 ? 4 : (longest + E - 1) / E;
+        E = dr_part(longest, P);
+    }
+    const size_t T = RG * P, H = E / 16 < 3 ? E / 16 : 3;
+    *warps = (int)P;
     for (size_t rg = 0; rg < RG; rg++) {
         exact += (most[rg] + 15) / 16;
         for (size_t p = 0; p < (size_t)P; p++) {
@@ -203,7 +216,7 @@ static const char *dr_rule_ref(int out, int in, const uint16_t *d, int P, int w1
     }
     free(most);
     const size_t padded = T * (E / 16);
-    const int uni = padded * 100 <= exact * 103, heads = !uni && headed * 100 <= exact * 110;
+    const int uni = !trim && padded * 100 <= exact * 103, heads = !uni && headed * 100 <= exact * 110;
     *bytes = (uni ? padded : heads ? headed : exact) * (w16 ? 64 : 80) * 16 + T * ((uni ? 0 : 8) + 32 * 4);
     return uni ? "uniform tasks" : heads ? "heads" : "";
 }
@@ -211,8 +224,8 @@ static const char *dr_rule_ref(int out, int in, const uint16_t *d, int P, int w1
 /* Delta rows' layout rules on the host (sp_cuda_delta_rows_plan; no device needed), on weights
  * whose padding is known: rows of 256 nonzeros everywhere (no padding: uniform tasks), row groups
  * alternating 256 and 240 (uniform +3.2%, heads +3.2%: heads), one row group 4x longer (uniform
- * +191%, heads +143%: plain); the forcing switches; and three random 8B-shaped weights against
- * dr_rule_ref, layout and bytes. Their layout depends on the draw: runs 71-76 saw 6144x4096 50%
+ * +191%, heads +72%: plain); the forcing switches; the warps; and four random 8B-shaped weights
+ * against dr_rule_ref, warps, layout and bytes. Their layout depends on the draw: runs 71-76 saw 6144x4096 50%
  * uniform, 14336x4096 70% heads, 4096x4096 90% plain, but 6144x4096 50% sits near the 3% line and
  * one draw in five or so takes heads (11 of 60 here). Returns failures. */
 static int test_delta_plan(void) {
@@ -230,31 +243,38 @@ static int test_delta_plan(void) {
     CHECK(!sp_cuda_delta_rows_plan(16, 60, ones, 132, NULL, NULL), "delta rows plan took 60 columns (not a multiple of 16)");
     const int out = 256, in = 1024;
     uint16_t *d = malloc((size_t)out * in * 2);
-    static const struct { int shape; const char *u, *h, *want; } cs[] = {
-        {0, NULL, NULL, "uniform tasks"}, {1, NULL, NULL, "heads"}, {2, NULL, NULL, ""},      {2, "1", NULL, "uniform tasks"},
-        {2, NULL, "1", "heads"},          {2, "1", "1", "heads"},   {1, NULL, "0", ""},       {0, "0", NULL, "heads"},
-        {0, "0", "0", ""}};
+    /* 5 SMs: 8 warps (the row groups outnumber the SMs; under twice: 2.5-byte entries), parts of
+     * 32 entries; 132 SMs: 18 warps less the empty parts (one block an SM, 2.5-byte entries): 256
+     * entries in parts of 16, 16 warps, and no uniform tasks unless forced */
+    static const struct { int shape, sms; const char *u, *h, *want; } cs[] = {
+        {0, 5, NULL, NULL, "uniform tasks"}, {1, 5, NULL, NULL, "heads"}, {2, 5, NULL, NULL, ""}, {2, 5, "1", NULL, "uniform tasks"},
+        {2, 5, NULL, "1", "heads"},          {2, 5, "1", "1", "heads"},   {1, 5, NULL, "0", ""},  {0, 5, "0", NULL, "heads"},
+        {0, 5, "0", "0", ""},                {0, 132, NULL, NULL, "heads"}, {0, 132, "1", NULL, "uniform tasks"}};
     for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) {
         spread_rows(d, out, in, cs[i].shape);
         if (cs[i].u) setenv("SP_DR_U", cs[i].u, 1);
         if (cs[i].h) setenv("SP_DR_HEAD", cs[i].h, 1);
-        p = sp_cuda_delta_rows_plan(out, in, d, 132, &warps, &bytes);
+        p = sp_cuda_delta_rows_plan(out, in, d, cs[i].sms, &warps, &bytes);
         unsetenv("SP_DR_U");
         unsetenv("SP_DR_HEAD");
         CHECK(plan_is(p, cs[i].want), "delta rows plan case %d: \"%s\", want \"%s\"", i, p ? p : sp_last_error(), cs[i].want);
-        if (i == 0) /* 8 row groups x 16 tasks, 16 blocks of 80 uint4 a row group (2.5 bytes), no table: 128 B a task */
-            CHECK(warps == 16 && bytes == 8 * 16 * 80 * 16 + 128 * 128, "delta rows plan: %d warps, %zu bytes", warps, bytes);
+        if (i == 0) /* 8 row groups x 8 tasks of 2 blocks of 80 uint4 (2.5 bytes), no table: 128 B a task */
+            CHECK(warps == 8 && bytes == 8 * 16 * 80 * 16 + 64 * 128, "delta rows plan case 0: %d warps, %zu bytes", warps, bytes);
+        if (i == 9) /* 8 row groups x 16 tasks, each one head block; table 8 B + base 128 B a task */
+            CHECK(warps == 16 && bytes == 8 * 16 * 80 * 16 + 128 * 136, "delta rows plan case 9: %d warps, %zu bytes", warps, bytes);
     }
     free(d);
-    static const struct { int out, in; double sp; } big[] = {{6144, 4096, 0.5}, {14336, 4096, 0.7}, {4096, 4096, 0.9}};
-    for (int i = 0; i < 3; i++) {
+    static const struct { int out, in; double sp; } big[] = {{6144, 4096, 0.5}, {14336, 4096, 0.7}, {4096, 4096, 0.9}, {4096, 4096, 0.5}};
+    for (int i = 0; i < 4; i++) {
         uint16_t *w = malloc((size_t)big[i].out * big[i].in * 2);
         gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
         p = sp_cuda_delta_rows_plan(big[i].out, big[i].in, w, 132, &warps, &bytes);
         size_t rbytes = 0;
-        const char *want = dr_rule_ref(big[i].out, big[i].in, w, warps, p && !strncmp(p, "2-byte", 6), &rbytes);
-        CHECK(plan_is(p, want) && bytes == rbytes, "delta rows plan %dx%d %.0f%%: \"%s\", %zu bytes; reference \"%s\", %zu bytes",
-              big[i].out, big[i].in, big[i].sp * 100, p ? p : sp_last_error(), bytes, want, rbytes);
+        int rwarps = 0;
+        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, p && !strncmp(p, "2-byte", 6), &rwarps, &rbytes);
+        CHECK(plan_is(p, want) && bytes == rbytes && warps == rwarps,
+              "delta rows plan %dx%d %.0f%%: \"%s\", %d warps, %zu bytes; reference \"%s\", %d warps, %zu bytes", big[i].out,
+              big[i].in, big[i].sp * 100, p ? p : sp_last_error(), warps, bytes, want, rwarps, rbytes);
         printf("  delta rows plan %dx%d %.0f%%: %d warps, %.1f MB, %s\n", big[i].out, big[i].in, big[i].sp * 100, warps, bytes * 1e-6,
                p ? p : "-");
         free(w);
@@ -264,15 +284,17 @@ static int test_delta_plan(void) {
 }
 
 /* Delta rows' rule for uniform tasks: taken where padding every row group to the longest adds at
- * most 3% to the blocks. Every row with 256 nonzeros (16 groups in each of 16 parts): no padding,
- * uniform; one row group with 4x longer rows: 4x the blocks, per-task table. Both against the
- * double reference. */
+ * most 3% to the blocks, with 8 warps a row group. Every row with 256 nonzeros (2 groups in each of
+ * 8 parts): no padding, uniform; one row group with 4x longer rows: 4x the blocks, per-task table.
+ * Both against the double reference. */
 static void test_delta_uniform_rule(void) {
     const int out = 256, in = 1024;
     uint16_t *dense = malloc((size_t)out * in * 2);
     for (int cs = 0; cs < 2; cs++) {
         spread_rows(dense, out, in, cs ? 2 : 0);
+        setenv("SP_DR_P", "8", 1); /* as where the row groups outnumber the SMs: blocks of 16 or more warps take no uniform tasks */
         sp_cuda_weight *w = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+        unsetenv("SP_DR_P");
         const char *path = w ? sp_cuda_linear_path(w, 1) : sp_last_error();
         CHECK(w && (strstr(path, "uniform tasks") != NULL) == (cs == 0), "delta rows uniform rule, case %d: path \"%s\"", cs, path);
         printf("  delta rows uniform rule case %d: %s\n", cs, path);

@@ -103,8 +103,11 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * instead of 1-2: +0.5..+1.3 us at 70-90%. In the 2.5-byte form with one block an SM, 18
      * warps, less those that would get no part: E rounds up to whole groups, and with 16 warps on
      * 4096x4096 only 14 (70%) or 12 (90%) had entries; 18 leaves 17 and 16 (H200 run 77, 1 token:
-     * 70% 7.45 -> 7.16-7.20 us, 50% 0.1-0.4 us faster, 90% the same; 4 tokens -0.25..+0.5 us).
-     * SP_DR_P (4..32) forces it (sp_gpu_bench --delta-sweep). */
+     * 70% 7.45 -> 7.16-7.20 us, 50% 0.1-0.4 us faster, 90% the same; 4 tokens -0.25..+0.5 us;
+     * run 78, 17 warps against 16, three A/B pairs: 70% 7.55 -> 7.18-7.23, 90% the same at 1 token
+     * and 0.26 us faster at 4). Those blocks take no uniform tasks (run 78: 50% at 4 tokens 16.0
+     * -> 17.4 us with them, the same at 1). SP_DR_P (4..32) forces the warps (sp_gpu_bench
+     * --delta-sweep). */
     const char *pe = getenv("SP_DR_P");
     const size_t longest = *std::max_element(most.begin(), most.end());
     int P = RG <= sms ? (w->dr_w16 ? 16 : 18) : 8;
@@ -147,7 +150,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     size_t headed = T * H;
     for (size_t t = 0; t < T; t++) headed += tnb[t] > H ? tnb[t] - H : 0;
     const char *ue = getenv("SP_DR_U"), *he = getenv("SP_DR_HEAD");
-    const int fu = ue && *ue ? atoi(ue) : -1, fh = he && *he ? atoi(he) : -1; /* forced: 1 on, 0 off */
+    const int fh = he && *he ? atoi(he) : -1, fu = ue && *ue ? atoi(ue) : trim ? 0 : -1; /* forced: 1 on, 0 off */
     const int heads = fh > 0 || (fh < 0 && fu <= 0 && !(fu < 0 && padded * 100 <= exact * 103) && headed * 100 <= exact * 110);
     const int uni = !heads && (fu > 0 || (fu < 0 && padded * 100 <= exact * 103));
     w->dr_gt = uni ? (int)(E / 16) : 0;
