@@ -249,7 +249,8 @@ static int test_delta_plan(void) {
     static const struct { int shape, sms; const char *u, *h, *want; } cs[] = {
         {0, 5, NULL, NULL, "uniform tasks"}, {1, 5, NULL, NULL, "heads"}, {2, 5, NULL, NULL, ""}, {2, 5, "1", NULL, "uniform tasks"},
         {2, 5, NULL, "1", "heads"},          {2, 5, "1", "1", "heads"},   {1, 5, NULL, "0", ""},  {0, 5, "0", NULL, "heads"},
-        {0, 5, "0", "0", ""},                {0, 132, NULL, NULL, "heads"}, {0, 132, "1", NULL, "uniform tasks"}};
+        {0, 5, "0", "0", ""},                {0, 132, NULL, NULL, "heads"}, {0, 132, "1", NULL, "uniform tasks"},
+        {0, 132, "-1", NULL, "heads"}}; /* -1: the rule (run 79's sweep set it, and a slip read it as forced) */
     for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++) {
         spread_rows(d, out, in, cs[i].shape);
         if (cs[i].u) setenv("SP_DR_U", cs[i].u, 1);

@@ -150,7 +150,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     size_t headed = T * H;
     for (size_t t = 0; t < T; t++) headed += tnb[t] > H ? tnb[t] - H : 0;
     const char *ue = getenv("SP_DR_U"), *he = getenv("SP_DR_HEAD");
-    const int fh = he && *he ? atoi(he) : -1, fu = ue && *ue ? atoi(ue) : trim ? 0 : -1; /* forced: 1 on, 0 off */
+    const int fh = he && *he ? atoi(he) : -1; /* forced: 1 on, 0 off, -1 the rule */
+    const int fu = ue && *ue && atoi(ue) >= 0 ? atoi(ue) : trim ? 0 : -1;
     const int heads = fh > 0 || (fh < 0 && fu <= 0 && !(fu < 0 && padded * 100 <= exact * 103) && headed * 100 <= exact * 110);
     const int uni = !heads && (fu > 0 || (fu < 0 && padded * 100 <= exact * 103));
     w->dr_gt = uni ? (int)(E / 16) : 0;
