@@ -173,8 +173,16 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
      * entries, run 77) against 16, A/B three times, then 20 and 24 */
     static const char *cfgr[][4] = {{"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"},
                                     {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"24", "-1", "-1", "-1"}};
+    /* SP_DSWEEP_U=5: the rule against uniform tasks and the plain layout forced (4096x4096, 17
+     * warps at 70%: heads pay 0.2 MB), twice; SP_DSWEEP_U=6: the rule's 8 warps against 10, 12 and
+     * 14 (the row groups outnumber the SMs: more warps an SM, as 17 against 14 working warps took
+     * 0.3 us off 4096x4096 at 70%), twice */
+    static const char *cfgv[][4] = {{"-1", "-1", "-1", "-1"}, {"-1", "-1", "1", "-1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1"},
+                                    {"-1", "-1", "1", "-1"},  {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1"}, {"-1", "-1", "1", "-1"}};
+    static const char *cfgw[][4] = {{"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"},
+                                    {"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"}};
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
-    const char *(*cfg)[4] = uni == 4 ? cfgr : uni == 3 ? cfgp : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
+    const char *(*cfg)[4] = uni == 6 ? cfgw : uni == 5 ? cfgv : uni == 4 ? cfgr : uni == 3 ? cfgp : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"); /* the first N configs; shapes from */
     const int all = uni == 3 ? 12 : 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
