@@ -225,9 +225,10 @@ static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int 
  * whose padding is known: rows of 256 nonzeros everywhere (no padding: uniform tasks), row groups
  * alternating 256 and 240 (uniform +3.2%, heads +3.2%: heads), one row group 4x longer (uniform
  * +191%, heads +72%: plain); the forcing switches; the warps; and four random 8B-shaped weights
- * against dr_rule_ref, warps, layout and bytes. Their layout depends on the draw: runs 71-76 saw 6144x4096 50%
- * uniform, 14336x4096 70% heads, 4096x4096 90% plain, but 6144x4096 50% sits near the 3% line and
- * one draw in five or so takes heads (11 of 60 here). Returns failures. */
+ * against dr_rule_ref, warps, layout and bytes. Their layout depends on the draw: runs 71-76 saw
+ * 6144x4096 50% uniform, 14336x4096 70% heads, 4096x4096 90% plain (heads with 18 warps since run
+ * 78), but 6144x4096 50% sits near the 3% line and one draw in five or so takes heads (11 of 60
+ * here). Returns failures. */
 static int test_delta_plan(void) {
     const int before = fails;
     int warps = 0;
