@@ -181,10 +181,15 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                                     {"-1", "-1", "1", "-1"},  {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1"}, {"-1", "-1", "1", "-1"}};
     static const char *cfgw[][4] = {{"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"},
                                     {"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"}};
+#define DSET(c) {c, (int)(sizeof c / sizeof c[0])}
+    static const struct { const char *(*cfg)[4]; int n; } sets[] = {DSET(cfg0), DSET(cfgu), DSET(cfgh), DSET(cfgp),
+                                                                    DSET(cfgr), DSET(cfgv), DSET(cfgw)}; /* by SP_DSWEEP_U */
+#undef DSET
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
-    const char *(*cfg)[4] = uni == 6 ? cfgw : uni == 5 ? cfgv : uni == 4 ? cfgr : uni == 3 ? cfgp : uni == 2 ? cfgh : uni == 1 ? cfgu : cfg0;
+    const int set = uni > 0 && uni < (int)(sizeof sets / sizeof sets[0]) ? uni : 0;
+    const char *(*cfg)[4] = sets[set].cfg;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"); /* the first N configs; shapes from */
-    const int all = uni == 3 ? 12 : 8, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
+    const int all = sets[set].n, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
            "ran: 2B or 2.5B, u: uniform tasks, h: heads)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "

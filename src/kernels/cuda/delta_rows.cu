@@ -112,8 +112,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     const size_t longest = *std::max_element(most.begin(), most.end());
     int P = RG <= sms ? (w->dr_w16 ? 16 : 18) : 8;
     if (P == 16 && longest >= 16 * 16 * 16) P = 32;
-    const int trim = P == 18 && !(pe && atoi(pe) >= 1);
-    if (pe && atoi(pe) >= 1) P = std::min(32, atoi(pe));
+    const int forced = pe && atoi(pe) >= 1, trim = P == 18 && !forced;
+    if (forced) P = std::min(32, atoi(pe));
     auto part = [&](int parts) { /* the longest row over parts, up to whole groups */
         const size_t e = std::max<size_t>(16, (longest + parts - 1) / parts);
         return (e + 15) / 16 * 16;
