@@ -117,6 +117,7 @@ const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int 
 void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
 void sp_cuda_set_decode_cluster(int mode) { (void)mode; }
 void sp_cuda_set_decode_wgmma(int mode) { (void)mode; }
+void sp_cuda_set_timing(int mode) { (void)mode; }
 void sp_cuda_set_gemm_tile(int tile) { (void)tile; }
 void sp_cuda_set_bsr_block(int bs) { (void)bs; }
 

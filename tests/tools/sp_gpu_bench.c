@@ -1,9 +1,9 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
- *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab]
+ *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--graph-ab] [--cluster-ab]
  *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
- * rows' knobs (see delta_sweep); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
+ * rows' knobs (see delta_sweep); --graph-ab: host-launched against CUDA-graph timing (see graph_ab); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
  * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
@@ -244,6 +244,59 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* --graph-ab: the rotated timings of the decode tables three ways, alternated three times each
+ * (median of three): the calls launched one by one from the host (how every table here times),
+ * a round captured as one CUDA graph (as the device model runs a decode step), and that graph
+ * with the own 2:4 decode kernels launched with programmatic dependence (the model's setting;
+ * cuBLAS and delta rows do not use it). Ratios against cuBLAS timed the same way in the same
+ * process; the plain read of delta rows' bytes as the floor of each way. */
+static int graph_ab(const void *xd, void *yd) {
+    printf("\n## timing method A/B (rotated, 1 and 16 tokens): host launches / one CUDA graph a round / graph with the own "
+           "2:4 decode kernels under programmatic dependence\n\n"
+           "| out x in | weight | n | cuBLAS us (host / graph / graph+pdl) | sparse us | ratio host | ratio graph | ratio graph+pdl | path |\n"
+           "|---|---|---|---|---|---|---|---|---|\n");
+    const double sps[] = {0.5, 0.7, 0.9};
+    for (int s = 0; s < NSHAPES; s++) {
+        const int out = shapes[s][0], in = shapes[s][1];
+        rot24 r;
+        if (!rot24_make(out, in, &r)) return 1;
+        for (int k = 0; k < 6; k++) { /* 2:4 at 1 and 16 tokens, delta rows at 50/70/90% (1 token), its bytes' read */
+            const int n = k == 1 ? 16 : 1;
+            sp_cuda_weight *wl[MAXCOPY] = {0}, **w = r.w4;
+            int cw = r.c4;
+            size_t rb = 0;
+            if (k >= 2) {
+                gc_make_unstructured(out, in, sps[k == 5 ? 1 : k - 2], r.dense);
+                if (!(cw = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, r.dense, wl))) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+                w = wl, rb = sp_cuda_weight_bytes(wl[0]);
+            }
+            double t[3][3], d[3][3];
+            for (int a = 0; a < 3; a++)
+                for (int m = 0; m < 3; m++) {
+                    sp_cuda_set_timing(m);
+                    d[m][a] = time_w(r.wd, r.cd, xd, n, yd, 0);
+                    t[m][a] = k == 5 ? time_read(rb, 0) : time_w(w, cw, xd, n, yd, 0);
+                }
+            sp_cuda_set_timing(0);
+            double md[3], mt[3];
+            for (int m = 0; m < 3; m++) {
+                qsort(t[m], 3, sizeof(double), cmp_double), qsort(d[m], 3, sizeof(double), cmp_double);
+                md[m] = d[m][1], mt[m] = t[m][1];
+            }
+            char what[48];
+            if (k < 2) snprintf(what, sizeof what, "2:4");
+            else snprintf(what, sizeof what, "%s %.0f%%", k == 5 ? "read of delta" : "delta", sps[k == 5 ? 1 : k - 2] * 100);
+            printf("| %dx%d | %s | %d | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.2fx | %.2fx | %.2fx | %s |\n", out, in, what, n,
+                   md[0], md[1], md[2], mt[0], mt[1], mt[2], md[0] / mt[0], md[1] / mt[1], md[2] / mt[2],
+                   k == 5 ? "plain read" : sp_cuda_linear_path(w[0], n));
+            fflush(stdout);
+            free_all(wl, k >= 2 ? cw : 0);
+        }
+        rot24_free(&r);
+    }
+    return 0;
+}
+
 /* Same-process A/B of two settings of the 2:4 decode (set(0) = A, set(1) = B; set(-1) restores
  * the default): alternated three times each (median of the three), weights rotated, cuBLAS dense
  * alongside; rel err of both against it. --cluster-ab: K splits summed through global memory (ws,
@@ -353,7 +406,7 @@ static int prefill_study(const void *xd, void *yd, int steady) {
 }
 
 int main(int argc, char **argv) {
-    int dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int gab = 0, dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -361,6 +414,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--block")) blk = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--delta-sweep")) dsweep = 1;
+        else if (!strcmp(argv[i], "--graph-ab")) gab = 1;
         else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
         else if (!strcmp(argv[i], "--wgdec-ab")) wgab = 1;
         else if (!strcmp(argv[i], "--prefill-ab")) preab = 1;
@@ -373,16 +427,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--graph-ab] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !clab && !wgab && !preab && !presteady && !prof && !att && prof_tile < 0) {
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !gab && !clab && !wgab && !preab && !presteady && !prof && !att && prof_tile < 0) {
         dec = pre = 1;
         uns = blk = bench_dt == SP_CUDA_BF16;
     }
-    if (bench_dt == SP_CUDA_F16 && (uns || blk || sweep || dsweep || clab || prof || att || prof_tile >= 0)) {
+    if (bench_dt == SP_CUDA_F16 && (uns || blk || sweep || dsweep || gab || clab || prof || att || prof_tile >= 0)) {
         fprintf(stderr, "--f16 goes with --decode and --prefill only (the other forms are built for bf16)\n");
         return 2;
     }
@@ -592,6 +646,7 @@ int main(int argc, char **argv) {
     }
 
     if (dsweep && delta_sweep(xd, yd, yd2)) return 1;
+    if (gab && graph_ab(xd, yd)) return 1;
     if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",
                           set_cluster, xd, yd, yd2))
         return 1;

@@ -50,7 +50,9 @@ struct sp_cuda_ctx {
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
     int pdl;                /* the own decode kernels launch with programmatic dependence (set by
-                               the device model around a forward's linears, never while timing) */
+                               the device model around a forward's linears; while timing only in
+                               sp_cuda_set_timing's mode 2) */
+    int time_mode;          /* sp_cuda_set_timing: 0 host launches, 1 a graph a round, 2 + pdl */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 

@@ -82,6 +82,8 @@ extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode 
 
 extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 ? -1 : mode > 0; }
 
+extern "C" void sp_cuda_set_timing(int mode) { g_ctx.time_mode = mode == 1 || mode == 2 ? mode : 0; }
+
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 9 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
@@ -417,20 +419,55 @@ static void flush_l2(sp_cuda_ctx *c) {
                                                             c->flush + c->flush_n);
 }
 
+/* One round of fn(0..per_round) captured as a CUDA graph (sp_cuda_set_timing 1 or 2; mode 2
+ * launches the own decode kernels with programmatic dependence, as the device model's decode
+ * graph does), instantiated and run once (upload, warm-up). NULL + message where a call cannot
+ * be captured. */
+template <typename F>
+static cudaGraphExec_t capture_round(sp_cuda_ctx *c, int per_round, F fn) {
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t ge = NULL;
+    if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        sp_error(SP_ERR_UNSUPPORTED, "timing: stream capture refused: %s", cudaGetErrorString(cudaGetLastError()));
+        return NULL;
+    }
+    const int pdl = c->pdl;
+    c->pdl = c->time_mode == 2;
+    int rc = 0;
+    for (int j = 0; j < per_round && !rc; j++) rc = fn(j);
+    c->pdl = pdl;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (!rc && e == cudaSuccess) e = cudaGraphInstantiate(&ge, g, 0);
+    if (!rc && e == cudaSuccess) e = cudaGraphLaunch(ge, c->stream);
+    if (!rc && e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (g) cudaGraphDestroy(g);
+    if (rc || e != cudaSuccess) {
+        if (ge) cudaGraphExecDestroy(ge);
+        (void)cudaGetLastError();
+        if (!rc) sp_error(SP_ERR_UNSUPPORTED, "timing: this call cannot run as a CUDA graph (%s)", cudaGetErrorString(e));
+        return NULL;
+    }
+    return ge;
+}
+
 /* Runs fn(i) iters times (flush: one event pair per call after an L2 flush; rotate: one
- * pair per round of per_round calls) and returns the median per call. */
+ * pair per round of per_round calls, launched from the host or, by sp_cuda_set_timing, as one
+ * graph a round) and returns the median per call. */
 template <typename F>
 static int time_calls(sp_cuda_ctx *c, int iters, int flush, int per_round, F fn, double *median_us) {
     std::vector<cudaEvent_t> ev(2 * iters);
     for (auto &e : ev) SP_CU(cudaEventCreate(&e));
-    int rc = 0;
+    cudaGraphExec_t ge = NULL;
+    int rc = !flush && c->time_mode && !(ge = capture_round(c, per_round, fn)) ? SP_ERR_UNSUPPORTED : 0;
     for (int i = 0; i < iters && !rc; i++) {
         if (flush) flush_l2(c);
         cudaEventRecord(ev[2 * i], c->stream);
-        for (int j = 0; j < (flush ? 1 : per_round) && !rc; j++) rc = fn(flush ? i : j);
+        if (ge) rc = cudaGraphLaunch(ge, c->stream) == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "timing: graph launch failed");
+        for (int j = 0; !ge && j < (flush ? 1 : per_round) && !rc; j++) rc = fn(flush ? i : j);
         cudaEventRecord(ev[2 * i + 1], c->stream);
     }
     cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (ge) cudaGraphExecDestroy(ge);
     std::vector<double> t;
     for (int i = 0; i < iters && !rc && e == cudaSuccess; i++) {
         float ms = 0;
