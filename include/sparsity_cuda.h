@@ -113,8 +113,8 @@ int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, 
                         int iters, int flush_l2, double *median_us);
 /* How the rotated (flush_l2 = 0) timings launch a round of calls: 0 = one by one from the host
  * (default); 1 = captured once as a CUDA graph and replayed, as the device model's decode step
- * runs (no host launch time, graph launch gaps); 2 = the same with the own 2:4 decode kernels
- * launched with programmatic dependence (each may start loading its weight while the one before
+ * runs (no host launch time, graph launch gaps); 2 = the same with the own decode kernels (2:4,
+ * delta rows) launched with programmatic dependence (each may start loading its weight while the one before
  * finishes), as in the model. A call that cannot be captured fails the timing and says why. */
 void sp_cuda_set_timing(int mode);
 /* The same two methods for a plain 16-byte streaming read of bytes (the bandwidth floor). */

@@ -247,12 +247,12 @@ static int cmp_double(const void *a, const void *b) {
 /* --graph-ab: the rotated timings of the decode tables three ways, alternated three times each
  * (median of three): the calls launched one by one from the host (how every table here times),
  * a round captured as one CUDA graph (as the device model runs a decode step), and that graph
- * with the own 2:4 decode kernels launched with programmatic dependence (the model's setting;
- * cuBLAS and delta rows do not use it). Ratios against cuBLAS timed the same way in the same
+ * with the own decode kernels (2:4, delta rows) launched with programmatic dependence (the
+ * model's setting; cuBLAS does not use it). Ratios against cuBLAS timed the same way in the same
  * process; the plain read of delta rows' bytes as the floor of each way. */
 static int graph_ab(const void *xd, void *yd) {
     printf("\n## timing method A/B (rotated, 1 and 16 tokens): host launches / one CUDA graph a round / graph with the own "
-           "2:4 decode kernels under programmatic dependence\n\n"
+           "decode kernels under programmatic dependence\n\n"
            "| out x in | weight | n | cuBLAS us (host / graph / graph+pdl) | sparse us | ratio host | ratio graph | ratio graph+pdl | path |\n"
            "|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};

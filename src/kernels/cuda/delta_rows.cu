@@ -276,6 +276,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                                      starts, before the wait for x (SASS: uniform tasks after x's
                                      copies, heads before them; runs 75-76: that order and an SM's
                                      request order do not change the time) */
+    sp_pdl_trigger(); /* launched with programmatic dependence (the device model): the next may start */
     const uint32_t bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
     const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
     if constexpr (U || HT)
@@ -291,6 +292,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             u0[g].b = sp_ld_stream(p + 32 + lane);
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
+    sp_pdl_wait(); /* x is the kernel before's output; the weight loads above may precede it */
     { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
@@ -413,9 +415,8 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
                        : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
     static size_t allowed[6]; /* per template instance */
     SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
-    k<<<RG, w->dr_p * 32, smem, c->stream>>>(w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out, w->in,
-                                             u == 1 ? w->dr_gt : w->dr_h);
-    SP_CU(cudaGetLastError());
+    SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
+                    w->in, u == 1 ? w->dr_gt : w->dr_h));
     return 0;
 }
 
