@@ -96,7 +96,8 @@ int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
  * for and not taken; then an mma.sp GEMM tile, or from 256 tokens on Hopper the wgmma.sp GEMM),
  * for an x that is 16-byte aligned as cudaMalloc'd buffers are (an unaligned x takes an mma.sp
  * tile); for DELTA_ROWS its entry form ("2-byte entries ..." or "2.5-byte entries (why)"), task
- * layout and warps a row group; "" for single-kernel forms. The string lives until the next call. */
+ * layout, warps a row group and whether it launches early where the device model asks (its
+ * decode graph: programmatic dependence); "" for single-kernel forms. The string lives until the next call. */
 const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n);
 /* What a delta-rows upload of the bf16 weight dense (out x in) would choose on a device of sms SMs
  * (host work only, no device needed): the path sp_cuda_linear_path would give, warps a block,

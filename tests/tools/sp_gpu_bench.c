@@ -8,6 +8,8 @@
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
+ * SP_TIME_GRAPH=1 (2): the rotated timings as one CUDA graph a round (with the own decode kernels
+ * launched early), as the device model's decode step runs; unset: launched one by one from the host.
  * --attention: the model's fused prefill attention, both kernels (16 and 32 query rows a warp; 8B
  * heads: 32 q, 8 kv, dim 128 at 512, 1000, 2048, 4096 and 8192 tokens; SmolLM2 heads at dim 64;
  * dim 32) against a naive f32 reference.
@@ -506,7 +508,13 @@ int main(int argc, char **argv) {
     size_t l2;
     sp_cuda_device_info(name, sizeof name, &sms, &l2, NULL);
     time_t now = time(NULL);
-    printf("# device %s, %d SMs, L2 %zu MB, iters %d, element type %s, %s", name, sms, l2 >> 20, iters, DT_NAME, ctime(&now));
+    /* SP_TIME_GRAPH=1|2: every rotated timing of the run as a CUDA graph a round (2: the own decode
+     * kernels under programmatic dependence; sp_cuda_set_timing); --graph-ab sets its own */
+    const int tg = getenv("SP_TIME_GRAPH") ? atoi(getenv("SP_TIME_GRAPH")) : 0;
+    sp_cuda_set_timing(tg);
+    printf("# device %s, %d SMs, L2 %zu MB, iters %d, element type %s, rotated timings %s, %s", name, sms, l2 >> 20, iters, DT_NAME,
+           tg == 1 ? "as one CUDA graph a round" : tg == 2 ? "as one CUDA graph a round, own decode kernels launched early"
+                                                          : "launched from the host", ctime(&now));
 
     const int pfx = pre || preab || presteady; /* prefill sizes */
     const int maxn = pfx ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;

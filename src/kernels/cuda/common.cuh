@@ -83,6 +83,7 @@ struct sp_cuda_weight {
     int dr_row, dr_span;    /* the first row whose nonzeros do not fit the 2-byte form, its binades (-1: none) */
     int dr_gt;              /* uniform tasks: blocks a task, every task alike (0: per task, boff) */
     int dr_h;               /* heads: each task's first dr_h groups at task x dr_h, the rest through boff (0: off) */
+    int dr_pdl;             /* 1: launched with programmatic dependence where the caller asks (ctx pdl) */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */

@@ -124,6 +124,13 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         E = part(P);
     }
     w->dr_p = P;
+    /* Early launch (programmatic dependence, where the caller asks: the device model's decode)
+     * where one block an SM runs 2.5-byte entries. H200 run 82, rotated calls in a CUDA graph, two
+     * processes: 4096x4096 1.0-1.2 us faster at 50-90% (90% 4.36 -> 3.24 us); elsewhere 0.4-1.9 us
+     * slower (6144x4096 and 14336x4096 50-70%, 4096x14336 90% in the 2-byte form), or at most 0.5
+     * faster (4096x14336 50-70%). SP_DR_PDL: 1 always, 0 never, -1 or unset the rule. */
+    const char *de = getenv("SP_DR_PDL");
+    w->dr_pdl = de && *de && atoi(de) >= 0 ? atoi(de) > 0 : RG <= sms && !w->dr_w16;
     /* Where a warp's first loads go out. Plain: after the wait for x and a read of the task table
      * (task t's first block and blocks), every row group at its exact blocks. Uniform tasks (dr_gt
      * > 0): every row group padded to P x E entries, task t's blocks at t x E/16, no table. Heads
@@ -220,9 +227,11 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
 
 /* The entry form, why, and the task layout of w */
 const char *spdr_path(const sp_cuda_weight *w) {
-    static char buf[224];
-    char tasks[48];
-    snprintf(tasks, sizeof tasks, "%s, %d warps a row group", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p);
+    static char buf[384];
+    char tasks[160];
+    snprintf(tasks, sizeof tasks, "%s, %d warps a row group, %s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p,
+             w->dr_pdl ? "early launch where the caller allows it"
+                       : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
     else if (w->dr_row < 0)
         snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
@@ -415,7 +424,7 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
                        : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
     static size_t allowed[6]; /* per template instance */
     SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
-    SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
+    SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
                     w->in, u == 1 ? w->dr_gt : w->dr_h));
     return 0;
 }
