@@ -3,7 +3,8 @@
 # whole-model forward against the CPU forward), times every kernel against cuBLAS dense bf16
 # (Llama-8B shapes, decode and prefill token counts, block-pruned weights through cuSPARSE BSR;
 # the copy bandwidth and bf16 GEMM ceilings first, bench/gpu/ceilings.py), the fused prefill
-# attention kernels (8B and SmolLM2 heads),
+# attention kernels (8B and SmolLM2 heads), the decode calls again as CUDA graphs (--graph-ab: host
+# launches against one graph a round, as the model's decode step runs),
 # then the whole synthetic Llama-3-8B (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch
 # 1/16, dense vs 2:4 in one process),
 # and prints the tables last. Logs go to $OUT (default bench/results/logs).
@@ -83,6 +84,8 @@ fi
 echo "== timing"
 [ $# -gt 0 ] || set -- --decode --wgdec-ab --unstructured --prefill --block
 $B/sp_gpu_bench "$@" 2>&1 | tee "$OUT/bench.md"
+echo "== timing method: decode calls launched from the host / as one CUDA graph a round / graph with early launch"
+$B/sp_gpu_bench --graph-ab 2>&1 | tee "$OUT/graph-ab.md"
 echo "== fused prefill attention: mma.sync 16 / 32 query rows a warp, wgmma (sm_90a), against an f32 reference"
 $B/sp_gpu_bench --attention 2>&1 | tee "$OUT/attention.md"
 
