@@ -380,7 +380,7 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) return spdr_path(w);
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
-    static char buf[192];
+    static char buf[256];
     const char *kernel = "mma.sp decode", *split = NULL, *why = "";
     if (sp24_wgdec_wanted(n, c)) {
         split = sp24_wgdec_split_path(w, n, c);
@@ -390,7 +390,12 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
         why = " (wgmma.sp decode needs sm_90a)";
     }
     if (!split) split = sp24_split_path(w, n, c);
-    snprintf(buf, sizeof buf, "%s%s%s", kernel, !*split ? "" : !strcmp(split, "cluster") ? ", cluster split-K" : ", global split-K", why);
+    snprintf(buf, sizeof buf, "%s%s%s", kernel,
+             !*split                           ? ""
+             : !strcmp(split, "cluster")       ? ", cluster split-K"
+             : !strcmp(split, "global")        ? ", global split-K"
+                                               : ", cluster split-K (launched early, as in the device model's decode: 8 row tiles a block, global split-K)",
+             why);
     return buf;
 }
 

@@ -200,7 +200,10 @@ static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, 
  * 8 row tiles a block; where its K splits would go through global memory, 4 row tiles a block
  * (the two warpgroups split K) if that plan's clusters are all resident in one wave. H200 session
  * 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us (5 splits, global -> 2, a cluster), the
- * others no better with 4. 1 (no error set) where no plan fits. */
+ * others no better with 4. Not when launched early (c->pdl, the device model's decode): H200 run
+ * 84, rotated calls as CUDA graphs, 16 tokens on 6144x4096: the cluster plan 12.15 us early and
+ * 11.77 not, the 8-row-tile global plan 11.62 early (12.26 not). 1 (no error set) where no plan
+ * fits. */
 template <typename T>
 static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
                        size_t *smem) {
@@ -208,7 +211,7 @@ static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *
     *k = nb == 8 ? sp24_wgd_kernel<8, T> : sp24_wgd_kernel<16, T>;
     SP_CHK(sp_plan_make(w, nb, c, p));
     const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
-    if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster))) return rc;
+    if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster || c->pdl))) return rc;
     sp_cuda_ctx c4 = *c;
     c4.cfg_rpb = 4;
     sp_plan p4;
@@ -244,7 +247,8 @@ int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     return wgd_launch(w, (const __nv_bfloat16 *)x, n, (__nv_bfloat16 *)y, c);
 }
 
-/* The split-K path of the wgmma decode for n tokens ("", "cluster", "global"), or NULL where the
+/* The split-K path of the wgmma decode for n tokens ("", "cluster", "global", or "cluster, early
+ * global" where a launch with programmatic dependence takes the global plan), or NULL where the
  * plan takes the mma.sp kernel */
 const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     sp_plan p;
@@ -259,5 +263,10 @@ const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c
         rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     }
     if (rc) return NULL;
-    return p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
+    const char *now = p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
+    if (c->pdl || !p.cluster) return now;
+    sp_cuda_ctx early = *c; /* the device model's decode launches early: its plan may differ */
+    early.pdl = 1;
+    const char *e = sp24_wgdec_split_path(w, n, &early);
+    return e && e[0] == 'g' ? "cluster, early global" : now;
 }
