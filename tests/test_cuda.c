@@ -184,13 +184,14 @@ static int plan_is(const char *p, const char *want) {
  * 80) where every row's nonzeros lie within 15 binades (no subnormal, inf or NaN) and the row groups
  * are at least twice the SMs or rows have 8192 columns or more. Warps: 8 where the row groups
  * outnumber the SMs; else in the 2-byte form 16 (32 where a row holds 4096 entries or more); else 18
- * less the parts that would be empty (at least 4), and no uniform tasks. Given the SMs, returns the
- * layout ("uniform tasks", "heads" or ""), *w16, *warps and *bytes. */
+ * less the parts that would be empty (at least 4), and no uniform tasks; those blocks alone launch
+ * early (H200 run 82). Given the SMs, returns the layout ("uniform tasks", "heads" or ""), *w16,
+ * *warps, *early and *bytes. */
 static size_t dr_part(size_t longest, size_t P) {
     const size_t e = (longest + P - 1) / P > 16 ? (longest + P - 1) / P : 16;
     return (e + 15) / 16 * 16;
 }
-static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *warps, size_t *bytes) {
+static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *warps, int *early, size_t *bytes) {
     const size_t RG = (size_t)(out + 31) / 32;
     size_t *most = calloc(RG, sizeof(size_t)), longest = 0, exact = 0, headed = 0;
     int fits = in < (1 << 24);
@@ -210,6 +211,7 @@ static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int 
     }
     *w16 = fits && (RG >= 2 * (size_t)sms || in >= 8192);
     const int trim = RG <= (size_t)sms && !*w16;
+    *early = trim;
     size_t P = RG > (size_t)sms ? 8 : *w16 ? (longest >= 4096 ? 32 : 16) : 18, E = dr_part(longest, P);
     if (trim) {
         P = (longest + E - 1) / E < 4 ? 4 : (longest + E - 1) / E;
@@ -282,10 +284,8 @@ static int test_delta_plan(void) {
         gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
         p = sp_cuda_delta_rows_plan(big[i].out, big[i].in, w, 132, &warps, &bytes);
         size_t rbytes = 0;
-        int rwarps = 0, rw16 = 0;
-        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, &rw16, &rwarps, &rbytes);
-        /* early launch where one block an SM runs 2.5-byte entries (H200 run 82) */
-        const int early = (big[i].out + 31) / 32 <= 132 && !rw16;
+        int rwarps = 0, rw16 = 0, early = 0;
+        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, &rw16, &rwarps, &early, &rbytes);
         CHECK(plan_is(p, want) && (strncmp(p, "2-byte", 6) == 0) == rw16 && bytes == rbytes && warps == rwarps &&
                   (strstr(p, ", early launch") != NULL) == early && (strstr(p, ", no early launch") != NULL) == !early,
               "delta rows plan %dx%d %.0f%%: \"%s\", %d warps, %zu bytes; reference \"%s\"%s, %d warps, %zu bytes%s", big[i].out,

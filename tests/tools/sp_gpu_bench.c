@@ -264,11 +264,12 @@ static int graph_ab(const void *xd, void *yd) {
         if (!rot24_make(out, in, &r)) return 1;
         for (int k = 0; k < 6; k++) { /* 2:4 at 1 and 16 tokens, delta rows at 50/70/90% (1 token), its bytes' read */
             const int n = k == 1 ? 16 : 1;
+            const double sp = k >= 2 ? sps[k == 5 ? 1 : k - 2] : 0; /* the read is of the 70% weight */
             sp_cuda_weight *wl[MAXCOPY] = {0}, **w = r.w4;
             int cw = r.c4;
             size_t rb = 0;
             if (k >= 2) {
-                gc_make_unstructured(out, in, sps[k == 5 ? 1 : k - 2], r.dense);
+                gc_make_unstructured(out, in, sp, r.dense);
                 if (!(cw = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, r.dense, wl))) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 w = wl, rb = sp_cuda_weight_bytes(wl[0]);
             }
@@ -287,7 +288,7 @@ static int graph_ab(const void *xd, void *yd) {
             }
             char what[48];
             if (k < 2) snprintf(what, sizeof what, "2:4");
-            else snprintf(what, sizeof what, "%s %.0f%%", k == 5 ? "read of delta" : "delta", sps[k == 5 ? 1 : k - 2] * 100);
+            else snprintf(what, sizeof what, "%s %.0f%%", k == 5 ? "read of delta" : "delta", sp * 100);
             printf("| %dx%d | %s | %d | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.2fx | %.2fx | %.2fx | %s |\n", out, in, what, n,
                    md[0], md[1], md[2], mt[0], mt[1], mt[2], md[0] / mt[0], md[1] / mt[1], md[2] / mt[2],
                    k == 5 ? "plain read" : sp_cuda_linear_path(w[0], n));
