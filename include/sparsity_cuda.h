@@ -120,6 +120,9 @@ int sp_cuda_time_linear(const sp_cuda_weight *const *w, int n_w, const void *x, 
 void sp_cuda_set_timing(int mode);
 /* The same two methods for a plain 16-byte streaming read of bytes (the bandwidth floor). */
 int sp_cuda_time_read(size_t bytes, int iters, int flush_l2, double *median_us);
+/* The same rotated timing (host launches or a graph, by sp_cuda_set_timing) of a kernel that does
+ * nothing, blocks x threads: the fixed cost of any call before it moves a byte. */
+int sp_cuda_time_empty(int blocks, int threads, int iters, double *median_us);
 
 /* The device model's fused causal prefill attention alone, on random q, k, v: n query rows at
  * positions pos..pos+n-1 over pos+n cached keys (head_dim 32, 64 or 128); rope 1: q rotated by

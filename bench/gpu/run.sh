@@ -7,7 +7,8 @@
 # launches against one graph a round, as the model's decode step runs),
 # then the whole synthetic Llama-3-8B (sparsity bench --gpu: TTFT 512/2048/8192, TPOT batch
 # 1/16, dense vs 2:4 in one process),
-# and prints the tables last. Logs go to $OUT (default bench/results/logs).
+# and last issue 5's scoreboard (sp_gpu_bench --targets: every kernel target cell, met or missed,
+# with the empty-kernel and read floors) beside the whole-model ratios. Logs go to $OUT (default bench/results/logs).
 #   bench/gpu/run.sh [sp_gpu_bench flags: --decode --wgdec-ab --unstructured --prefill --block --sweep --iters N]
 # (no flags: --decode --wgdec-ab --unstructured --prefill --block; --wgdec-ab times both 2:4 decode
 # kernels, mma.sp and wgmma.sp, at every decode token count, since the table takes one of them)
@@ -107,3 +108,7 @@ if [ -x $B/sparsity ]; then
             op-by-op="$B:SP_GPU_PDL=0,SP_GPU_GRAPH=0" profile="$B:SP_GPU_PROFILE=1"
     fi
 fi
+
+echo "== issue 5 targets: every kernel cell against cuBLAS in one process (whole-model TPOT/TTFT ratios: the model tables above)"
+$B/sp_gpu_bench --targets >"$OUT/targets.md" 2>&1 || echo "sp_gpu_bench --targets FAILED"
+sed -n '/^## issue 5 targets/,$p' "$OUT/targets.md" | cut -d'|' -f1-11

@@ -83,6 +83,12 @@ int sp_cuda_time_read(size_t bytes, int iters, int flush, double *us) {
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
+int sp_cuda_time_empty(int blocks, int threads, int iters, double *us) {
+    (void)blocks; (void)threads; (void)iters;
+    if (us) *us = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
 int sp_cuda_time_attention(const sp_cuda_attn_case *a, int iters, double *us, double *err) {
     (void)a; (void)iters;
     if (us) *us = 0;

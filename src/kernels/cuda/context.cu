@@ -635,6 +635,29 @@ extern "C" int sp_cuda_time_read(size_t bytes, int iters, int flush, double *med
     return rc;
 }
 
+/* A kernel that does nothing: what a call costs before it moves a byte (launch, block start,
+ * completion, and in a graph the gap to the next node). */
+__global__ void sp_empty_kernel(unsigned *sink) {
+    if (blockIdx.x == 0x7fffffffu) *sink = threadIdx.x; /* never: keeps the launch */
+}
+
+extern "C" int sp_cuda_time_empty(int blocks, int threads, int iters, double *median_us) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    if (blocks < 1 || threads < 32 || threads > 1024 || iters < 1 || !median_us)
+        return sp_error(SP_ERR_ARG, "sp_cuda_time_empty: bad arguments (%d blocks of %d threads)", blocks, threads);
+    unsigned *sink = NULL;
+    SP_CU(cudaMalloc(&sink, 4));
+    auto fn = [&](int) {
+        sp_empty_kernel<<<blocks, threads, 0, c->stream>>>(sink);
+        return cudaGetLastError() == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "empty kernel launch failed");
+    };
+    int rc = fn(0);
+    if (!rc) rc = time_calls(c, iters, 0, 16, fn, median_us); /* rounds of 16, as a decode step's run of linears */
+    cudaFree(sink);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ selection */
 
 /* A prior from bench/results/gpu-h100.md (H100, bf16, Llama-8B shapes, run 1): the own 2:4
