@@ -382,7 +382,7 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
     }
     printf("\nDecode: %d of %d cells met as graphs.\n\n"
            "Prefill: L2 flushed before each call, the three interleaved, 6 rounds, medians; the faster sparse kernel counts.\n\n"
-           "| target | out x in | goal | cuBLAS us | cuSPARSELt us | own wgmma.sp us | ratio | status | rel err (own) |\n"
+           "| target | out x in | goal | cuBLAS us | cuSPARSELt us | own wgmma.sp us | ratio | status | rel err (the faster) |\n"
            "|---|---|---|---|---|---|---|---|---|\n", met, cells);
     const int save = iters;
     iters = 5;
@@ -407,8 +407,8 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
                 }
             double m[3];
             for (int q = 0; q < 3; q++) qsort(t[q], 6, sizeof(double), cmp_double), m[q] = 0.5 * (t[q][2] + t[q][3]);
-            const double best = w3[1] && m[1] < m[2] ? m[1] : m[2], ratio = m[0] / best;
-            const double e = check_vs(w3[2], w3[0], out, xd, n, yd, yd2);
+            const int bi = w3[1] && m[1] < m[2] ? 1 : 2; /* the sparse kernel that counts */
+            const double ratio = m[0] / m[bi], e = check_vs(w3[bi], w3[0], out, xd, n, yd, yd2);
             pmet += ratio >= pg[i] && e < 1e-2, pcells++;
             char lt[32];
             if (w3[1]) snprintf(lt, sizeof lt, "%.1f", m[1]);
