@@ -248,6 +248,25 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* cuBLAS (wd) and the sparse weights (w; NULL: a plain read of rb bytes), rotated, under each
+ * timing mode modes[0..nm) (sp_cuda_set_timing, nm <= 3), the modes alternated three times;
+ * medians of the three into md[m] (cuBLAS) and ms[m]. Leaves the timing at host launches. */
+static void time_modes(const int *modes, int nm, sp_cuda_weight **wd, int cd, sp_cuda_weight **w, int cw, size_t rb,
+                       const void *xd, int n, void *yd, double *md, double *ms) {
+    double t[3][2][3];
+    for (int a = 0; a < 3; a++)
+        for (int m = 0; m < nm; m++) {
+            sp_cuda_set_timing(modes[m]);
+            t[m][0][a] = time_w(wd, cd, xd, n, yd, 0);
+            t[m][1][a] = w ? time_w(w, cw, xd, n, yd, 0) : time_read(rb, 0);
+        }
+    sp_cuda_set_timing(0);
+    for (int m = 0; m < nm; m++) {
+        qsort(t[m][0], 3, sizeof(double), cmp_double), qsort(t[m][1], 3, sizeof(double), cmp_double);
+        md[m] = t[m][0][1], ms[m] = t[m][1][1];
+    }
+}
+
 /* --graph-ab: the rotated timings of the decode tables three ways, alternated three times each
  * (median of three): the calls launched one by one from the host (how every table here times),
  * a round captured as one CUDA graph (as the device model runs a decode step), and that graph
@@ -275,19 +294,9 @@ static int graph_ab(const void *xd, void *yd) {
                 if (!(cw = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, r.dense, wl))) { printf("upload failed: %s\n", sp_last_error()); return 1; }
                 w = wl, rb = sp_cuda_weight_bytes(wl[0]);
             }
-            double t[3][3], d[3][3];
-            for (int a = 0; a < 3; a++)
-                for (int m = 0; m < 3; m++) {
-                    sp_cuda_set_timing(m);
-                    d[m][a] = time_w(r.wd, r.cd, xd, n, yd, 0);
-                    t[m][a] = k == 5 ? time_read(rb, 0) : time_w(w, cw, xd, n, yd, 0);
-                }
-            sp_cuda_set_timing(0);
+            static const int modes[3] = {0, 1, 2};
             double md[3], mt[3];
-            for (int m = 0; m < 3; m++) {
-                qsort(t[m], 3, sizeof(double), cmp_double), qsort(d[m], 3, sizeof(double), cmp_double);
-                md[m] = d[m][1], mt[m] = t[m][1];
-            }
+            time_modes(modes, 3, r.wd, r.cd, k == 5 ? NULL : w, cw, rb, xd, n, yd, md, mt);
             char what[48];
             if (k < 2) snprintf(what, sizeof what, "2:4");
             else snprintf(what, sizeof what, "%s %.0f%%", k == 5 ? "read of delta" : "delta", sp * 100);
@@ -313,21 +322,6 @@ static int graph_ab(const void *xd, void *yd) {
  * Prefill (2:4 at 2048 and 8192 tokens): cuBLAS, cuSPARSELt and the own wgmma.sp GEMM interleaved,
  * L2 flushed before each call, 6 rounds, medians; the faster sparse one counts, as the selector
  * takes it. Whole-model targets: sparsity bench --gpu (bench/gpu/run.sh). */
-static void time_ab(sp_cuda_weight **wd, int cd, sp_cuda_weight **w, int cw, const void *xd, int n, void *yd, double md[2],
-                    double ms[2]) { /* [0] graph, [1] host */
-    double t[2][2][3];
-    for (int a = 0; a < 3; a++)
-        for (int m = 0; m < 2; m++) {
-            sp_cuda_set_timing(m == 0);
-            t[m][0][a] = time_w(wd, cd, xd, n, yd, 0);
-            t[m][1][a] = time_w(w, cw, xd, n, yd, 0);
-        }
-    sp_cuda_set_timing(0);
-    for (int m = 0; m < 2; m++) {
-        qsort(t[m][0], 3, sizeof(double), cmp_double), qsort(t[m][1], 3, sizeof(double), cmp_double);
-        md[m] = t[m][0][1], ms[m] = t[m][1][1];
-    }
-}
 static int targets(const void *xd, void *yd, void *yd2, int sms) {
     static const struct { const char *what; double sp; int n; double goal; } dec[] = {
         {"2:4 decode, 1 token", 0, 1, 1.6}, {"2:4 decode, 16 tokens", 0, 16, 1.4},
@@ -362,7 +356,8 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
             }
             const int n = dec[k].n;
             double md[2], ms[2], fl = -1;
-            time_ab(r.wd, r.cd, w, cw, xd, n, yd, md, ms);
+            static const int modes[2] = {1, 0}; /* [0] graph, [1] host */
+            time_modes(modes, 2, r.wd, r.cd, w, cw, 0, xd, n, yd, md, ms);
             sp_cuda_set_timing(1);
             fl = time_read(sp_cuda_weight_bytes(w[0]), 0);
             sp_cuda_set_timing(0);
