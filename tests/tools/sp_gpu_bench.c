@@ -189,6 +189,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                                                                     DSET(cfgr), DSET(cfgv), DSET(cfgw)}; /* by SP_DSWEEP_U */
 #undef DSET
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
+    const int same = getenv("SP_DSWEEP_SAME") && atoi(getenv("SP_DSWEEP_SAME")) == 1;
     const int set = uni > 0 && uni < (int)(sizeof sets / sizeof sets[0]) ? uni : 0;
     const char *(*cfg)[4] = sets[set].cfg;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"), *st = getenv("SP_DSWEEP_TO"); /* the first N configs; shapes [from, to) */
@@ -204,6 +205,13 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
         uint16_t *dense = malloc((size_t)out * in * 2);
         for (int p = 0; p < 3; p++) {
             gc_make_unstructured(out, in, sps[p], dense);
+            if (same) /* SP_DSWEEP_SAME=1: row 0's columns in every row (values kept or made nonzero): x's
+                         gathers hit one word a step, no bank conflicts; a diagnosis, not a weight */
+                for (int r = 1; r < out; r++)
+                    for (int c = 0; c < in; c++) {
+                        uint16_t *v = dense + (size_t)r * in + c;
+                        *v = !dense[c] ? 0 : *v ? *v : (uint16_t)(0x3f80 | ((r + c) & 0x7f));
+                    }
             sp_cuda_weight *wd[MAXCOPY] = {0}, *w6[MAXCOPY] = {0};
             const int cd = upload_rot(SP_CUDA_KERNEL_DENSE, out, in, dense, wd);
             const int c6 = upload_rot(SP_CUDA_KERNEL_CSR16, out, in, dense, w6);
