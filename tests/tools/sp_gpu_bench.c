@@ -230,10 +230,8 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
                 const char *path = sp_cuda_linear_path(wl[0], 1), *form = !strncmp(path, "2-byte", 6) ? "2B" : "2.5B";
-                const char *wp = strstr(path, " warps a row group");
-                int warps = 0;
-                while (wp && wp > path && wp[-1] >= '0' && wp[-1] <= '9') wp--;
-                if (wp) warps = atoi(wp);
+                int warps = 0, sms = 0; /* the upload's choice under the same settings */
+                if (sp_cuda_device_info(NULL, 0, &sms, NULL, NULL) || !sp_cuda_delta_rows_plan(out, in, dense, sms, &warps, NULL)) warps = -1;
                 printf("| %dx%d | %.0f%% | %s(%d) %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
                        out, in, sps[p] * 100, cfg[a][0], warps, form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);

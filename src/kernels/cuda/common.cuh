@@ -111,13 +111,17 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
-const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c); /* decode split-K: "", "cluster", "global" */
+/* How a 2:4 decode call sums its K splits: one split, a thread block cluster's shared memory,
+ * global memory (ws and a counter), or a cluster that a launch with programmatic dependence (the
+ * device model's decode) turns into the global plan; ERR: the plan failed; NA: not this kernel */
+enum sp_split { SP_SPLIT_ERR = -2, SP_SPLIT_NA = -1, SP_SPLIT_NONE, SP_SPLIT_CLUSTER, SP_SPLIT_GLOBAL, SP_SPLIT_CLUSTER_EARLY_GLOBAL };
+sp_split sp24_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c); /* the mma.sp decode's; never NA */
 /* the wgmma.sp decode (sp24_wgdec.cu): run returns 1 where its plan does not fit (the mma.sp kernel
- * then runs), split_path NULL there */
+ * then runs), split NA there */
 int sp24_wgdec_usable(const sp_cuda_ctx *c);
 int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c); /* the dispatch rule: tried for n tokens */
 int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
-const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
+sp_split sp24_wgdec_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,
                    int variant); /* sm_90a wgmma.sp (tiles 4..8: variant 0..4) */
 int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */

@@ -381,21 +381,20 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
     if (n > 16) return sp24_gemm_path(w, n, c);
     static char buf[256];
-    const char *kernel = "mma.sp decode", *split = NULL, *why = "";
+    const char *kernel = "mma.sp decode", *why = "";
+    sp_split split = SP_SPLIT_NA;
     if (sp24_wgdec_wanted(n, c)) {
-        split = sp24_wgdec_split_path(w, n, c);
-        if (split) kernel = "wgmma.sp decode";
+        split = sp24_wgdec_split(w, n, c);
+        if (split != SP_SPLIT_NA) kernel = "wgmma.sp decode";
         else why = " (wgmma.sp decode: plan below 4 row tiles a block or x above 112 KB)";
     } else if (c->cfg_wgdec > 0) {
         why = " (wgmma.sp decode needs sm_90a)";
     }
-    if (!split) split = sp24_split_path(w, n, c);
-    snprintf(buf, sizeof buf, "%s%s%s", kernel,
-             !*split                           ? ""
-             : !strcmp(split, "cluster")       ? ", cluster split-K"
-             : !strcmp(split, "global")        ? ", global split-K"
-                                               : ", cluster split-K (launched early, as in the device model's decode: 8 row tiles a block, global split-K)",
-             why);
+    if (split == SP_SPLIT_NA) split = sp24_split(w, n, c);
+    static const char *const sums[] = { /* by sp_split from SP_SPLIT_NONE */
+        "", ", cluster split-K", ", global split-K",
+        ", cluster split-K (launched early, as in the device model's decode: 8 row tiles a block, global split-K)"};
+    snprintf(buf, sizeof buf, "%s%s%s", kernel, split >= SP_SPLIT_NONE ? sums[split] : ", split-K plan failed", why);
     return buf;
 }
 

@@ -187,7 +187,7 @@ using sp24_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, 
 
 /* Everything a decode launch of n tokens needs: the plan, its grid, the kernel instance (its
  * shared memory allowed, one memo an instance) and whether the plan's cluster stays: every
- * cluster of the grid must be resident at once. sp24_launch runs it, sp24_split_path reports it. */
+ * cluster of the grid must be resident at once. sp24_launch runs it, sp24_split reports it. */
 template <typename T>
 static int sp24_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, sp24_fn<T> *k) {
     SP_CHK(sp_plan_make(w, n, c, p));
@@ -218,16 +218,15 @@ int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx
     return sp24_launch(w, (const __nv_bfloat16 *)x, n, (__nv_bfloat16 *)y, c);
 }
 
-/* How the decode call for n tokens sums its K splits (sp24_launch's rule): "" (one split),
- * "cluster" (shared memory of a thread block cluster) or "global" (ws and a counter). */
+/* How the decode call for n tokens sums its K splits (sp24_launch's rule). */
 template <typename T>
-static const char *sp24_split_path_t(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
+static sp_split sp24_split_t(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     sp_plan p;
     dim3 grid;
     sp24_fn<T> k;
-    if (sp24_prepare(w, n, c, &p, &grid, &k)) return "?";
-    return p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
+    if (sp24_prepare(w, n, c, &p, &grid, &k)) return SP_SPLIT_ERR;
+    return p.splits == 1 ? SP_SPLIT_NONE : p.cluster ? SP_SPLIT_CLUSTER : SP_SPLIT_GLOBAL;
 }
-const char *sp24_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
-    return w->dtype == SP_CUDA_F16 ? sp24_split_path_t<__half>(w, n, c) : sp24_split_path_t<__nv_bfloat16>(w, n, c);
+sp_split sp24_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
+    return w->dtype == SP_CUDA_F16 ? sp24_split_t<__half>(w, n, c) : sp24_split_t<__nv_bfloat16>(w, n, c);
 }

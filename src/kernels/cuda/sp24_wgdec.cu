@@ -247,10 +247,10 @@ int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     return wgd_launch(w, (const __nv_bfloat16 *)x, n, (__nv_bfloat16 *)y, c);
 }
 
-/* The split-K path of the wgmma decode for n tokens ("", "cluster", "global", or "cluster, early
- * global" where a launch with programmatic dependence takes the global plan), or NULL where the
- * plan takes the mma.sp kernel */
-const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
+/* How the wgmma decode for n tokens sums its K splits (CLUSTER_EARLY_GLOBAL: a cluster here, the
+ * global plan where a launch with programmatic dependence runs it), or NA where the plan takes
+ * the mma.sp kernel */
+sp_split sp24_wgdec_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     sp_plan p;
     dim3 grid;
     size_t smem;
@@ -262,11 +262,10 @@ const char *sp24_wgdec_split_path(const sp_cuda_weight *w, int n, sp_cuda_ctx *c
         wgd_fn<__nv_bfloat16> k;
         rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     }
-    if (rc) return NULL;
-    const char *now = p.splits == 1 ? "" : p.cluster ? "cluster" : "global";
+    if (rc) return SP_SPLIT_NA;
+    const sp_split now = p.splits == 1 ? SP_SPLIT_NONE : p.cluster ? SP_SPLIT_CLUSTER : SP_SPLIT_GLOBAL;
     if (c->pdl || !p.cluster) return now;
     sp_cuda_ctx early = *c; /* the device model's decode launches early: its plan may differ */
     early.pdl = 1;
-    const char *e = sp24_wgdec_split_path(w, n, &early);
-    return e && e[0] == 'g' ? "cluster, early global" : now;
+    return sp24_wgdec_split(w, n, &early) == SP_SPLIT_GLOBAL ? SP_SPLIT_CLUSTER_EARLY_GLOBAL : now;
 }
