@@ -150,7 +150,8 @@ static int attention(int only_n) {
 /* --delta-sweep: delta rows' knobs (SP_DR_P, warps a row-group block; SP_DR_W16, the entry
  * form; SP_DR_U, uniform tasks; SP_DR_HEAD, heads; all read at upload) at 50, 70 and 90% on the four shapes, 1 and 4 tokens, weights
  * rotated, against cuBLAS and CSR16 in the same process. floor = a plain read of the delta
- * bytes, same method. (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
+ * bytes, same method. SP_DSWEEP_SAME=1 gives every row row 0's columns (a diagnosis: x's gathers
+ * without bank conflicts, run 95). (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
  * removed; runs 17-59 swept the persistent blocks' task length, a form removed after run 61.) */
 static int delta_sweep(const void *xd, void *yd, void *yd2) {
     /* warps a row-group block, entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 = 2.5
