@@ -153,7 +153,7 @@ static int attention(int only_n) {
  * bytes, same method. SP_DSWEEP_SAME=1 gives every row row 0's columns (a diagnosis: x's gathers
  * without bank conflicts, run 95). (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
  * removed; runs 17-59 swept the persistent blocks' task length, a form removed after run 61.) */
-static int delta_sweep(const void *xd, void *yd, void *yd2) {
+static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
     /* warps a row-group block, entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 = 2.5
      * bytes) and uniform tasks, -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form,
      * the rule again (an A/B/C/A), then the other warps on 2 bytes */
@@ -231,8 +231,8 @@ static int delta_sweep(const void *xd, void *yd, void *yd2) {
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
                 const char *path = sp_cuda_linear_path(wl[0], 1), *form = !strncmp(path, "2-byte", 6) ? "2B" : "2.5B";
-                int warps = 0, sms = 0; /* the upload's choice under the same settings */
-                if (sp_cuda_device_info(NULL, 0, &sms, NULL, NULL) || !sp_cuda_delta_rows_plan(out, in, dense, sms, &warps, NULL)) warps = -1;
+                int warps = -1; /* the upload's choice under the same settings (-1: the plan failed) */
+                sp_cuda_delta_rows_plan(out, in, dense, sms, &warps, NULL);
                 printf("| %dx%d | %.0f%% | %s(%d) %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
                        out, in, sps[p] * 100, cfg[a][0], warps, form, strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
@@ -411,12 +411,13 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
             for (int q = 0; q < 3; q++) qsort(t[q], 6, sizeof(double), cmp_double), m[q] = 0.5 * (t[q][2] + t[q][3]);
             const int bi = w3[1] && m[1] < m[2] ? 1 : 2; /* the sparse kernel that counts */
             const double ratio = m[0] / m[bi], e = check_vs(w3[bi], w3[0], out, xd, n, yd, yd2);
-            pmet += ratio >= pg[i] && e < 1e-2, pcells++;
+            const int ok = ratio >= pg[i] && e < 1e-2;
+            pmet += ok, pcells++;
             char lt[32];
             if (w3[1]) snprintf(lt, sizeof lt, "%.1f", m[1]);
             else snprintf(lt, sizeof lt, "unavailable");
             printf("| 2:4 prefill, %d tokens | %dx%d | >= %.1fx | %.1f | %s | %.1f | **%.2fx** | %s | %.1e |\n", n, out, in, pg[i], m[0],
-                   lt, m[2], ratio, ratio >= pg[i] && e < 1e-2 ? "met" : "**missed**", e);
+                   lt, m[2], ratio, ok ? "met" : "**missed**", e);
             fflush(stdout);
         }
         for (int q = 0; q < 3; q++) sp_cuda_weight_free(w3[q]);
@@ -782,7 +783,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    if (dsweep && delta_sweep(xd, yd, yd2)) return 1;
+    if (dsweep && delta_sweep(xd, yd, yd2, sms)) return 1;
     if (gab && graph_ab(xd, yd)) return 1;
     if (tgt && targets(xd, yd, yd2, sms)) return 1;
     if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",

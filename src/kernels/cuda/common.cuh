@@ -246,6 +246,10 @@ struct sp_plan {
     size_t smem;            /* x staging bytes */
 };
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p);
+/* how a plan sums its K splits */
+static inline sp_split sp_split_of(const sp_plan &p) {
+    return p.splits == 1 ? SP_SPLIT_NONE : p.cluster ? SP_SPLIT_CLUSTER : SP_SPLIT_GLOBAL;
+}
 
 /* ------------------------------------------------------------------ device helpers */
 

@@ -224,8 +224,7 @@ static sp_split sp24_split_t(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     sp_plan p;
     dim3 grid;
     sp24_fn<T> k;
-    if (sp24_prepare(w, n, c, &p, &grid, &k)) return SP_SPLIT_ERR;
-    return p.splits == 1 ? SP_SPLIT_NONE : p.cluster ? SP_SPLIT_CLUSTER : SP_SPLIT_GLOBAL;
+    return sp24_prepare(w, n, c, &p, &grid, &k) ? SP_SPLIT_ERR : sp_split_of(p);
 }
 sp_split sp24_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
     return w->dtype == SP_CUDA_F16 ? sp24_split_t<__half>(w, n, c) : sp24_split_t<__nv_bfloat16>(w, n, c);

@@ -263,7 +263,7 @@ sp_split sp24_wgdec_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c) {
         rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     }
     if (rc) return SP_SPLIT_NA;
-    const sp_split now = p.splits == 1 ? SP_SPLIT_NONE : p.cluster ? SP_SPLIT_CLUSTER : SP_SPLIT_GLOBAL;
+    const sp_split now = sp_split_of(p);
     if (c->pdl || !p.cluster) return now;
     sp_cuda_ctx early = *c; /* the device model's decode launches early: its plan may differ */
     early.pdl = 1;
