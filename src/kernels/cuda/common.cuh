@@ -84,9 +84,8 @@ struct sp_cuda_weight {
     int dr_gt;              /* uniform tasks: blocks a task, every task alike (0: per task, boff) */
     int dr_h;               /* heads: each task's first dr_h groups at task x dr_h, the rest through boff (0: off) */
     int dr_pdl;             /* 1: launched with programmatic dependence where the caller asks (ctx pdl) */
-    int dr_xw;              /* x staging (sm_90): 0 cp.async, all warps wait for all of x; 1 bulk copies a column
-                               chunk with a barrier each, a warp waits for the chunks its lanes' parts span; 2 the
-                               same copies, every chunk waited for */
+    int dr_xw;              /* x staging (sm_90): 0 every warp waits for all of x; 1 x in column chunks with a
+                               barrier each, a warp waits for the chunks its lanes' parts span; 2 every chunk */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
@@ -300,41 +299,34 @@ __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
     return r;
 }
 
-/* Shared-memory barriers and 1-D bulk copies (sm_90; the callers keep a path for sm_80). A copy
- * of bytes (a multiple of 16, both ends 16-byte aligned) from global src to shared dst completes
- * its bytes on bar, whose phase ends when the bytes announced by sp_bar_expect have arrived. */
+/* Shared-memory barriers (sm_80+): count arrivals complete a phase. cp.async.mbarrier.arrive.noinc
+ * arrives once the thread's earlier cp.async copies have landed, so a barrier initialised to the
+ * 32 lanes of a warp completes when that warp's copies are all in shared memory. */
 __device__ __forceinline__ void sp_bar_init(uint32_t bar, uint32_t count) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#endif
 }
-__device__ __forceinline__ void sp_bar_expect(uint32_t bar, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-#endif
-}
-__device__ __forceinline__ void sp_bulk_copy(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst), "l"(src),
-                 "r"(bytes), "r"(bar)
-                 : "memory");
-#endif
+__device__ __forceinline__ void sp_bar_arrive_copies(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
 }
 /* Waits for the phase of parity `parity`; bounded, so that a broken protocol traps (a launch
  * error the tests report) instead of hanging the GPU. */
 __device__ __forceinline__ void sp_bar_wait(uint32_t bar, uint32_t parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     for (uint32_t spin = 0;; spin++) {
         uint32_t done;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
         asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
                      : "=r"(done)
                      : "r"(bar), "r"(parity)
                      : "memory");
+#else
+        asm volatile("{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+#endif
         if (done) return;
         if (spin > (1u << 24)) __trap();
     }
-#endif
 }
 
 /* Warp-collective L2 prefetch of bytes at p (16-byte aligned): one bulk prefetch on

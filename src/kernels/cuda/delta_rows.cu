@@ -273,10 +273,10 @@ struct dr_group {
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
  * stream; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false>
+template <int N, bool W16, bool U = false, bool HT = false, int XW = 0>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
-            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt, int xw) {
+            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
     extern __shared__ uint4 smem4[];
     const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
     float *red = reinterpret_cast<float *>(smem4 + N * K / 8);      /* (P, N, 32) the parts' sums */
@@ -292,15 +292,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                                      copies, heads before them; runs 75-76: that order and an SM's
                                      request order do not change the time) */
     sp_pdl_trigger(); /* launched with programmatic dependence (the device model): the next may start */
-    /* xw (sm_90): x in C <= 16 column chunks of CW columns, each one bulk copy a token with a
-     * barrier after the parts' sums; lane c of warp 0 owns chunk c */
-    const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
-    const int CW = (K / 16 + 7) / 8 * 8, C = (K + CW - 1) / CW;
-    const uint32_t bars = sb + (uint32_t)(N * K * 2 + P * N * 32 * 4);
-    const bool owner = xw && warp == 0 && lane < C;
-    if (owner) sp_bar_init(bars + 8 * lane, 1);
-    const uint32_t bw0 = U || HT || xw ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
-    const uint32_t nb0 = xw == 1 && warp + 1 < P ? __ldg(base + (size_t)(task + 1) * 32 + lane) : 0; /* the next part's */
+    const uint32_t bw0 = U || HT || XW ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
+    const uint32_t nb0 = XW == 1 && warp + 1 < P ? __ldg(base + (size_t)(task + 1) * 32 + lane) : 0; /* the next part's */
     const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
     if constexpr (U || HT)
 #pragma unroll
@@ -316,14 +309,23 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
     sp_pdl_wait(); /* x is the kernel before's output; the weight loads above may precede it */
-    if (xw) {
-        if (owner) { /* tokens >= n copy token 0 (their sums are not written) */
-            const int c0 = lane * CW, cols = min(CW, K - c0);
-            sp_bar_expect(bars + 8 * lane, (uint32_t)(N * cols * 2));
-            for (int t = 0; t < N; t++)
-                sp_bulk_copy(sb + (uint32_t)(t * K + c0) * 2, x + (size_t)(t < n ? t : 0) * K + c0, (uint32_t)cols * 2, bars + 8 * lane);
+    /* XW: x in C <= 16 column chunks of CW columns (all tokens), chunk c copied by warp c % P,
+     * whose 32 lanes arrive on its barrier (after the parts' sums) as their copies land */
+    const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
+    const int CW = XW ? (K / 16 + 7) / 8 * 8 : K, C = XW ? (K + CW - 1) / CW : 1;
+    const uint32_t bars = sb + (uint32_t)(N * K * 2 + P * N * 32 * 4);
+    if constexpr (XW) {
+        for (int c = warp; c < C; c += P) {
+            if (lane == 0) sp_bar_init(bars + 8 * c, 32);
+            __syncwarp();
+            const int c0 = c * CW, per = min(CW, K - c0) / 8; /* 16-byte pieces a token */
+            for (int j = lane; j < N * per; j += 32) {
+                const int t = j / per, o = t * K + c0 + (j % per) * 8;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + o * 2), "l"(t < n ? x + o : x), "r"(t < n ? 16 : 0));
+            }
+            sp_bar_arrive_copies(bars + 8 * c);
         }
-        __syncthreads(); /* the barriers' init seen by every warp */
+        __syncthreads(); /* every barrier initialised before any warp waits on one */
     } else { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
             const bool in = i / (K / 8) < n;
@@ -357,7 +359,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     float acc[N];
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
-    const uint32_t bw = U || HT || xw ? bw0 : __ldg(base + (size_t)task * 32 + lane);
+    const uint32_t bw = U || HT || XW ? bw0 : __ldg(base + (size_t)task * 32 + lane);
     uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
     /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
      * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
@@ -413,10 +415,11 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             load(q[k], k);
         }
     }
-    if (xw) { /* the chunks of x this warp reads: a lane's part spans (its base, the next part's base];
-                 the last part of a row to its end; an empty part (base 0 past part 0) reads column 0 */
+    if constexpr (XW) { /* the chunks of x this warp reads: a lane's part spans (its base, the next part's
+                           base]; the last part of a row to its end; an empty part (base 0 past part 0)
+                           reads column 0 */
         uint32_t need = (1u << C) - 1;
-        if (xw == 1) {
+        if constexpr (XW == 1) {
             const uint32_t lo = W16 ? bw & 0xffffffu : bw;
             uint32_t hi = (uint32_t)K - 1;
             if (warp > 0 && lo == 0) hi = 0;
@@ -438,7 +441,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
     /* W16: the row's scale 2^(emax - 127) (exact; 0 for an empty row) */
     const float scale = W16 ? __uint_as_float((bw >> 24) << 23) : 1.f;
-    if (owner) sp_bar_wait(bars + 8 * lane, 0); /* no copy may outlive the block */
+    if constexpr (XW) asm volatile("cp.async.wait_all;"); /* no copy may outlive the block */
 #pragma unroll
     for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
     __syncthreads();
@@ -450,20 +453,29 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
 }
 
+/* the kernel of a layout (u: 0 plain, 1 uniform tasks, 2 heads) and x staging (xw) */
+template <int N, bool W16, int XW>
+static auto spdr_pick(int u) {
+    return u == 1 ? spdr_kernel<N, W16, true, false, XW> : u == 2 ? spdr_kernel<N, W16, false, true, XW> : spdr_kernel<N, W16, false, false, XW>;
+}
+template <int N, bool W16>
+static auto spdr_pick(int u, int xw) {
+    return xw == 1 ? spdr_pick<N, W16, 1>(u) : xw == 2 ? spdr_pick<N, W16, 2>(u) : spdr_pick<N, W16, 0>(u);
+}
+
 /* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const int RG = (w->out + 31) / 32;
-    const int xw = c->cc_major >= 9 ? w->dr_xw : 0;
+    const int xw = c->cc_major >= 9 ? w->dr_xw : 0; /* measured on the H200 only */
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4 + (xw ? 16 * 8 : 0);
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
-    auto k = w->dr_w16 ? (u == 1 ? spdr_kernel<N, true, true> : u == 2 ? spdr_kernel<N, true, false, true> : spdr_kernel<N, true>)
-                       : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
-    static size_t allowed[6]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
+    auto k = w->dr_w16 ? spdr_pick<N, true>(u, xw) : spdr_pick<N, false>(u, xw);
+    static size_t allowed[18]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u + 6 * xw]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
-                    w->in, u == 1 ? w->dr_gt : w->dr_h, xw));
+                    w->in, u == 1 ? w->dr_gt : w->dr_h));
     return 0;
 }
 
