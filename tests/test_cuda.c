@@ -909,28 +909,6 @@ int main(int argc, char **argv) {
      * table) */
     test_delta_layout("SP_DR_U", n_all, n_small);
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
-    /* x staged as column chunks by bulk copies (sm_90; elsewhere the rule's copies run): a warp
-     * waits for the chunks its lanes' parts span (1: empty parts, fillers, rows' last parts) or for
-     * all of them (2), on every layout and both entry forms */
-    static const char *const xws[] = {"1", "2"};
-    for (int i = 0; i < 2; i++) {
-        setenv("SP_DR_XWIN", xws[i], 1);
-        setenv("SP_DR_U", "0", 1), setenv("SP_DR_HEAD", "0", 1); /* plain */
-        setenv("SP_DR_W16", "1", 1);
-        test_unstructured(1000, 4096, 0.9, n_small, 3);
-        test_unstructured(70, 3008, 0.97, n_all, 7);
-        test_unstructured(37, 112, 0.5, n_all, 7);
-        test_delta_forms(130, 1008, 0.7, n_small, 3);
-        setenv("SP_DR_W16", "0", 1);
-        test_unstructured(1000, 4096, 0.9, n_small, 3);
-        setenv("SP_DR_P", "32", 1);
-        test_unstructured(200, 1024, 0.7, n_all, 7);
-        unsetenv("SP_DR_P");
-        unsetenv("SP_DR_U"), unsetenv("SP_DR_HEAD");
-        test_delta_layout("SP_DR_U", n_all, n_small);
-        test_delta_layout("SP_DR_HEAD", n_all, n_small);
-    }
-    unsetenv("SP_DR_XWIN");
     unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);

@@ -84,8 +84,6 @@ struct sp_cuda_weight {
     int dr_gt;              /* uniform tasks: blocks a task, every task alike (0: per task, boff) */
     int dr_h;               /* heads: each task's first dr_h groups at task x dr_h, the rest through boff (0: off) */
     int dr_pdl;             /* 1: launched with programmatic dependence where the caller asks (ctx pdl) */
-    int dr_xw;              /* x staging (sm_90): 0 every warp waits for all of x; 1 x in column chunks with a
-                               barrier each, a warp waits for the chunks its lanes' parts span; 2 every chunk */
     /* CSR16 (csr16.cu): entries column | value << 16, rows padded to 4 entries */
     uint4 *c16;             /* (c16_rp[out],) */
     uint32_t *c16_rp;       /* (out+1,) first uint4 of each row */
@@ -297,36 +295,6 @@ __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
                  : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
                  : "l"(p));
     return r;
-}
-
-/* Shared-memory barriers (sm_80+): count arrivals complete a phase. cp.async.mbarrier.arrive.noinc
- * arrives once the thread's earlier cp.async copies have landed, so a barrier initialised to the
- * 32 lanes of a warp completes when that warp's copies are all in shared memory. */
-__device__ __forceinline__ void sp_bar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void sp_bar_arrive_copies(uint32_t bar) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(bar) : "memory");
-}
-/* Waits for the phase of parity `parity`; bounded, so that a broken protocol traps (a launch
- * error the tests report) instead of hanging the GPU. */
-__device__ __forceinline__ void sp_bar_wait(uint32_t bar, uint32_t parity) {
-    for (uint32_t spin = 0;; spin++) {
-        uint32_t done;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-#else
-        asm volatile("{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-#endif
-        if (done) return;
-        if (spin > (1u << 24)) __trap();
-    }
 }
 
 /* Warp-collective L2 prefetch of bytes at p (16-byte aligned): one bulk prefetch on

@@ -135,8 +135,6 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * faster (4096x14336 50-70%). SP_DR_PDL: 1 always, 0 never, -1 or unset the rule. */
     const char *de = getenv("SP_DR_PDL");
     w->dr_pdl = de && *de && atoi(de) >= 0 ? atoi(de) > 0 : RG <= sms && !w->dr_w16;
-    const char *xe = getenv("SP_DR_XWIN");
-    w->dr_xw = xe && *xe && atoi(xe) >= 0 ? std::min(2, atoi(xe)) : 0;
     /* Where a warp's first loads go out. Plain: after the wait for x and a read of the task table
      * (task t's first block and blocks), every row group at its exact blocks. Uniform tasks (dr_gt
      * > 0): every row group padded to P x E entries, task t's blocks at t x E/16, no table. Heads
@@ -273,7 +271,7 @@ struct dr_group {
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
  * stream; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false, int XW = 0>
+template <int N, bool W16, bool U = false, bool HT = false>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
@@ -292,8 +290,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                                      copies, heads before them; runs 75-76: that order and an SM's
                                      request order do not change the time) */
     sp_pdl_trigger(); /* launched with programmatic dependence (the device model): the next may start */
-    const uint32_t bw0 = U || HT || XW ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
-    const uint32_t nb0 = XW == 1 && warp + 1 < P ? __ldg(base + (size_t)(task + 1) * 32 + lane) : 0; /* the next part's */
+    const uint32_t bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
     const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
     if constexpr (U || HT)
 #pragma unroll
@@ -309,32 +306,16 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
     sp_pdl_wait(); /* x is the kernel before's output; the weight loads above may precede it */
-    /* XW: x in C <= 16 column chunks of CW columns (all tokens), chunk c copied by warp c % P,
-     * whose 32 lanes arrive on its barrier (after the parts' sums) as their copies land */
-    const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
-    const int CW = XW ? (K / 16 + 7) / 8 * 8 : K, C = XW ? (K + CW - 1) / CW : 1;
-    const uint32_t bars = sb + (uint32_t)(N * K * 2 + P * N * 32 * 4);
-    if constexpr (XW) {
-        for (int c = warp; c < C; c += P) {
-            if (lane == 0) sp_bar_init(bars + 8 * c, 32);
-            __syncwarp();
-            const int c0 = c * CW, per = min(CW, K - c0) / 8; /* 16-byte pieces a token */
-            for (int j = lane; j < N * per; j += 32) {
-                const int t = j / per, o = t * K + c0 + (j % per) * 8;
-                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + o * 2), "l"(t < n ? x + o : x), "r"(t < n ? 16 : 0));
-            }
-            sp_bar_arrive_copies(bars + 8 * c);
-        }
-        __syncthreads(); /* every barrier initialised before any warp waits on one */
-    } else { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
+    { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
+        const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
             const bool in = i / (K / 8) < n;
             asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
                          "r"(in ? 16 : 0));
         }
-        asm volatile("cp.async.wait_all;");
-        __syncthreads();
     }
+    asm volatile("cp.async.wait_all;");
+    __syncthreads();
     uint32_t b0; /* the task's first block */
     int it;      /* and its blocks */
     if constexpr (U) {
@@ -359,7 +340,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     float acc[N];
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
-    const uint32_t bw = U || HT || XW ? bw0 : __ldg(base + (size_t)task * 32 + lane);
+    const uint32_t bw = U || HT ? bw0 : __ldg(base + (size_t)task * 32 + lane);
     uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
     /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
      * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
@@ -415,22 +396,6 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             load(q[k], k);
         }
     }
-    if constexpr (XW) { /* the chunks of x this warp reads: a lane's part spans (its base, the next part's
-                           base]; the last part of a row to its end; an empty part (base 0 past part 0)
-                           reads column 0 */
-        uint32_t need = (1u << C) - 1;
-        if constexpr (XW == 1) {
-            const uint32_t lo = W16 ? bw & 0xffffffu : bw;
-            uint32_t hi = (uint32_t)K - 1;
-            if (warp > 0 && lo == 0) hi = 0;
-            else if (warp + 1 < P) {
-                const uint32_t nb = W16 ? nb0 & 0xffffffu : nb0;
-                if (nb > lo) hi = nb;
-            }
-            need = __reduce_or_sync(0xffffffffu, (2u << (hi / CW)) - (1u << (lo / CW)));
-        }
-        for (uint32_t m = need; m; m &= m - 1) sp_bar_wait(bars + 8 * (__ffs(m) - 1), 0);
-    }
     for (int g = 0; g < it; g += D) {
 #pragma unroll
         for (int k = 0; k < D; k++) {
@@ -441,7 +406,6 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
     /* W16: the row's scale 2^(emax - 127) (exact; 0 for an empty row) */
     const float scale = W16 ? __uint_as_float((bw >> 24) << 23) : 1.f;
-    if constexpr (XW) asm volatile("cp.async.wait_all;"); /* no copy may outlive the block */
 #pragma unroll
     for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
     __syncthreads();
@@ -453,27 +417,17 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
 }
 
-/* the kernel of a layout (u: 0 plain, 1 uniform tasks, 2 heads) and x staging (xw) */
-template <int N, bool W16, int XW>
-static auto spdr_pick(int u) {
-    return u == 1 ? spdr_kernel<N, W16, true, false, XW> : u == 2 ? spdr_kernel<N, W16, false, true, XW> : spdr_kernel<N, W16, false, false, XW>;
-}
-template <int N, bool W16>
-static auto spdr_pick(int u, int xw) {
-    return xw == 1 ? spdr_pick<N, W16, 1>(u) : xw == 2 ? spdr_pick<N, W16, 2>(u) : spdr_pick<N, W16, 0>(u);
-}
-
 /* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
     const int RG = (w->out + 31) / 32;
-    const int xw = c->cc_major >= 9 ? w->dr_xw : 0; /* measured on the H200 only */
-    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4 + (xw ? 16 * 8 : 0);
+    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
-    auto k = w->dr_w16 ? spdr_pick<N, true>(u, xw) : spdr_pick<N, false>(u, xw);
-    static size_t allowed[18]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u + 6 * xw]));
+    auto k = w->dr_w16 ? (u == 1 ? spdr_kernel<N, true, true> : u == 2 ? spdr_kernel<N, true, false, true> : spdr_kernel<N, true>)
+                       : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
+    static size_t allowed[6]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
                     w->in, u == 1 ? w->dr_gt : w->dr_h));
     return 0;
