@@ -26,7 +26,6 @@ static void bitmap_rows_ref(const sp_mat *a, const float *x, const float *xp, fl
 SP_INL SP_T512 void bitmap_h_rows_512(const sp_mat *a, const float *xp, float *y, int r0, int r1, int bf16) {
     const sp_bitmap *b = &a->u.bitmap;
     int nch = (b->cols + 31) / 32;
-    const __m512i hi16 = _mm512_set1_epi32((int)0xFFFF0000u);
     const uint16_t *end = (const uint16_t *)b->vals + b->nnz;
     for (int r = r0; r < r1; r++) {
         const uint8_t *mb = (const uint8_t *)(b->bits + (size_t)r * b->row_words);
@@ -40,13 +39,8 @@ SP_INL SP_T512 void bitmap_h_rows_512(const sp_mat *a, const float *xp, float *y
             __m512i w1 = sp_expand16_to(m1, v, end);
             v += __builtin_popcount(m1);
             __m512 a0, b0, a1, b1;
-            if (bf16) {
-                a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
-                a1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), b1 = _mm512_castsi512_ps(_mm512_and_si512(w1, hi16));
-            } else {
-                a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(w0)), b0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w0, 1));
-                a1 = _mm512_cvtph_ps(_mm512_castsi512_si256(w1)), b1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w1, 1));
-            }
+            sp_widen32(w0, bf16, &a0, &b0);
+            sp_widen32(w1, bf16, &a1, &b1);
             const float *xc = xp + 32 * j;
             s0 = _mm512_fmadd_ps(a0, _mm512_load_ps(xc), s0);
             s1 = _mm512_fmadd_ps(b0, _mm512_load_ps(xc + 16), s1);
@@ -58,8 +52,7 @@ SP_INL SP_T512 void bitmap_h_rows_512(const sp_mat *a, const float *xp, float *y
             uint32_t m0 = (b->cols & 31) && (b->cols & 31) <= 16 ? sp_ld16(mb + 4 * j) : sp_ld32(mb + 4 * j);
             __m512i w0 = sp_expand16_to(m0, v, end);
             __m512 a0, b0;
-            if (bf16) a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
-            else a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(w0)), b0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w0, 1));
+            sp_widen32(w0, bf16, &a0, &b0);
             s0 = _mm512_fmadd_ps(a0, _mm512_load_ps(xp + 32 * j), s0);
             s1 = _mm512_fmadd_ps(b0, _mm512_load_ps(xp + 32 * j + 16), s1);
         }

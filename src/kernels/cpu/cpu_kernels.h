@@ -92,6 +92,18 @@ SP_INL SP_T512 __m512 sp_expand_ps_to(uint32_t m, const float *v, const float *e
     return _mm512_mask_expand_ps(_mm512_castsi512_ps(sp_zero512()), (__mmask16)m, _mm512_loadu_ps(v));
 }
 
+/* 32 bf16 or f16 values -> two f32 vectors matching the permuted x, xp[0..16) and xp[16..32):
+ * bf16 exactly by shifts (even lanes << 16, odd lanes masked), f16 by vcvtph2ps of each half */
+SP_INL SP_T512 void sp_widen32(__m512i w, int bf16, __m512 *lo, __m512 *hi) {
+    if (bf16) {
+        *lo = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        *hi = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32((int)0xFFFF0000u)));
+    } else {
+        *lo = _mm512_cvtph_ps(_mm512_castsi512_si256(w));
+        *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w, 1));
+    }
+}
+
 static inline uint32_t sp_ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint16_t sp_ld16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 

@@ -38,17 +38,6 @@ SP_T512 static void dense_f32_rows_512(const sp_mat *a, const float *x, const fl
     }
 }
 
-/* 32 16-bit values -> two f32 vectors matching xp[0..16), xp[16..32) */
-SP_INL SP_T512 void widen32(__m512i w, int bf16, __m512 *lo, __m512 *hi) {
-    if (bf16) {
-        *lo = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-        *hi = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32((int)0xFFFF0000u)));
-    } else {
-        *lo = _mm512_cvtph_ps(_mm512_castsi512_si256(w));
-        *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w, 1));
-    }
-}
-
 SP_INL SP_T512 void dense_h_rows_512(const sp_mat *a, const float *xp, float *y, int r0, int r1, int bf16) {
     const sp_dense *d = &a->u.dense;
     int cols = d->cols;
@@ -57,16 +46,16 @@ SP_INL SP_T512 void dense_h_rows_512(const sp_mat *a, const float *xp, float *y,
         __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, lo, hi;
         int c = 0;
         for (; c + 64 <= cols; c += 64) {
-            widen32(_mm512_loadu_si512(w + c), bf16, &lo, &hi);
+            sp_widen32(_mm512_loadu_si512(w + c), bf16, &lo, &hi);
             s0 = _mm512_fmadd_ps(lo, _mm512_load_ps(xp + c), s0);
             s1 = _mm512_fmadd_ps(hi, _mm512_load_ps(xp + c + 16), s1);
-            widen32(_mm512_loadu_si512(w + c + 32), bf16, &lo, &hi);
+            sp_widen32(_mm512_loadu_si512(w + c + 32), bf16, &lo, &hi);
             s2 = _mm512_fmadd_ps(lo, _mm512_load_ps(xp + c + 32), s2);
             s3 = _mm512_fmadd_ps(hi, _mm512_load_ps(xp + c + 48), s3);
         }
         for (; c < cols; c += 32) {
             __mmask32 k = cols - c >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (cols - c)) - 1);
-            widen32(_mm512_maskz_loadu_epi16(k, w + c), bf16, &lo, &hi);
+            sp_widen32(_mm512_maskz_loadu_epi16(k, w + c), bf16, &lo, &hi);
             s0 = _mm512_fmadd_ps(lo, _mm512_load_ps(xp + c), s0);
             s1 = _mm512_fmadd_ps(hi, _mm512_load_ps(xp + c + 16), s1);
         }

@@ -49,7 +49,6 @@ SP_INL SP_T512 __m512i meta_to_mask(const uint8_t *mb, int nbytes) {
 SP_INL SP_T512 void nm24_h_rows_512(const sp_mat *a, const float *xp, float *y, int r0, int r1, int bf16) {
     const sp_nm *q = &a->u.nm;
     int cols = q->cols, nb = cols / 8;
-    const __m512i hi16 = _mm512_set1_epi32((int)0xFFFF0000u);
     __attribute__((aligned(64))) uint32_t mk[16];
     for (int r = r0; r < r1; r++) {
         const uint8_t *mb = (const uint8_t *)(q->meta + (size_t)r * (cols / 16));
@@ -63,13 +62,8 @@ SP_INL SP_T512 void nm24_h_rows_512(const sp_mat *a, const float *xp, float *y, 
             for (; j + 2 <= nch && c + 64 <= cols; j += 2, c += 64, v += 32) { /* both chunks full: plain loads */
                 __m512i w0 = sp_expand16_half(mk[j], v), w1 = sp_expand16_half(mk[j + 1], v + 16);
                 __m512 a0, b0, a1, b1;
-                if (bf16) {
-                    a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
-                    a1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), b1 = _mm512_castsi512_ps(_mm512_and_si512(w1, hi16));
-                } else {
-                    a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(w0)), b0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w0, 1));
-                    a1 = _mm512_cvtph_ps(_mm512_castsi512_si256(w1)), b1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w1, 1));
-                }
+                sp_widen32(w0, bf16, &a0, &b0);
+                sp_widen32(w1, bf16, &a1, &b1);
                 s0 = _mm512_fmadd_ps(a0, _mm512_load_ps(xp + c), s0);
                 s1 = _mm512_fmadd_ps(b0, _mm512_load_ps(xp + c + 16), s1);
                 s2 = _mm512_fmadd_ps(a1, _mm512_load_ps(xp + c + 32), s2);
@@ -78,8 +72,7 @@ SP_INL SP_T512 void nm24_h_rows_512(const sp_mat *a, const float *xp, float *y, 
             for (; j < nch; j++, c += 32, v += 16) {
                 __m512i w0 = sp_expand16(mk[j], v);
                 __m512 a0, b0;
-                if (bf16) a0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi16));
-                else a0 = _mm512_cvtph_ps(_mm512_castsi512_si256(w0)), b0 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w0, 1));
+                sp_widen32(w0, bf16, &a0, &b0);
                 s0 = _mm512_fmadd_ps(a0, _mm512_load_ps(xp + c), s0);
                 s1 = _mm512_fmadd_ps(b0, _mm512_load_ps(xp + c + 16), s1);
             }
