@@ -46,7 +46,7 @@ struct sp_cuda_ctx {
     int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = where it can run (sp_plan_make), 0 = off */
     int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
     int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, -1 = from 4 tokens, 0 = off, 1 = any n */
-    int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4 = wgmma */
+    int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4..11 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
     int pdl;                /* the own decode kernels launch with programmatic dependence (set by
@@ -71,6 +71,7 @@ struct sp_cuda_weight {
     /* 24: fragment-ordered values and metadata (layout in sp24_gemv.cu) */
     uint4 *v24;             /* (mp/16, kp/32, 32) */
     uint4 *m24;             /* (mp/16, kp/256, 32) */
+    uint4 *a24;             /* v24/m24 as wgmma shared-memory A stages (tiles 10-11), built on first use */
     /* BITMAP (layout in bitmap_gemv.cu) */
     uint32_t *bm;           /* (mp/16, kp/64, 32) per-lane 32-bit masks */
     uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile value offsets in 16-byte units */
@@ -123,7 +124,7 @@ int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c); /* the dispatch rule: tried 
 int sp24_wgdec_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 sp_split sp24_wgdec_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,
-                   int variant); /* sm_90a wgmma.sp (tiles 4..8: variant 0..4) */
+                   int variant); /* sm_90a wgmma.sp (tiles 4..11: variant 0..7) */
 int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);

@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-9; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
+ * 4-11; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all.
  *
@@ -28,6 +28,10 @@
  *       store them into the stage as the canonical K-major A tile (core matrices of 8 rows x 8
  *       kept values) and a word per consumer thread; the consumers keep one wgmma group in
  *       flight (wait_group 1). Correct, 0.6-0.7x tile 8: the repack costs more than the wait.
+       WS 3 (tiles 10, 11, experiment): tile 9's consumers without the repack: the stages are
+       stored once in global memory (w->a24, built at the first call: a second copy of the
+       weight, 9/8 of v24) and the producer thread bulk-copies each stage's A and metadata
+       with the x tile onto the same full barrier.
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
@@ -109,6 +113,13 @@ __device__ __forceinline__ void wg_tma_load_mc(uint32_t dst, const CUtensorMap *
         "l"(map), "r"(c0), "r"(c1), "r"(bar), "h"(ctamask)
         : "memory");
 }
+/* bytes contiguous bytes of global src into shared dst (1-D bulk copy); completes them on bar */
+__device__ __forceinline__ void wg_bulk_load(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+                 "l"(src), "r"(bytes), "r"(bar)
+                 : "memory");
+}
+
 /* arrival on a barrier of another CTA of the cluster (address from mapa) */
 __device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
     asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
@@ -125,8 +136,6 @@ __device__ __forceinline__ void wg_mma_sp_ss(float *d, uint64_t adesc, uint64_t 
                  : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
 }
 
-#define WG_A_LBO 128u /* tile 9's A tile: K halves 128 bytes apart, row groups 256 */
-#define WG_A_SBO 256u
 /* A descriptor: K-major without swizzle; core matrices of 8 rows x 16 bytes, lbo bytes apart
  * along K and sbo bytes apart along M */
 __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint32_t sbo) {
@@ -135,19 +144,46 @@ __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint3
 #endif /* WG_SM90A */
 
 /* tile 9's shared memory after the x ring, a stage each: A (128 rows x 2 k32 steps of kept
- * values), metadata (a word per consumer thread); then the producer's staging slots (both) */
+ * values), metadata (a word per consumer thread); then the producer's staging slots (both).
+ * Tiles 10-11 read the same stages, bulk-copied from a24, which holds them in global memory. */
 #define WG_A_STAGE 8192u
 #define WG_M_STAGE 1024u
 #define WG_STAGING (WG_A_STAGE + WG_M_STAGE)
+#define WG_A_LBO 128u /* the A tile: K halves 128 bytes apart, row groups 256 */
+#define WG_A_SBO 256u
+
+/* a24 (tiles 10-11): block rb * NS + ks writes stage ks of row block rb (128 rows) as tile 9's
+ * producer stores it into shared memory: A of consumer c, k32 step sl at c * 4096 + sl * 2048,
+ * row group R (8 rows), K half H (8 kept values) at R * SBO + H * LBO; then consumer thread q's
+ * metadata word at WG_A_STAGE + 4q. Rows past the last row tile repeat it (never stored). */
+__global__ void sp24_a24_build(const uint4 *__restrict__ v24, const uint32_t *__restrict__ mw, uint32_t *__restrict__ a24,
+                               int KM, int RT, int NS) {
+    const int rb = blockIdx.x / NS, ks = blockIdx.x % NS, p = threadIdx.x, rt0 = rb * 8, KS = KM * 8;
+    uint32_t *d = a24 + (size_t)blockIdx.x * (WG_STAGING / 4);
+    constexpr int L = WG_A_LBO / 4, B = WG_A_SBO / 4;
+#pragma unroll
+    for (int i = 0; i < 4; i++) { /* fragment f: row tile rl, k32 step sl, lane ln of the mma.sp A fragment */
+        const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
+        const int rt = min(rt0 + rl, RT - 1);
+        const uint4 v = v24[((size_t)rt * KS + 2 * ks + sl) * 32 + ln];
+        const int a = (rl >> 2) * 1024 + sl * 512 + 2 * (rl & 3) * B + g * 4 + t;
+        d[a] = v.x, d[a + B] = v.y, d[a + L] = v.z, d[a + B + L] = v.w; /* rows g / g + 8, values 2t.. / 8 + 2t.. */
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const int q = p + 128 * i, rt = min(rt0 + (q >> 5), RT - 1);
+        d[WG_A_STAGE / 4 + q] = mw[(((size_t)rt * KM + (ks >> 2)) * 32 + (q & 31)) * 4 + (ks & 3)];
+    }
+}
 
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
  * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T> /* WS 0, 1 or 2, see the top */
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T> /* WS 0-3, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-                  T *__restrict__ y, int n, int M, int KM, int RT, int group) {
+                  const char *__restrict__ a24, T *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
     constexpr bool F16 = sp_is_f16<T>::v;
     constexpr uint32_t STAGE = BN * 128;  /* bytes: BN tokens x 64 columns */
@@ -186,13 +222,13 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     __syncthreads();
     if (CL > 1) sp_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
+    static_assert(WS < 2 || (CL == 1 && NC == 2 && BN == 256), "tiles 9-11: one CTA, two consumers, 256 tokens");
     if (WS == 2 && wg == 0) {
         /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
          * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
          * consumer thread's metadata word by cp.async into a private staging ring WD - 1 stages
          * ahead, then store them into the stage: A as the canonical K-major tile the wgmma reads
          * (core matrices of 8 rows x 8 kept values), metadata a word per consumer thread */
-        static_assert(WS != 2 || (CL == 1 && NC == 2 && BN == 256), "tile 9: one CTA, two consumers, 256 tokens");
         const int p = threadIdx.x;
         const uint32_t mb = wbase + S * WG_A_STAGE; /* metadata ring */
         const uint32_t stg = mb + S * WG_M_STAGE;   /* staging ring: WD slots */
@@ -258,6 +294,15 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             for (int ks = 0; ks < NS; ks++) {
                 const int slot = ks % S, use = ks / S;
                 wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
+                if (WS == 3) { /* tiles 10-11: the stage's A and metadata as stored in a24, then x */
+                    const uint32_t mb = wbase + S * WG_A_STAGE;
+                    const char *src = a24 + ((size_t)rb * NS + ks) * WG_STAGING;
+                    wg_bar_expect(fb + 8 * slot, STAGE + WG_STAGING);
+                    wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
+                    wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
+                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+                    continue;
+                }
                 wg_bar_expect(fb + 8 * slot, STAGE);       /* both halves land here with CL = 2 */
                 if (CL == 1)
                     wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
@@ -280,8 +325,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 #pragma unroll
         for (int i = 0; i < NA; i++) acc[i] = 0.f;
 
-        if constexpr (WS == 2) {
-            /* A and metadata from the stage (the producer stored them): nothing of the weight in
+        if constexpr (WS >= 2) {
+            /* A and metadata from the stage (stored by the producer, or bulk-copied): nothing of the weight in
              * registers, so one wgmma group stays in flight while the next is issued */
             const int ct = threadIdx.x - 128;
             const uint32_t mb = wbase + S * WG_A_STAGE;
@@ -458,7 +503,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     }
     if (CL > 1) sp_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
 #else
-    (void)xmap, (void)v24, (void)m24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
+    (void)xmap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
     __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
 #endif
 }
@@ -516,7 +561,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
-    const size_t wring = WS == 1 ? (size_t)WD * BM * 2 * 36 : WS == 2 ? (size_t)(S + WD) * WG_STAGING : 0;
+    const size_t wring = WS == 1 ? (size_t)WD * BM * 2 * 36 : WS == 2 ? (size_t)(S + WD) * WG_STAGING : WS == 3 ? (size_t)S * WG_STAGING : 0;
     const size_t smem = (ring > out ? ring : out) + wring + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
@@ -526,7 +571,15 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
-    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, y, n, w->out, KM, RT, group));
+    if (WS == 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
+        sp_cuda_weight *mw = const_cast<sp_cuda_weight *>(w);
+        const int NS = KM * 4;
+        SP_CU(cudaMalloc(&mw->a24, (size_t)RU * NS * WG_STAGING));
+        sp24_a24_build<<<(unsigned)(RU * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)mw->a24, KM, RT, NS);
+        SP_CU(cudaGetLastError());
+    }
+    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
+                             RT, group));
     return 0;
 }
 
@@ -544,7 +597,7 @@ int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c) {
 }
 
 /* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256,
- * 5 128 x 256 with a shared-memory A */
+ * 5 128 x 256 with a shared-memory A, 6-7 that A bulk-copied from a24 */
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
     if (c->cc_major != 9)
@@ -566,5 +619,9 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
      * shared-memory A operand, so one wgmma group stays in flight; correct, but 0.6-0.7x tile 8
      * (the repack by 128 threads, bench/NOTES.md) */
     if (variant == 5) return wg_launch<256, 4, 3, 1, 2, 4, 2>(w, x, n, y, c);
+    /* tiles 10-11: tile 9 without the repack, its stages stored at first use (w->a24) and
+     * bulk-copied by the producer with x; 4 or 5 stages */
+    if (variant == 6) return wg_launch<256, 4, 3, 1, 3, 4, 2>(w, x, n, y, c);
+    if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
