@@ -51,7 +51,7 @@ const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
 /* Element type of a weight and of the x and y it is used with. f16 is built for DENSE (cuBLAS),
- * 24 (the mma.sp decode kernel, the mma.sp GEMM tiles and the automatic wgmma.sp tiles 5 and 8)
+ * 24 (the mma.sp decode kernel, the mma.sp GEMM tiles and the automatic wgmma.sp tiles 5 and 11, and 8)
  * and 24_LT (cuSPARSELt, its default algorithm: its f16 algorithm search broke the CUDA context
  * on the H200, see cusparselt.cu); the unstructured and cuSPARSE forms are bf16 only (their
  * upload with f16 fails and says so). */
@@ -178,7 +178,7 @@ void sp_cuda_set_decode_wgmma(int mode);
  * for A/B), 7 = 5 with 192-row blocks, 8 = 5 with 128 x 256 blocks, 9 = 8 with the weight as a
  * shared-memory A operand (experiment, slower), 10 and 11 = 9 with that A stored at first use
  * in the stage layout and bulk-copied (4 and 5 stages; a second device copy of the weight);
- * the automatic choice on Hopper from 256 tokens is 8 or 5; 4-11 are sm_90 only: elsewhere the call fails and says why
+ * the automatic choice on Hopper from 256 tokens is 11 or 5; 4-11 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):

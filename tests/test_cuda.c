@@ -604,7 +604,7 @@ static void test_attention(int sm90) {
 }
 
 /* f16 weights and activations through every form built for them (DENSE, 24: the decode kernel,
- * the mma.sp GEMM tiles and on sm_90 the wgmma.sp tiles 5 and 8; 24_LT), from the host 2:4
+ * the mma.sp GEMM tiles and on sm_90 the wgmma.sp tiles 5, 8 and 11; 24_LT), from the host 2:4
  * layout and from a masked dense weight on the device; other wgmma tiles and the bf16-only
  * forms must refuse f16 and say so. */
 static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
@@ -630,9 +630,9 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
         run_check("24-mma.sp f16", w24, out, in, n, x, ref, yc);
         run_check("24 f16 (dev)", w24d, out, in, n, x, ref, yc);
         if (wl) run_check("24-lt f16", wl, out, in, n, x, ref, yc);
-        for (int tile = 5; sm90 && n > 16 && tile <= 8; tile += 3) { /* the wgmma.sp tiles built for f16 */
+        for (int tile = 5; sm90 && n > 16 && tile <= 11; tile += 3) { /* the wgmma.sp tiles built for f16 */
             sp_cuda_set_gemm_tile(tile);
-            run_check(tile == 5 ? "wgmma t5 f16" : "wgmma t8 f16", w24, out, in, n, x, ref, yc);
+            run_check(tile == 5 ? "wgmma t5 f16" : tile == 8 ? "wgmma t8 f16" : "wgmma t11 f16", w24, out, in, n, x, ref, yc);
         }
         if (sm90 && n > 16) { /* a wgmma tile built for bf16 only refuses */
             void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc((size_t)n * out * 2);
@@ -721,9 +721,9 @@ static void test_wgmma_all(const char *name, int only) {
         test_24(300, 528, n_gemm, 5, 0);
         test_24(1000, 4096, n_gemm2, 2, 0);
         sp_cuda_set_gemm_tile(0);
-        /* the automatic pick: 160 blocks of 128 x 256 take tile 8, 16 blocks tile 5 (far from
+        /* the automatic pick: 160 blocks of 128 x 256 take tile 11, 16 blocks tile 5 (far from
          * the 3/4-of-the-SMs line on any Hopper part), 200 tokens the mma.sp GEMM; then run */
-        expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256");
+        expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages)");
         expect_pick(1000, 512, 300, "wgmma.sp GEMM (weight via shared memory)");
         expect_pick(1000, 512, 200, "mma.sp GEMM 64x64"); /* 32 blocks of 128 x 64 */
         static const int n_auto[] = {1100};

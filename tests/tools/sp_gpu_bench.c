@@ -4,7 +4,7 @@
  *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --graph-ab: host-launched against CUDA-graph timing (see graph_ab); --targets: issue 5's
- * target cells, met or missed, with floors (see targets); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
+ * target cells, met or missed, with floors (see targets; SP_TARGETS=prefill: the prefill cells only); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
  * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
@@ -347,7 +347,8 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
            "| target | out x in | goal | cuBLAS us graph / host | sparse us graph / host | ratio graph | ratio host | needed us | "
            "read floor us | status | rel err | kernel |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", DT_NAME, sms, eg, eh);
     int met = 0, cells = 0;
-    for (int s = 0; s < NSHAPES; s++) {
+    const int dec_off = getenv("SP_TARGETS") && !strcmp(getenv("SP_TARGETS"), "prefill"); /* prefill cells only */
+    for (int s = 0; s < NSHAPES && !dec_off; s++) {
         const int out = shapes[s][0], in = shapes[s][1];
         rot24 r;
         if (!rot24_make(out, in, &r)) return 1;
@@ -475,7 +476,8 @@ static int decode_ab(const char *title, const char *a, const char *b, void (*set
  * --prefill-steady: each kernel timed after ~200 ms of its own back-to-back calls, as a
  *   deployment runs only one of them; dense first, then the other order. SP_STEADY_MS sets the
  *   warm-up (default 200); 2 s of it bring either kernel to the board's power limit, and the
- *   8192-token ratio stayed 1.40-1.50x (run 52; the whole model differs, runs 50-51). */
+ *   8192-token ratio stayed 1.40-1.50x (run 52; the whole model differs, runs 50-51).
+ * SP_PREFILL_B=own: in both studies the sparse side is the own automatic 2:4 GEMM, not cuSPARSELt. */
 static double steady_ms(void) {
     const char *e = getenv("SP_STEADY_MS");
     const double v = e ? atof(e) : 200;
@@ -490,14 +492,16 @@ static double steady_us(sp_cuda_weight *w, const void *xd, int n, void *yd) {
 }
 static int prefill_study(const void *xd, void *yd, int steady) {
     const int null_ab = !steady && getenv("SP_PREFILL_AB_NULL") && atoi(getenv("SP_PREFILL_AB_NULL")) == 1;
+    const int own = getenv("SP_PREFILL_B") && !strcmp(getenv("SP_PREFILL_B"), "own");
+    const char *bn = own ? "own 2:4 GEMM" : "cuSPARSELt";
     if (steady)
-        printf("\n## 2:4 prefill, each kernel in its own steady state (~%.0f ms of its calls first): cuBLAS dense %s vs cuSPARSELt\n\n"
-               "| out x in | n | dense first: cuBLAS us | cuSPARSELt us | speedup | cuSPARSELt first: cuSPARSELt us | cuBLAS us | speedup |\n"
-               "|---|---|---|---|---|---|---|---|\n", steady_ms(), DT_NAME);
+        printf("\n## 2:4 prefill, each kernel in its own steady state (~%.0f ms of its calls first): cuBLAS dense %s vs %s\n\n"
+               "| out x in | n | dense first: cuBLAS us | %s us | speedup | %s first: %s us | cuBLAS us | speedup |\n"
+               "|---|---|---|---|---|---|---|---|\n", steady_ms(), DT_NAME, bn, bn, bn, bn);
     else
-        printf("\n## 2:4 prefill, interleaved A/B: cuBLAS dense %s vs cuSPARSELt (8 rounds of 5 calls, median of rounds)\n\n%s"
-               "| out x in | n | cuBLAS us | cuSPARSELt us | speedup | round ratios min-max |\n|---|---|---|---|---|---|\n", DT_NAME,
-               null_ab ? "(SP_PREFILL_AB_NULL=1: the cuSPARSELt column is a second cuBLAS dense copy)\n\n" : "");
+        printf("\n## 2:4 prefill, interleaved A/B: cuBLAS dense %s vs %s (8 rounds of 5 calls, median of rounds)\n\n%s"
+               "| out x in | n | cuBLAS us | %s us | speedup | round ratios min-max |\n|---|---|---|---|---|---|\n", DT_NAME, bn,
+               null_ab ? "(SP_PREFILL_AB_NULL=1: the B column is a second cuBLAS dense copy)\n\n" : "", bn);
     const int save = iters;
     iters = steady ? 20 : 5;
     for (int s = 0; s <= NSHAPES; s++) {
@@ -506,7 +510,7 @@ static int prefill_study(const void *xd, void *yd, int steady) {
         gc_make_24(out, in, vals, meta, dense);
         sp_cuda_weight *wd = sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt);
         sp_cuda_weight *wl = null_ab ? sp_cuda_upload_dense_t(SP_CUDA_KERNEL_DENSE, out, in, dense, bench_dt)
-                                     : sp_cuda_upload_24_t(SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
+                                     : sp_cuda_upload_24_t(own ? SP_CUDA_KERNEL_24 : SP_CUDA_KERNEL_24_LT, out, in, vals, meta, bench_dt);
         const int pn[] = {2048, 8192};
         for (int i = 0; i < 2 && wd && wl; i++) {
             const int n = pn[i];
@@ -528,7 +532,7 @@ static int prefill_study(const void *xd, void *yd, int steady) {
             }
             fflush(stdout);
         }
-        if (!wl) printf("| %dx%d | - | cuSPARSELt unavailable: %s |\n", out, in, sp_last_error());
+        if (!wl) printf("| %dx%d | - | %s unavailable: %s |\n", out, in, bn, sp_last_error());
         sp_cuda_weight_free(wd); sp_cuda_weight_free(wl);
         free(vals); free(meta); free(dense);
     }
@@ -849,7 +853,7 @@ int main(int argc, char **argv) {
     }
 
     if (pre) {
-        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own automatic GEMM (wgmma.sp tile 5 or 8 on sm_90a)"
+        printf("\n## 2:4 prefill: cuSPARSELt (dlopen), the own mma.sp GEMM and the own automatic GEMM (wgmma.sp tile 5 or 11 on sm_90a)"
                " vs cuBLAS dense %s\n\n", DT_NAME);
         printf("TFLOP/s count dense-equivalent work, 2*out*in*n.\n\n");
         printf("| out x in | n | cuBLAS us | cuBLAS TFLOP/s | cuSPARSELt us | speedup | rel err | mma.sp GEMM us | speedup | mma.sp TFLOP/s | rel err"
@@ -877,7 +881,7 @@ int main(int argc, char **argv) {
                 sp_cuda_set_gemm_tile(2); /* the mma.sp GEMM's 128x64 tile, its pick at these sizes */
                 double t4 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e4 = w4 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
-                sp_cuda_set_gemm_tile(0); /* the automatic own GEMM: wgmma (tile 5 or 8) on sm_90a */
+                sp_cuda_set_gemm_tile(0); /* the automatic own GEMM: wgmma (tile 5 or 11) on sm_90a */
                 double t5 = w4 ? time_w(&w4, 1, xd, n, yd, 1) : -1;
                 double e5 = t5 > 0 ? check_vs(w4, wd, out, xd, n, yd, yd2) : -1;
                 printf("| %dx%d | %d | %.1f | %.0f | %.1f | %.2fx | %.1e | %.1f | %.2fx | %.0f | %.1e | %.1f | %.2fx | %.0f | %.1e |\n",

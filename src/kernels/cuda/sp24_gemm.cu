@@ -206,11 +206,12 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cud
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
     /* the wgmma.sp kernel on Hopper from 256 tokens (below: not measured, mma.sp stays), H200
-     * run 10: 128 x 256 blocks (tile 8; run 10 called it 11) 900-980 TFLOP/s at 2048 tokens,
-     * 1.15-1.25x tile 5, where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins,
-     * e.g. 4096 rows at 256 tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x
-     * the best mma.sp tile */
-    if (n >= 256 && sp24_wgmma_usable(x, c)) return 4 * blocks(128, 256) >= 3L * c->sm_count ? 8 : 5;
+     * run 10: 128 x 256 blocks (tile 8) 900-980 TFLOP/s at 2048 tokens, 1.15-1.25x tile 5,
+     * where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
+     * tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x the best mma.sp tile.
+     * Run 110: tile 11 (128 x 256, A bulk-copied from the stage-order copy) 1096-1254 against
+     * tile 8's 818-990 at 2048 and 8192 tokens on five shapes, and faster at 256 tokens too */
+    if (n >= 256 && sp24_wgmma_usable(x, c)) return 4 * blocks(128, 256) >= 3L * c->sm_count ? 11 : 5;
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
     return blocks(128, 64) >= c->sm_count ? 2 : 3;

@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-11; sp24_gemm.cu's gemm_tile picks 5 or 8 from 256 tokens). Reads the weight layout the
+ * 4-11; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all.
  *
@@ -126,14 +126,18 @@ __device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
 }
 
 
-/* m64n256k32 with A (64 x 16 kept values a k32 step) from shared memory at adesc (tile 9 only) */
-template <int SEL>
+/* m64n256k32 with A (64 x 16 kept values a k32 step) from shared memory at adesc (tiles 9-11),
+ * bf16 or f16 (F16) */
+#define WG_MMA_SS(TY)                                                                                  \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                            \
+                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32." TY "." TY " {" WG_R64 WG_R128_HI "}, " \
+                 "%128, %129, %130, %131, p, 1, 1, 0, 0;\n}"                                           \
+                 : WG_F64(d, 0), WG_F64(d, 64)                                                         \
+                 : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL))
+template <int SEL, bool F16>
 __device__ __forceinline__ void wg_mma_sp_ss(float *d, uint64_t adesc, uint64_t bdesc, uint32_t e) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-                 "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 {" WG_R64 WG_R128_HI "}, "
-                 "%128, %129, %130, %131, p, 1, 1, 0, 0;\n}"
-                 : WG_F64(d, 0), WG_F64(d, 64)
-                 : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL));
+    if constexpr (F16) WG_MMA_SS("f16");
+    else WG_MMA_SS("bf16");
 }
 
 /* A descriptor: K-major without swizzle; core matrices of 8 rows x 16 bytes, lbo bytes apart
@@ -344,8 +348,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 const uint32_t a0 = wbase + slot * WG_A_STAGE + c * 4096;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                wg_mma_sp_ss<0>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
-                wg_mma_sp_ss<1>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
+                wg_mma_sp_ss<0, F16>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
+                wg_mma_sp_ss<1, F16>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
@@ -572,6 +576,11 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
     if (WS == 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
+        cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+        SP_CU(cudaStreamIsCapturing(c->stream, &cap));
+        if (cap != cudaStreamCaptureStatusNone)
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d: its copy of the weight in stage order is made at the "
+                            "first call, which must not be inside a stream capture (call it once before capturing)", S == 4 ? 10 : 11);
         sp_cuda_weight *mw = const_cast<sp_cuda_weight *>(w);
         const int NS = KM * 4;
         SP_CU(cudaMalloc(&mw->a24, (size_t)RU * NS * WG_STAGING));
@@ -603,10 +612,11 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     if (c->cc_major != 9)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
-    if (w->dtype == SP_CUDA_F16) { /* the two automatic tiles only (gemm_tile's 5 and 8) */
+    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 5 and 11) and 8 */
         if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5 and 8)", variant + 4);
+        if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2, __half>(w, x, n, y, c);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8 and 11)", variant + 4);
     }
     /* BN 256 (128 accumulators) only with the shared-memory weight ring: ptxas 13.0 keeps the
      * consumers within the launch bound's 168 registers, not setmaxnreg's, and v1's register
