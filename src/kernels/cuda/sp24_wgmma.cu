@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-12; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
+ * 4-11; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all.
  *
@@ -32,9 +32,6 @@
        stored once in global memory (w->a24, built at the first call: a second copy of the
        weight, 9/8 of v24) and the producer thread bulk-copies each stage's A and metadata
        with the x tile onto the same full barrier.
-       WS 4 (tile 12, experiment): WS 3 persistent: one CTA an SM walks its units; the
-       consumers store each unit through their own staging (not the ring), so the producer
-       fills the ring for the next unit during the epilogue.
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
@@ -214,15 +211,9 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
 
     /* grouped raster over units of CL row blocks: unit -> (row blocks, token block) */
     const int RU = (RT * 16 + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
-    auto tile_at = [&](int unit, int &rbo, int &t0o) {
-        const int per = group * TB, grp = unit / per, first = grp * group;
-        const int gs = min(RU - first, group), local = unit - grp * per;
-        rbo = (first + local % gs) * CL + (int)rank, t0o = (local / gs) * BN;
-    };
-    int rb, tok0;
-    tile_at(blockIdx.x / CL, rb, tok0);
-    /* WS 4 (persistent): this CTA's units blockIdx.x, + gridDim.x, ...; the others: one */
-    const int u_end = WS == 4 ? RU * TB : (int)blockIdx.x / CL + 1, u_step = WS == 4 ? (int)gridDim.x : 1;
+    const int unit = blockIdx.x / CL, per = group * TB, grp = unit / per, first = grp * group;
+    const int gs = min(RU - first, group), local = unit - grp * per;
+    const int rb = (first + local % gs) * CL + (int)rank, tok0 = (local / gs) * BN;
 
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) {
@@ -235,7 +226,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     __syncthreads();
     if (CL > 1) sp_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
-    static_assert(WS < 2 || (CL == 1 && NC == 2 && BN == 256), "tiles 9-12: one CTA, two consumers, 256 tokens");
+    static_assert(WS < 2 || (CL == 1 && NC == 2 && BN == 256), "tiles 9-11: one CTA, two consumers, 256 tokens");
     if (WS == 2 && wg == 0) {
         /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
          * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
@@ -303,27 +294,19 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
         }
     } else if (wg == 0) { /* producer */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
-        if (threadIdx.x == 0 && WS >= 3) {
-            /* tiles 10-12: each stage's A and metadata as stored in a24, then x; gi counts the
-             * stages of all this CTA's units (one unit but for WS 4) */
-            const uint32_t mb = wbase + S * WG_A_STAGE;
-            for (int u = blockIdx.x, gi = 0; u < u_end; u += u_step) {
-                int rbu, t0u;
-                tile_at(u, rbu, t0u);
-                for (int ks = 0; ks < NS; ks++, gi++) {
-                    const int slot = gi % S;
-                    wg_bar_wait(eb + 8 * slot, ((gi / S) & 1) ^ 1); /* first use: passes on the fresh barrier */
-                    const char *src = a24 + ((size_t)rbu * NS + ks) * WG_STAGING;
-                    wg_bar_expect(fb + 8 * slot, STAGE + WG_STAGING);
-                    wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
-                    wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
-                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, t0u, fb + 8 * slot);
-                }
-            }
-        } else if (threadIdx.x == 0) {
+        if (threadIdx.x == 0) {
             for (int ks = 0; ks < NS; ks++) {
                 const int slot = ks % S, use = ks / S;
                 wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
+                if (WS == 3) { /* tiles 10-11: the stage's A and metadata as stored in a24, then x */
+                    const uint32_t mb = wbase + S * WG_A_STAGE;
+                    const char *src = a24 + ((size_t)rb * NS + ks) * WG_STAGING;
+                    wg_bar_expect(fb + 8 * slot, STAGE + WG_STAGING);
+                    wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
+                    wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
+                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+                    continue;
+                }
                 wg_bar_expect(fb + 8 * slot, STAGE);       /* both halves land here with CL = 2 */
                 if (CL == 1)
                     wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
@@ -357,9 +340,9 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
              * covers its wgmma, so the compiler cannot give both one register (run 14: with one,
              * stage 0's second wgmma read stage 1's metadata when the next load was early) */
             uint32_t e[2] = {0, 0};
-            auto stage = [&](int ks, int h, int gi) { /* gi: ks counted over this CTA's units (WS 4) */
-                const int slot = gi % S;
-                wg_bar_wait(fb + 8 * slot, (gi / S) & 1);
+            auto stage = [&](int ks, int h) {
+                const int slot = ks % S;
+                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
                 asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + slot * WG_M_STAGE + ct * 4) : "memory");
                 const uint64_t bd = wg_desc(sbase + slot * STAGE);
                 const uint32_t a0 = wbase + slot * WG_A_STAGE + c * 4096;
@@ -372,57 +355,12 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
                 asm volatile("" ::"r"(e[h ^ 1]) : "memory"); /* stage ks - 1's word: its wgmma are done */
                 wg_fence_acc<NA>(acc);
-                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((gi - 1) % S));
-                if (WS == 4 && ks == NS - 1 && lane == 0) wg_bar_arrive(eb + 8 * slot); /* the next unit reuses it */
+                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
             };
-            auto mainloop = [&](int g0) {
-                for (int ks = 0; ks < NS; ks += 2) {
-                    stage(ks, 0, g0 + ks);
-                    if (ks + 1 < NS) stage(ks + 1, 1, g0 + ks + 1);
-                }
-            };
-            if constexpr (WS == 4) {
-                /* persistent: unit after unit; each consumer stores its own 64 rows through its own
-                 * staging (after the A ring: 64 tokens x 64 rows a pass, 4 passes), synchronising
-                 * only its warpgroup, while the producer already fills the ring for the next unit */
-                constexpr int OS = 64 + 8; /* elements per staged token row */
-                T *so = reinterpret_cast<T *>(sgen + S * (STAGE + WG_STAGING) + c * 64 * OS * 2);
-                const int g = lane >> 2, t = lane & 3, cq = ct - 128 * c;
-                for (int u = blockIdx.x, g0 = 0; u < u_end; u += u_step, g0 += NS) {
-                    int rbu, t0u;
-                    tile_at(u, rbu, t0u);
-#pragma unroll
-                    for (int i = 0; i < NA; i++) acc[i] = 0.f;
-                    mainloop(g0);
-                    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-                    wg_fence_acc<NA>(acc);
-                    const int row0 = rbu * BM + c * 64;
-#pragma unroll
-                    for (int pass = 0; pass < 4; pass++) {
-                        asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory"); /* the last pass's reads are done */
-#pragma unroll
-                        for (int i = 32 * pass; i < 32 * pass + 32; i++) {
-                            const int row = w * 16 + g + 8 * ((i >> 1) & 1), tok = 8 * (i >> 2) + 2 * t + (i & 1) - 64 * pass;
-                            so[tok * OS + row] = sp_from_f32<T>(acc[i]);
-                        }
-                        asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory");
-                        if ((M & 7) == 0 && ((uintptr_t)y & 15) == 0) {
-                            for (int i = cq; i < 64 * 8; i += 128) {
-                                const int jj = i >> 3, q = i & 7, tok = t0u + 64 * pass + jj, row = row0 + q * 8;
-                                if (tok < n && row < M)
-                                    *reinterpret_cast<uint4 *>(y + (size_t)tok * M + row) = *reinterpret_cast<const uint4 *>(so + jj * OS + q * 8);
-                            }
-                        } else {
-                            for (int i = cq; i < 64 * 64; i += 128) {
-                                const int jj = i >> 6, q = i & 63, tok = t0u + 64 * pass + jj, row = row0 + q;
-                                if (tok < n && row < M) y[(size_t)tok * M + row] = so[jj * OS + q];
-                            }
-                        }
-                    }
-                }
-                return;
+            for (int ks = 0; ks < NS; ks += 2) {
+                stage(ks, 0);
+                if (ks + 1 < NS) stage(ks + 1, 1);
             }
-            mainloop(0);
         } else if constexpr (WS == 1) {
             /* Weight through a per-thread shared-memory ring of WD stages (tiles 5, 7, 8; why:
              * see the top). Each thread cp.asyncs its own two A fragments (16 bytes each) and
@@ -627,28 +565,22 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
-    const size_t wring = WS == 1   ? (size_t)WD * BM * 2 * 36
-                         : WS == 2 ? (size_t)(S + WD) * WG_STAGING
-                         : WS == 3 ? (size_t)S * WG_STAGING
-                         : WS == 4 ? (size_t)S * WG_STAGING + 2 * 64 * 72 * 2 /* + the consumers' output staging */
-                                   : 0;
-    const size_t smem = (WS == 4 || ring > out ? ring : out) + wring + 1024; /* + alignment slack */
+    const size_t wring = WS == 1 ? (size_t)WD * BM * 2 * 36 : WS == 2 ? (size_t)(S + WD) * WG_STAGING : WS == 3 ? (size_t)S * WG_STAGING : 0;
+    const size_t smem = (ring > out ? ring : out) + wring + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    const size_t units = (size_t)RU * TB; /* WS 4: one persistent CTA an SM at most */
-    cfg.gridDim = dim3((unsigned)(WS == 4 ? (units < (size_t)c->sm_count ? units : (size_t)c->sm_count) : units * CL));
-    cfg.blockDim = dim3(WG_THREADS(NC));
+    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
-    if (WS >= 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
+    if (WS == 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
         cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
         SP_CU(cudaStreamIsCapturing(c->stream, &cap));
         if (cap != cudaStreamCaptureStatusNone)
-            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM (A stages bulk-copied): its copy of the weight in stage order is "
-                            "made at the first call, which must not be inside a stream capture (call it once before capturing)");
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d: its copy of the weight in stage order is made at the "
+                            "first call, which must not be inside a stream capture (call it once before capturing)", S == 4 ? 10 : 11);
         sp_cuda_weight *mw = const_cast<sp_cuda_weight *>(w);
         const int NS = KM * 4;
         SP_CU(cudaMalloc(&mw->a24, (size_t)RU * NS * WG_STAGING));
@@ -674,7 +606,7 @@ int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c) {
 }
 
 /* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256,
- * 5 128 x 256 with a shared-memory A, 6-7 that A bulk-copied from a24, 8 = 7 persistent */
+ * 5 128 x 256 with a shared-memory A, 6-7 that A bulk-copied from a24 */
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
     if (c->cc_major != 9)
@@ -701,6 +633,5 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
      * bulk-copied by the producer with x; 4 or 5 stages */
     if (variant == 6) return wg_launch<256, 4, 3, 1, 3, 4, 2>(w, x, n, y, c);
     if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2>(w, x, n, y, c);
-    if (variant == 8) return wg_launch<256, 5, 3, 1, 4, 4, 2>(w, x, n, y, c); /* tile 12: 11, persistent */
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
