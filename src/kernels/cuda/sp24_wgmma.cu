@@ -3,7 +3,7 @@
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
  * 4-11; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
- * serves all.
+ * serves all; tiles 10-11 also read a copy in stage order that their first call makes from it.
  *
  * Block = 1 + NC warpgroups computing 64 NC output rows x BN tokens:
  *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
@@ -28,10 +28,11 @@
  *       store them into the stage as the canonical K-major A tile (core matrices of 8 rows x 8
  *       kept values) and a word per consumer thread; the consumers keep one wgmma group in
  *       flight (wait_group 1). Correct, 0.6-0.7x tile 8: the repack costs more than the wait.
-       WS 3 (tiles 10, 11, experiment): tile 9's consumers without the repack: the stages are
-       stored once in global memory (w->a24, built at the first call: a second copy of the
-       weight, 9/8 of v24) and the producer thread bulk-copies each stage's A and metadata
-       with the x tile onto the same full barrier.
+ *       WS 3 (tiles 10, 11; 11 automatic since run 110): tile 9's consumers without the repack:
+ *       the stages are stored once in global memory (w->a24, built at the first call: a second
+ *       copy of the weight, 9/8 of v24) and the producer thread bulk-copies each stage's A and
+ *       metadata with the x tile onto the same full barrier. 1100-1250 TFLOP/s, level with
+ *       cuSPARSELt (runs 110-112); a persistent form was 1-13% slower (run 111).
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
@@ -43,7 +44,8 @@
  * third of L2.
  * Measured (H200, bench/results/gpu-h200.md runs 7-15, dense-equivalent TFLOP/s, cuBLAS dense
  * ~770-830): tile 4 680-740; tile 5 (128 x 128) 750-830; tile 8 (128 x 256) 930-1040 at 2048
- * and 8192 tokens, 1.20-1.28x cuBLAS (runs 11-15); cuSPARSELt 1.3-1.4x. Tried and not kept
+ * and 8192 tokens, 1.20-1.28x cuBLAS (runs 11-15); cuSPARSELt 1.3-1.4x; tile 11 1100-1250, 1.42-1.52x
+ * (runs 110-112). Tried and not kept
  * (bench/NOTES.md): a single producer warp; weight bulk-copied by the producer; weight
  * registers loaded in batches with one fence a batch (490-670: the lead is no longer); tile 8
  * with 5 or 6 x stages (run 12: the same times); kept for A/B: CTA pairs multicasting x
