@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/gpu/ncu-prefill.sh: Nsight Compute (full set) on the 2:4 GEMMs of sp_gpu_bench --prefill's
-# first shape (4096x4096): the automatic own wgmma.sp GEMM (tile 8 there) at 2048 and 8192 tokens,
+# first shape (4096x4096): the automatic own wgmma.sp GEMM (tile 11 there) at 2048 and 8192 tokens,
 # cuBLAS's dense kernel and cuSPARSELt's kernel at 2048, each caught among its timed calls (not
 # in cuSPARSELt's plan search), so that their pipes compare. With SP_NCU_DECODE=1 also the 2:4
 # decode kernel at 1 and 16 tokens (sp_gpu_bench --profile: 4096x14336). Per kernel: the details
