@@ -499,6 +499,14 @@ static void why_pick(sp_pick *p, size_t len) {
     else snprintf(p->why + len, sizeof p->why - len, " -> %s", sp_cuda_kernel_name(p->kernel));
 }
 
+/* appends "<sep> NAME (its kernel at n, where the form has several) US us" to p->why */
+static size_t why_kernel(sp_pick *p, size_t len, const char *sep, const sp_lin *l, int k, int n, double us) {
+    if (len >= sizeof p->why) return len;
+    const char *path = l->k[k] ? sp_cuda_linear_path(l->k[k], n) : "";
+    return len + snprintf(p->why + len, sizeof p->why - len, "%s %s%s%s%s %.1f us", sep, sp_cuda_kernel_name((sp_cuda_kernel)k),
+                          *path ? " (" : "", path, *path ? ")" : "", us);
+}
+
 static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
     if (const sp_pick *made = pick_find(g, l, n)) return &g->picks[made - g->picks];
     if (g->npicks == SP_MAX_PICKS) { sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: more than %d layer keys", SP_MAX_PICKS); return NULL; }
@@ -516,8 +524,8 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
             const char *sep = "";
             for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) {
                 p->us[k] = e->us[k];
-                if (e->us[k] < 0 || len >= sizeof p->why) continue;
-                len += snprintf(p->why + len, sizeof p->why - len, "%s %s %.1f us", sep, sp_cuda_kernel_name((sp_cuda_kernel)k), e->us[k]);
+                if (e->us[k] < 0) continue;
+                len = why_kernel(p, len, sep, l, k, n, e->us[k]);
                 sep = ",";
             }
             why_pick(p, len);
@@ -546,11 +554,8 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
             continue;
         }
         p->us[k] = us;
-        if (len < sizeof p->why) {
-            const char *path = sp_cuda_linear_path(w, n); /* the form's kernel at this n, if it has several */
-            len += snprintf(p->why + len, sizeof p->why - len, " %s%s%s%s %.1f us;", sp_cuda_kernel_name((sp_cuda_kernel)k),
-                            *path ? " (" : "", path, *path ? ")" : "", us);
-        }
+        len = why_kernel(p, len, "", l, k, n, us);
+        if (len < sizeof p->why) len += snprintf(p->why + len, sizeof p->why - len, ";");
         if (us < best) best = us, p->kernel = (sp_cuda_kernel)k;
     }
     why_pick(p, len);
