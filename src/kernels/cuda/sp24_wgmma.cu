@@ -583,11 +583,16 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         if (cap != cudaStreamCaptureStatusNone)
             return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d: its copy of the weight in stage order is made at the "
                             "first call, which must not be inside a stream capture (call it once before capturing)", S == 4 ? 10 : 11);
-        sp_cuda_weight *mw = const_cast<sp_cuda_weight *>(w);
         const int NS = KM * 4;
-        SP_CU(cudaMalloc(&mw->a24, (size_t)RU * NS * WG_STAGING));
-        sp24_a24_build<<<(unsigned)(RU * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)mw->a24, KM, RT, NS);
-        SP_CU(cudaGetLastError());
+        uint4 *a24 = NULL;
+        SP_CU(cudaMalloc(&a24, (size_t)RU * NS * WG_STAGING));
+        sp24_a24_build<<<(unsigned)(RU * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)a24, KM, RT, NS);
+        const cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) { /* kept only once built: a later call must not read a half-made copy */
+            cudaFree(a24);
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: building its stage-order copy: %s", cudaGetErrorString(e));
+        }
+        const_cast<sp_cuda_weight *>(w)->a24 = a24; /* a cache of the weight's own bytes, made once */
     }
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
                              RT, group));
