@@ -51,7 +51,7 @@ const char *sp_cuda_kernel_name(sp_cuda_kernel k);
 typedef struct sp_cuda_weight sp_cuda_weight; /* opaque: one weight on the device */
 
 /* Element type of a weight and of the x and y it is used with. f16 is built for DENSE (cuBLAS),
- * 24 (the mma.sp decode kernel, the mma.sp GEMM tiles and the automatic wgmma.sp tiles 5 and 11, and 8)
+ * 24 (the mma.sp decode kernel, the mma.sp GEMM tiles and the wgmma.sp tiles 5, 8 and 11)
  * and 24_LT (cuSPARSELt, its default algorithm: its f16 algorithm search broke the CUDA context
  * on the H200, see cusparselt.cu); the unstructured and cuSPARSE forms are bf16 only (their
  * upload with f16 fails and says so). */

@@ -631,8 +631,10 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
         run_check("24 f16 (dev)", w24d, out, in, n, x, ref, yc);
         if (wl) run_check("24-lt f16", wl, out, in, n, x, ref, yc);
         for (int tile = 5; sm90 && n > 16 && tile <= 11; tile += 3) { /* the wgmma.sp tiles built for f16 */
+            char name[32];
+            snprintf(name, sizeof name, "wgmma t%d f16", tile);
             sp_cuda_set_gemm_tile(tile);
-            run_check(tile == 5 ? "wgmma t5 f16" : tile == 8 ? "wgmma t8 f16" : "wgmma t11 f16", w24, out, in, n, x, ref, yc);
+            run_check(name, w24, out, in, n, x, ref, yc);
         }
         if (sm90 && n > 16) { /* a wgmma tile built for bf16 only refuses */
             void *xd = sp_cuda_malloc((size_t)n * in * 2), *yd = sp_cuda_malloc((size_t)n * out * 2);

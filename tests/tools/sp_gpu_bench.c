@@ -889,7 +889,7 @@ int main(int argc, char **argv) {
                        t4 > 0 ? flop / t4 * 1e-6 : 0, e4, t5, t5 > 0 ? td / t5 : 0, t5 > 0 ? flop / t5 * 1e-6 : 0, e5);
             }
             if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64 mma.sp;
-                                  4 = wgmma, 5..8 its variants v1..v4; 0 = automatic) */
+                                  4 = wgmma, 5..11 its variants v1..v7; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
                        "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)/v5 (v4, weight as "
                        "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11) limits the tiles\n", out, in);

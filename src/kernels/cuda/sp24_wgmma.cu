@@ -158,28 +158,39 @@ __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint3
 #define WG_A_LBO 128u /* the A tile: K halves 128 bytes apart, row groups 256 */
 #define WG_A_SBO 256u
 
-/* a24 (tiles 10-11): block rb * NS + ks writes stage ks of row block rb (128 rows) as tile 9's
- * producer stores it into shared memory: A of consumer c, k32 step sl at c * 4096 + sl * 2048,
- * row group R (8 rows), K half H (8 kept values) at R * SBO + H * LBO; then consumer thread q's
- * metadata word at WG_A_STAGE + 4q. Rows past the last row tile repeat it (never stored). */
+/* A 128-row block's stage ks (tiles 9-11): fragment f (0..511) is row tile rt0 + (f >> 6) (the
+ * last past the end, never stored), k32 step (f >> 5) & 1, lane f & 31 of the mma.sp A fragment;
+ * metadata word q (0..255) belongs to consumer thread q. Where each comes from in v24 / m24 and
+ * where fragment f's first word goes in the stage's A tile (the others at + SBO: rows g + 8,
+ * + LBO: values 8 + 2t.., + SBO + LBO): consumer c = rl >> 2, step sl at c * 4096 + sl * 2048,
+ * row group R (8 rows), K half H (8 kept values) at R * SBO + H * LBO. */
+__device__ __forceinline__ size_t wg_frag_src(int f, int rt0, int ks, int KS, int RT) {
+    return ((size_t)min(rt0 + (f >> 6), RT - 1) * KS + 2 * ks + ((f >> 5) & 1)) * 32 + (f & 31);
+}
+__device__ __forceinline__ size_t wg_meta_src(int q, int rt0, int ks, int KM, int RT) {
+    return (((size_t)min(rt0 + (q >> 5), RT - 1) * KM + (ks >> 2)) * 32 + (q & 31)) * 4 + (ks & 3);
+}
+__device__ __forceinline__ uint32_t wg_frag_dst(int f) {
+    const int rl = f >> 6, sl = (f >> 5) & 1, g = (f & 31) >> 2, t = f & 3;
+    return (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * WG_A_SBO + g * 16 + t * 4;
+}
+
+/* a24 (tiles 10-11): block rb * NS + ks writes stage ks of row block rb as tile 9's producer
+ * stores it into shared memory: the A tile, then consumer thread q's metadata word at
+ * WG_A_STAGE + 4q */
 __global__ void sp24_a24_build(const uint4 *__restrict__ v24, const uint32_t *__restrict__ mw, uint32_t *__restrict__ a24,
                                int KM, int RT, int NS) {
-    const int rb = blockIdx.x / NS, ks = blockIdx.x % NS, p = threadIdx.x, rt0 = rb * 8, KS = KM * 8;
+    const int rb = blockIdx.x / NS, ks = blockIdx.x % NS, p = threadIdx.x, rt0 = rb * 8;
     uint32_t *d = a24 + (size_t)blockIdx.x * (WG_STAGING / 4);
     constexpr int L = WG_A_LBO / 4, B = WG_A_SBO / 4;
 #pragma unroll
-    for (int i = 0; i < 4; i++) { /* fragment f: row tile rl, k32 step sl, lane ln of the mma.sp A fragment */
-        const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
-        const int rt = min(rt0 + rl, RT - 1);
-        const uint4 v = v24[((size_t)rt * KS + 2 * ks + sl) * 32 + ln];
-        const int a = (rl >> 2) * 1024 + sl * 512 + 2 * (rl & 3) * B + g * 4 + t;
-        d[a] = v.x, d[a + B] = v.y, d[a + L] = v.z, d[a + B + L] = v.w; /* rows g / g + 8, values 2t.. / 8 + 2t.. */
+    for (int i = 0; i < 4; i++) {
+        const int f = p + 128 * i, a = wg_frag_dst(f) / 4;
+        const uint4 v = v24[wg_frag_src(f, rt0, ks, KM * 8, RT)];
+        d[a] = v.x, d[a + B] = v.y, d[a + L] = v.z, d[a + B + L] = v.w;
     }
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
-        const int q = p + 128 * i, rt = min(rt0 + (q >> 5), RT - 1);
-        d[WG_A_STAGE / 4 + q] = mw[(((size_t)rt * KM + (ks >> 2)) * 32 + (q & 31)) * 4 + (ks & 3)];
-    }
+    for (int i = 0; i < 2; i++) d[WG_A_STAGE / 4 + p + 128 * i] = mw[wg_meta_src(p + 128 * i, rt0, ks, KM, RT)];
 }
 
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
@@ -245,16 +256,15 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 const uint32_t d = stg + (ks % WD) * WG_STAGING;
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
-                    const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31;
-                    const int rt = min(rt0 + rl, RT - 1);
+                    const int f = p + 128 * i;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d + f * 16),
-                                 "l"(v24 + ((size_t)rt * KS + 2 * ks + sl) * 32 + ln));
+                                 "l"(v24 + wg_frag_src(f, rt0, ks, KS, RT)));
                 }
 #pragma unroll
                 for (int i = 0; i < 2; i++) { /* consumer thread q's word of stage ks */
-                    const int q = p + 128 * i, rt = min(rt0 + (q >> 5), RT - 1);
+                    const int q = p + 128 * i;
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d + WG_A_STAGE + q * 4),
-                                 "l"(mw + (((size_t)rt * KM + (ks >> 2)) * 32 + (q & 31)) * 4 + (ks & 3)));
+                                 "l"(mw + wg_meta_src(q, rt0, ks, KM, RT)));
                 }
             }
             asm volatile("cp.async.commit_group;" ::: "memory");
@@ -270,16 +280,15 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             }
             asm volatile("cp.async.wait_group %0;" ::"n"(WD - 1) : "memory"); /* stage ks is in */
             const uint32_t d = stg + (ks % WD) * WG_STAGING;
-            /* A of consumer c, step sl: 2 KB at wbase + slot*8K + c*4K + sl*2K; row group R (8 rows), K
-             * half H (8 kept values) at R * SBO + H * LBO. [T] run 15: LBO is the K-direction stride
-             * and SBO the row-group stride (LBO 128 / SBO 256 and LBO 1024 / SBO 128 both correct) */
+            /* the A tile as wg_frag_dst lays it out. [T] run 15: LBO is the K-direction stride and
+             * SBO the row-group stride (LBO 128 / SBO 256 and LBO 1024 / SBO 128 both correct) */
             constexpr uint32_t LBO = WG_A_LBO, SBO = WG_A_SBO;
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                const int f = p + 128 * i, rl = f >> 6, sl = (f >> 5) & 1, ln = f & 31, g = ln >> 2, t = ln & 3;
+                const int f = p + 128 * i;
                 uint4 v;
                 asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(d + f * 16));
-                const uint32_t a = wbase + slot * WG_A_STAGE + (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * SBO + g * 16 + t * 4;
+                const uint32_t a = wbase + slot * WG_A_STAGE + wg_frag_dst(f);
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(a), "r"(v.x) : "memory");             /* rows g, values 2t.. */
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + SBO), "r"(v.y) : "memory");       /* rows g + 8 */
                 asm volatile("st.shared.u32 [%0], %1;" ::"r"(a + LBO), "r"(v.z) : "memory");       /* rows g, values 8 + 2t.. */
