@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/gpu/wgmma-check.sh: one device call that settles the Hopper wgmma.sp GEMM variants (tiles
-# 4-11, see sp24_wgmma.cu) and the automatic 2:4 prefill GEMM: their machine code (the epilogue
+# 4-13, see sp24_wgmma.cu) and the automatic 2:4 prefill GEMM: their machine code (the epilogue
 # reads the accumulators after the final wait: tests/check_wgmma_sass.py), test_cuda (all of it,
 # or SP_WG_TESTS=--wgmma for the wgmma tiles alone), tiles SP_WG_SAN (default 5 11) under
 # compute-sanitizer synccheck (bounded by timeouts), then their speed

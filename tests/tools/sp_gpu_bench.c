@@ -17,7 +17,7 @@
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
  * (tiles 4-9: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
  * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
- * with TILE at 4096x4096, 2048 and 8192 tokens). --f16: weights, x and cuBLAS in f16 (--decode and
+ * with TILE at 4096x4096, 2048 and 8192 tokens; TILE 0: cuSPARSELt at 8192). --f16: weights, x and cuBLAS in f16 (--decode and
  * --prefill only: the forms built for f16).
  * Exit 77 when no GPU. */
 #include <stdio.h>
@@ -578,19 +578,21 @@ int main(int argc, char **argv) {
     }
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
-    if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 */
+    if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 (0: cuSPARSELt) */
         const int out = 4096, in = 4096, nmax = 8192;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)nmax * in * 2);
         gc_make_24(out, in, vals, meta, dense);
         gc_make_x((size_t)nmax * in, x);
-        sp_cuda_weight *w4 = sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta);
+        /* TILE 0: cuSPARSELt instead, 60 calls at 8192 tokens (its plan search launches ~13
+         * kernels at the first call: ncu -s 40 catches a steady one) */
+        sp_cuda_weight *w4 = sp_cuda_upload_24(prof_tile ? SP_CUDA_KERNEL_24 : SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
         void *xd = sp_cuda_malloc((size_t)nmax * in * 2), *yd = sp_cuda_malloc((size_t)nmax * out * 2);
         if (!w4 || !xd || !yd) { printf("upload failed: %s\n", sp_last_error()); return 1; }
         sp_cuda_upload(xd, x, (size_t)nmax * in * 2);
         sp_cuda_set_gemm_tile(prof_tile);
         int rc = 0;
-        for (int r = 0; r < 6 && !rc; r++) rc = sp_cuda_linear(w4, xd, r < 3 ? 2048 : 8192, yd);
+        for (int r = 0; r < (prof_tile ? 6 : 60) && !rc; r++) rc = sp_cuda_linear(w4, xd, r < 3 && prof_tile ? 2048 : 8192, yd);
         if (!rc) rc = sp_cuda_sync(); /* a kernel fault shows here, not at the launch */
         printf("gemm calls (tile %d): %s\n", prof_tile, rc ? sp_last_error() : "ok");
         return rc != 0;
@@ -646,9 +648,14 @@ int main(int argc, char **argv) {
      * kernels under programmatic dependence; sp_cuda_set_timing); --graph-ab sets its own */
     const int tg = getenv("SP_TIME_GRAPH") ? atoi(getenv("SP_TIME_GRAPH")) : 0;
     sp_cuda_set_timing(tg);
+    /* SP_GEMM_TILE=T: the own 2:4 GEMM's block tile for every timing but --sweep's (A/B of a tile
+     * against the automatic one in --targets, --prefill-ab) */
+    const int gemm_tile = getenv("SP_GEMM_TILE") ? atoi(getenv("SP_GEMM_TILE")) : 0;
+    sp_cuda_set_gemm_tile(gemm_tile);
     printf("# device %s, %d SMs, L2 %zu MB, iters %d, element type %s, rotated timings %s, %s", name, sms, l2 >> 20, iters, DT_NAME,
            tg == 1 ? "as one CUDA graph a round" : tg == 2 ? "as one CUDA graph a round, own decode kernels launched early"
                                                           : "launched from the host", ctime(&now));
+    if (gemm_tile) printf("# own 2:4 GEMM: tile %d (SP_GEMM_TILE)\n", gemm_tile);
 
     const int pfx = pre || preab || presteady || tgt; /* prefill sizes */
     const int maxn = pfx ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;
@@ -892,14 +899,14 @@ int main(int argc, char **argv) {
                                   4 = wgmma, 5..11 its variants v1..v7; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
                        "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)/v5 (v4, weight as "
-                       "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11) limits the tiles\n", out, in);
+                       "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages)/v8 (v7, 2 groups in flight)/v9 (v7 in CTA pairs); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11, c = 12, d = 13) limits the tiles\n", out, in);
                 const char *only_tiles = getenv("SP_SWEEP_TILES");
                 const int sn[] = {256, 2048, 8192};
                 for (int i = 0; i < 3; i++) {
                     printf("  n=%d:", sn[i]);
-                    for (int tile = 0; tile <= 11; tile++) {
+                    for (int tile = 0; tile <= 13; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
-                        if (only_tiles && !strchr(only_tiles, "0123456789ab"[tile])) continue;
+                        if (only_tiles && !strchr(only_tiles, "0123456789abcd"[tile])) continue;
                         sp_cuda_set_gemm_tile(tile);
                         double t = time_w(&w4, 1, xd, sn[i], yd, 1);
                         if (only_tiles) printf(" t%d:", tile);
@@ -907,7 +914,7 @@ int main(int argc, char **argv) {
                     }
                     printf("\n");
                 }
-                sp_cuda_set_gemm_tile(0);
+                sp_cuda_set_gemm_tile(gemm_tile);
                 printf("\n");
             }
             sp_cuda_weight_free(wd); sp_cuda_weight_free(wl); sp_cuda_weight_free(w4);

@@ -200,8 +200,8 @@ static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, s
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-11 wgmma.sp variants
- * 0-7; x NULL: assumed 16-byte aligned) */
+/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-13 wgmma.sp variants
+ * 0-9; x NULL: assumed 16-byte aligned) */
 static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
@@ -224,7 +224,9 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM 128x256 (weight via shared memory)",
                                   "wgmma.sp GEMM 128x256 (weight as shared-memory A)",
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 4 stages)",
-                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages)"};
+                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages)",
+                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, 2 groups in flight)",
+                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, CTA pairs)"};
     return names[gemm_tile(w, NULL, n, c)];
 }
 

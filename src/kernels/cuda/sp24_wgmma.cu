@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-11; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
+ * 4-13; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all; tiles 10-11 also read a copy in stage order that their first call makes from it.
  *
@@ -122,9 +122,12 @@ __device__ __forceinline__ void wg_bulk_load(uint32_t dst, const void *src, uint
                  : "memory");
 }
 
-/* arrival on a barrier of another CTA of the cluster (address from mapa) */
+/* arrival on a barrier of another CTA of the cluster (address from mapa). Release at CTA scope,
+ * as CUTLASS's ClusterBarrier: what it orders is this warp's wgmma reads of its own stage (done
+ * at the wait before it) against the peer's TMA into that stage. `.release.cluster` compiled to
+ * MEMBAR.ALL.GPU + ERRBAR before every arrival (SASS), which made tiles 6 and 13 ~2x slower. */
 __device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
-    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(bar) : "memory");
 }
 
 
@@ -194,10 +197,10 @@ __global__ void sp24_a24_build(const uint4 *__restrict__ v24, const uint32_t *__
 }
 
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
- * CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
+ * FL (WS 2-3) wgmma groups kept in flight a consumer, CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T> /* WS 0-3, see the top */
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T, int FL> /* WS 0-3, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   const char *__restrict__ a24, T *__restrict__ y, int n, int M, int KM, int RT, int group) {
@@ -239,7 +242,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     __syncthreads();
     if (CL > 1) sp_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
-    static_assert(WS < 2 || (CL == 1 && NC == 2 && BN == 256), "tiles 9-11: one CTA, two consumers, 256 tokens");
+    static_assert(WS < 2 || ((CL == 1 || WS == 3) && NC == 2 && BN == 256), "tiles 9-13: two consumers, 256 tokens; CTA pairs: WS 3");
     if (WS == 2 && wg == 0) {
         /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
          * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
@@ -309,16 +312,17 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
             for (int ks = 0; ks < NS; ks++) {
                 const int slot = ks % S, use = ks / S;
                 wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
-                if (WS == 3) { /* tiles 10-11: the stage's A and metadata as stored in a24, then x */
+                if (WS == 3) { /* tiles 10-13: the stage's A and metadata as stored in a24, then x */
+                    /* the phantom second CTA of a pair past the last row block reads the last */
+                    const int RB = (RT * 16 + BM - 1) / BM;
                     const uint32_t mb = wbase + S * WG_A_STAGE;
-                    const char *src = a24 + ((size_t)rb * NS + ks) * WG_STAGING;
+                    const char *src = a24 + ((size_t)min(rb, RB - 1) * NS + ks) * WG_STAGING;
                     wg_bar_expect(fb + 8 * slot, STAGE + WG_STAGING);
                     wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
                     wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
-                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
-                    continue;
+                } else {
+                    wg_bar_expect(fb + 8 * slot, STAGE); /* both halves land here with CL = 2 */
                 }
-                wg_bar_expect(fb + 8 * slot, STAGE);       /* both halves land here with CL = 2 */
                 if (CL == 1)
                     wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
                 else
@@ -350,27 +354,42 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
              * words alternate, and the last use of the previous one sits after the wait that
              * covers its wgmma, so the compiler cannot give both one register (run 14: with one,
              * stage 0's second wgmma read stage 1's metadata when the next load was early) */
-            uint32_t e[2] = {0, 0};
+            static_assert(FL >= 1 && FL <= 3 && FL < S, "FL: 1-3 groups in flight, fewer than the stages");
+            constexpr int E = FL + 1; /* metadata words: one a group in flight and the one being issued */
+            uint32_t e[E] = {};
+            /* the barrier addresses held in registers and the slot counted, not divided: ptxas
+             * re-derived full/empty from SR_CgaCtaId and divided by S in every stage (SASS) */
+            uint32_t fbr = fb, ebr = eb, pbr = peer_eb;
+            asm volatile("" : "+r"(fbr), "+r"(ebr), "+r"(pbr));
+            int sl = 0, rs = 0; /* slots of stages ks and ks - FL */
+            uint32_t ph = 0;    /* parity of stage ks's use of its slot */
             auto stage = [&](int ks, int h) {
-                const int slot = ks % S;
-                wg_bar_wait(fb + 8 * slot, (ks / S) & 1);
-                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + slot * WG_M_STAGE + ct * 4) : "memory");
-                const uint64_t bd = wg_desc(sbase + slot * STAGE);
-                const uint32_t a0 = wbase + slot * WG_A_STAGE + c * 4096;
+                wg_bar_wait(fbr + 8 * sl, ph);
+                asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + sl * WG_M_STAGE + ct * 4) : "memory");
+                const uint64_t bd = wg_desc(sbase + sl * STAGE);
+                const uint32_t a0 = wbase + sl * WG_A_STAGE + c * 4096;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
                 wg_mma_sp_ss<0, F16>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
                 wg_mma_sp_ss<1, F16>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
-                else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-                asm volatile("" ::"r"(e[h ^ 1]) : "memory"); /* stage ks - 1's word: its wgmma are done */
+                else asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(FL) : "memory");
+                asm volatile("" ::"r"(e[(h + 1) % E]) : "memory"); /* stage ks - FL's word: its wgmma are done */
                 wg_fence_acc<NA>(acc);
-                if (ks > 0 && lane == 0) wg_bar_arrive(eb + 8 * ((ks - 1) % S));
+                if (ks >= FL) {
+                    if (lane == 0) {
+                        wg_bar_arrive(ebr + 8 * rs);
+                        if (CL > 1) wg_bar_arrive_remote(pbr + 8 * rs); /* the peer's producer writes here too */
+                    }
+                    rs = rs + 1 == S ? 0 : rs + 1;
+                }
+                if (++sl == S) sl = 0, ph ^= 1;
             };
-            for (int ks = 0; ks < NS; ks += 2) {
-                stage(ks, 0);
-                if (ks + 1 < NS) stage(ks + 1, 1);
+            for (int ks = 0; ks < NS; ks += E) {
+#pragma unroll
+                for (int j = 0; j < E; j++)
+                    if (ks + j < NS) stage(ks + j, j);
             }
         } else if constexpr (WS == 1) {
             /* Weight through a per-thread shared-memory ring of WD stages (tiles 5, 7, 8; why:
@@ -539,9 +558,9 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
-template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, typename T = __nv_bfloat16>
+template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, typename T = __nv_bfloat16, int FL = 1>
 static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp_cuda_ctx *c) {
-    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, T>;
+    auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, T, FL>;
     T *y = (T *)yv;
     constexpr int BM = WG_BM(NC);
     static int binary = 0; /* per template instance: asked once, not on every launch */
@@ -570,6 +589,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
 
     const int RT = w->mp / 16, KM = w->kp / 256;
     const int RU = (w->mp + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
+    const int RB = (w->mp + BM - 1) / BM; /* row blocks (a24's, whatever the cluster) */
     /* units (CL row blocks) per raster group: their weight slice (kp bytes of values + kp/8
      * of metadata a row) fits in a third of L2 */
     const double slice = (double)BM * CL * w->kp * 9.0 / 8.0;
@@ -590,12 +610,12 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
         SP_CU(cudaStreamIsCapturing(c->stream, &cap));
         if (cap != cudaStreamCaptureStatusNone)
-            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d: its copy of the weight in stage order is made at the "
-                            "first call, which must not be inside a stream capture (call it once before capturing)", S == 4 ? 10 : 11);
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 10-13: their copy of the weight in stage order is made at the "
+                            "first call, which must not be inside a stream capture (call it once before capturing)");
         const int NS = KM * 4;
         uint4 *a24 = NULL;
-        SP_CU(cudaMalloc(&a24, (size_t)RU * NS * WG_STAGING));
-        sp24_a24_build<<<(unsigned)(RU * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)a24, KM, RT, NS);
+        SP_CU(cudaMalloc(&a24, (size_t)RB * NS * WG_STAGING));
+        sp24_a24_build<<<(unsigned)(RB * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)a24, KM, RT, NS);
         const cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) { /* kept only once built: a later call must not read a half-made copy */
             cudaFree(a24);
@@ -615,14 +635,14 @@ int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c) {
     static int built = -1;
     if (built < 0) {
         cudaFuncAttributes fa;
-        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1, 0, 8, 2, __nv_bfloat16>) == cudaSuccess &&
+        built = cudaFuncGetAttributes(&fa, sp24_wgmma_kernel<128, 8, 3, 1, 0, 8, 2, __nv_bfloat16, 1>) == cudaSuccess &&
                 fa.binaryVersion == 90;
     }
     return c->cc_major == 9 && built && wg_encoder() && !((uintptr_t)x & 15);
 }
 
 /* variant = gemm tile - 4 (sp_cuda_set_gemm_tile): 0 v1, 1 the ring, 2 CTA pairs, 3 192 rows, 4 128 x 256,
- * 5 128 x 256 with a shared-memory A, 6-7 that A bulk-copied from a24 */
+ * 5 128 x 256 with a shared-memory A, 6-7 that A bulk-copied from a24, 8 = 7 with two wgmma groups in flight, 9 = 7 in CTA pairs multicasting x */
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int variant) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 wgmma GEMM: n = %d", n);
     if (c->cc_major != 9)
@@ -649,5 +669,10 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
      * bulk-copied by the producer with x; 4 or 5 stages */
     if (variant == 6) return wg_launch<256, 4, 3, 1, 3, 4, 2>(w, x, n, y, c);
     if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2>(w, x, n, y, c);
+    /* tile 12 (experiment): tile 11 with two wgmma groups in flight a consumer */
+    if (variant == 8) return wg_launch<256, 5, 3, 1, 3, 4, 2, __nv_bfloat16, 2>(w, x, n, y, c);
+    /* tile 13 (experiment): tile 11 in CTA pairs on adjacent row blocks, x multicast to both (the
+     * source profile of run 115: consumers wait on x's arrival; cuSPARSELt runs clusters of 4) */
+    if (variant == 9) return wg_launch<256, 5, 3, 2, 3, 4, 2>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
