@@ -32,7 +32,11 @@
  *       the stages are stored once in global memory (w->a24, built at the first call: a second
  *       copy of the weight, 9/8 of v24) and the producer thread bulk-copies each stage's A and
  *       metadata with the x tile onto the same full barrier. 1100-1250 TFLOP/s, level with
- *       cuSPARSELt (runs 110-112); a persistent form was 1-13% slower (run 111).
+ *       cuSPARSELt (runs 110-112); 1137-1277 and 1-6% ahead of it (interleaved) once the consumers kept the
+ *       barrier addresses in registers and counted the slot (run 119). Slower and reverted or
+ *       kept for A/B: a persistent form (run 111, -1..-13%), two groups in flight (tile 12,
+ *       run 115, -1..-4%), CTA pairs multicasting x (tile 13, runs 116-117, -3..-18%: the
+ *       profile of run 115 had the consumers waiting on full barriers, but L2 at 63% was not why).
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
@@ -44,12 +48,13 @@
  * third of L2.
  * Measured (H200, bench/results/gpu-h200.md runs 7-15, dense-equivalent TFLOP/s, cuBLAS dense
  * ~770-830): tile 4 680-740; tile 5 (128 x 128) 750-830; tile 8 (128 x 256) 930-1040 at 2048
- * and 8192 tokens, 1.20-1.28x cuBLAS (runs 11-15); cuSPARSELt 1.3-1.4x; tile 11 1100-1250, 1.42-1.52x
- * (runs 110-112). Tried and not kept
+ * and 8192 tokens, 1.20-1.28x cuBLAS (runs 11-15); cuSPARSELt 1.3-1.4x; tile 11 1137-1277, 1.45-1.60x
+ * (run 119). Tried and not kept
  * (bench/NOTES.md): a single producer warp; weight bulk-copied by the producer; weight
  * registers loaded in batches with one fence a batch (490-670: the lead is no longer); tile 8
  * with 5 or 6 x stages (run 12: the same times); kept for A/B: CTA pairs multicasting x
- * (tile 6, 2.2x slower), 3 consumers (tile 7, +-5%), the shared-memory A (tile 9, 0.6-0.7x).
+ * (tile 6: 2.2x slower until the SASS showed the cluster-scope release's MEMBAR.ALL.GPU, run 118:
+ * 0.8-0.9x tile 5), 3 consumers (tile 7, +-5%), the shared-memory A (tile 9, 0.6-0.7x).
  * The epilogue waits for the last wgmma inside the last stage: ptxas 13.0 hoisted the
  * accumulator reads above a wait placed after the loop, and fast consumers read unfinished
  * sums (runs 3, 6); tests/check_wgmma_sass.py checks the machine code.
