@@ -59,7 +59,11 @@ typedef struct {
     double ttft_pass_ms[2][2][SP_BENCH_GPU_MAXP], tpot_pass_ms[2][2][2]; /* [pass][mode][..] */
     /* the board over those reps (TPOT's include their untimed prefills); samples 0: not measured */
     sp_cuda_power ttft_power[2][2][SP_BENCH_GPU_MAXP], tpot_power[2][2][2];
-    size_t weight_bytes[2];               /* block linears as bound for 1 token */
+    size_t weight_bytes[2];               /* block linears as bound for 1 token: what a decode step reads */
+    /* device memory in use after each mode's first timed pass (sp_cuda_mem_in_use): the sparse
+     * binding keeps the dense weights (the fallback) beside every sparse form it times and the
+     * copies its kernels make at first use (0: not measured) */
+    size_t mem_in_use[2];
     /* rel err of last-token logits, [dense, sparse]; -1 = not run. Against the CPU forward on the
      * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */
     double err_prefill[2], err_decode[2], err_batch[2], err_prefill_f32w[2];

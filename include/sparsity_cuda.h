@@ -30,6 +30,9 @@ extern "C" {
 int sp_cuda_available(void);
 /* Device name, multiprocessor count, L2 bytes and memory bytes (any pointer may be NULL). */
 int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2_bytes, size_t *mem_bytes);
+/* Device memory in use now (total - free, cudaMemGetInfo): everything on the card, this process's
+ * weights, caches, workspaces and the driver's own, and other processes' if any. */
+int sp_cuda_mem_in_use(size_t *bytes);
 
 typedef enum {
     SP_CUDA_KERNEL_DENSE = 0, /* cuBLAS GemmEx on the dense bf16 weight (the baseline) */

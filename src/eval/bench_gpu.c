@@ -236,6 +236,7 @@ int sp_bench_gpu(sp_model *m, const sp_bench_gpu_opts *o, sp_bench_gpu_result *r
         }
         if ((rc = time_mode(g, o, ids, mode, pass, r, log))) break;
         r->weight_bytes[mode] = sp_cuda_model_weight_bytes(g, 1);
+        if (!pass && (rc = sp_cuda_mem_in_use(&r->mem_in_use[mode]))) break;
         /* the second sparse pass runs the first one's picks, not a new measurement of them */
         if (mode && !pass && r->passes > 1 && !o->table && (nsnap = sp_cuda_model_table_get(g, NULL, 0)) > 0) {
             if (!(snap = malloc((size_t)nsnap * sizeof *snap))) { rc = sp_error(SP_ERR_NOMEM, "out of memory"); break; }

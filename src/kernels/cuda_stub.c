@@ -20,6 +20,11 @@ int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2, 
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
+int sp_cuda_mem_in_use(size_t *bytes) {
+    *bytes = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
 const char *sp_cuda_kernel_name(sp_cuda_kernel k) { return sp_cuda_kernel_name_of(k); }
 
 sp_cuda_weight *sp_cuda_upload_dense(sp_cuda_kernel k, int out, int in, const uint16_t *w) {

@@ -70,6 +70,15 @@ extern "C" int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, s
     return 0;
 }
 
+extern "C" int sp_cuda_mem_in_use(size_t *bytes) {
+    *bytes = 0;
+    if (!sp_cuda_ctx_get()) return SP_ERR_UNSUPPORTED;
+    size_t free_b = 0, total = 0;
+    SP_CU(cudaMemGetInfo(&free_b, &total));
+    *bytes = total - free_b;
+    return 0;
+}
+
 extern "C" const char *sp_cuda_kernel_name(sp_cuda_kernel k) { return sp_cuda_kernel_name_of(k); }
 
 extern "C" void sp_cuda_set_config(int rpb, int splits, int prefetch) {
