@@ -3,7 +3,7 @@
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
  * 4-13; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
- * serves all; tiles 10-11 also read a copy in stage order that their first call makes from it.
+ * serves all; tiles 10-13 also read a copy in stage order that their first call makes from it.
  *
  * Block = 1 + NC warpgroups computing 64 NC output rows x BN tokens:
  *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
@@ -28,7 +28,7 @@
  *       store them into the stage as the canonical K-major A tile (core matrices of 8 rows x 8
  *       kept values) and a word per consumer thread; the consumers keep one wgmma group in
  *       flight (wait_group 1). Correct, 0.6-0.7x tile 8: the repack costs more than the wait.
- *       WS 3 (tiles 10, 11; 11 automatic since run 110): tile 9's consumers without the repack:
+ *       WS 3 (tiles 10, 11, 12, 13; 11 automatic since run 110): tile 9's consumers without the repack:
  *       the stages are stored once in global memory (w->a24, built at the first call: a second
  *       copy of the weight, 9/8 of v24) and the producer thread bulk-copies each stage's A and
  *       metadata with the x tile onto the same full barrier. 1100-1250 TFLOP/s, level with
