@@ -182,6 +182,10 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
                   r.err_batch[k] >= 0 && r.err_batch[k] < TOL, "%s: %s binding off the CPU forward", what, k ? "sparse" : "dense");
         CHECK(r.err_sparse_vs_dense >= 0 && r.err_sparse_vs_dense < TOL, "%s: sparse vs dense %.3g", what, r.err_sparse_vs_dense);
         CHECK(r.ttft_ms[0][0] > 0 && r.tpot_ms[1][1] > 0, "%s: no timings", what);
+        /* the sparse binding holds the dense weights and its sparse forms: never less (pages may round a tiny model's
+         * difference away) */
+        CHECK(r.mem_in_use[0] > 0 && r.mem_in_use[1] >= r.mem_in_use[0], "%s: device memory in use dense %zu, sparse %zu bytes",
+              what, r.mem_in_use[0], r.mem_in_use[1]);
         CHECK(r.passes == 2 && r.ttft_pass_ms[1][1][1] > 0 && r.ttft_pass_ms[1][0][0] > 0 && r.tpot_pass_ms[1][1][1] > 0 &&
               fabs(r.ttft_ms[1][0] - 0.5 * (r.ttft_pass_ms[0][1][0] + r.ttft_pass_ms[1][1][0])) < 1e-9,
               "%s: passes %d, second-pass times missing or the mean not theirs", what, r.passes);
