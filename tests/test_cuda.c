@@ -701,16 +701,17 @@ static void expect_pick(int out, int in, int n, const char *want) {
     free(vals); free(meta); free(dense);
 }
 
-/* The sm_90 wgmma.sp GEMM (tiles 4-13; only `only` when > 0; only the automatic tiles 5 and 11
- * when < 0, as the full run does to stay within a device call) on its own shapes and through
- * sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
-static void test_wgmma_all(const char *name, int only) {
+/* The sm_90 wgmma.sp GEMM (tiles 4-14; `only`: a bit a tile, 0 = all; the full run passes
+ * the automatic tiles 5 and 11 only, to stay within a device call) on its own shapes and
+ * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
+static void test_wgmma_all(const char *name, unsigned only) {
     if (strstr(name, "(sm_90)")) {
         printf("  2:4 GEMM tiles %s (wgmma.sp: weight from registers, through shared memory, CTA pairs, 192-row blocks, 128 x 256, "
-               "128 x 256 with a shared-memory A, that A bulk-copied with 4 and 5 stages, 5 with 2 groups in flight, 5 in CTA pairs)\n",
-               only < 0 ? "5 and 11 of 4-13" : "4-13");
-        for (wg_tile = 4; wg_tile <= 13; wg_tile++) {
-            if ((only > 0 && wg_tile != only) || (only < 0 && wg_tile != 5 && wg_tile != 11)) continue;
+               "128 x 256 with a shared-memory A, that A bulk-copied with 4 and 5 stages, 5 with 2 groups in flight, 5 in CTA pairs, "
+               "5 persistent with TMA stores)\n",
+               only ? "(some) of 4-14" : "4-14");
+        for (wg_tile = 4; wg_tile <= 14; wg_tile++) {
+            if (only && !(only >> wg_tile & 1)) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
             test_wgmma(128, 256, 256, 0, 0, 0);
@@ -719,6 +720,7 @@ static void test_wgmma_all(const char *name, int only) {
             test_wgmma(1000, 1088, 300, 0, 0, 0);
             test_wgmma(1000, 4096, 1000, 0, 0, 0);
             test_wgmma(1024, 4096, 2048, 0, 0, 0); /* big */
+            test_wgmma(2048, 256, 2560, 0, 0, 0);  /* 160 blocks of 128 x 256: tile 14's CTAs (one an SM) walk two */
         }
         sp_cuda_set_gemm_tile(4);             /* through sp_cuda_linear next to cuBLAS, n from 17 */
         test_24(37, 112, n_gemm, 5, 0);
@@ -727,7 +729,7 @@ static void test_wgmma_all(const char *name, int only) {
         sp_cuda_set_gemm_tile(0);
         /* the automatic pick: 160 blocks of 128 x 256 take tile 11, 16 blocks tile 5 (far from
          * the 3/4-of-the-SMs line on any Hopper part), 200 tokens the mma.sp GEMM; then run */
-        expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages)");
+        expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
         expect_pick(1000, 512, 300, "wgmma.sp GEMM (weight via shared memory)");
         expect_pick(1000, 512, 200, "mma.sp GEMM 64x64"); /* 32 blocks of 128 x 64 */
         static const int n_auto[] = {1100};
@@ -814,7 +816,13 @@ int main(int argc, char **argv) {
     sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);
     printf("device %s, %d SMs, seed %u\n", name, sms, seed);
     if (argc > 1 && !strcmp(argv[1], "--wgmma")) {
-        test_wgmma_all(name, argc > 2 ? atoi(argv[2]) : 0);
+        unsigned only = 0; /* --wgmma 9,11,14: those tiles; no list: all */
+        for (char *s = argc > 2 ? argv[2] : "", *end; *s; s = end + strspn(end, ",")) {
+            const long t = strtol(s, &end, 10);
+            if (end == s) break;
+            only |= 1u << (t & 31);
+        }
+        test_wgmma_all(name, only);
         return finish("wgmma checks");
     }
 
@@ -936,7 +944,7 @@ int main(int argc, char **argv) {
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
     /* the sm_90 wgmma.sp GEMM's automatic tiles, last: a broken kernel can take the context down
      * (every tile: --wgmma) */
-    test_wgmma_all(name, -1);
+    test_wgmma_all(name, 1u << 5 | 1u << 14);
     test_errors();
     return finish("GPU checks");
 }

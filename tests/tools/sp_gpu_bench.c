@@ -15,7 +15,7 @@
  * heads: 32 q, 8 kv, dim 128 at 512, 1000, 2048, 4096 and 8192 tokens; SmolLM2 heads at dim 64;
  * dim 32) against a naive f32 reference.
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
- * (tiles 4-13: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
+ * (tiles 4-14: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
  * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
  * with TILE at 4096x4096, 2048 and 8192 tokens; TILE 0: cuSPARSELt at 8192). --f16: weights, x and cuBLAS in f16 (--decode and
  * --prefill only: the forms built for f16).
@@ -540,6 +540,21 @@ static int prefill_study(const void *xd, void *yd, int steady) {
     return 0;
 }
 
+static int sweep_rounds(void) {
+    const int r = getenv("SP_SWEEP_ROUNDS") ? atoi(getenv("SP_SWEEP_ROUNDS")) : 1;
+    return r >= 2 && r <= 16 ? r : 1;
+}
+
+/* SP_PROF_SHAPE=OUTxIN: the shape --profile and --profile-gemm call instead of their own */
+static int prof_shape(int *out, int *in) {
+    const char *shape = getenv("SP_PROF_SHAPE");
+    if (shape && (sscanf(shape, "%dx%d", out, in) != 2 || *out < 16 || *in < 256 || *in % 256)) {
+        fprintf(stderr, "SP_PROF_SHAPE=%s: want OUTxIN, OUT >= 16, IN a multiple of 256\n", shape);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int tgt = 0, gab = 0, dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
@@ -578,8 +593,10 @@ int main(int argc, char **argv) {
     }
     if (!sp_cuda_available()) { printf("skipped: %s\n", sp_last_error()); return 77; }
     if (att) return attention(att_n);
-    if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096, 3 calls at 2048 tokens, 3 at 8192 (0: cuSPARSELt) */
-        const int out = 4096, in = 4096, nmax = 8192;
+    if (prof_tile >= 0) { /* for ncu: the own 2:4 GEMM with block tile prof_tile at 4096x4096 (or SP_PROF_SHAPE), 3 calls at 2048 tokens, 3 at 8192 (0: cuSPARSELt) */
+        int out = 4096, in = 4096;
+        const int nmax = 8192;
+        if (prof_shape(&out, &in)) return 2;
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)nmax * in * 2);
         gc_make_24(out, in, vals, meta, dense);
@@ -601,11 +618,7 @@ int main(int argc, char **argv) {
     if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336 (or SP_PROF_SHAPE), n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%,
                  * csr16 90% and delta rows 50/70/90%, n = 1; delta rows 50% at 4096x4096 */
         int out = 4096, in = 14336;
-        const char *shape = getenv("SP_PROF_SHAPE"); /* OUTxIN instead of 4096x14336 */
-        if (shape && (sscanf(shape, "%dx%d", &out, &in) != 2 || out < 16 || in < 256 || in % 256)) {
-            fprintf(stderr, "SP_PROF_SHAPE=%s: want OUTxIN, OUT >= 16, IN a multiple of 256\n", shape);
-            return 2;
-        }
+        if (prof_shape(&out, &in)) return 2; /* SP_PROF_SHAPE instead of 4096x14336 */
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
         uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
         gc_make_24(out, in, vals, meta, dense);
@@ -900,18 +913,32 @@ int main(int argc, char **argv) {
                                   4 = wgmma, 5..13 its variants v1..v9; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
                        "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)/v5 (v4, weight as "
-                       "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages)/v8 (v7, 2 groups in flight)/v9 (v7 in CTA pairs); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11, c = 12, d = 13) limits the tiles\n", out, in);
+                       "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages)/v8 (v7, 2 groups in flight)/v9 (v7 in CTA pairs)/v10 (v7 persistent, TMA-stored); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11, c = 12, d = 13, e = 14) limits the tiles\n", out, in);
                 const char *only_tiles = getenv("SP_SWEEP_TILES");
+                /* SP_SWEEP_ROUNDS=R (2-16): R rounds of --iters calls a tile, the tile order
+                 * reversed every other round, medians: later tiles otherwise run on a hotter board */
+                const int rounds = sweep_rounds();
                 const int sn[] = {256, 2048, 8192};
                 for (int i = 0; i < 3; i++) {
-                    printf("  n=%d:", sn[i]);
-                    for (int tile = 0; tile <= 13; tile++) {
+                    int list[15], nl = 0;
+                    for (int tile = 0; tile <= 14; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
-                        if (only_tiles && !strchr(only_tiles, "0123456789abcd"[tile])) continue;
-                        sp_cuda_set_gemm_tile(tile);
-                        double t = time_w(&w4, 1, xd, sn[i], yd, 1);
-                        if (only_tiles) printf(" t%d:", tile);
-                        printf(" %s%.1f (%.0f)", tile == 4 && !only_tiles ? "| " : "", t, t > 0 ? 2.0 * out * in * sn[i] / t * 1e-6 : 0);
+                        if (only_tiles && !strchr(only_tiles, "0123456789abcde"[tile])) continue;
+                        list[nl++] = tile;
+                    }
+                    double tr[15][16];
+                    for (int r = 0; r < rounds; r++)
+                        for (int k = 0; k < nl; k++) {
+                            const int kk = r & 1 ? nl - 1 - k : k;
+                            sp_cuda_set_gemm_tile(list[kk]);
+                            tr[kk][r] = time_w(&w4, 1, xd, sn[i], yd, 1);
+                        }
+                    printf("  n=%d:", sn[i]);
+                    for (int k = 0; k < nl; k++) {
+                        qsort(tr[k], rounds, sizeof(double), cmp_double);
+                        const double t = rounds & 1 ? tr[k][rounds / 2] : 0.5 * (tr[k][rounds / 2 - 1] + tr[k][rounds / 2]);
+                        if (only_tiles) printf(" t%d:", list[k]);
+                        printf(" %s%.1f (%.0f)", list[k] == 4 && !only_tiles ? "| " : "", t, t > 0 ? 2.0 * out * in * sn[i] / t * 1e-6 : 0);
                     }
                     printf("\n");
                 }

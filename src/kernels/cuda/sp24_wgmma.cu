@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-13; sp24_gemm.cu's gemm_tile picks 5 or 11 from 256 tokens). Reads the weight layout the
+ * 4-14; sp24_gemm.cu's gemm_tile picks 5 or 14 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all; tiles 10-13 also read a copy in stage order that their first call makes from it.
  *
@@ -37,13 +37,22 @@
  *       kept for A/B: a persistent form (run 111, -1..-13%), two groups in flight (tile 12,
  *       run 115, -1..-4%), CTA pairs multicasting x (tile 13, runs 116-117, -3..-18%: the
  *       profile of run 115 had the consumers waiting on full barriers, but L2 at 63% was not why).
+ *       WS 4 (tile 14, automatic since run 122): WS 3 persistent, one CTA an SM walking the
+ *       units (the ring runs on from unit to unit, so the producer loads the next block's
+ *       stages during the epilogue), and each consumer stores its 64 rows 32 tokens at a time
+ *       through two 4 KB buffers by stmatrix and TMA stores (wg_store_unit). Run 119's times
+ *       fit ~3.5 us a block outside its stages (the fill and the epilogue, ~12% at 4096
+ *       columns); tile 14 took 3-5% fewer cycles at base clock (ncu, run 121) and was 0-5%
+ *       faster interleaved with tile 11 (run 122). Run 111's persistent form, which lost 1-13%,
+ *       stored through one 9 KB buffer a consumer with scalar shared stores, 16-byte thread
+ *       stores and two warpgroup barriers a pass (which part cost most was not measured).
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
  *     previous stage's wgmma are done), release the previous stage, refill its A registers
  *     (BN 256: one pair only, so wait_group 0 and refill it; the other warpgroup fills the gap).
- *   Epilogue: accumulators -> bf16 tile (token-major) in the ring -> 16-byte stores of y
- *     rows (scalar when out % 8 != 0); rows >= out and tokens >= n are never written.
+ *   Epilogue (WS 0-3): accumulators -> bf16 tile (token-major) in the ring -> 16-byte stores
+ *     of y rows (scalar when out % 8 != 0); rows >= out and tokens >= n are never written.
  * Rasterization as sp24_gemm.cu: row blocks fastest inside groups whose weight slice fits a
  * third of L2.
  * Measured (H200, bench/results/gpu-h200.md runs 7-15, dense-equivalent TFLOP/s, cuBLAS dense
@@ -201,13 +210,66 @@ __global__ void sp24_a24_build(const uint4 *__restrict__ v24, const uint32_t *__
     for (int i = 0; i < 2; i++) d[WG_A_STAGE / 4 + p + 128 * i] = mw[wg_meta_src(p + 128 * i, rt0, ks, KM, RT)];
 }
 
+#define WG_OUT_PASS 4096u /* WS 4: an output buffer, 32 tokens x 64 rows */
+#ifdef WG_SM90A
+/* WS 4's epilogue: consumer warpgroup c's 64 rows (from row0) x 256 tokens (from tok0), 32
+ * tokens a pass through two buffers at ob that alternate. stmatrix.trans turns each 8 x 8
+ * accumulator block (d[4j+2h+e]: row g + 8h, token 8j + 2t + e) into 8 token rows of 16 bytes;
+ * a token row is 128 bytes with the 128-byte swizzle (16-byte chunk q at q ^ (token & 7)),
+ * the layout a SWIZZLE_128B TMA store reads, and bank-conflict free. y's rows a multiple of 16
+ * bytes: one thread stores the pass by TMA (rows >= M and tokens >= n are clipped) and the
+ * consumers go on; otherwise the 128 threads read it back and store in bounds. */
+template <typename T, int NA>
+__device__ __forceinline__ void wg_store_unit(const float *acc, const CUtensorMap *ymap, uint32_t ob, int c, int w, int lane,
+                                              int row0, int tok0, T *y, int n, int M) {
+    const bool tma = (M & 7) == 0 && ((uintptr_t)y & 15) == 0, issuer = (threadIdx.x & 127) == 0;
+    const int m = lane >> 3, k = lane & 7; /* this lane addresses row k of matrix m of each stmatrix */
+#pragma unroll
+    for (int p = 0; p < NA / 16; p++) {
+        const uint32_t buf = ob + (p & 1) * WG_OUT_PASS;
+        if (tma && issuer) asm volatile("cp.async.bulk.wait_group.read 1;" ::: "memory"); /* pass p - 2 read buf */
+        asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory");
+#pragma unroll
+        for (int hq = 0; hq < 2; hq++) { /* matrices: token groups 4p + 2hq + (m >> 1), row half m & 1 */
+            const int j = 8 * (2 * hq + (m >> 1)) + k, a0 = 16 * p + 8 * hq;
+            const uint32_t addr = buf + j * 128 + (((2 * w + (m & 1)) ^ k) << 4);
+            asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};" ::"r"(addr),
+                         "r"(sp_pack2<T>(acc[a0], acc[a0 + 1])), "r"(sp_pack2<T>(acc[a0 + 2], acc[a0 + 3])),
+                         "r"(sp_pack2<T>(acc[a0 + 4], acc[a0 + 5])), "r"(sp_pack2<T>(acc[a0 + 6], acc[a0 + 7]))
+                         : "memory");
+        }
+        if (tma) {
+            asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stores, then the TMA's reads */
+            asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory");
+            if (issuer) {
+                asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];" ::"l"(ymap),
+                             "r"(row0), "r"(tok0 + 32 * p), "r"(buf)
+                             : "memory");
+                asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+            }
+        } else {
+            asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory");
+            for (int i = threadIdx.x & 127; i < 32 * 64; i += 128) {
+                const int j = i >> 6, r = i & 63, tok = tok0 + 32 * p + j, row = row0 + r;
+                if (tok < n && row < M) {
+                    uint16_t v;
+                    asm volatile("ld.shared.u16 %0, [%1];" : "=h"(v) : "r"(buf + j * 128 + (((r >> 3) ^ (j & 7)) << 4) + (r & 7) * 2));
+                    reinterpret_cast<uint16_t *>(y)[(size_t)tok * M + row] = v;
+                }
+            }
+        }
+    }
+}
+#endif
+
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
  * FL (WS 2-3) wgmma groups kept in flight a consumer, CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
 template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T, int FL> /* WS 0-3, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
-sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
+sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap ymap, const uint4 *__restrict__ v24,
+                  const uint4 *__restrict__ m24,
                   const char *__restrict__ a24, T *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
     constexpr bool F16 = sp_is_f16<T>::v;
@@ -230,11 +292,17 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     uint32_t rank = 0;
     if (CL > 1) asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
 
-    /* grouped raster over units of CL row blocks: unit -> (row blocks, token block) */
+    /* grouped raster over units of CL row blocks: unit -> (row block, first token) */
     const int RU = (RT * 16 + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
-    const int unit = blockIdx.x / CL, per = group * TB, grp = unit / per, first = grp * group;
-    const int gs = min(RU - first, group), local = unit - grp * per;
-    const int rb = (first + local % gs) * CL + (int)rank, tok0 = (local / gs) * BN;
+    auto place = [&](int unit) {
+        const int per = group * TB, grp = unit / per, first = grp * group;
+        const int gs = min(RU - first, group), local = unit - grp * per;
+        return make_int2((first + local % gs) * CL + (int)rank, (local / gs) * BN);
+    };
+    /* this CTA's units: u0 only; WS 4 (persistent) u0, u0 + gridDim.x, ... */
+    const int u0 = blockIdx.x / CL, u_end = WS == 4 ? RU * TB : u0 + 1, u_step = WS == 4 ? (int)gridDim.x : 1;
+    const int2 p0 = place(u0);
+    const int rb = p0.x, tok0 = p0.y; /* of unit u0 */
 
     if (threadIdx.x == 0) {
         for (int s = 0; s < S; s++) {
@@ -247,7 +315,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     __syncthreads();
     if (CL > 1) sp_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
-    static_assert(WS < 2 || ((CL == 1 || WS == 3) && NC == 2 && BN == 256), "tiles 9-13: two consumers, 256 tokens; CTA pairs: WS 3");
+    static_assert(WS < 2 || ((CL == 1 || WS == 3) && NC == 2 && BN == 256), "tiles 9-14: two consumers, 256 tokens; CTA pairs: WS 3");
     if (WS == 2 && wg == 0) {
         /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
          * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
@@ -314,14 +382,21 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
     } else if (wg == 0) { /* producer */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
         if (threadIdx.x == 0) {
-            for (int ks = 0; ks < NS; ks++) {
-                const int slot = ks % S, use = ks / S;
-                wg_bar_wait(eb + 8 * slot, (use & 1) ^ 1); /* first use: passes on the fresh barrier */
-                if (WS == 3) { /* tiles 10-13: the stage's A and metadata as stored in a24, then x */
+            uint32_t fbr = fb, ebr = eb, sbr = sbase, wbr = wbase; /* in registers, the slot counted: as the WS 2-4 consumers */
+            asm volatile("" : "+r"(fbr), "+r"(ebr), "+r"(sbr), "+r"(wbr));
+            int slot = 0;
+            uint32_t ph = 1; /* first use: passes on the fresh barrier */
+            for (int u = u0; u < u_end; u += u_step) { /* WS 4: the ring runs on from unit to unit */
+            const int2 pu = WS == 4 ? place(u) : p0;
+            const int rbu = pu.x, t0u = pu.y;
+            for (int ks = 0; ks < NS; ks++, slot = slot + 1 == S ? 0 : slot + 1, ph ^= slot == 0) {
+                const uint32_t fb = fbr, eb = ebr, sbase = sbr, wbase = wbr;
+                wg_bar_wait(eb + 8 * slot, ph);
+                if (WS >= 3) { /* tiles 10-14: the stage's A and metadata as stored in a24, then x */
                     /* the phantom second CTA of a pair past the last row block reads the last */
                     const int RB = (RT * 16 + BM - 1) / BM;
                     const uint32_t mb = wbase + S * WG_A_STAGE;
-                    const char *src = a24 + ((size_t)min(rb, RB - 1) * NS + ks) * WG_STAGING;
+                    const char *src = a24 + ((size_t)min(rbu, RB - 1) * NS + ks) * WG_STAGING;
                     wg_bar_expect(fb + 8 * slot, STAGE + WG_STAGING);
                     wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
                     wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
@@ -329,10 +404,11 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                     wg_bar_expect(fb + 8 * slot, STAGE); /* both halves land here with CL = 2 */
                 }
                 if (CL == 1)
-                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, tok0, fb + 8 * slot);
+                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, t0u, fb + 8 * slot);
                 else
-                    wg_tma_load_mc(sbase + slot * STAGE + rank * PART, &xmap, ks * 64, tok0 + (int)rank * (BN / CL),
+                    wg_tma_load_mc(sbase + slot * STAGE + rank * PART, &xmap, ks * 64, t0u + (int)rank * (BN / CL),
                                    fb + 8 * slot, (uint16_t)((1u << CL) - 1));
+            }
             }
         }
     } else {
@@ -391,11 +467,29 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 }
                 if (++sl == S) sl = 0, ph ^= 1;
             };
-            for (int ks = 0; ks < NS; ks += E) {
+            for (int u = u0; u < u_end; u += u_step) { /* one unit but for WS 4 */
+                if (WS == 4 && u != u0) {
 #pragma unroll
-                for (int j = 0; j < E; j++)
-                    if (ks + j < NS) stage(ks + j, j);
+                    for (int i = 0; i < NA; i++) acc[i] = 0.f;
+                }
+                for (int ks = 0; ks < NS; ks += E) {
+#pragma unroll
+                    for (int j = 0; j < E; j++)
+                        if (ks + j < NS) stage(ks + j, j);
+                }
+                if constexpr (WS == 4) {
+                    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as after the loop below */
+                    wg_fence_acc<NA>(acc);
+                    for (int f = 0; f < FL; f++) { /* the unit's last stages, free for the next unit */
+                        if (lane == 0) wg_bar_arrive(ebr + 8 * rs);
+                        rs = rs + 1 == S ? 0 : rs + 1;
+                    }
+                    const int2 pu = place(u);
+                    wg_store_unit<T, NA>(acc, &ymap, wbase + S * WG_STAGING + c * 2 * WG_OUT_PASS, c, w, lane,
+                                         pu.x * BM + c * 64, pu.y, y, n, M);
+                }
             }
+            if (WS == 4 && (threadIdx.x & 127) == 0) asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
         } else if constexpr (WS == 1) {
             /* Weight through a per-thread shared-memory ring of WD stages (tiles 5, 7, 8; why:
              * see the top). Each thread cp.asyncs its own two A fragments (16 bytes each) and
@@ -509,6 +603,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 }
             }
         }
+        if constexpr (WS != 4) { /* WS 4 stored each unit above */
         /* already done in the last stage, but without this wait ptxas injects its own and
          * serializes the wgmma (warnings C7517/C7518) */
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -539,10 +634,11 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const uint4 *__restr
                 if (tok < n && row < M) y[(size_t)tok * M + row] = so[jj * OS + q];
             }
         }
+        }
     }
     if (CL > 1) sp_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
 #else
-    (void)xmap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
+    (void)xmap, (void)ymap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
     __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
 #endif
 }
@@ -592,6 +688,21 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for x (%d, %d)",
                         (int)r, n, w->in);
 
+    /* WS 4: y as a 2D tensor (rows innermost, tokens) for the TMA store, boxes of 64 rows x 32
+     * tokens; rows past out and tokens past n are not written. Rows of y whose bytes are not a
+     * multiple of 16 cannot be a tensor map: the kernel stores those itself (the map unused). */
+    CUtensorMap ymap = map;
+    if (WS == 4 && (w->out & 7) == 0 && !((uintptr_t)y & 15)) {
+        const cuuint64_t ydims[2] = {(cuuint64_t)w->out, (cuuint64_t)n}, ystr[1] = {(cuuint64_t)w->out * 2};
+        const cuuint32_t ybox[2] = {64, 32};
+        r = enc(&ymap, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)y, ydims, ystr,
+                ybox, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS)
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for y (%d, %d)", (int)r, n,
+                            w->out);
+    }
+
     const int RT = w->mp / 16, KM = w->kp / 256;
     const int RU = (w->mp + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
     const int RB = (w->mp + BM - 1) / BM; /* row blocks (a24's, whatever the cluster) */
@@ -601,7 +712,11 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     int group = (int)((double)c->l2_bytes / 3.0 / slice);
     group = group < 1 ? 1 : group > RU ? RU : group;
     const size_t ring = (size_t)S * BN * 128, out = (size_t)BN * (BM + 8) * 2;
-    const size_t wring = WS == 1 ? (size_t)WD * BM * 2 * 36 : WS == 2 ? (size_t)(S + WD) * WG_STAGING : WS == 3 ? (size_t)S * WG_STAGING : 0;
+    const size_t wring = WS == 1   ? (size_t)WD * BM * 2 * 36
+                         : WS == 2 ? (size_t)(S + WD) * WG_STAGING
+                         : WS == 3 ? (size_t)S * WG_STAGING
+                         : WS == 4 ? (size_t)S * WG_STAGING + (size_t)NC * 2 * WG_OUT_PASS /* + the output buffers */
+                                   : 0;
     const size_t smem = (ring > out ? ring : out) + wring + 1024; /* + alignment slack */
     static size_t allowed = 0;                              /* per template instance */
     SP_CHK(sp_allow_smem(kern, smem, &allowed));
@@ -609,13 +724,15 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)((size_t)RU * CL * TB)), cfg.blockDim = dim3(WG_THREADS(NC));
+    const size_t units = (size_t)RU * TB; /* WS 4: one persistent CTA an SM at most */
+    cfg.gridDim = dim3((unsigned)(WS == 4 ? (units < (size_t)c->sm_count ? units : (size_t)c->sm_count) : units * CL));
+    cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
-    if (WS == 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
+    if (WS >= 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
         cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
         SP_CU(cudaStreamIsCapturing(c->stream, &cap));
         if (cap != cudaStreamCaptureStatusNone)
-            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 10-13: their copy of the weight in stage order is made at the "
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 10-14: their copy of the weight in stage order is made at the "
                             "first call, which must not be inside a stream capture (call it once before capturing)");
         const int NS = KM * 4;
         uint4 *a24 = NULL;
@@ -628,7 +745,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         }
         const_cast<sp_cuda_weight *>(w)->a24 = a24; /* a cache of the weight's own bytes, made once */
     }
-    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
+    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, ymap, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
                              RT, group));
     return 0;
 }
@@ -653,11 +770,12 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     if (c->cc_major != 9)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
-    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 5 and 11) and 8 */
+    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 5 and 14), 8 and 11 */
         if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2, __half>(w, x, n, y, c);
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8 and 11)", variant + 4);
+        if (variant == 10) return wg_launch<256, 5, 3, 1, 4, 4, 2, __half>(w, x, n, y, c);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8, 11 and 14)", variant + 4);
     }
     /* BN 256 (128 accumulators) only with the shared-memory weight ring: ptxas 13.0 keeps the
      * consumers within the launch bound's 168 registers, not setmaxnreg's, and v1's register
@@ -679,5 +797,9 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     /* tile 13 (experiment): tile 11 in CTA pairs on adjacent row blocks, x multicast to both (the
      * source profile of run 115: consumers wait on x's arrival; cuSPARSELt runs clusters of 4) */
     if (variant == 9) return wg_launch<256, 5, 3, 2, 3, 4, 2>(w, x, n, y, c);
+    /* tile 14 (automatic since run 122): tile 11 persistent, the epilogue through TMA stores
+     * (run 119's times fit ~3.5 us a 128 x 256 block outside its stages, ~12% at 4096 columns;
+     * run 122: 0-5% faster than tile 11, interleaved) */
+    if (variant == 10) return wg_launch<256, 5, 3, 1, 4, 4, 2>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
