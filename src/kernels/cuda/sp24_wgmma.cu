@@ -58,7 +58,7 @@
  * Measured (H200, bench/results/gpu-h200.md runs 7-15, dense-equivalent TFLOP/s, cuBLAS dense
  * ~770-830): tile 4 680-740; tile 5 (128 x 128) 750-830; tile 8 (128 x 256) 930-1040 at 2048
  * and 8192 tokens, 1.20-1.28x cuBLAS (runs 11-15); cuSPARSELt 1.3-1.4x; tile 11 1137-1277, 1.45-1.60x
- * (run 119). Tried and not kept
+ * (run 119); tile 14 0-5% faster than tile 11, 1.50-1.62x in the target cells (run 122). Tried and not kept
  * (bench/NOTES.md): a single producer warp; weight bulk-copied by the producer; weight
  * registers loaded in batches with one fence a batch (490-670: the lead is no longer); tile 8
  * with 5 or 6 x stages (run 12: the same times); kept for A/B: CTA pairs multicasting x
