@@ -182,8 +182,8 @@ void sp_cuda_set_decode_wgmma(int mode);
  * shared-memory A operand (experiment, slower), 10 and 11 = 9 with that A stored at first use
  * in the stage layout and bulk-copied (4 and 5 stages; a second device copy of the weight);
  * 12 = 11 with two wgmma groups in flight a consumer, 13 = 11 in CTA pairs multicasting x
- * (experiments), 14 = 11 persistent with TMA stores; the automatic choice on Hopper from 256
- * tokens is 14 or 5; 4-14 are sm_90 only: elsewhere the call fails and says why
+ * (experiments), 14 = 11 persistent with TMA stores, 15 = 14 with 128-token blocks; the
+ * automatic choice on Hopper from 256 tokens is 14 or 15; 4-15 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):

@@ -701,16 +701,16 @@ static void expect_pick(int out, int in, int n, const char *want) {
     free(vals); free(meta); free(dense);
 }
 
-/* The sm_90 wgmma.sp GEMM (tiles 4-14; `only`: a bit a tile, 0 = all; the full run passes
+/* The sm_90 wgmma.sp GEMM (tiles 4-15; `only`: a bit a tile, 0 = all; the full run passes
  * the automatic tiles 5 and 11 only, to stay within a device call) on its own shapes and
  * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name, unsigned only) {
     if (strstr(name, "(sm_90)")) {
         printf("  2:4 GEMM tiles %s (wgmma.sp: weight from registers, through shared memory, CTA pairs, 192-row blocks, 128 x 256, "
                "128 x 256 with a shared-memory A, that A bulk-copied with 4 and 5 stages, 5 with 2 groups in flight, 5 in CTA pairs, "
-               "5 persistent with TMA stores)\n",
-               only ? "(some) of 4-14" : "4-14");
-        for (wg_tile = 4; wg_tile <= 14; wg_tile++) {
+               "5 persistent with TMA stores, the same with 128-token blocks)\n",
+               only ? "(some) of 4-15" : "4-15");
+        for (wg_tile = 4; wg_tile <= 15; wg_tile++) {
             if (only && !(only >> wg_tile & 1)) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
@@ -727,10 +727,11 @@ static void test_wgmma_all(const char *name, unsigned only) {
         test_24(300, 528, n_gemm, 5, 0);
         test_24(1000, 4096, n_gemm2, 2, 0);
         sp_cuda_set_gemm_tile(0);
-        /* the automatic pick: 160 blocks of 128 x 256 take tile 11, 16 blocks tile 5 (far from
-         * the 3/4-of-the-SMs line on any Hopper part), 200 tokens the mma.sp GEMM; then run */
+        /* the automatic pick on any Hopper part: 160 blocks of 128 x 256 take tile 14 (2 rounds
+         * over the SMs against 3 of 288 blocks of 128 x 128), 16 blocks tile 15 (one round
+         * either way), 200 tokens the mma.sp GEMM; then run */
         expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
-        expect_pick(1000, 512, 300, "wgmma.sp GEMM (weight via shared memory)");
+        expect_pick(1000, 512, 300, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)");
         expect_pick(1000, 512, 200, "mma.sp GEMM 64x64"); /* 32 blocks of 128 x 64 */
         static const int n_auto[] = {1100};
         test_24(4096, 512, n_auto, 1, 0);
@@ -944,7 +945,7 @@ int main(int argc, char **argv) {
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
     /* the sm_90 wgmma.sp GEMM's automatic tiles, last: a broken kernel can take the context down
      * (every tile: --wgmma) */
-    test_wgmma_all(name, 1u << 5 | 1u << 14);
+    test_wgmma_all(name, 1u << 14 | 1u << 15);
     test_errors();
     return finish("GPU checks");
 }

@@ -93,7 +93,7 @@ extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 
 
 extern "C" void sp_cuda_set_timing(int mode) { g_ctx.time_mode = mode == 1 || mode == 2 ? mode : 0; }
 
-extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 14 ? tile : 0; }
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 15 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
 

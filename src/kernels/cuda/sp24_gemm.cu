@@ -200,8 +200,8 @@ static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, s
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-14 wgmma.sp variants
- * 0-10; x NULL: assumed 16-byte aligned) */
+/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-15 wgmma.sp variants
+ * 0-11; x NULL: assumed 16-byte aligned) */
 static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
@@ -212,8 +212,15 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cud
      * Run 110: tile 11 (128 x 256, A bulk-copied from the stage-order copy) 1096-1254 against
      * tile 8's 818-990 at 2048 and 8192 tokens on five shapes, and faster at 256 tokens too.
      * Run 122: tile 14 (tile 11 persistent, its epilogue stored by TMA while the next block's
-     * stages load) 0-5% faster than tile 11 with the two interleaved, level on 4096x14336 */
-    if (n >= 256 && sp24_wgmma_usable(x, c)) return 4 * blocks(128, 256) >= 3L * c->sm_count ? 14 : 5;
+     * stages load) 0-5% faster than tile 11 with the two interleaved, level on 4096x14336.
+     * Runs 124-125 (256-2304 tokens, five shapes): a block of tile 15 (128 tokens) takes ~0.82
+     * of a tile 14 block's time, so tile 15 where its rounds of blocks over the SMs, so
+     * weighted, are fewer (e.g. 4096 rows up to 512 tokens: 25 against 31 us); tile 5 lost to
+     * one of the two in every case measured */
+    if (n >= 256 && sp24_wgmma_usable(x, c)) {
+        const long sm = c->sm_count, r14 = (blocks(128, 256) + sm - 1) / sm, r15 = (blocks(128, 128) + sm - 1) / sm;
+        return 82 * r15 < 100 * r14 ? 15 : 14;
+    }
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
     return blocks(128, 64) >= c->sm_count ? 2 : 3;
@@ -229,7 +236,8 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages)",
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, 2 groups in flight)",
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, CTA pairs)",
-                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)"};
+                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)",
+                                  "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)"};
     return names[gemm_tile(w, NULL, n, c)];
 }
 

@@ -1,7 +1,7 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-14; sp24_gemm.cu's gemm_tile picks 5 or 14 from 256 tokens). Reads the weight layout the
+ * 4-15; sp24_gemm.cu's gemm_tile picks 14 or 15 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
  * serves all; tiles 10-13 also read a copy in stage order that their first call makes from it.
  *
@@ -46,6 +46,11 @@
  *       faster interleaved with tile 11 (run 122). Run 111's persistent form, which lost 1-13%,
  *       stored through one 9 KB buffer a consumer with scalar shared stores, 16-byte thread
  *       stores and two warpgroup barriers a pass (which part cost most was not measured).
+ *       Tile 15 (automatic where its rounds are fewer, runs 124-125): tile 14 with 128-token
+ *       blocks and 8 stages, for a few hundred tokens. WS 4 loads a block past the last token
+ *       in 64-token boxes up to n: the one 256-token box, zero-filled past n by TMA, made such
+ *       a block up to 25% slower on 6144-28672 rows (run 125; on 4096 rows the boxes cost
+ *       3-13% there instead, not understood).
  *     B (x) comes from the stage through a matrix descriptor (K-major, 128-byte swizzle,
  *     8-row groups 1024 bytes apart); the second k32 of a stage starts 64 bytes in.
  *     Per stage: wait full, wgmma.fence, 2 wgmma (one k32 each), commit, wait_group 1 (the
@@ -145,17 +150,26 @@ __device__ __forceinline__ void wg_bar_arrive_remote(uint32_t bar) {
 }
 
 
-/* m64n256k32 with A (64 x 16 kept values a k32 step) from shared memory at adesc (tiles 9-11),
- * bf16 or f16 (F16) */
+/* m64nBNk32 (BN 256 or 128) with A (64 x 16 kept values a k32 step) from shared memory at adesc
+ * (tiles 9-15), bf16 or f16 (F16) */
 #define WG_MMA_SS(TY)                                                                                  \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                            \
                  "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32." TY "." TY " {" WG_R64 WG_R128_HI "}, " \
                  "%128, %129, %130, %131, p, 1, 1, 0, 0;\n}"                                           \
                  : WG_F64(d, 0), WG_F64(d, 64)                                                         \
                  : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL))
-template <int SEL, bool F16>
+#define WG_MMA_SS128(TY)                                                                               \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                            \
+                 "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32." TY "." TY " {" WG_R64 "}, "            \
+                 "%64, %65, %66, %67, p, 1, 1, 0, 0;\n}"                                               \
+                 : WG_F64(d, 0)                                                                        \
+                 : "l"(adesc), "l"(bdesc), "r"(e), "n"(SEL))
+template <int BN, int SEL, bool F16>
 __device__ __forceinline__ void wg_mma_sp_ss(float *d, uint64_t adesc, uint64_t bdesc, uint32_t e) {
-    if constexpr (F16) WG_MMA_SS("f16");
+    static_assert(BN == 128 || BN == 256, "BN is 128 or 256");
+    if constexpr (BN == 128 && F16) WG_MMA_SS128("f16");
+    else if constexpr (BN == 128) WG_MMA_SS128("bf16");
+    else if constexpr (F16) WG_MMA_SS("f16");
     else WG_MMA_SS("bf16");
 }
 
@@ -268,8 +282,8 @@ __device__ __forceinline__ void wg_store_unit(const float *acc, const CUtensorMa
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
 template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T, int FL> /* WS 0-3, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
-sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap ymap, const uint4 *__restrict__ v24,
-                  const uint4 *__restrict__ m24,
+sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap x64map,
+                  const __grid_constant__ CUtensorMap ymap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
                   const char *__restrict__ a24, T *__restrict__ y, int n, int M, int KM, int RT, int group) {
 #ifdef WG_SM90A
     constexpr bool F16 = sp_is_f16<T>::v;
@@ -315,7 +329,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
     __syncthreads();
     if (CL > 1) sp_cluster_sync(); /* the peer's barriers exist before anything reaches them */
 
-    static_assert(WS < 2 || ((CL == 1 || WS == 3) && NC == 2 && BN == 256), "tiles 9-14: two consumers, 256 tokens; CTA pairs: WS 3");
+    static_assert(WS < 2 || ((CL == 1 || WS == 3) && NC == 2 && (BN == 256 || (WS == 4 && BN == 128))),
+                  "tiles 9-15: two consumers, 256 tokens (tile 15: 128); CTA pairs: WS 3");
     if (WS == 2 && wg == 0) {
         /* WS 2 producer (tile 9): thread 0 loads x by TMA as below; all 128 threads copy the
          * stage's weight (8 row tiles x 2 k32 steps of v24, 4 fragments a thread) and each
@@ -389,6 +404,11 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
             for (int u = u0; u < u_end; u += u_step) { /* WS 4: the ring runs on from unit to unit */
             const int2 pu = WS == 4 ? place(u) : p0;
             const int rbu = pu.x, t0u = pu.y;
+            /* WS 4: a block past the last token loads x in 64-token boxes up to it instead of
+             * one box of BN (which TMA zero-fills past n); the stage's rows past them keep old
+             * bytes, read only into tokens never stored */
+            const int nb64 = WS == 4 && n - t0u < BN ? (n - t0u + 63) / 64 : 0;
+            const uint32_t xbytes = nb64 ? nb64 * 8192u : STAGE;
             for (int ks = 0; ks < NS; ks++, slot = slot + 1 == S ? 0 : slot + 1, ph ^= slot == 0) {
                 const uint32_t fb = fbr, eb = ebr, sbase = sbr, wbase = wbr;
                 wg_bar_wait(eb + 8 * slot, ph);
@@ -397,13 +417,15 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
                     const int RB = (RT * 16 + BM - 1) / BM;
                     const uint32_t mb = wbase + S * WG_A_STAGE;
                     const char *src = a24 + ((size_t)min(rbu, RB - 1) * NS + ks) * WG_STAGING;
-                    wg_bar_expect(fb + 8 * slot, STAGE + WG_STAGING);
+                    wg_bar_expect(fb + 8 * slot, xbytes + WG_STAGING);
                     wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
                     wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
                 } else {
                     wg_bar_expect(fb + 8 * slot, STAGE); /* both halves land here with CL = 2 */
                 }
-                if (CL == 1)
+                if (nb64)
+                    for (int j = 0; j < nb64; j++) wg_tma_load(sbase + slot * STAGE + j * 8192, &x64map, ks * 64, t0u + 64 * j, fb + 8 * slot);
+                else if (CL == 1)
                     wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, t0u, fb + 8 * slot);
                 else
                     wg_tma_load_mc(sbase + slot * STAGE + rank * PART, &xmap, ks * 64, t0u + (int)rank * (BN / CL),
@@ -451,8 +473,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
                 const uint32_t a0 = wbase + sl * WG_A_STAGE + c * 4096;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-                wg_mma_sp_ss<0, F16>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
-                wg_mma_sp_ss<1, F16>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
+                wg_mma_sp_ss<BN, 0, F16>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
+                wg_mma_sp_ss<BN, 1, F16>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
                 if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(FL) : "memory");
@@ -638,7 +660,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
     }
     if (CL > 1) sp_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
 #else
-    (void)xmap, (void)ymap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
+    (void)xmap, (void)x64map, (void)ymap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
     __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
 #endif
 }
@@ -691,7 +713,16 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     /* WS 4: y as a 2D tensor (rows innermost, tokens) for the TMA store, boxes of 64 rows x 32
      * tokens; rows past out and tokens past n are not written. Rows of y whose bytes are not a
      * multiple of 16 cannot be a tensor map: the kernel stores those itself (the map unused). */
-    CUtensorMap ymap = map;
+    CUtensorMap ymap = map, x64map = map;
+    if (WS == 4) { /* x again in 64-token boxes, for the block past the last token */
+        const cuuint32_t box64[2] = {64, 64};
+        r = enc(&x64map, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides,
+                box64, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS)
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for x (%d, %d), 64-token boxes",
+                            (int)r, n, w->in);
+    }
     if (WS == 4 && (w->out & 7) == 0 && !((uintptr_t)y & 15)) {
         const cuuint64_t ydims[2] = {(cuuint64_t)w->out, (cuuint64_t)n}, ystr[1] = {(cuuint64_t)w->out * 2};
         const cuuint32_t ybox[2] = {64, 32};
@@ -745,7 +776,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         }
         const_cast<sp_cuda_weight *>(w)->a24 = a24; /* a cache of the weight's own bytes, made once */
     }
-    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, ymap, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
+    SP_CU(cudaLaunchKernelEx(&cfg, kern, map, x64map, ymap, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
                              RT, group));
     return 0;
 }
@@ -770,12 +801,13 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     if (c->cc_major != 9)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
-    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 5 and 14), 8 and 11 */
+    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 14 and 15), 5, 8 and 11 */
         if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2, __half>(w, x, n, y, c);
         if (variant == 10) return wg_launch<256, 5, 3, 1, 4, 4, 2, __half>(w, x, n, y, c);
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8, 11 and 14)", variant + 4);
+        if (variant == 11) return wg_launch<128, 8, 3, 1, 4, 4, 2, __half>(w, x, n, y, c);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8, 11, 14 and 15)", variant + 4);
     }
     /* BN 256 (128 accumulators) only with the shared-memory weight ring: ptxas 13.0 keeps the
      * consumers within the launch bound's 168 registers, not setmaxnreg's, and v1's register
@@ -801,5 +833,8 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
      * (run 119's times fit ~3.5 us a 128 x 256 block outside its stages, ~12% at 4096 columns;
      * run 122: 0-5% faster than tile 11, interleaved) */
     if (variant == 10) return wg_launch<256, 5, 3, 1, 4, 4, 2>(w, x, n, y, c);
+    /* tile 15: tile 14 with 128-token blocks and 8 stages, twice the blocks where 128 x 256
+     * ones leave SMs idle (a few hundred tokens) */
+    if (variant == 11) return wg_launch<128, 8, 3, 1, 4, 4, 2>(w, x, n, y, c);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
