@@ -163,6 +163,32 @@ static void power_sampler(const sp_bench_gpu_result *r) {
           "power sampler: the bench's TTFT sections were not sampled");
 }
 
+/* q|k|v and gate|up run as one stacked weight, and their parts' own copies are freed at the
+ * first bind. A part set again is copied into its rows at the next bind: q set to zeros moves
+ * the logits, set back to its weights gives the first logits again (at the wrong rows, or not
+ * copied, one of the two fails). */
+static void fold_check(const char *what, sp_cuda_model *g, const sp_model *m) {
+    const int V = m->cfg.vocab_size;
+    const int32_t toks[5] = {3, 1, 4, 1, 5};
+    const size_t qn = (size_t)m->blocks[0].lin[0].out * m->blocks[0].lin[0].in;
+    float *l0 = malloc((size_t)V * 4), *l1 = malloc((size_t)V * 4), *l2 = malloc((size_t)V * 4), *zq = calloc(qn, 4);
+    int rc = sp_cuda_model_bind(g, 0);
+    if (!rc) rc = sp_cuda_model_forward(g, toks, 1, 5, 0, l0);
+    if (!rc) rc = sp_cuda_model_set_linear(g, 0, 0, zq);
+    if (!rc) rc = sp_cuda_model_bind(g, 0);
+    if (!rc) rc = sp_cuda_model_forward(g, toks, 1, 5, 0, l1);
+    if (!rc) rc = sp_cuda_model_set_linear(g, 0, 0, m->blocks[0].lin[0].w);
+    if (!rc) rc = sp_cuda_model_bind(g, 0);
+    if (!rc) rc = sp_cuda_model_forward(g, toks, 1, 5, 0, l2);
+    CHECK(rc == 0, "%s: fold check: %s", what, sp_last_error());
+    double moved = 0, back = 0, big = 0;
+    for (int i = 0; !rc && i < V; i++)
+        moved = fmax(moved, fabs(l1[i] - l0[i])), back = fmax(back, fabs(l2[i] - l0[i])), big = fmax(big, fabs(l0[i]));
+    CHECK(!rc && moved > 1e-3 * big && back <= 1e-5 * big, "%s: q of block 0 set again: logits moved %.3g with q zero, %.3g off "
+          "once set back (largest %.3g)", what, moved, back, big);
+    free(l0); free(l1); free(l2); free(zq);
+}
+
 static void run_model(const char *what, int pattern24, double sp, int heads, int kv_heads, int head_dim) {
     sp_model *m = tiny_model(pattern24, sp, heads, kv_heads, head_dim);
     CHECK(m != NULL, "model layout: %s", sp_last_error());
@@ -200,6 +226,7 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
             CHECK(strcmp(k, "?") != 0, "%s: linear %d has no measured choice", what, j);
         }
         table_checks(what, r.model);
+        fold_check(what, r.model, m);
         static int power_done;
         if (!power_done++) power_sampler(&r);
         sp_cuda_model_free(r.model);

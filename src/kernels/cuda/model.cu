@@ -27,7 +27,8 @@ struct sp_lin {
     int out, in;
     int structured;        /* every group of 4 along the rows has <= 2 nonzeros (in % 16 == 0) */
     double sparsity;       /* zero fraction */
-    sp_cuda_weight *k[SP_CUDA_KERNEL_COUNT]; /* [DENSE] always; sparse forms after bind(1) */
+    sp_cuda_weight *k[SP_CUDA_KERNEL_COUNT]; /* [DENSE] always (but folded); sparse forms after bind(1) */
+    int folded;            /* a part of a fused group whose rows now live only in the group's dense weight */
     char missing[SP_CUDA_KERNEL_COUNT][160];  /* why a sparse form is absent */
 };
 
@@ -323,6 +324,7 @@ extern "C" int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, cons
     bf16 *h = to_bf16(w, (size_t)out * in);
     if (!h) return sp_error(SP_ERR_NOMEM, "out of memory");
     lin_free(l);
+    l->folded = 0; /* its own rows again, copied into its fused group at the next bind */
     l->out = out, l->in = in;
     classify(l, (const uint16_t *)h);
     l->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, (const uint16_t *)h);
@@ -352,6 +354,7 @@ extern "C" int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prun
         else lin_shape(g, i % SP_NLIN, &l->out, &l->in);
         size_t n = (size_t)l->out * l->in;
         lin_free(l);
+        l->folded = 0;
         /* uniform(-a, a) with a = sqrt(3 / in): unit output variance for unit inputs */
         k_random_bf16<><<<grid_for(n), 256, 0, c->stream>>>(tmp, n, seed + 1 + (uint64_t)(i + 1) * 0x1000193ull,
                                                           sqrtf(3.f / l->in));
@@ -392,11 +395,14 @@ static void lin_bind_sparse(sp_lin *l) {
 }
 
 /* Fused group fi of block b: the dense device weights of its linears stacked by rows,
- * classified from its parts. */
+ * classified from its parts. The first bind copies every part in and frees the part's own
+ * copy (the part is folded: one copy of those weights on the device, not two); a later bind
+ * keeps that weight and copies in only parts set again since (sp_cuda_model_set_linear,
+ * randomize); then the group's sparse forms are built again from it. */
 static int fuse_build(sp_cuda_model *g, int b, int fi) {
     sp_lin *parts = &g->lin[b * SP_NLIN + fuse_first[fi]], *f = &g->fused[b * SP_NFUSE + fi];
     const int np = fuse_count[fi];
-    lin_free(f);
+    lin_unbind(f);
     f->in = parts[0].in;
     f->out = 0;
     f->structured = 1;
@@ -408,28 +414,40 @@ static int fuse_build(sp_cuda_model *g, int b, int fi) {
     }
     f->sparsity = zeros / f->out;
     sp_cuda_ctx *c = sp_cuda_ctx_get();
-    bf16 *tmp = NULL;
-    SP_CU(cudaMalloc(&tmp, (size_t)f->out * f->in * 2));
+    if (!f->k[SP_CUDA_KERNEL_DENSE]) { /* first build (no part folded yet): the weight, zeroed, then the parts below */
+        bf16 *z = NULL;
+        SP_CU(cudaMalloc(&z, (size_t)f->out * f->in * 2));
+        if (cudaMemsetAsync(z, 0, (size_t)f->out * f->in * 2, c->stream) == cudaSuccess)
+            f->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_device(SP_CUDA_KERNEL_DENSE, f->out, f->in, z);
+        cudaStreamSynchronize(c->stream);
+        cudaFree(z);
+        if (!f->k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_NOMEM, "sp_cuda_model_bind: fused linear allocation failed");
+    }
+    bf16 *dst = (bf16 *)f->k[SP_CUDA_KERNEL_DENSE]->w;
     size_t off = 0;
-    int rc = 0;
-    for (int j = 0; j < np && !rc; j++) {
+    for (int j = 0; j < np; j++) {
         const size_t n = (size_t)parts[j].out * f->in;
-        if (cudaMemcpyAsync(tmp + off, parts[j].k[SP_CUDA_KERNEL_DENSE]->w, n * 2, cudaMemcpyDeviceToDevice, c->stream) != cudaSuccess)
-            rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: copy of a fused linear failed");
+        if (!parts[j].folded) {
+            if (!parts[j].k[SP_CUDA_KERNEL_DENSE])
+                return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", b, lin_names[fuse_first[fi] + j]);
+            if (cudaMemcpyAsync(dst + off, parts[j].k[SP_CUDA_KERNEL_DENSE]->w, n * 2, cudaMemcpyDeviceToDevice, c->stream) != cudaSuccess ||
+                cudaStreamSynchronize(c->stream) != cudaSuccess)
+                return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: copy of a fused linear failed");
+            sp_cuda_weight_free(parts[j].k[SP_CUDA_KERNEL_DENSE]);
+            parts[j].k[SP_CUDA_KERNEL_DENSE] = NULL;
+            parts[j].folded = 1;
+        }
         off += n;
     }
-    if (!rc) f->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_device(SP_CUDA_KERNEL_DENSE, f->out, f->in, tmp);
-    if (!rc && !f->k[SP_CUDA_KERNEL_DENSE]) rc = SP_ERR_NOMEM;
-    if (!rc && g->sparse) lin_bind_sparse(f); /* from f's dense copy, before tmp goes */
-    if (cudaStreamSynchronize(c->stream) != cudaSuccess && !rc) rc = sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: fused linear build failed");
-    cudaFree(tmp);
-    return rc;
+    if (g->sparse) lin_bind_sparse(f);
+    return cudaStreamSynchronize(c->stream) == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: fused linear build failed");
 }
 
 extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
     for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) {
         sp_lin *l = &g->lin[i];
-        if (!l->k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", i / SP_NLIN, lin_names[i % SP_NLIN]);
+        if (!l->k[SP_CUDA_KERNEL_DENSE] && !l->folded)
+            return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", i / SP_NLIN, lin_names[i % SP_NLIN]);
         lin_unbind(l);
         const int f = fuse_of(i % SP_NLIN);
         if (sparse && !(f >= 0 && g->fuse[f])) lin_bind_sparse(l); /* a fused group runs as one */
@@ -439,10 +457,8 @@ extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
     g->npicks = 0;
     graphs_reset(g); /* they hold the old weights and picks */
     for (int b = 0; b < g->c.n_layers; b++)
-        for (int f = 0; f < SP_NFUSE; f++) {
-            lin_free(&g->fused[b * SP_NFUSE + f]);
-            if (g->fuse[f]) SP_CHK(fuse_build(g, b, f));
-        }
+        for (int f = 0; f < SP_NFUSE; f++)
+            if (g->fuse[f]) SP_CHK(fuse_build(g, b, f)); /* fuse[] is fixed at sp_cuda_model_new: no part is folded otherwise */
     return 0;
 }
 
