@@ -223,7 +223,9 @@ int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
  * was measured fastest, dense included, per shape/pattern/token count (measured on first use).
  * Both bindings stack q, k and v into one linear per block, and gate and up into another (the
  * choice is reported for each part); SP_GPU_QKV=separate / SP_GPU_GATEUP=separate in the
- * environment at sp_cuda_model_new keep them apart. */
+ * environment at sp_cuda_model_new keep them apart. The first bind frees the parts' own device
+ * copies (their rows live only in the stack); a part set again later is copied into its rows
+ * at the next bind. */
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
  * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.
