@@ -3,7 +3,7 @@
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
  * 4-15; sp24_gemm.cu's gemm_tile picks 14 or 15 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
- * serves all; tiles 10-13 also read a copy in stage order that their first call makes from it.
+ * serves all; tiles 10-15 also read a copy in stage order that their first call makes from it.
  *
  * Block = 1 + NC warpgroups computing 64 NC output rows x BN tokens:
  *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
@@ -206,7 +206,7 @@ __device__ __forceinline__ uint32_t wg_frag_dst(int f) {
     return (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * WG_A_SBO + g * 16 + t * 4;
 }
 
-/* a24 (tiles 10-11): block rb * NS + ks writes stage ks of row block rb as tile 9's producer
+/* a24 (tiles 10-15): block rb * NS + ks writes stage ks of row block rb as tile 9's producer
  * stores it into shared memory: the A tile, then consumer thread q's metadata word at
  * WG_A_STAGE + 4q */
 __global__ void sp24_a24_build(const uint4 *__restrict__ v24, const uint32_t *__restrict__ mw, uint32_t *__restrict__ a24,
@@ -277,10 +277,10 @@ __device__ __forceinline__ void wg_store_unit(const float *acc, const CUtensorMa
 #endif
 
 /* Kernel variants (template): BN tokens a block, S ring stages, PD A stages loaded ahead,
- * FL (WS 2-3) wgmma groups kept in flight a consumer, CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
+ * FL (WS 2-4) wgmma groups kept in flight a consumer, CL: CTAs a cluster (1, 2). With CL = 2 the two CTAs of a cluster take adjacent row blocks of the same token block: each
  * producer loads half of every x tile and multicasts it into both CTAs, so x crosses L2 once per
  * pair; a stage is free again when the consumer warps of both CTAs released it. */
-template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T, int FL> /* WS 0-3, see the top */
+template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T, int FL> /* WS 0-4, see the top */
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap x64map,
                   const __grid_constant__ CUtensorMap ymap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
@@ -402,35 +402,35 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
             int slot = 0;
             uint32_t ph = 1; /* first use: passes on the fresh barrier */
             for (int u = u0; u < u_end; u += u_step) { /* WS 4: the ring runs on from unit to unit */
-            const int2 pu = WS == 4 ? place(u) : p0;
-            const int rbu = pu.x, t0u = pu.y;
-            /* WS 4: a block past the last token loads x in 64-token boxes up to it instead of
-             * one box of BN (which TMA zero-fills past n); the stage's rows past them keep old
-             * bytes, read only into tokens never stored */
-            const int nb64 = WS == 4 && n - t0u < BN ? (n - t0u + 63) / 64 : 0;
-            const uint32_t xbytes = nb64 ? nb64 * 8192u : STAGE;
-            for (int ks = 0; ks < NS; ks++, slot = slot + 1 == S ? 0 : slot + 1, ph ^= slot == 0) {
-                const uint32_t fb = fbr, eb = ebr, sbase = sbr, wbase = wbr;
-                wg_bar_wait(eb + 8 * slot, ph);
-                if (WS >= 3) { /* tiles 10-14: the stage's A and metadata as stored in a24, then x */
-                    /* the phantom second CTA of a pair past the last row block reads the last */
-                    const int RB = (RT * 16 + BM - 1) / BM;
-                    const uint32_t mb = wbase + S * WG_A_STAGE;
-                    const char *src = a24 + ((size_t)min(rbu, RB - 1) * NS + ks) * WG_STAGING;
-                    wg_bar_expect(fb + 8 * slot, xbytes + WG_STAGING);
-                    wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
-                    wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
-                } else {
-                    wg_bar_expect(fb + 8 * slot, STAGE); /* both halves land here with CL = 2 */
+                const int2 pu = WS == 4 ? place(u) : p0;
+                const int rbu = pu.x, t0u = pu.y;
+                /* WS 4: a block past the last token loads x in 64-token boxes up to it instead of
+                 * one box of BN (which TMA zero-fills past n); the stage's rows past them keep old
+                 * bytes, read only into tokens never stored */
+                const int nb64 = WS == 4 && n - t0u < BN ? (n - t0u + 63) / 64 : 0;
+                const uint32_t xbytes = nb64 ? nb64 * 8192u : STAGE;
+                for (int ks = 0; ks < NS; ks++, slot = slot + 1 == S ? 0 : slot + 1, ph ^= slot == 0) {
+                    const uint32_t fb = fbr, eb = ebr, sbase = sbr, wbase = wbr;
+                    wg_bar_wait(eb + 8 * slot, ph);
+                    if (WS >= 3) { /* tiles 10-15: the stage's A and metadata as stored in a24, then x */
+                        /* the phantom second CTA of a pair past the last row block reads the last */
+                        const int RB = (RT * 16 + BM - 1) / BM;
+                        const uint32_t mb = wbase + S * WG_A_STAGE;
+                        const char *src = a24 + ((size_t)min(rbu, RB - 1) * NS + ks) * WG_STAGING;
+                        wg_bar_expect(fb + 8 * slot, xbytes + WG_STAGING);
+                        wg_bulk_load(wbase + slot * WG_A_STAGE, src, WG_A_STAGE, fb + 8 * slot);
+                        wg_bulk_load(mb + slot * WG_M_STAGE, src + WG_A_STAGE, WG_M_STAGE, fb + 8 * slot);
+                    } else {
+                        wg_bar_expect(fb + 8 * slot, STAGE); /* both halves land here with CL = 2 */
+                    }
+                    if (nb64)
+                        for (int j = 0; j < nb64; j++) wg_tma_load(sbase + slot * STAGE + j * 8192, &x64map, ks * 64, t0u + 64 * j, fb + 8 * slot);
+                    else if (CL == 1)
+                        wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, t0u, fb + 8 * slot);
+                    else
+                        wg_tma_load_mc(sbase + slot * STAGE + rank * PART, &xmap, ks * 64, t0u + (int)rank * (BN / CL),
+                                       fb + 8 * slot, (uint16_t)((1u << CL) - 1));
                 }
-                if (nb64)
-                    for (int j = 0; j < nb64; j++) wg_tma_load(sbase + slot * STAGE + j * 8192, &x64map, ks * 64, t0u + 64 * j, fb + 8 * slot);
-                else if (CL == 1)
-                    wg_tma_load(sbase + slot * STAGE, &xmap, ks * 64, t0u, fb + 8 * slot);
-                else
-                    wg_tma_load_mc(sbase + slot * STAGE + rank * PART, &xmap, ks * 64, t0u + (int)rank * (BN / CL),
-                                   fb + 8 * slot, (uint16_t)((1u << CL) - 1));
-            }
             }
         }
     } else {
@@ -763,7 +763,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
         SP_CU(cudaStreamIsCapturing(c->stream, &cap));
         if (cap != cudaStreamCaptureStatusNone)
-            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 10-14: their copy of the weight in stage order is made at the "
+            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 10-15: their copy of the weight in stage order is made at the "
                             "first call, which must not be inside a stream capture (call it once before capturing)");
         const int NS = KM * 4;
         uint4 *a24 = NULL;
