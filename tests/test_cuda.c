@@ -702,7 +702,7 @@ static void expect_pick(int out, int in, int n, const char *want) {
 }
 
 /* The sm_90 wgmma.sp GEMM (tiles 4-15; `only`: a bit a tile, 0 = all; the full run passes
- * the automatic tiles 5 and 11 only, to stay within a device call) on its own shapes and
+ * the automatic tiles 14 and 15 only, to stay within a device call) on its own shapes and
  * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name, unsigned only) {
     if (strstr(name, "(sm_90)")) {

@@ -15,7 +15,8 @@
  * heads: 32 q, 8 kv, dim 128 at 512, 1000, 2048, 4096 and 8192 tokens; SmolLM2 heads at dim 64;
  * dim 32) against a naive f32 reference.
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
- * (tiles 4-15: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them). --profile and
+ * (tiles 4-15: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them, SP_SWEEP_N sets the
+ * token counts, SP_SWEEP_ROUNDS alternates them over rounds). --profile and
  * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
  * with TILE at 4096x4096, 2048 and 8192 tokens; TILE 0: cuSPARSELt at 8192). --f16: weights, x and cuBLAS in f16 (--decode and
  * --prefill only: the forms built for f16).
@@ -910,7 +911,7 @@ int main(int argc, char **argv) {
                        t4 > 0 ? flop / t4 * 1e-6 : 0, e4, t5, t5 > 0 ? td / t5 : 0, t5 > 0 ? flop / t5 * 1e-6 : 0, e5);
             }
             if (sweep && w4) { /* own GEMM per block tile (1 = 128x128, 2 = 128x64, 3 = 64x64 mma.sp;
-                                  4 = wgmma, 5..13 its variants v1..v9; 0 = automatic) */
+                                  4 = wgmma, 5..15 its variants v1..v11; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
                        "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)/v5 (v4, weight as "
                        "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages)/v8 (v7, 2 groups in flight)/v9 (v7 in CTA pairs)/v10 (v7 persistent, TMA-stored)/v11 (v10 with 128 tokens); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11, c = 12, d = 13, e = 14, f = 15) limits the tiles\n", out, in);

@@ -214,9 +214,10 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cud
      * Run 122: tile 14 (tile 11 persistent, its epilogue stored by TMA while the next block's
      * stages load) 0-5% faster than tile 11 with the two interleaved, level on 4096x14336.
      * Runs 124-125 (256-2304 tokens, five shapes): a block of tile 15 (128 tokens) takes ~0.82
-     * of a tile 14 block's time, so tile 15 where its rounds of blocks over the SMs, so
-     * weighted, are fewer (e.g. 4096 rows up to 512 tokens: 25 against 31 us); tile 5 lost to
-     * one of the two in every case measured */
+     * of a tile 14 block's time, so tile 15 where 0.82 x its rounds of blocks over the SMs is
+     * less than tile 14's rounds (e.g. 4096 rows up to 512 tokens: 25 against 31 us); this
+     * picked the faster of the two in every case measured, and tile 5 lost to one of them in
+     * every case */
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
         const long sm = c->sm_count, r14 = (blocks(128, 256) + sm - 1) / sm, r15 = (blocks(128, 128) + sm - 1) / sm;
         return 82 * r15 < 100 * r14 ? 15 : 14;
