@@ -130,7 +130,9 @@ int cmd_bench_gpu(int argc, char **argv) {
     sp_model *m = NULL;
     if (model && !(m = sp_model_open(model))) cli_die("bench", "%s", sp_last_error());
     const char *label = syn ? "synthetic llama3-8b (random weights, 2:4 magnitude)" : model;
-    printf("# sparsity bench --gpu: %s on %s\n", label, dev);
+    char ver[160];
+    sp_cuda_versions(ver, sizeof ver);
+    printf("# sparsity bench --gpu: %s on %s%s%s\n", label, dev, *ver ? ", " : "", ver);
     if (tpath) printf("# kernel choices from %s (%d keys); keys not in it are measured\n", tpath, ntable);
     sp_bench_gpu_result r;
     if (sp_bench_gpu(m, &o, &r, stdout)) cli_die("bench", "--gpu: %s", sp_last_error());

@@ -810,12 +810,17 @@ int main(int argc, char **argv) {
     if (!sp_cuda_available()) {
         if (plan_fails) return 1;
         printf("skipped: %s\n", sp_last_error());
+        char v[16] = "x";
+        if (!sp_cuda_versions(v, sizeof v) || v[0]) { printf("FAIL sp_cuda_versions without a device: '%s'\n", v); return 1; }
         return SKIP;
     }
     char name[256];
     int sms = 0;
     sp_cuda_device_info(name, sizeof name, &sms, NULL, NULL);
     printf("device %s, %d SMs, seed %u\n", name, sms, seed);
+    char ver[160];
+    CHECK(!sp_cuda_versions(ver, sizeof ver) && strstr(ver, "cuBLAS "), "sp_cuda_versions: '%s' (%s)", ver, sp_last_error());
+    printf("%s\n", ver);
     if (argc > 1 && !strcmp(argv[1], "--wgmma")) {
         unsigned only = 0; /* --wgmma 9,11,14: those tiles; no list: all */
         for (char *s = argc > 2 ? argv[2] : "", *end; *s; s = end + strspn(end, ",")) {

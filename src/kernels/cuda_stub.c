@@ -20,6 +20,11 @@ int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2, 
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 
+int sp_cuda_versions(char *buf, size_t len) {
+    if (len) buf[0] = 0;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
 int sp_cuda_mem_in_use(size_t *bytes) {
     *bytes = 0;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);

@@ -670,6 +670,8 @@ int main(int argc, char **argv) {
     printf("# device %s, %d SMs, L2 %zu MB, iters %d, element type %s, rotated timings %s, %s", name, sms, l2 >> 20, iters, DT_NAME,
            tg == 1 ? "as one CUDA graph a round" : tg == 2 ? "as one CUDA graph a round, own decode kernels launched early"
                                                           : "launched from the host", ctime(&now));
+    char ver[160];
+    if (!sp_cuda_versions(ver, sizeof ver)) printf("# %s\n", ver);
     if (gemm_tile) printf("# own 2:4 GEMM: tile %d (SP_GEMM_TILE)\n", gemm_tile);
 
     const int pfx = pre || preab || presteady || tgt; /* prefill sizes */

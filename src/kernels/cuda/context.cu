@@ -70,6 +70,19 @@ extern "C" int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, s
     return 0;
 }
 
+extern "C" int sp_cuda_versions(char *buf, size_t len) {
+    if (len) buf[0] = 0;
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    int drv = 0, rt = 0, cb = 0;
+    SP_CU(cudaDriverGetVersion(&drv));
+    SP_CU(cudaRuntimeGetVersion(&rt));
+    SP_CB(cublasGetVersion((cublasHandle_t)c->cublas, &cb));
+    snprintf(buf, len, "driver CUDA %d.%d, runtime %d.%d, cuBLAS %d.%d.%d", drv / 1000, drv % 1000 / 10, rt / 1000,
+             rt % 1000 / 10, cb / 10000, cb % 10000 / 100, cb % 100);
+    return 0;
+}
+
 extern "C" int sp_cuda_mem_in_use(size_t *bytes) {
     *bytes = 0;
     if (!sp_cuda_ctx_get()) return SP_ERR_UNSUPPORTED;
