@@ -71,7 +71,7 @@ struct sp_cuda_weight {
     /* 24: fragment-ordered values and metadata (layout in sp24_gemv.cu) */
     uint4 *v24;             /* (mp/16, kp/32, 32) */
     uint4 *m24;             /* (mp/16, kp/256, 32) */
-    uint4 *a24;             /* v24/m24 as wgmma shared-memory A stages (tiles 10-13), built on first use */
+    uint4 *a24;             /* v24/m24 as wgmma shared-memory A stages (tiles 10-15), built on first use */
     /* BITMAP (layout in bitmap_gemv.cu) */
     uint32_t *bm;           /* (mp/16, kp/64, 32) per-lane 32-bit masks */
     uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile value offsets in 16-byte units */

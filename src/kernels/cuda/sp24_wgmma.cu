@@ -681,6 +681,17 @@ static PFN_cuTensorMapEncodeTiled_v12000 wg_encoder(void) {
     return fn;
 }
 
+/* a row-major 2D tensor of T (rows x inner elements) as TMA sees it: boxes of b0 x b1 elements
+ * with the 128-byte swizzle; elements past the tensor load as zero and are not stored */
+template <typename T>
+static CUresult wg_map(PFN_cuTensorMapEncodeTiled_v12000 enc, CUtensorMap *m, const void *p, int inner, int rows, cuuint32_t b0,
+                       cuuint32_t b1, CUtensorMapL2promotion l2) {
+    const cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)inner * 2};
+    const cuuint32_t box[2] = {b0, b1}, estr[2] = {1, 1};
+    return enc(m, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)p, dims, strides,
+               box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, l2, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, typename T = __nv_bfloat16, int FL = 1>
 static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp_cuda_ctx *c) {
     auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, T, FL>;
@@ -701,11 +712,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     /* x as a 2D tensor (columns innermost, tokens), boxes of 64 columns x BN/CL tokens; out of
      * range elements read as zero */
     CUtensorMap map;
-    const cuuint64_t dims[2] = {(cuuint64_t)w->in, (cuuint64_t)n}, strides[1] = {(cuuint64_t)w->in * 2};
-    const cuuint32_t box[2] = {64, BN / CL}, estr[2] = {1, 1};
-    CUresult r = enc(&map, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides, box, estr,
-                     CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    CUresult r = wg_map<T>(enc, &map, x, w->in, n, 64, BN / CL, CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
     if (r != CUDA_SUCCESS)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for x (%d, %d)",
                         (int)r, n, w->in);
@@ -715,20 +722,13 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
      * multiple of 16 cannot be a tensor map: the kernel stores those itself (the map unused). */
     CUtensorMap ymap = map, x64map = map;
     if (WS == 4) { /* x again in 64-token boxes, for the block past the last token */
-        const cuuint32_t box64[2] = {64, 64};
-        r = enc(&x64map, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)x, dims, strides,
-                box64, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        r = wg_map<T>(enc, &x64map, x, w->in, n, 64, 64, CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
         if (r != CUDA_SUCCESS)
             return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for x (%d, %d), 64-token boxes",
                             (int)r, n, w->in);
     }
     if (WS == 4 && (w->out & 7) == 0 && !((uintptr_t)y & 15)) {
-        const cuuint64_t ydims[2] = {(cuuint64_t)w->out, (cuuint64_t)n}, ystr[1] = {(cuuint64_t)w->out * 2};
-        const cuuint32_t ybox[2] = {64, 32};
-        r = enc(&ymap, sp_is_f16<T>::v ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)y, ydims, ystr,
-                ybox, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        r = wg_map<T>(enc, &ymap, y, w->out, n, 64, 32, CU_TENSOR_MAP_L2_PROMOTION_NONE);
         if (r != CUDA_SUCCESS)
             return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for y (%d, %d)", (int)r, n,
                             w->out);
