@@ -186,8 +186,9 @@ void sp_cuda_set_decode_wgmma(int mode);
  * shared-memory A operand (experiment, slower), 10 and 11 = 9 with that A stored at first use
  * in the stage layout and bulk-copied (4 and 5 stages; a second device copy of the weight);
  * 12 = 11 with two wgmma groups in flight a consumer, 13 = 11 in CTA pairs multicasting x
- * (experiments), 14 = 11 persistent with TMA stores, 15 = 14 with 128-token blocks; the
- * automatic choice on Hopper from 256 tokens is 14 or 15; 4-15 are sm_90 only: elsewhere the call fails and says why
+ * (experiments), 14 = 11 persistent with TMA stores, 15 = 14 with 128-token blocks, 16 and 17 =
+ * 14 and 15 with K in two parts added into y (rows of y a multiple of 8); the automatic choice on
+ * Hopper from 256 tokens is one of 14-17 (K parts up to 1024 tokens); 4-17 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):

@@ -534,6 +534,14 @@ static int test_wgmma(int out, int in, int n, int lo, int hi, int quiet) {
     sp_cuda_set_gemm_tile(wg_tile);
     int rc = w ? sp_cuda_linear(w, xd, n, yd) : -1;
     sp_cuda_set_gemm_tile(0);
+    if (wg_tile >= 16 && out % 8) { /* K parts add by TMA: rows of y must be a multiple of 16 bytes */
+        CHECK(rc != 0 && strstr(sp_last_error(), "K parts"), "wgmma t%d %dx%d: K parts should refuse out %% 8 != 0 (rc %d)", wg_tile, out,
+              in, rc);
+        sp_cuda_weight_free(w);
+        sp_cuda_free(xd); sp_cuda_free(yd);
+        free(vals); free(meta); free(dense); free(x); free(y); free(ref);
+        return rc != 0;
+    }
     if (!rc) rc = sp_cuda_download(y, yd, (size_t)n * out * 2);
     double e = rc ? 1e30 : gc_relerr((size_t)n * out, y, ref);
     int ok = e < TOL;
@@ -604,7 +612,7 @@ static void test_attention(int sm90) {
 }
 
 /* f16 weights and activations through every form built for them (DENSE, 24: the decode kernel,
- * the mma.sp GEMM tiles and on sm_90 the wgmma.sp tiles 5, 8 and 11; 24_LT), from the host 2:4
+ * the mma.sp GEMM tiles and on sm_90 the wgmma.sp tiles 5, 8, 11 and 14-17; 24_LT), from the host 2:4
  * layout and from a masked dense weight on the device; other wgmma tiles and the bf16-only
  * forms must refuse f16 and say so. */
 static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
@@ -630,7 +638,10 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
         run_check("24-mma.sp f16", w24, out, in, n, x, ref, yc);
         run_check("24 f16 (dev)", w24d, out, in, n, x, ref, yc);
         if (wl) run_check("24-lt f16", wl, out, in, n, x, ref, yc);
-        for (int tile = 5; sm90 && n > 16 && tile <= 11; tile += 3) { /* the wgmma.sp tiles built for f16 */
+        static const int f16_tiles[] = {5, 8, 11, 14, 15, 16, 17}; /* the wgmma.sp tiles built for f16 */
+        for (int ti = 0; sm90 && n > 16 && ti < 7; ti++) {
+            const int tile = f16_tiles[ti];
+            if (tile >= 16 && out % 8) continue; /* K parts refuse such rows (checked in bf16) */
             char name[32];
             snprintf(name, sizeof name, "wgmma t%d f16", tile);
             sp_cuda_set_gemm_tile(tile);
@@ -701,16 +712,16 @@ static void expect_pick(int out, int in, int n, const char *want) {
     free(vals); free(meta); free(dense);
 }
 
-/* The sm_90 wgmma.sp GEMM (tiles 4-15; `only`: a bit a tile, 0 = all; the full run passes
- * the automatic tiles 14 and 15 only, to stay within a device call) on its own shapes and
+/* The sm_90 wgmma.sp GEMM (tiles 4-17; `only`: a bit a tile, 0 = all; the full run passes
+ * the automatic tiles 14-17 only, to stay within a device call) on its own shapes and
  * through sp_cuda_linear next to cuBLAS from 17 tokens; off sm_90 it must refuse and say why. */
 static void test_wgmma_all(const char *name, unsigned only) {
     if (strstr(name, "(sm_90)")) {
         printf("  2:4 GEMM tiles %s (wgmma.sp: weight from registers, through shared memory, CTA pairs, 192-row blocks, 128 x 256, "
                "128 x 256 with a shared-memory A, that A bulk-copied with 4 and 5 stages, 5 with 2 groups in flight, 5 in CTA pairs, "
-               "5 persistent with TMA stores, the same with 128-token blocks)\n",
-               only ? "(some) of 4-15" : "4-15");
-        for (wg_tile = 4; wg_tile <= 15; wg_tile++) {
+               "5 persistent with TMA stores, the same with 128-token blocks, both with K in 2 parts)\n",
+               only ? "(some) of 4-17" : "4-17");
+        for (wg_tile = 4; wg_tile <= 17; wg_tile++) {
             if (only && !(only >> wg_tile & 1)) continue;
             test_wgmma(128, 256, 128, 0, 0, 0);   /* one block exactly */
             test_wgmma(128, 256, 256, 0, 32, 0);  /* x only in the first k32 step: the B operand alone */
@@ -727,16 +738,27 @@ static void test_wgmma_all(const char *name, unsigned only) {
         test_24(300, 528, n_gemm, 5, 0);
         test_24(1000, 4096, n_gemm2, 2, 0);
         sp_cuda_set_gemm_tile(0);
-        /* the automatic pick on any Hopper part: 160 blocks of 128 x 256 take tile 14 (2 rounds
-         * over the SMs against 3 of 288 blocks of 128 x 128), 16 blocks tile 15 (one round
-         * either way), 200 tokens the mma.sp GEMM; then run */
-        expect_pick(4096, 512, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
-        expect_pick(1000, 512, 300, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)");
+        /* the automatic pick on a 132-SM Hopper (gemm_tile's estimate; the H100 SXM and H200 have
+         * 132): 4096x4096 at 1100 tokens takes tile 14 (160 blocks of 128 x 256, 2 rounds over
+         * the SMs, against 3 of 128 x 128; no K parts past 1024 tokens); at 512 tokens with
+         * 4092 rows (no K parts: rows of y not in 16-byte units) tile 15 (one round either way);
+         * with 4096 rows tile 16 (128 units, one round; tile 17's 256 take two); at 256 tokens
+         * tile 17 (128 units, one round); 200 tokens the mma.sp GEMM. Then run through sp_cuda_linear. */
+        int sms = 0;
+        sp_cuda_device_info(NULL, 0, &sms, NULL, NULL);
+        if (sms == 132) {
+            expect_pick(4096, 4096, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
+            expect_pick(4092, 4096, 512, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)");
+            expect_pick(4096, 4096, 512, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, K in 2 parts TMA-added)");
+            expect_pick(4096, 4096, 256, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, K in 2 parts TMA-added)");
+        } else printf("  automatic 2:4 GEMM picks not checked: %d SMs (the cases are worked out for 132)\n", sms);
         expect_pick(1000, 512, 200, "mma.sp GEMM 64x64"); /* 32 blocks of 128 x 64 */
         static const int n_auto[] = {1100};
         test_24(4096, 512, n_auto, 1, 0);
         static const int n_auto2[] = {300};
         test_24(1000, 512, n_auto2, 1, 0);
+        static const int n_auto3[] = {256}; /* tile 17 where there are 132 SMs */
+        test_24(512, 4096, n_auto3, 1, 0);
     } else {
         uint16_t v[64], m[8], xz[16 * 256];
         for (int i = 0; i < 64; i++) v[i] = sp_f32_to_bf16(1.f);
@@ -950,7 +972,7 @@ int main(int argc, char **argv) {
     test_cusparse(37, 64, 0, 1.0, 0, 0, n_sp, 4);        /* all zero */
     /* the sm_90 wgmma.sp GEMM's automatic tiles, last: a broken kernel can take the context down
      * (every tile: --wgmma) */
-    test_wgmma_all(name, 1u << 14 | 1u << 15);
+    test_wgmma_all(name, 1u << 14 | 1u << 15 | 1u << 16 | 1u << 17);
     test_errors();
     return finish("GPU checks");
 }

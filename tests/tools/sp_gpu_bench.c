@@ -15,7 +15,7 @@
  * heads: 32 q, 8 kv, dim 128 at 512, 1000, 2048, 4096 and 8192 tokens; SmolLM2 heads at dim 64;
  * dim 32) against a naive f32 reference.
  * With no section flag all but --attention run; --sweep with --prefill adds the own 2:4 GEMM per block tile
- * (tiles 4-15: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them, SP_SWEEP_N sets the
+ * (tiles 4-17: the sm_90a wgmma.sp kernel's variants; SP_SWEEP_TILES limits them, SP_SWEEP_N sets the
  * token counts, SP_SWEEP_ROUNDS alternates them over rounds). --profile and
  * --profile-gemm TILE: a few plain calls for ncu (decode and unstructured kernels; the own 2:4 GEMM
  * with TILE at 4096x4096, 2048 and 8192 tokens; TILE 0: cuSPARSELt at 8192). --f16: weights, x and cuBLAS in f16 (--decode and
@@ -916,7 +916,7 @@ int main(int argc, char **argv) {
                                   4 = wgmma, 5..15 its variants v1..v11; 0 = automatic) */
                 printf("\n%dx%d own GEMM tiles, us (dense-equivalent TFLOP/s): auto/128x128/128x64/64x64 mma.sp, "
                        "wgmma default/v1 (weight via smem)/v2 (CTA pair)/v3 (192 rows)/v4 (128 x 256)/v5 (v4, weight as "
-                       "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages)/v8 (v7, 2 groups in flight)/v9 (v7 in CTA pairs)/v10 (v7 persistent, TMA-stored)/v11 (v10 with 128 tokens); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11, c = 12, d = 13, e = 14, f = 15) limits the tiles\n", out, in);
+                       "shared-memory A)/v6, v7 (v5's A bulk-copied, 4 / 5 stages)/v8 (v7, 2 groups in flight)/v9 (v7 in CTA pairs)/v10 (v7 persistent, TMA-stored)/v11 (v10 with 128 tokens)/v12, v13 (v10, v11 with K in 2 parts); SP_SWEEP_TILES (e.g. 089ab; a = 10, b = 11, c = 12, d = 13, e = 14, f = 15, g = 16, h = 17) limits the tiles\n", out, in);
                 const char *only_tiles = getenv("SP_SWEEP_TILES");
                 /* SP_SWEEP_ROUNDS=R (2-16): R rounds of --iters calls a tile, the tile order
                  * reversed every other round, medians: later tiles otherwise run on a hotter board */
@@ -931,13 +931,13 @@ int main(int argc, char **argv) {
                     }
                 }
                 for (int i = 0; i < nsn; i++) {
-                    int list[16], nl = 0;
-                    for (int tile = 0; tile <= 15; tile++) {
+                    int list[18], nl = 0;
+                    for (int tile = 0; tile <= 17; tile++) {
                         if (sn[i] > 2048 && tile >= 1 && tile <= 3) continue; /* measured in run 8 */
-                        if (only_tiles && !strchr(only_tiles, "0123456789abcdef"[tile])) continue;
+                        if (only_tiles && !strchr(only_tiles, "0123456789abcdefgh"[tile])) continue;
                         list[nl++] = tile;
                     }
-                    double tr[16][16];
+                    double tr[18][16];
                     for (int r = 0; r < rounds; r++)
                         for (int k = 0; k < nl; k++) {
                             const int kk = r & 1 ? nl - 1 - k : k;

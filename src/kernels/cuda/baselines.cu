@@ -35,7 +35,7 @@ static inline int nz(uint16_t v) { return (v & 0x7fff) != 0; } /* -0 counts as z
 /* cudaMalloc of bytes (16 when 0) and a copy of host into it. */
 static int to_dev(void **d, const void *h, size_t bytes) {
     if (cudaMalloc(d, bytes ? bytes : 16) != cudaSuccess) return -1;
-    if (bytes && cudaMemcpy(*d, h, bytes, cudaMemcpyHostToDevice) != cudaSuccess) return -1;
+    if (bytes && sp_h2d(*d, h, bytes) != cudaSuccess) return -1;
     return 0;
 }
 

@@ -84,9 +84,9 @@ int spbr_upload(sp_cuda_weight *w, const uint16_t *dense) {
     int rc = 0;
     if (cudaMalloc(&w->bm, T * BR_WORDS * 32 * 4) != cudaSuccess || cudaMalloc(&w->boff, (T + 1) * 4) != cudaSuccess ||
         cudaMalloc(&w->bvals, std::max<size_t>(nv * 4, 16)) != cudaSuccess ||
-        cudaMemcpy(w->bm, hm, T * BR_WORDS * 32 * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
-        cudaMemcpy(w->boff, ho, (T + 1) * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
-        (nv && cudaMemcpy(w->bvals, hv, nv * 4, cudaMemcpyHostToDevice) != cudaSuccess))
+        sp_h2d(w->bm, hm, T * BR_WORDS * 32 * 4) != cudaSuccess ||
+        sp_h2d(w->boff, ho, (T + 1) * 4) != cudaSuccess ||
+        (nv && sp_h2d(w->bvals, hv, nv * 4) != cudaSuccess))
         rc = sp_error(SP_ERR_NOMEM, "spbr_upload: device allocation/copy failed");
     w->bytes = T * BR_WORDS * 32 * 4 + (T + 1) * 4 + nv * 4;
     free(hm);

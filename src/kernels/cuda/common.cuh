@@ -55,6 +55,12 @@ struct sp_cuda_ctx {
     int time_mode;          /* sp_cuda_set_timing: 0 host launches, 1 a graph a round, 2 + pdl */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
+/* Host -> device copies and device memsets on the context's stream, finished on return. The
+ * plain cudaMemcpy from pageable memory may return before its DMA has landed and cudaMemset
+ * returns at once; both go to the legacy stream, which the context's non-blocking stream does
+ * not wait for (run 130: a fused weight copied a part's rows before they had arrived). */
+cudaError_t sp_h2d(void *d, const void *h, size_t bytes);
+cudaError_t sp_dset(void *d, int v, size_t bytes);
 
 /* ------------------------------------------------------------------ weight */
 

@@ -106,7 +106,7 @@ extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 
 
 extern "C" void sp_cuda_set_timing(int mode) { g_ctx.time_mode = mode == 1 || mode == 2 ? mode : 0; }
 
-extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 15 ? tile : 0; }
+extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 17 ? tile : 0; }
 
 extern "C" void sp_cuda_set_bsr_block(int bs) { g_ctx.cfg_bsr_bs = bs; } /* checked at upload (baselines.cu) */
 
@@ -139,8 +139,8 @@ static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in, sp_cuda_dty
     if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS) {
         if (cudaMalloc(&w->ws, (size_t)16 * w->mp * 4) != cudaSuccess ||
             cudaMalloc(&w->counters, (size_t)(w->mp / 16) * 4) != cudaSuccess ||
-            cudaMemset(w->ws, 0, (size_t)16 * w->mp * 4) != cudaSuccess ||
-            cudaMemset(w->counters, 0, (size_t)(w->mp / 16) * 4) != cudaSuccess) {
+            sp_dset(w->ws, 0, (size_t)16 * w->mp * 4) != cudaSuccess ||
+            sp_dset(w->counters, 0, (size_t)(w->mp / 16) * 4) != cudaSuccess) {
             sp_error(SP_ERR_NOMEM, "sp_cuda upload: device allocation failed");
             sp_cuda_weight_free(w);
             return NULL;
@@ -217,7 +217,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense_t(sp_cuda_kernel k, int out, int
     int rc = 0;
     if (k == SP_CUDA_KERNEL_DENSE) {
         size_t b = (size_t)out * in * 2;
-        if (cudaMalloc(&w->w, b) != cudaSuccess || cudaMemcpy(w->w, wh, b, cudaMemcpyHostToDevice) != cudaSuccess)
+        if (cudaMalloc(&w->w, b) != cudaSuccess || sp_h2d(w->w, wh, b) != cudaSuccess)
             rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_dense: device allocation/copy of %zu bytes failed", b);
         w->bytes = b;
     } else {
@@ -297,11 +297,23 @@ extern "C" void *sp_cuda_malloc(size_t bytes) {
     return p;
 }
 extern "C" void sp_cuda_free(void *p) { if (p) cudaFree(p); }
-extern "C" int sp_cuda_upload(void *d, const void *h, size_t b) {
+cudaError_t sp_h2d(void *d, const void *h, size_t b) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
-    if (!c) return SP_ERR_UNSUPPORTED;
-    SP_CU(cudaMemcpyAsync(d, h, b, cudaMemcpyHostToDevice, c->stream));
-    SP_CU(cudaStreamSynchronize(c->stream));
+    if (!c) return cudaErrorNoDevice;
+    const cudaError_t e = cudaMemcpyAsync(d, h, b, cudaMemcpyHostToDevice, c->stream);
+    return e != cudaSuccess ? e : cudaStreamSynchronize(c->stream);
+}
+
+cudaError_t sp_dset(void *d, int v, size_t b) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return cudaErrorNoDevice;
+    const cudaError_t e = cudaMemsetAsync(d, v, b, c->stream);
+    return e != cudaSuccess ? e : cudaStreamSynchronize(c->stream);
+}
+
+extern "C" int sp_cuda_upload(void *d, const void *h, size_t b) {
+    if (!sp_cuda_ctx_get()) return SP_ERR_UNSUPPORTED;
+    SP_CU(sp_h2d(d, h, b));
     return 0;
 }
 extern "C" int sp_cuda_download(void *h, const void *d, size_t b) {
@@ -437,7 +449,7 @@ static int ensure_flush(sp_cuda_ctx *c) {
     if (c->flush) return 0;
     c->flush_n = std::max<size_t>(2 * c->l2_bytes, 64 << 20) / 4;
     SP_CU(cudaMalloc(&c->flush, c->flush_n * 4 + 16));
-    SP_CU(cudaMemset(c->flush, 0, c->flush_n * 4 + 16));
+    SP_CU(sp_dset(c->flush, 0, c->flush_n * 4 + 16));
     return 0;
 }
 
@@ -636,7 +648,7 @@ extern "C" int sp_cuda_time_read(size_t bytes, int iters, int flush, double *med
     int per_round = (int)std::max<size_t>(1, (3 * c->l2_bytes + bytes - 1) / bytes);
     char *buf = NULL;
     SP_CU(cudaMalloc(&buf, bytes * per_round + 16));
-    SP_CU(cudaMemset(buf, 1, bytes * per_round + 16));
+    SP_CU(sp_dset(buf, 1, bytes * per_round + 16));
     int shape_l = 0, shape_kb = 0; /* SP_READ_SHAPE=L:KB, L in 4, 9, 18 */
     const char *sh = getenv("SP_READ_SHAPE");
     if (sh && (sscanf(sh, "%d:%d", &shape_l, &shape_kb) != 2 || (shape_l != 4 && shape_l != 9 && shape_l != 18) ||

@@ -157,7 +157,7 @@ int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense, sp_cuda_ctx *c) {
     size_t db = (size_t)w->out * w->in * 2;
     void *d = NULL;
     SP_CU(cudaMalloc(&d, db));
-    if (cudaMemcpy(d, dense, db, cudaMemcpyHostToDevice) != cudaSuccess) {
+    if (sp_h2d(d, dense, db) != cudaSuccess) {
         cudaFree(d);
         return sp_error(SP_ERR_NOMEM, "cuSPARSELt: copy of %zu bytes failed", db);
     }

@@ -253,10 +253,9 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
             hc[p * half + i] = (float)cos(a);
             hs[p * half + i] = (float)sin(a);
         }
-    int ok = cudaMemcpy(g->cs, hc, (size_t)max_ctx * half * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
-             cudaMemcpy(g->sn, hs, (size_t)max_ctx * half * 4, cudaMemcpyHostToDevice) == cudaSuccess;
+    int ok = sp_h2d(g->cs, hc, (size_t)max_ctx * half * 4) == cudaSuccess && sp_h2d(g->sn, hs, (size_t)max_ctx * half * 4) == cudaSuccess;
     free(hc); free(hs);
-    if (cudaMemset(g->arrived, 0, (size_t)max_batch * c->n_heads * 4) != cudaSuccess) ok = 0;
+    if (sp_dset(g->arrived, 0, (size_t)max_batch * c->n_heads * 4) != cudaSuccess) ok = 0;
     for (int i = 0; g->prof_on && i < SP_PROF_MAX; i++)
         if (cudaEventCreate(&g->prof_ev[i]) != cudaSuccess) ok = 0;
     /* timing input: random, never zeros */

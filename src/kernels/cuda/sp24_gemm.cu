@@ -200,9 +200,9 @@ static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, s
     return 0;
 }
 
-/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-15 wgmma.sp variants
- * 0-11; x NULL: assumed 16-byte aligned) */
-static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cuda_ctx *c) {
+/* The block tile sp24_gemm_run takes for n tokens and x (1-3 mma.sp, 4-17 wgmma.sp variants
+ * 0-13; x, y NULL: assumed 16-byte aligned) */
+static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
     /* the wgmma.sp kernel on Hopper from 256 tokens (below: not measured, mma.sp stays), H200
@@ -213,14 +213,25 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, int n, const sp_cud
      * tile 8's 818-990 at 2048 and 8192 tokens on five shapes, and faster at 256 tokens too.
      * Run 122: tile 14 (tile 11 persistent, its epilogue stored by TMA while the next block's
      * stages load) 0-5% faster than tile 11 with the two interleaved, level on 4096x14336.
-     * Runs 124-125 (256-2304 tokens, five shapes): a block of tile 15 (128 tokens) takes ~0.82
-     * of a tile 14 block's time, so tile 15 where 0.82 x its rounds of blocks over the SMs is
-     * less than tile 14's rounds (e.g. 4096 rows up to 512 tokens: 25 against 31 us); this
-     * picked the faster of the two in every case measured, and tile 5 lost to one of them in
-     * every case */
+     * Tiles 15 (128-token blocks), 16 and 17 (14 and 15 with K in two parts added by TMA) give
+     * more, smaller units where 128 x 256 blocks leave SMs idle. A line through runs 124-125 and
+     * 129 (256-1024 tokens, five shapes): us = fixed + slope x rounds of units over the SMs x
+     * K / 4096, fixed 3.5 / 5.5 / 8 / 9 (the K parts: y zeroed, then added twice), slope 27.5 /
+     * 19.6 / 15.7 / 11. It picks the fastest of the four in all 25 cells of run 129 (fitted to
+     * them) and the faster of 14 and 15 in all 40 of run 125; tile 5 lost to tile 14 or 15 in
+     * every cell of runs 124-125. The K parts need rows of y in 16-byte units; they were
+     * measured up to 1024 tokens, so only there. */
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
-        const long sm = c->sm_count, r14 = (blocks(128, 256) + sm - 1) / sm, r15 = (blocks(128, 128) + sm - 1) / sm;
-        return 82 * r15 < 100 * r14 ? 15 : 14;
+        static const double fixed[4] = {3.5, 5.5, 8, 9}, slope[4] = {27.5, 19.6, 15.7, 11};
+        const long sm = c->sm_count, units[4] = {blocks(128, 256), blocks(128, 128), 2 * blocks(128, 256), 2 * blocks(128, 128)};
+        const int nt = n <= 1024 && w->out % 8 == 0 && !((uintptr_t)y & 15) ? 4 : 2;
+        int best = 0;
+        double tb = 1e30;
+        for (int t = 0; t < nt; t++) {
+            const double us = fixed[t] + slope[t] * (double)((units[t] + sm - 1) / sm) * (w->kp / 4096.0);
+            if (us < tb) tb = us, best = t;
+        }
+        return 14 + best;
     }
     /* measured (run 8 sweep, H100, Llama-8B shapes, n = 64..4096): 128x64 beat 128x128
      * everywhere (12-15% at n >= 1024); 64x64 wins only while 128x64 leaves SMs idle */
@@ -238,8 +249,10 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, 2 groups in flight)",
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, CTA pairs)",
                                   "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)",
-                                  "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)"};
-    return names[gemm_tile(w, NULL, n, c)];
+                                  "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)",
+                                  "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, K in 2 parts TMA-added)",
+                                  "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, K in 2 parts TMA-added)"};
+    return names[gemm_tile(w, NULL, NULL, n, c)];
 }
 
 template <typename T>
@@ -251,7 +264,7 @@ static int gm_tile_run(const sp_cuda_weight *w, const void *x, int n, void *y, s
 
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c) {
     if (n < 1) return sp_error(SP_ERR_ARG, "2:4 GEMM: n = %d", n);
-    const int tile = gemm_tile(w, x, n, c); /* an unaligned x takes the mma.sp GEMM (TMA needs 16 bytes) */
+    const int tile = gemm_tile(w, x, y, n, c); /* an unaligned x takes the mma.sp GEMM (TMA needs 16 bytes) */
     if (tile >= 4) return sp24_wgmma_run(w, x, n, y, c, tile - 4); /* sm_90a wgmma.sp (sp24_wgmma.cu) */
     if (w->dtype == SP_CUDA_F16) return gm_tile_run<__half>(w, x, n, y, c, tile);
     return gm_tile_run<__nv_bfloat16>(w, x, n, y, c, tile);

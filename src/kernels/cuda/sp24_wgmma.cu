@@ -1,9 +1,9 @@
 /* sp24_wgmma.cu: 2:4 prefill GEMM for Hopper (sm_90a), y (n, out) = x (n, in) W^T on the
  * warpgroup sparse tensor-core instruction wgmma.mma_async.sp (m64nNk32, bf16 or f16 in, f32
  * accumulate, out in the input type). Owns the kernel, sp24_wgmma_usable and sp24_wgmma_run (gemm tiles
- * 4-15; sp24_gemm.cu's gemm_tile picks 14 or 15 from 256 tokens). Reads the weight layout the
+ * 4-17; sp24_gemm.cu's gemm_tile picks one of 14-17 from 256 tokens). Reads the weight layout the
  * decode kernel and sp24_gemm.cu read (v24/m24, see the top of sp24_gemv.cu): one upload
- * serves all; tiles 10-15 also read a copy in stage order that their first call makes from it.
+ * serves all; tiles 10-17 also read a copy in stage order that their first call makes from it.
  *
  * Block = 1 + NC warpgroups computing 64 NC output rows x BN tokens:
  *   warpgroup 0, producer: one thread streams x through a ring of S shared-memory stages
@@ -235,7 +235,7 @@ __global__ void sp24_a24_build(const uint4 *__restrict__ v24, const uint32_t *__
  * consumers go on; otherwise the 128 threads read it back and store in bounds. */
 template <typename T, int NA>
 __device__ __forceinline__ void wg_store_unit(const float *acc, const CUtensorMap *ymap, uint32_t ob, int c, int w, int lane,
-                                              int row0, int tok0, T *y, int n, int M) {
+                                              int row0, int tok0, T *y, int n, int M, bool reduce) {
     const bool tma = (M & 7) == 0 && ((uintptr_t)y & 15) == 0, issuer = (threadIdx.x & 127) == 0;
     const int m = lane >> 3, k = lane & 7; /* this lane addresses row k of matrix m of each stmatrix */
 #pragma unroll
@@ -256,9 +256,14 @@ __device__ __forceinline__ void wg_store_unit(const float *acc, const CUtensorMa
             asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stores, then the TMA's reads */
             asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory");
             if (issuer) {
-                asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];" ::"l"(ymap),
-                             "r"(row0), "r"(tok0 + 32 * p), "r"(buf)
-                             : "memory");
+                if (reduce) /* K parts: each adds its partial sums into y (zeroed before the launch) */
+                    asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];" ::"l"(ymap),
+                                 "r"(row0), "r"(tok0 + 32 * p), "r"(buf)
+                                 : "memory");
+                else
+                    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];" ::"l"(ymap),
+                                 "r"(row0), "r"(tok0 + 32 * p), "r"(buf)
+                                 : "memory");
                 asm volatile("cp.async.bulk.commit_group;" ::: "memory");
             }
         } else {
@@ -284,7 +289,7 @@ template <int BN, int S, int PD, int CL, int WS, int WD, int NC, typename T, int
 __global__ void __launch_bounds__(WG_THREADS(NC), 1)
 sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap x64map,
                   const __grid_constant__ CUtensorMap ymap, const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-                  const char *__restrict__ a24, T *__restrict__ y, int n, int M, int KM, int RT, int group) {
+                  const char *__restrict__ a24, T *__restrict__ y, int n, int M, int KM, int RT, int group, int kparts) {
 #ifdef WG_SM90A
     constexpr bool F16 = sp_is_f16<T>::v;
     constexpr uint32_t STAGE = BN * 128;  /* bytes: BN tokens x 64 columns */
@@ -309,12 +314,18 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
     /* grouped raster over units of CL row blocks: unit -> (row block, first token) */
     const int RU = (RT * 16 + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
     auto place = [&](int unit) {
+        unit %= RU * TB; /* WS 4 with kparts > 1: part unit / (RU * TB) of the K stages */
         const int per = group * TB, grp = unit / per, first = grp * group;
         const int gs = min(RU - first, group), local = unit - grp * per;
         return make_int2((first + local % gs) * CL + (int)rank, (local / gs) * BN);
     };
+    /* the stages [ks0, ks1) of unit u (all but with WS 4's K parts) */
+    auto krange = [&](int u) {
+        const int kp = u / (RU * TB);
+        return make_int2(kp * NS / kparts, (kp + 1) * NS / kparts);
+    };
     /* this CTA's units: u0 only; WS 4 (persistent) u0, u0 + gridDim.x, ... */
-    const int u0 = blockIdx.x / CL, u_end = WS == 4 ? RU * TB : u0 + 1, u_step = WS == 4 ? (int)gridDim.x : 1;
+    const int u0 = blockIdx.x / CL, u_end = WS == 4 ? RU * TB * kparts : u0 + 1, u_step = WS == 4 ? (int)gridDim.x : 1;
     const int2 p0 = place(u0);
     const int rb = p0.x, tok0 = p0.y; /* of unit u0 */
 
@@ -409,7 +420,8 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
                  * bytes, read only into tokens never stored */
                 const int nb64 = WS == 4 && n - t0u < BN ? (n - t0u + 63) / 64 : 0;
                 const uint32_t xbytes = nb64 ? nb64 * 8192u : STAGE;
-                for (int ks = 0; ks < NS; ks++, slot = slot + 1 == S ? 0 : slot + 1, ph ^= slot == 0) {
+                const int2 kr = WS == 4 ? krange(u) : make_int2(0, NS);
+                for (int ks = kr.x; ks < kr.y; ks++, slot = slot + 1 == S ? 0 : slot + 1, ph ^= slot == 0) {
                     const uint32_t fb = fbr, eb = ebr, sbase = sbr, wbase = wbr;
                     wg_bar_wait(eb + 8 * slot, ph);
                     if (WS >= 3) { /* tiles 10-15: the stage's A and metadata as stored in a24, then x */
@@ -466,6 +478,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
             asm volatile("" : "+r"(fbr), "+r"(ebr), "+r"(pbr));
             int sl = 0, rs = 0; /* slots of stages ks and ks - FL */
             uint32_t ph = 0;    /* parity of stage ks's use of its slot */
+            int nsu = NS;       /* stages of the unit (WS 4: of its K part); ks counts from 0 in it */
             auto stage = [&](int ks, int h) {
                 wg_bar_wait(fbr + 8 * sl, ph);
                 asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + sl * WG_M_STAGE + ct * 4) : "memory");
@@ -476,7 +489,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
                 wg_mma_sp_ss<BN, 0, F16>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
                 wg_mma_sp_ss<BN, 1, F16>(acc, wg_desc_a(a0 + 2048, LBO, SBO), bd + (64 >> 4), e[h]);
                 asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-                if (ks == NS - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
+                if (ks == nsu - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as v1 */
                 else asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(FL) : "memory");
                 asm volatile("" ::"r"(e[(h + 1) % E]) : "memory"); /* stage ks - FL's word: its wgmma are done */
                 wg_fence_acc<NA>(acc);
@@ -494,10 +507,14 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
 #pragma unroll
                     for (int i = 0; i < NA; i++) acc[i] = 0.f;
                 }
-                for (int ks = 0; ks < NS; ks += E) {
+                if (WS == 4) {
+                    const int2 kr = krange(u);
+                    nsu = kr.y - kr.x;
+                }
+                for (int ks = 0; ks < nsu; ks += E) {
 #pragma unroll
                     for (int j = 0; j < E; j++)
-                        if (ks + j < NS) stage(ks + j, j);
+                        if (ks + j < nsu) stage(ks + j, j);
                 }
                 if constexpr (WS == 4) {
                     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); /* as after the loop below */
@@ -508,7 +525,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
                     }
                     const int2 pu = place(u);
                     wg_store_unit<T, NA>(acc, &ymap, wbase + S * WG_STAGING + c * 2 * WG_OUT_PASS, c, w, lane,
-                                         pu.x * BM + c * 64, pu.y, y, n, M);
+                                         pu.x * BM + c * 64, pu.y, y, n, M, kparts > 1);
                 }
             }
             if (WS == 4 && (threadIdx.x & 127) == 0) asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
@@ -660,7 +677,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
     }
     if (CL > 1) sp_cluster_sync(); /* no CTA leaves while its peer may still signal its barriers */
 #else
-    (void)xmap, (void)x64map, (void)ymap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group;
+    (void)xmap, (void)x64map, (void)ymap, (void)v24, (void)m24, (void)a24, (void)y, (void)n, (void)M, (void)KM, (void)RT, (void)group, (void)kparts;
     __trap(); /* built without sm_90a code: sp24_wgmma_run refuses before launching */
 #endif
 }
@@ -693,7 +710,7 @@ static CUresult wg_map(PFN_cuTensorMapEncodeTiled_v12000 enc, CUtensorMap *m, co
 }
 
 template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, typename T = __nv_bfloat16, int FL = 1>
-static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp_cuda_ctx *c) {
+static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp_cuda_ctx *c, int kparts = 1) {
     auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, T, FL>;
     T *y = (T *)yv;
     constexpr int BM = WG_BM(NC);
@@ -755,7 +772,11 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    const size_t units = (size_t)RU * TB; /* WS 4: one persistent CTA an SM at most */
+    if (kparts > 1 && (WS != 4 || (w->out & 7) || ((uintptr_t)y & 15) || KM * 4 < kparts))
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: K parts need the persistent tiles, out %% 8 == 0, y 16-byte aligned "
+                        "and a stage a part (out %d, in %d)", w->out, w->in);
+    if (kparts > 1) SP_CU(cudaMemsetAsync(y, 0, (size_t)n * w->out * sizeof(T), c->stream)); /* the parts add into it */
+    const size_t units = (size_t)RU * TB * kparts; /* WS 4: one persistent CTA an SM at most */
     cfg.gridDim = dim3((unsigned)(WS == 4 ? (units < (size_t)c->sm_count ? units : (size_t)c->sm_count) : units * CL));
     cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
@@ -777,7 +798,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
         const_cast<sp_cuda_weight *>(w)->a24 = a24; /* a cache of the weight's own bytes, made once */
     }
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, x64map, ymap, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
-                             RT, group));
+                             RT, group, kparts));
     return 0;
 }
 
@@ -801,13 +822,15 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     if (c->cc_major != 9)
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM needs a Hopper (sm_90) device, this is cc %d.x",
                         c->cc_major);
-    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 14 and 15), 5, 8 and 11 */
+    if (w->dtype == SP_CUDA_F16) { /* the automatic tiles (gemm_tile's 14-17), 5, 8 and 11 */
         if (variant == 1) return wg_launch<128, 8, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 4) return wg_launch<256, 4, 3, 1, 1, 8, 2, __half>(w, x, n, y, c);
         if (variant == 7) return wg_launch<256, 5, 3, 1, 3, 4, 2, __half>(w, x, n, y, c);
         if (variant == 10) return wg_launch<256, 5, 3, 1, 4, 4, 2, __half>(w, x, n, y, c);
         if (variant == 11) return wg_launch<128, 8, 3, 1, 4, 4, 2, __half>(w, x, n, y, c);
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8, 11, 14 and 15)", variant + 4);
+        if (variant == 12) return wg_launch<256, 5, 3, 1, 4, 4, 2, __half>(w, x, n, y, c, 2);
+        if (variant == 13) return wg_launch<128, 8, 3, 1, 4, 4, 2, __half>(w, x, n, y, c, 2);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d is built for bf16 only (f16: tiles 5, 8, 11, 14-17)", variant + 4);
     }
     /* BN 256 (128 accumulators) only with the shared-memory weight ring: ptxas 13.0 keeps the
      * consumers within the launch bound's 168 registers, not setmaxnreg's, and v1's register
@@ -836,5 +859,11 @@ int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cu
     /* tile 15: tile 14 with 128-token blocks and 8 stages, twice the blocks where 128 x 256
      * ones leave SMs idle (a few hundred tokens) */
     if (variant == 11) return wg_launch<128, 8, 3, 1, 4, 4, 2>(w, x, n, y, c);
+    /* tiles 16, 17: tiles 14 and 15 with K in two parts, each adding its partial sums into y by
+     * TMA reduce-add (y zeroed first; two bf16 adds onto zero, so the result does not depend on
+     * their order), for the few-hundred-token prefills where one part's blocks leave SMs idle
+     * (run 129: 4096x14336 at 512 tokens 54.6 us against tile 15's 71.3) */
+    if (variant == 12) return wg_launch<256, 5, 3, 1, 4, 4, 2>(w, x, n, y, c, 2);
+    if (variant == 13) return wg_launch<128, 8, 3, 1, 4, 4, 2>(w, x, n, y, c, 2);
     return wg_launch<128, 8, 3, 1>(w, x, n, y, c);
 }
