@@ -111,4 +111,4 @@ fi
 
 echo "== issue 5 targets: every kernel cell against cuBLAS in one process (whole-model TPOT/TTFT ratios: the model tables above)"
 $B/sp_gpu_bench --targets >"$OUT/targets.md" 2>&1 || echo "sp_gpu_bench --targets FAILED"
-sed -n '/^## issue 5 targets/,$p' "$OUT/targets.md" | cut -d'|' -f1-11
+sed -n '/^## issue 5 targets/,$p' "$OUT/targets.md" | cut -d'|' -f1-12

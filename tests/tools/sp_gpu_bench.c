@@ -326,10 +326,12 @@ static int graph_ab(const void *xd, void *yd) {
  * no host launch time in either kernel; this decides met or missed) and launched from the host,
  * the two alternated three times, medians. Beside them, in the graph method: "needed", the sparse
  * time the goal asks for, and the read floor, a plain read of the sparse form's bytes; the empty
- * kernel above the table is what any call costs before it moves a byte.
+ * kernel above the table is what any call costs before it moves a byte. TB/s: the bytes each
+ * kernel's weight form holds over its graph time, against a plain read of 256 MB (the ceiling).
  * Prefill (2:4 at 2048 and 8192 tokens): cuBLAS, cuSPARSELt and the own wgmma.sp GEMM interleaved,
  * L2 flushed before each call, 6 rounds, medians; the faster sparse one counts, as the selector
- * takes it. Whole-model targets: sparsity bench --gpu (bench/gpu/run.sh). */
+ * takes it; TFLOP/s count dense-equivalent work (2 out in n), against cuBLAS's best cell (the
+ * dense ceiling). Whole-model targets: sparsity bench --gpu (bench/gpu/run.sh). */
 static int targets(const void *xd, void *yd, void *yd2, int sms) {
     static const struct { const char *what; double sp; int n; double goal; } dec[] = {
         {"2:4 decode, 1 token", 0, 1, 1.6}, {"2:4 decode, 16 tokens", 0, 16, 1.4},
@@ -340,13 +342,16 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
     double eg = -1, eh = -1;
     sp_cuda_set_timing(1);
     const int bad_e = sp_cuda_time_empty(sms, 512, iters / 4 + 1, &eg);
+    const double big = 256.0 * (1 << 20), cr = time_read((size_t)big, 0); /* the read ceiling */
     sp_cuda_set_timing(0);
     if (bad_e || sp_cuda_time_empty(sms, 512, iters / 4 + 1, &eh)) { printf("empty kernel: %s\n", sp_last_error()); return 1; }
     printf("\n## issue 5 targets (ratio = cuBLAS dense %s us / sparse us, same process)\n\n"
            "Decode: rotated weights as one CUDA graph a round (decides met), host-launched beside it. "
-           "An empty kernel (%d x 512 threads) costs %.2f us a call as a graph, %.2f us host-launched.\n\n"
+           "An empty kernel (%d x 512 threads) costs %.2f us a call as a graph, %.2f us host-launched; "
+           "a plain read of 256 MB runs at %.2f TB/s (the ceiling of the TB/s column).\n\n"
            "| target | out x in | goal | cuBLAS us graph / host | sparse us graph / host | ratio graph | ratio host | needed us | "
-           "read floor us | status | rel err | kernel |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", DT_NAME, sms, eg, eh);
+           "read floor us | TB/s cuBLAS / sparse | status | rel err | kernel |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+           DT_NAME, sms, eg, eh, cr > 0 ? big / cr * 1e-6 : -1.0);
     int met = 0, cells = 0;
     const int dec_off = getenv("SP_TARGETS") && !strcmp(getenv("SP_TARGETS"), "prefill"); /* prefill cells only */
     for (int s = 0; s < NSHAPES && !dec_off; s++) {
@@ -375,9 +380,10 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
             if (dec[k].goal > 0) met += ok, cells++;
             char need[24] = "-", goal[24] = "-";
             if (dec[k].goal > 0) snprintf(need, sizeof need, "%.2f", md[0] / dec[k].goal), snprintf(goal, sizeof goal, ">= %.1fx", dec[k].goal);
-            printf("| %s | %dx%d | %s | %.2f / %.2f | %.2f / %.2f | **%.2fx** | %.2fx | %s | %.2f | %s | %.1e | %s: %s |\n",
+            const double bd = (double)out * in * 2, bs = (double)sp_cuda_weight_bytes(w[0]); /* each form's bytes */
+            printf("| %s | %dx%d | %s | %.2f / %.2f | %.2f / %.2f | **%.2fx** | %.2fx | %s | %.2f | %.2f / %.2f | %s | %.1e | %s: %s |\n",
                    dec[k].what, out, in, goal, md[0], md[1], ms[0], ms[1], g, md[1] / ms[1],
-                   need, fl, dec[k].goal > 0 ? (ok ? "met" : "**missed**") : "no goal", e,
+                   need, fl, bd / md[0] * 1e-6, bs / ms[0] * 1e-6, dec[k].goal > 0 ? (ok ? "met" : "**missed**") : "no goal", e,
                    sp_cuda_kernel_name(sp_cuda_weight_kernel(w[0])), sp_cuda_linear_path(w[0], n));
             fflush(stdout);
             free_all(wl, dec[k].sp > 0 ? cw : 0);
@@ -386,11 +392,12 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
     }
     printf("\nDecode: %d of %d cells met as graphs.\n\n"
            "Prefill: L2 flushed before each call, the three interleaved, 6 rounds, medians; the faster sparse kernel counts.\n\n"
-           "| target | out x in | goal | cuBLAS us | cuSPARSELt us | own wgmma.sp us | ratio | status | rel err (the faster) |\n"
-           "|---|---|---|---|---|---|---|---|---|\n", met, cells);
+           "| target | out x in | goal | cuBLAS us | cuSPARSELt us | own wgmma.sp us | ratio | TFLOP/s cuBLAS / sparse | status | "
+           "rel err (the faster) |\n|---|---|---|---|---|---|---|---|---|---|\n", met, cells);
     const int save = iters;
     iters = 5;
     int pmet = 0, pcells = 0;
+    double best = 0; /* cuBLAS's best TFLOP/s: the dense ceiling */
     for (int s = 0; s < NSHAPES; s++) {
         const int out = shapes[s][0], in = shapes[s][1];
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
@@ -412,21 +419,23 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
             double m[3];
             for (int q = 0; q < 3; q++) qsort(t[q], 6, sizeof(double), cmp_double), m[q] = 0.5 * (t[q][2] + t[q][3]);
             const int bi = w3[1] && m[1] < m[2] ? 1 : 2; /* the sparse kernel that counts */
-            const double ratio = m[0] / m[bi], e = check_vs(w3[bi], w3[0], out, xd, n, yd, yd2);
+            const double ratio = m[0] / m[bi], e = check_vs(w3[bi], w3[0], out, xd, n, yd, yd2), fl2 = 2.0 * out * in * n * 1e-6;
+            best = fl2 / m[0] > best ? fl2 / m[0] : best;
             const int ok = ratio >= pg[i] && e < 1e-2;
             pmet += ok, pcells++;
             char lt[32];
             if (w3[1]) snprintf(lt, sizeof lt, "%.1f", m[1]);
             else snprintf(lt, sizeof lt, "unavailable");
-            printf("| 2:4 prefill, %d tokens | %dx%d | >= %.1fx | %.1f | %s | %.1f | **%.2fx** | %s | %.1e |\n", n, out, in, pg[i], m[0],
-                   lt, m[2], ratio, ok ? "met" : "**missed**", e);
+            printf("| 2:4 prefill, %d tokens | %dx%d | >= %.1fx | %.1f | %s | %.1f | **%.2fx** | %.0f / %.0f | %s | %.1e |\n", n, out, in,
+                   pg[i], m[0], lt, m[2], ratio, fl2 / m[0], fl2 / m[bi], ok ? "met" : "**missed**", e);
             fflush(stdout);
         }
         for (int q = 0; q < 3; q++) sp_cuda_weight_free(w3[q]);
         free(vals); free(meta); free(dense);
     }
     iters = save;
-    printf("\nPrefill: %d of %d cells met.\n", pmet, pcells);
+    printf("\nPrefill: %d of %d cells met. Dense ceiling: cuBLAS's best cell, %.0f TFLOP/s; 2:4 can reach 2x it in dense-equivalent "
+           "TFLOP/s.\n", pmet, pcells, best);
     return 0;
 }
 
