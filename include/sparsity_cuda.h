@@ -188,7 +188,7 @@ void sp_cuda_set_decode_wgmma(int mode);
  * 12 = 11 with two wgmma groups in flight a consumer, 13 = 11 in CTA pairs multicasting x
  * (experiments), 14 = 11 persistent with TMA stores, 15 = 14 with 128-token blocks, 16 and 17 =
  * 14 and 15 with K in two parts added into y (rows of y a multiple of 8); the automatic choice on
- * Hopper from 256 tokens is one of 14-17 (K parts up to 1024 tokens); 4-17 are sm_90 only: elsewhere the call fails and says why
+ * Hopper from 256 tokens is one of 14-17 (K parts up to 2048 tokens); 4-17 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):

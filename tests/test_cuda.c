@@ -739,15 +739,18 @@ static void test_wgmma_all(const char *name, unsigned only) {
         test_24(1000, 4096, n_gemm2, 2, 0);
         sp_cuda_set_gemm_tile(0);
         /* the automatic pick on a 132-SM Hopper (gemm_tile's estimate; the H100 SXM and H200 have
-         * 132): 4096x4096 at 1100 tokens takes tile 14 (160 blocks of 128 x 256, 2 rounds over
-         * the SMs, against 3 of 128 x 128; no K parts past 1024 tokens); at 512 tokens with
+         * 132): 4096x4096 at 1100 tokens takes tile 16 (320 units of 128 x 256 with K in 2 parts,
+         * 3 rounds over the SMs, against 2 full-K rounds of tile 14), at 1792 tokens tile 14 (2
+         * rounds against tile 16's 4), at 2304 tile 14 (no K parts past 2048 tokens); at 512 tokens with
          * 4092 rows (no K parts: rows of y not in 16-byte units) tile 15 (one round either way);
          * with 4096 rows tile 16 (128 units, one round; tile 17's 256 take two); at 256 tokens
          * tile 17 (128 units, one round); 200 tokens the mma.sp GEMM. Then run through sp_cuda_linear. */
         int sms = 0;
         sp_cuda_device_info(NULL, 0, &sms, NULL, NULL);
         if (sms == 132) {
-            expect_pick(4096, 4096, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
+            expect_pick(4096, 4096, 1100, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, K in 2 parts TMA-added)");
+            expect_pick(4096, 4096, 1792, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
+            expect_pick(4096, 4096, 2304, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
             expect_pick(4092, 4096, 512, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, TMA-stored)");
             expect_pick(4096, 4096, 512, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, K in 2 parts TMA-added)");
             expect_pick(4096, 4096, 256, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, K in 2 parts TMA-added)");

@@ -219,12 +219,14 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int 
      * K / 4096, fixed 3.5 / 5.5 / 8 / 9 (the K parts: y zeroed, then added twice), slope 27.5 /
      * 19.6 / 15.7 / 11. It picks the fastest of the four in all 25 cells of run 129 (fitted to
      * them) and the faster of 14 and 15 in all 40 of run 125; tile 5 lost to tile 14 or 15 in
-     * every cell of runs 124-125. The K parts need rows of y in 16-byte units; they were
-     * measured up to 1024 tokens, so only there. */
+     * every cell of runs 124-125. Out of sample (run 135, 1152-2048 tokens, five shapes) it
+     * picks the fastest in all 36 cells, where limiting K parts to 1024 tokens (the rule before)
+     * lost up to 22% (4096x14336 at 1152-1536 tokens: tile 16 159-170 us against 188-210). The
+     * K parts need rows of y in 16-byte units; they were measured up to 2048 tokens, so only there. */
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
         static const double fixed[4] = {3.5, 5.5, 8, 9}, slope[4] = {27.5, 19.6, 15.7, 11};
         const long sm = c->sm_count, units[4] = {blocks(128, 256), blocks(128, 128), 2 * blocks(128, 256), 2 * blocks(128, 128)};
-        const int nt = n <= 1024 && w->out % 8 == 0 && !((uintptr_t)y & 15) ? 4 : 2;
+        const int nt = n <= 2048 && w->out % 8 == 0 && !((uintptr_t)y & 15) ? 4 : 2;
         int best = 0;
         double tb = 1e30;
         for (int t = 0; t < nt; t++) {
