@@ -31,8 +31,9 @@ int sp_cuda_available(void);
 /* Device name, multiprocessor count, L2 bytes and memory bytes (any pointer may be NULL). */
 int sp_cuda_device_info(char *name, size_t name_len, int *sm_count, size_t *l2_bytes, size_t *mem_bytes);
 /* The versions behind every measurement, in words: the CUDA version the driver supports, the
- * runtime's and cuBLAS's, e.g. "driver CUDA 13.0, runtime 13.0, cuBLAS 13.1.0" (a baseline that
- * moves between runs may be a library that changed). */
+ * runtime's and cuBLAS's with the workspace our handle gives it, e.g. "driver CUDA 13.0, runtime
+ * 13.0, cuBLAS 13.1.0 with a 32 MiB workspace" (a baseline that moves between runs may be a
+ * library that changed). */
 int sp_cuda_versions(char *buf, size_t len);
 /* Device memory in use now (total - free, cudaMemGetInfo): everything on the card, this process's
  * weights, caches, workspaces and the driver's own, and other processes' if any. */

@@ -4,7 +4,7 @@
  *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --graph-ab: host-launched against CUDA-graph timing (see graph_ab); --targets: issue 5's
- * target cells, met or missed, with floors (see targets; SP_TARGETS=prefill: the prefill cells only); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
+ * target cells, met or missed, with floors (see targets; SP_TARGETS=prefill / decode: those cells only; SP_TARGETS_SHAPE=i: shape i only); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
  * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
@@ -353,8 +353,11 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
            "read floor us | TB/s cuBLAS / sparse | status | rel err | kernel |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
            DT_NAME, sms, eg, eh, cr > 0 ? big / cr * 1e-6 : -1.0);
     int met = 0, cells = 0;
-    const int dec_off = getenv("SP_TARGETS") && !strcmp(getenv("SP_TARGETS"), "prefill"); /* prefill cells only */
+    const char *only = getenv("SP_TARGETS"), *se = getenv("SP_TARGETS_SHAPE");
+    const int dec_off = only && !strcmp(only, "prefill"), pre_off = only && !strcmp(only, "decode");
+    const int s_only = se && *se ? atoi(se) : -1; /* one shape (index into shapes) */
     for (int s = 0; s < NSHAPES && !dec_off; s++) {
+        if (s_only >= 0 && s != s_only) continue;
         const int out = shapes[s][0], in = shapes[s][1];
         rot24 r;
         if (!rot24_make(out, in, &r)) return 1;
@@ -398,7 +401,8 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
     iters = 5;
     int pmet = 0, pcells = 0;
     double best = 0; /* cuBLAS's best TFLOP/s: the dense ceiling */
-    for (int s = 0; s < NSHAPES; s++) {
+    for (int s = 0; s < NSHAPES && !pre_off; s++) {
+        if (s_only >= 0 && s != s_only) continue;
         const int out = shapes[s][0], in = shapes[s][1];
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
         gc_make_24(out, in, vals, meta, dense);

@@ -39,6 +39,8 @@ struct sp_cuda_ctx {
     size_t l2_bytes;
     cudaStream_t stream;    /* the library stream (a non-blocking stream) */
     void *cublas;           /* cublasHandle_t */
+    void *cublas_ws;        /* its workspace (cublasSetWorkspace), NULL: the library's default pool */
+    size_t cublas_ws_bytes;
     void *cusparse;         /* cusparseHandle_t */
     float *flush;           /* (flush_n,) read before timed calls to evict L2 */
     size_t flush_n;
