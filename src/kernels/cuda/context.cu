@@ -47,9 +47,10 @@ sp_cuda_ctx *sp_cuda_ctx_get(void) {
     }
     cublasSetStream(cb, g_ctx.stream); /* resets the workspace to the default pool: set it after */
     /* An explicit workspace, as cuBLAS's documentation recommends (32 MiB from Hopper, 4 MiB
-     * before) and PyTorch gives its handles. With the default pool our 6144x4096 1-token call
-     * took ~15.8 us in some processes and ~16.7 in others (H200 runs 128-138) where PyTorch's
-     * took ~15.8 in every one (runs 139-140). SP_CUBLAS_WS_MB: the size in MiB, 0 the default pool. */
+     * before) and PyTorch gives its handles: the stronger dense baseline (H200 run 141: the whole
+     * 8B's dense decode step 2% faster, 4096x14336 at 1 token 0.7 us faster; 6144x4096 at 1 token
+     * 0.3 us slower, and it did not explain why that call takes ~15.8 or ~16.7 us a process, runs
+     * 128-141, PyTorch's ~15.8 in every one). SP_CUBLAS_WS_MB: the size in MiB, 0 the default pool. */
     const char *wse = getenv("SP_CUBLAS_WS_MB");
     const size_t ws = (size_t)(wse && *wse ? atoi(wse) : prop.major >= 9 ? 32 : 4) << 20;
     if (ws && cudaMalloc(&g_ctx.cublas_ws, ws) == cudaSuccess && cublasSetWorkspace(cb, g_ctx.cublas_ws, ws) != CUBLAS_STATUS_SUCCESS) {
