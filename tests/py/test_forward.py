@@ -36,16 +36,21 @@ def rel_err(a, b):
 # such second tokens the C forward reached norm 1.2e-4 and max-abs/max 3.4e-4 (e.g. ids
 # 29274, 44949, ...; chunk 5). So the whole-matrix bounds below leave ~6-8x margin and catch gross
 # bugs (causal mask one key too far, wrong GQA head map: errors 0.4..1.5), while the median over
-# rows of the per-row error stays ~1e-6 even then (max 1.9e-6 over 33 draws x 3 chunks) and keeps
-# the test sharp: a 1% RoPE theta error, a 1e-3 sigmoid error, bf16 K/V or eps x10 put it at
-# 1e-4..5e-3.
-MEDIAN_ROW_TOL, NORM_TOL, MAX_TOL = 1e-5, 1e-3, 2e-3
+# rows of the per-row error is ~6e-7 in most draws (max 1.9e-6 over 33 draws x 3 chunks, 1.6e-6 over
+# 25 more) and keeps the test sharp: a 1% RoPE theta error, a 1e-3 sigmoid error, bf16 K/V or eps
+# x10 put it at 1e-4..5e-3. When the sink is the second token every later row attends to it and the
+# median rises too: HARD_IDS (a CI draw, 2026-12-04) gave median 1.2e-5, norm 4.0e-5, max 1.6e-4,
+# and plain float32 NumPy on the same ids 1.1e-5 / 3.9e-5 / 1.6e-4; so the median bound is 5e-5,
+# 4x over that and 2x under the smallest error the mutations gave.
+MEDIAN_ROW_TOL, NORM_TOL, MAX_TOL = 5e-5, 1e-3, 2e-3
+HARD_IDS = [39952, 30351, 10651, 47201, 36195, 21502, 39131, 43949, 17505, 31723, 41993, 19912, 19546, 23032, 39861, 29743]
 
 
+@pytest.mark.parametrize("hard", [False, True])  # fresh random ids; the sink case above
 @pytest.mark.parametrize("chunk", [16, 5, 1])  # batched prefill, mixed, pure decode through the KV cache
-def test_logits_match_numpy(ref, model_dir, tmp_path, chunk):
+def test_logits_match_numpy(ref, model_dir, tmp_path, chunk, hard):
     rng = np.random.default_rng()
-    ids = [int(i) for i in rng.integers(0, ref.out.shape[0], size=16)]
+    ids = HARD_IDS if hard else [int(i) for i in rng.integers(0, ref.out.shape[0], size=16)]
     want = ref.logits(ids)
     got = c_logits(model_dir, ids, chunk, tmp_path)
     err = rel_err(got, want)
