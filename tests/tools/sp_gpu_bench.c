@@ -356,6 +356,7 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
     const char *only = getenv("SP_TARGETS"), *se = getenv("SP_TARGETS_SHAPE");
     const int dec_off = only && !strcmp(only, "prefill"), pre_off = only && !strcmp(only, "decode");
     const int s_only = se && *se ? atoi(se) : -1; /* one shape (index into shapes) */
+    if (s_only >= NSHAPES || (se && *se && s_only < 0)) { printf("SP_TARGETS_SHAPE=%s: a shape index 0-%d\n", se, NSHAPES - 1); return 1; }
     for (int s = 0; s < NSHAPES && !dec_off; s++) {
         if (s_only >= 0 && s != s_only) continue;
         const int out = shapes[s][0], in = shapes[s][1];
@@ -393,15 +394,16 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
         }
         rot24_free(&r);
     }
-    printf("\nDecode: %d of %d cells met as graphs.\n\n"
-           "Prefill: L2 flushed before each call, the three interleaved, 6 rounds, medians; the faster sparse kernel counts.\n\n"
+    if (!dec_off) printf("\nDecode: %d of %d cells met as graphs.\n", met, cells);
+    if (pre_off) return 0;
+    printf("\nPrefill: L2 flushed before each call, the three interleaved, 6 rounds, medians; the faster sparse kernel counts.\n\n"
            "| target | out x in | goal | cuBLAS us | cuSPARSELt us | own wgmma.sp us | ratio | TFLOP/s cuBLAS / sparse | status | "
-           "rel err (the faster) |\n|---|---|---|---|---|---|---|---|---|---|\n", met, cells);
+           "rel err (the faster) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     const int save = iters;
     iters = 5;
     int pmet = 0, pcells = 0;
     double best = 0; /* cuBLAS's best TFLOP/s: the dense ceiling */
-    for (int s = 0; s < NSHAPES && !pre_off; s++) {
+    for (int s = 0; s < NSHAPES; s++) {
         if (s_only >= 0 && s != s_only) continue;
         const int out = shapes[s][0], in = shapes[s][1];
         uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2), *dense = malloc((size_t)out * in * 2);
