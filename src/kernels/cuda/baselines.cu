@@ -32,13 +32,6 @@ int sp_dense_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda
 
 static inline int nz(uint16_t v) { return (v & 0x7fff) != 0; } /* -0 counts as zero */
 
-/* cudaMalloc of bytes (16 when 0) and a copy of host into it. */
-static int to_dev(void **d, const void *h, size_t bytes) {
-    if (cudaMalloc(d, bytes ? bytes : 16) != cudaSuccess) return -1;
-    if (bytes && sp_h2d(*d, h, bytes) != cudaSuccess) return -1;
-    return 0;
-}
-
 /* CSR (ri = row offsets, out + 1) or COO (ri = row of each nonzero) of the nonzeros, row by
  * row in ascending column order, so the COO comes out row-sorted. */
 static int csr_coo_upload(sp_cuda_weight *w, const uint16_t *dense, int coo) {
@@ -67,8 +60,8 @@ static int csr_coo_upload(sp_cuda_weight *w, const uint16_t *dense, int coo) {
     }
     if (!coo) ri[M] = (int)k;
     int rc = 0;
-    if (to_dev((void **)(coo ? &w->coorow : &w->rowptr), ri, nr * sizeof(int)) ||
-        to_dev((void **)&w->colind, ci, nnz * sizeof(int)) || to_dev((void **)&w->spval, vv, nnz * 2))
+    if (sp_dev_copy(coo ? &w->coorow : &w->rowptr, ri, nr * sizeof(int)) ||
+        sp_dev_copy(&w->colind, ci, nnz * sizeof(int)) || sp_dev_copy(&w->spval, vv, nnz * 2))
         rc = sp_error(SP_ERR_NOMEM, "%s upload: device allocation/copy failed", name);
     w->nnz = nnz;
     w->bytes = nr * 4 + nnz * 6; /* row offsets or row indices, column indices, values */
@@ -166,8 +159,8 @@ int sp_bsr_upload(sp_cuda_weight *w, const uint16_t *dense, int bs) {
         }
     }
     int rc = 0;
-    if (to_dev((void **)&w->rowptr, rp, (size_t)(mb + 1) * sizeof(int)) ||
-        to_dev((void **)&w->colind, ci, (size_t)nb * sizeof(int)) || to_dev((void **)&w->spval, vv, nv * 2))
+    if (sp_dev_copy(&w->rowptr, rp, (size_t)(mb + 1) * sizeof(int)) ||
+        sp_dev_copy(&w->colind, ci, (size_t)nb * sizeof(int)) || sp_dev_copy(&w->spval, vv, nv * 2))
         rc = sp_error(SP_ERR_NOMEM, "bsr-cusparse upload: device allocation/copy failed");
     w->bsr_bs = bs;
     w->nnz = nb;

@@ -53,12 +53,8 @@ int spbm_upload(sp_cuda_weight *w, const uint16_t *dense) {
     }
     hoff[ntiles] = (uint32_t)(nv / 8);
     int rc = 0;
-    size_t vbytes = nv * 2 > 16 ? nv * 2 : 16;
-    if (cudaMalloc(&w->bm, ntiles * 32 * 4) != cudaSuccess || cudaMalloc(&w->boff, (ntiles + 1) * 4) != cudaSuccess ||
-        cudaMalloc(&w->bvals, vbytes) != cudaSuccess ||
-        sp_h2d(w->bm, hbm, ntiles * 32 * 4) != cudaSuccess ||
-        sp_h2d(w->boff, hoff, (ntiles + 1) * 4) != cudaSuccess ||
-        (nv && sp_h2d(w->bvals, hv, nv * 2) != cudaSuccess))
+    if (sp_dev_copy(&w->bm, hbm, ntiles * 32 * 4) || sp_dev_copy(&w->boff, hoff, (ntiles + 1) * 4) ||
+        sp_dev_copy(&w->bvals, hv, nv * 2))
         rc = sp_error(SP_ERR_NOMEM, "spbm_upload: device allocation/copy failed");
     w->bytes = ntiles * 32 * 4 + (ntiles + 1) * 4 + nv * 2;
     free(hbm);

@@ -82,11 +82,8 @@ int spbr_upload(sp_cuda_weight *w, const uint16_t *dense) {
     ho[T] = (uint32_t)nv;
     w->br_max_tile = maxt;
     int rc = 0;
-    if (cudaMalloc(&w->bm, T * BR_WORDS * 32 * 4) != cudaSuccess || cudaMalloc(&w->boff, (T + 1) * 4) != cudaSuccess ||
-        cudaMalloc(&w->bvals, std::max<size_t>(nv * 4, 16)) != cudaSuccess ||
-        sp_h2d(w->bm, hm, T * BR_WORDS * 32 * 4) != cudaSuccess ||
-        sp_h2d(w->boff, ho, (T + 1) * 4) != cudaSuccess ||
-        (nv && sp_h2d(w->bvals, hv, nv * 4) != cudaSuccess))
+    if (sp_dev_copy(&w->bm, hm, T * BR_WORDS * 32 * 4) || sp_dev_copy(&w->boff, ho, (T + 1) * 4) ||
+        sp_dev_copy(&w->bvals, hv, nv * 4))
         rc = sp_error(SP_ERR_NOMEM, "spbr_upload: device allocation/copy failed");
     w->bytes = T * BR_WORDS * 32 * 4 + (T + 1) * 4 + nv * 4;
     free(hm);

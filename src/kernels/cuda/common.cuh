@@ -63,6 +63,15 @@ sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
  * not wait for (run 130: a fused weight copied a part's rows before they had arrived). */
 cudaError_t sp_h2d(void *d, const void *h, size_t bytes);
 cudaError_t sp_dset(void *d, int v, size_t bytes);
+/* A new device buffer of bytes (16 when 0) holding a copy of h (sp_h2d); *d set before the copy,
+ * so a failure leaves it for the caller's free. The upload path of every device form. */
+cudaError_t sp_dev_copy_raw(void **d, const void *h, size_t bytes);
+template <typename T> static inline cudaError_t sp_dev_copy(T **d, const void *h, size_t bytes) {
+    void *p = NULL;
+    const cudaError_t e = sp_dev_copy_raw(&p, h, bytes);
+    *d = (T *)p;
+    return e;
+}
 
 /* ------------------------------------------------------------------ weight */
 

@@ -318,6 +318,13 @@ cudaError_t sp_h2d(void *d, const void *h, size_t b) {
     return e != cudaSuccess ? e : cudaStreamSynchronize(c->stream);
 }
 
+cudaError_t sp_dev_copy_raw(void **d, const void *h, size_t b) {
+    *d = NULL;
+    const cudaError_t e = cudaMalloc(d, b ? b : 16);
+    if (e != cudaSuccess) { *d = NULL; return e; }
+    return b ? sp_h2d(*d, h, b) : cudaSuccess;
+}
+
 cudaError_t sp_dset(void *d, int v, size_t b) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!c) return cudaErrorNoDevice;

@@ -40,10 +40,7 @@ int spc16_upload(sp_cuda_weight *w, const uint16_t *dense) {
         }
     }
     int rc = 0;
-    if (cudaMalloc(&w->c16, std::max<size_t>(total, 1) * 16) != cudaSuccess ||
-        cudaMalloc(&w->c16_rp, ((size_t)M + 1) * 4) != cudaSuccess ||
-        sp_h2d(w->c16, hv, std::max<size_t>(total, 1) * 16) != cudaSuccess ||
-        sp_h2d(w->c16_rp, rp, ((size_t)M + 1) * 4) != cudaSuccess)
+    if (sp_dev_copy(&w->c16, hv, std::max<size_t>(total, 1) * 16) || sp_dev_copy(&w->c16_rp, rp, ((size_t)M + 1) * 4))
         rc = sp_error(SP_ERR_NOMEM, "csr16: device allocation/copy failed");
     w->bytes = total * 16 + ((size_t)M + 1) * 4;
     free(rp);

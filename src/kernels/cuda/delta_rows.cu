@@ -215,11 +215,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         t += P;
     }
     int rc = 0;
-    if (cudaMalloc(&w->bvals, std::max<size_t>(total, 1) * BLK * 16) != cudaSuccess ||
-        cudaMalloc(&w->boff, T * 8) != cudaSuccess || cudaMalloc(&w->bm, T * 32 * 4) != cudaSuccess ||
-        sp_h2d(w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16) != cudaSuccess ||
-        sp_h2d(w->boff, task, T * 8) != cudaSuccess ||
-        sp_h2d(w->bm, base, T * 32 * 4) != cudaSuccess)
+    if (sp_dev_copy(&w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16) || sp_dev_copy(&w->boff, task, T * 8) ||
+        sp_dev_copy(&w->bm, base, T * 32 * 4))
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
     free(emax);
     free(len);

@@ -416,7 +416,7 @@ static int fuse_build(sp_cuda_model *g, int b, int fi) {
     if (!f->k[SP_CUDA_KERNEL_DENSE]) { /* first build (no part folded yet): the weight, zeroed, then the parts below */
         bf16 *z = NULL;
         SP_CU(cudaMalloc(&z, (size_t)f->out * f->in * 2));
-        if (cudaMemsetAsync(z, 0, (size_t)f->out * f->in * 2, c->stream) == cudaSuccess)
+        if (sp_dset(z, 0, (size_t)f->out * f->in * 2) == cudaSuccess)
             f->k[SP_CUDA_KERNEL_DENSE] = sp_cuda_upload_device(SP_CUDA_KERNEL_DENSE, f->out, f->in, z);
         cudaStreamSynchronize(c->stream);
         cudaFree(z);

@@ -60,9 +60,7 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta) {
                 }
             }
     int rc = 0;
-    if (cudaMalloc(&w->v24, nv * 16) != cudaSuccess || cudaMalloc(&w->m24, nm * 16) != cudaSuccess ||
-        sp_h2d(w->v24, hv, nv * 16) != cudaSuccess ||
-        sp_h2d(w->m24, hm, nm * 16) != cudaSuccess)
+    if (sp_dev_copy(&w->v24, hv, nv * 16) || sp_dev_copy(&w->m24, hm, nm * 16))
         rc = sp_error(SP_ERR_NOMEM, "sp24_upload: device allocation/copy of %zu bytes failed", (nv + nm) * 16);
     w->bytes = (nv + nm) * 16;
     free(hv);
