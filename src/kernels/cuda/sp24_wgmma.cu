@@ -267,6 +267,7 @@ __device__ __forceinline__ void wg_store_unit(const float *acc, const CUtensorMa
                 asm volatile("cp.async.bulk.commit_group;" ::: "memory");
             }
         } else {
+            if (reduce) __trap(); /* K parts add through the TMA only: wg_launch refuses them here */
             asm volatile("bar.sync %0, 128;" ::"r"(2 + c) : "memory");
             for (int i = threadIdx.x & 127; i < 32 * 64; i += 128) {
                 const int j = i >> 6, r = i & 63, tok = tok0 + 32 * p + j, row = row0 + r;
