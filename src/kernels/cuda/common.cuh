@@ -143,6 +143,7 @@ sp_split sp24_wgdec_split(const sp_cuda_weight *w, int n, sp_cuda_ctx *c);
 int sp24_wgmma_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c,
                    int variant); /* sm_90a wgmma.sp (tiles 4..11: variant 0..7) */
 int sp24_wgmma_usable(const void *x, const sp_cuda_ctx *c); /* 1: it can run here (x NULL: aligned) */
+int sp24_wgmma_kparts_ok(const sp_cuda_weight *w, const void *y, int kparts); /* tiles 16-17 (y NULL: aligned) */
 int spbm_upload(sp_cuda_weight *w, const uint16_t *dense);
 int spbm_run(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c);
 int spbr_upload(sp_cuda_weight *w, const uint16_t *dense);

@@ -231,7 +231,7 @@ extern "C" sp_cuda_weight *sp_cuda_upload_dense_t(sp_cuda_kernel k, int out, int
     int rc = 0;
     if (k == SP_CUDA_KERNEL_DENSE) {
         size_t b = (size_t)out * in * 2;
-        if (cudaMalloc(&w->w, b) != cudaSuccess || sp_h2d(w->w, wh, b) != cudaSuccess)
+        if (sp_dev_copy(&w->w, wh, b) != cudaSuccess)
             rc = sp_error(SP_ERR_NOMEM, "sp_cuda_upload_dense: device allocation/copy of %zu bytes failed", b);
         w->bytes = b;
     } else {
@@ -319,7 +319,6 @@ cudaError_t sp_h2d(void *d, const void *h, size_t b) {
 }
 
 cudaError_t sp_dev_copy_raw(void **d, const void *h, size_t b) {
-    *d = NULL;
     const cudaError_t e = cudaMalloc(d, b ? b : 16);
     if (e != cudaSuccess) { *d = NULL; return e; }
     return b ? sp_h2d(*d, h, b) : cudaSuccess;

@@ -156,10 +156,9 @@ struct sp_lt_state {
 int sp_lt_upload(sp_cuda_weight *w, const uint16_t *dense, sp_cuda_ctx *c) {
     size_t db = (size_t)w->out * w->in * 2;
     void *d = NULL;
-    SP_CU(cudaMalloc(&d, db));
-    if (sp_h2d(d, dense, db) != cudaSuccess) {
+    if (sp_dev_copy(&d, dense, db) != cudaSuccess) {
         cudaFree(d);
-        return sp_error(SP_ERR_NOMEM, "cuSPARSELt: copy of %zu bytes failed", db);
+        return sp_error(SP_ERR_NOMEM, "cuSPARSELt: device allocation/copy of %zu bytes failed", db);
     }
     int rc = sp_lt_upload_dev(w, d, c);
     cudaFree(d);

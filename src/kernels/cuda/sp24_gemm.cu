@@ -226,7 +226,7 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int 
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
         static const double fixed[4] = {3.5, 5.5, 8, 9}, slope[4] = {27.5, 19.6, 15.7, 11};
         const long sm = c->sm_count, units[4] = {blocks(128, 256), blocks(128, 128), 2 * blocks(128, 256), 2 * blocks(128, 128)};
-        const int nt = n <= 2048 && w->out % 8 == 0 && !((uintptr_t)y & 15) ? 4 : 2;
+        const int nt = n <= 2048 && sp24_wgmma_kparts_ok(w, y, 2) ? 4 : 2;
         int best = 0;
         double tb = 1e30;
         for (int t = 0; t < nt; t++) {

@@ -710,6 +710,15 @@ static CUresult wg_map(PFN_cuTensorMapEncodeTiled_v12000 enc, CUtensorMap *m, co
                box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, l2, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
+/* y as a TMA tensor (WS 4's stores, the K parts' reduce-add): rows of 16-byte units and y
+ * 16-byte aligned (NULL: not known yet, taken as aligned) */
+static bool wg_y_tma(const sp_cuda_weight *w, const void *y) { return (w->out & 7) == 0 && !((uintptr_t)y & 15); }
+
+/* 1 where K can be cut into kparts parts (tiles 16, 17): y a TMA tensor, a stage (64 columns) a part */
+int sp24_wgmma_kparts_ok(const sp_cuda_weight *w, const void *y, int kparts) {
+    return wg_y_tma(w, y) && (w->kp / 256) * 4 >= kparts;
+}
+
 template <int BN, int S, int PD, int CL, int WS = 0, int WD = 8, int NC = 2, typename T = __nv_bfloat16, int FL = 1>
 static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp_cuda_ctx *c, int kparts = 1) {
     auto kern = sp24_wgmma_kernel<BN, S, PD, CL, WS, WD, NC, T, FL>;
@@ -745,7 +754,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
             return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for x (%d, %d), 64-token boxes",
                             (int)r, n, w->in);
     }
-    if (WS == 4 && (w->out & 7) == 0 && !((uintptr_t)y & 15)) {
+    if (WS == 4 && wg_y_tma(w, y)) {
         r = wg_map<T>(enc, &ymap, y, w->out, n, 64, 32, CU_TENSOR_MAP_L2_PROMOTION_NONE);
         if (r != CUDA_SUCCESS)
             return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: cuTensorMapEncodeTiled failed (%d) for y (%d, %d)", (int)r, n,
@@ -773,7 +782,7 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CL, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
-    if (kparts > 1 && (WS != 4 || (w->out & 7) || ((uintptr_t)y & 15) || KM * 4 < kparts))
+    if (kparts > 1 && (WS != 4 || !sp24_wgmma_kparts_ok(w, y, kparts)))
         return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: K parts need the persistent tiles, out %% 8 == 0, y 16-byte aligned "
                         "and a stage a part (out %d, in %d)", w->out, w->in);
     if (kparts > 1) SP_CU(cudaMemsetAsync(y, 0, (size_t)n * w->out * sizeof(T), c->stream)); /* the parts add into it */
