@@ -49,6 +49,10 @@ typedef struct {
     int passes;                /* 1: dense, then sparse; 2 (or 0): sparse, dense, dense, sparse, each
                                 * mode's time the mean of its two passes' medians, so that a drift
                                 * over the run (clocks as the device heats) falls on both alike */
+    int lean;                  /* the sparse binding lean (sp_cuda_model_bind 2): one copy of each 2:4 weight */
+    int trim;                  /* after the last sparse pass: 1 free the forms no pick uses (sp_cuda_model_trim),
+                                * 2 the same sparse forms only (dense picks moved to their fastest sparse form);
+                                * then measure what the card holds and run the check prefill again */
 } sp_bench_gpu_opts;
 
 typedef struct {
@@ -64,6 +68,13 @@ typedef struct {
      * binding keeps the dense weights (the fallback) beside every sparse form it times and the
      * copies its kernels make at first use (0: not measured) */
     size_t mem_in_use[2];
+    /* with o->trim: in use at the end of the run before the trim and after it, the forms freed, the
+     * picks moved off dense, and the check prefill's logits after the trim against the first sparse
+     * pass's (-1: not run; the check's token count is not timed, so its kernels may differ) */
+    size_t mem_before_trim, mem_trimmed;
+    int trim_forms, trim_moved;
+    double ttft_trimmed_ms[SP_BENCH_GPU_MAXP], tpot_trimmed_ms[2]; /* the sparse binding timed again after the trim */
+    double err_after_trim;
     /* rel err of last-token logits, [dense, sparse]; -1 = not run. Against the CPU forward on the
      * same bf16-rounded weights (arithmetic only), and prefill against the f32 weights too. */
     double err_prefill[2], err_decode[2], err_batch[2], err_prefill_f32w[2];

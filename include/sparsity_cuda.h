@@ -231,7 +231,9 @@ int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
  * choice is reported for each part); SP_GPU_QKV=separate / SP_GPU_GATEUP=separate in the
  * environment at sp_cuda_model_new keep them apart. The first bind frees the parts' own device
  * copies (their rows live only in the stack); a part set again later is copied into its rows
- * at the next bind. */
+ * at the next bind. sparse = 2: lean, one device copy of each 2:4 weight (no cuSPARSELt form, and
+ * the 2:4 prefill GEMM on its tiles that read that copy, not the faster ones fed by a second,
+ * stage-order copy); with sp_cuda_model_trim the model then holds less than its dense binding. */
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
  * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.
@@ -251,6 +253,19 @@ int sp_cuda_model_fork(sp_cuda_model *g, int len);
 /* Kernel and reason of linear j of block layer for n tokens under the current binding
  * ("not measured" until a forward ran that n). */
 int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why);
+/* Frees every device form of the sparse binding that no pick made so far uses: the dense copy
+ * of a linear that runs sparse at every token count met, the forms that lost, and the 2:4
+ * prefill GEMM's stage-order copy where no pick reads it. For serving once the token counts it
+ * will see have each run (a warm-up): a later, new count picks among the kept forms, and fails
+ * with a message where none serves it. The model cannot be bound again (its dense weights are
+ * gone). sparse_only: first moves each pick of dense to the fastest sparse form timed for it
+ * (on layers where every count met timed one), so their dense copies go too; the reasons say so. */
+typedef struct {
+    size_t freed; /* device memory in use before minus after (whole card) */
+    int forms;    /* device forms freed */
+    int moved;    /* picks moved off dense (sparse_only) */
+} sp_cuda_trim_stats;
+int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_trim_stats *st);
 /* Device bytes of the block linears' weights as bound (for n tokens). */
 size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n);
 
@@ -268,7 +283,7 @@ typedef struct {
 } sp_cuda_table_entry;
 
 /* The keys picked so far under a sparse binding with their timings (measured now, or taken
- * from a table); one entry per key. Writes at most max into e and returns how many keys there
+ * from a table); one entry per key; not the picks a trim moved or made among the forms it left. Writes at most max into e and returns how many keys there
  * are (e may be NULL with max 0 to count); 0 under the dense binding; negative on error. */
 int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max);
 /* Preloads picks (copied; n = 0 clears): a key met later that matches an entry's (out, in,

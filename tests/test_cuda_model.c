@@ -5,7 +5,8 @@
  * 2:4 layout against the host-built one. Also the measured kernel table: what the sparse
  * binding measured comes back from table_get, survives a file round trip, and a table that
  * forces a kernel is obeyed and quoted in the reason. Also the two timing passes (the second
- * sparse pass on the first one's picks) and the NVML clock/power sampler. Exits 77 (ctest SKIP)
+ * sparse pass on the first one's picks), the trim to the picked forms, and the NVML clock/power
+ * sampler. Exits 77 (ctest SKIP)
  * without a GPU. */
 #include <stdio.h>
 #include <time.h>
@@ -189,6 +190,63 @@ static void fold_check(const char *what, sp_cuda_model *g, const sp_model *m) {
     free(l0); free(l1); free(l2); free(zq);
 }
 
+static double relerr_f(int n, const float *a, const float *b) {
+    double num = 0, den = 0;
+    for (int i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
+    return den > 0 ? sqrt(num / den) : -1;
+}
+
+/* sp_cuda_model_trim: the forms no pick uses are freed, the picks keep their kernels and give
+ * the logits they gave, a token count not met before runs on what is left (against the dense
+ * binding), and a bind afterwards is refused with a message. Leaves g trimmed. */
+static void trim_check(const char *what, sp_cuda_model *g, const sp_model *m) {
+    const int V = m->cfg.vocab_size;
+    const int32_t toks[8] = {3, 1, 4, 1, 5, 9, 2, 6};
+    float *ld = malloc((size_t)V * 4), *l5 = malloc((size_t)V * 4), *l1 = malloc((size_t)V * 4), *a5 = malloc((size_t)V * 4),
+          *a1 = malloc((size_t)V * 4), *l7 = malloc((size_t)V * 4);
+    const char *kb[SP_N_LINEAR][2], *why;
+    int rc = sp_cuda_model_bind(g, 0), same = 1;
+    sp_cuda_trim_stats st = {0};
+    if (!rc) rc = sp_cuda_model_forward(g, toks, 1, 7, 0, ld); /* dense, 7 tokens: the new count's reference */
+    if (!rc) rc = sp_cuda_model_bind(g, 1);
+    if (!rc) rc = sp_cuda_model_forward(g, toks, 1, 5, 0, l5);
+    if (!rc) rc = sp_cuda_model_forward(g, toks + 5, 1, 1, 5, l1);
+    for (int j = 0; j < SP_N_LINEAR && !rc; j++)
+        for (int t = 0; t < 2; t++) sp_cuda_model_choice(g, 0, j, t ? 1 : 5, &kb[j][t], &why);
+    if (!rc) rc = sp_cuda_model_trim(g, 0, &st);
+    CHECK(rc == 0 && st.forms > 0 && st.moved == 0, "%s: trim: %s (%d forms freed, %d picks moved)", what, rc ? sp_last_error() : "",
+          st.forms, st.moved);
+    if (!rc) rc = sp_cuda_model_forward(g, toks, 1, 5, 0, a5);
+    if (!rc) rc = sp_cuda_model_forward(g, toks + 5, 1, 1, 5, a1); /* now from the decode graph */
+    CHECK(rc == 0, "%s: forward after the trim: %s", what, sp_last_error());
+    for (int j = 0; j < SP_N_LINEAR && !rc; j++)
+        for (int t = 0; t < 2; t++) {
+            const char *k;
+            sp_cuda_model_choice(g, 0, j, t ? 1 : 5, &k, &why);
+            same = same && !strcmp(k, kb[j][t]);
+        }
+    CHECK(same, "%s: a pick changed kernel after the trim", what);
+    if (!rc) {
+        const double e5 = relerr_f(V, a5, l5), e1 = relerr_f(V, a1, l1);
+        CHECK(e5 >= 0 && e5 < 1e-3 && e1 >= 0 && e1 < 1e-3, "%s: logits after the trim vs before: prefill %.3g, decode %.3g", what, e5, e1);
+        rc = sp_cuda_model_forward(g, toks, 1, 7, 0, l7);
+        const double e7 = rc ? -1 : relerr_f(V, l7, ld);
+        CHECK(rc == 0 && e7 >= 0 && e7 < TOL, "%s: 7 tokens after the trim: %s, rel err vs dense %.3g", what, rc ? sp_last_error() : "", e7);
+        /* the 7-token pick was made among the forms the trim left: not a measured table entry */
+        sp_cuda_table_entry te[64];
+        const int nt = sp_cuda_model_table_get(g, te, 64);
+        int has7 = 0, has5 = 0;
+        for (int i = 0; i < nt && i < 64; i++) has7 |= te[i].n == 7, has5 |= te[i].n == 5;
+        CHECK(nt > 0 && has5 && !has7, "%s: table after the trim: %d keys, 5 tokens %s, 7 tokens %s", what, nt, has5 ? "in" : "missing",
+              has7 ? "in (made after the trim)" : "out");
+        printf("    trim: %d forms freed (%.1f MB), after vs before %.1e / %.1e, a new token count vs dense %.1e\n", st.forms,
+               st.freed / 1e6, e5, e1, e7);
+    }
+    rc = sp_cuda_model_bind(g, 0);
+    CHECK(rc != 0 && strstr(sp_last_error(), "trimmed"), "%s: bind after the trim: %d (%s)", what, rc, sp_last_error());
+    free(ld); free(l5); free(l1); free(a5); free(a1); free(l7);
+}
+
 static void run_model(const char *what, int pattern24, double sp, int heads, int kv_heads, int head_dim) {
     sp_model *m = tiny_model(pattern24, sp, heads, kv_heads, head_dim);
     CHECK(m != NULL, "model layout: %s", sp_last_error());
@@ -227,8 +285,49 @@ static void run_model(const char *what, int pattern24, double sp, int heads, int
         }
         table_checks(what, r.model);
         fold_check(what, r.model, m);
+        trim_check(what, r.model, m);
         static int power_done;
         if (!power_done++) power_sampler(&r);
+        sp_cuda_model_free(r.model);
+    }
+    sp_model_free(m);
+}
+
+/* the bench's trim (bench --gpu's default): forms freed, memory measured, the check prefill
+ * again, the binding timed again. Lean (with the sparse-only trim): no cuSPARSELt form, a
+ * 300-token prefill (the wgmma.sp GEMM's range on sm_90) on a tile that reads the one 2:4 copy,
+ * checked against the CPU forward, and no dense pick left. */
+static void bench_trim(int pattern24, double sp, int lean) {
+    sp_model *m = tiny_model(pattern24, sp, 4, 2, 64);
+    CHECK(m != NULL, "model layout: %s", sp_last_error());
+    if (!m) return;
+    sp_bench_gpu_opts o = {.prompts = {24}, .n_prompts = 1, .batches = {1, 3}, .n_batches = 2, .ctx_tokens = 20,
+                           .gen_tokens = 3, .reps = 1, .passes = 1, .check = 1, .check_tokens = lean ? 300 : 0, .trim = 1 + lean,
+                           .lean = lean};
+    sp_bench_gpu_result r;
+    int rc = sp_bench_gpu(m, &o, &r, NULL);
+    CHECK(rc == 0, "bench with trim: %s", sp_last_error());
+    if (!rc) {
+        CHECK(r.trim_forms > 0 && r.mem_trimmed > 0 && r.mem_trimmed <= r.mem_before_trim && r.err_after_trim >= 0 &&
+                  r.err_after_trim < TOL && r.ttft_trimmed_ms[0] > 0 && r.tpot_trimmed_ms[1] > 0,
+              "bench with trim (%s): %d forms, %zu -> %zu bytes, prefill after vs before %.3g, timed again %.3g / %.3g ms",
+              pattern24 ? "2:4" : "unstructured", r.trim_forms, r.mem_before_trim, r.mem_trimmed, r.err_after_trim,
+              r.ttft_trimmed_ms[0], r.tpot_trimmed_ms[1]);
+        printf("  bench trim (%s%s): %d forms freed, %.1f -> %.1f MB, prefill after vs before %.1e, sparse vs CPU %.1e\n",
+               pattern24 ? "2:4" : "60%", lean ? ", lean" : "", r.trim_forms, r.mem_before_trim / 1e6, r.mem_trimmed / 1e6,
+               r.err_after_trim, r.err_prefill[1]);
+        CHECK(r.err_prefill[1] >= 0 && r.err_prefill[1] < TOL, "bench with trim: sparse prefill off the CPU forward: %.3g",
+              r.err_prefill[1]);
+        static const int ns[4] = {300, 24, 1, 3};
+        for (int j = 0; lean && j < SP_N_LINEAR; j++)
+            for (int t = 0; t < 4; t++) {
+                const char *k, *why;
+                sp_cuda_model_choice(r.model, 0, j, ns[t], &k, &why);
+                CHECK(strcmp(k, "24-cusparselt") && !strstr(why, "cusparselt") && !strstr(why, "bulk-copied") &&
+                          strcmp(k, "dense-cublas") && strcmp(k, "?"),
+                      "lean binding trimmed to sparse forms, linear %d at %d tokens: %s: %s", j, ns[t], k, why);
+                if (j == 0 && t == 0) printf("    lean, linear 0 at 300 tokens: %s: %s\n", k, why);
+            }
         sp_cuda_model_free(r.model);
     }
     sp_model_free(m);
@@ -276,6 +375,9 @@ int main(void) {
     printf("seed %u\n", seed);
     device_layout(37, 112);
     device_layout(300, 528);
+    bench_trim(1, 0.5, 0);
+    bench_trim(0, 0.6, 0);
+    bench_trim(1, 0.5, 1);
     run_model("2:4, D 32", 1, 0.5, 4, 2, 32); /* head dims: each fused-attention instance */
     run_model("60%, D 32", 0, 0.6, 4, 2, 32);
     run_model("2:4, D 64", 1, 0.5, 4, 2, 64);

@@ -165,6 +165,11 @@ int sp_cuda_model_choice(const sp_cuda_model *g, int l, int j, int n, const char
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
 }
 size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) { (void)g; (void)n; return 0; }
+int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_trim_stats *st) {
+    (void)g; (void)sparse_only;
+    if (st) *st = (sp_cuda_trim_stats){0};
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
 int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max) {
     (void)g; (void)e; (void)max;
     return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);

@@ -55,6 +55,8 @@ struct sp_cuda_ctx {
                                the device model around a forward's linears; while timing only in
                                sp_cuda_set_timing's mode 2) */
     int time_mode;          /* sp_cuda_set_timing: 0 host launches, 1 a graph a round, 2 + pdl */
+    int lean;               /* the 2:4 GEMM keeps to tiles that read v24 (no stage-order copy): set by
+                               a lean device model around its linears and their timing */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 /* Host -> device copies and device memsets on the context's stream, finished on return. The
@@ -129,6 +131,8 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
+int sp24_gemm_reads_a24(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* 1: its kernel for n reads w->a24 */
+void sp24_a24_drop(sp_cuda_weight *w); /* frees w->a24, a cache: the next call that reads it builds it again */
 /* How a 2:4 decode call sums its K splits: one split, a thread block cluster's shared memory,
  * global memory (ws and a counter), or a cluster that a launch with programmatic dependence (the
  * device model's decode) turns into the global plan; ERR: the plan failed; NA: not this kernel */

@@ -44,6 +44,7 @@ struct sp_pick {
     int out, in, structured, decile, n;
     unsigned avail;        /* forms present (bit per kernel): a layer missing one gets its own pick */
     sp_cuda_kernel kernel;
+    int off_table;         /* not a choice among all forms (made after a trim, or moved by one): not in table_get */
     double us[SP_CUDA_KERNEL_COUNT]; /* timings behind the pick (< 0: not timed), for table_get */
     char why[384];
 };
@@ -51,6 +52,8 @@ struct sp_pick {
 struct sp_cuda_model {
     sp_cuda_model_cfg c;
     int max_ctx, max_rows, max_batch, rows_cap, qd, kvd, sparse;
+    int trimmed;           /* sp_cuda_model_trim ran: only the picked forms are left, no bind again */
+    int lean;              /* bind(2): one copy of each 2:4 weight (no cuSPARSELt form, no stage-order copy) */
     int flash;             /* prefill attention: fused kernel (1) or cuBLAS + softmax (0) */
     int dec_attn;          /* decode attention: 0 by batch size, 1 a q head a block, 2 a kv head a block */
     bf16 *embed;
@@ -125,7 +128,7 @@ static void lin_shape(const sp_cuda_model *g, int j, int *out, int *in) {
 static sp_lin *lin_run(const sp_cuda_model *g, int layer, int j) {
     const int f = fuse_of(j);
     sp_lin *l = f >= 0 && g->fuse[f] ? &g->fused[layer * SP_NFUSE + f] : NULL;
-    return l && l->k[SP_CUDA_KERNEL_DENSE] ? l : &g->lin[layer * SP_NLIN + j];
+    return l && (l->k[SP_CUDA_KERNEL_DENSE] || g->trimmed) ? l : &g->lin[layer * SP_NLIN + j]; /* trimmed: dense may be gone */
 }
 
 static void graphs_reset(sp_cuda_model *g) {
@@ -278,6 +281,11 @@ extern "C" sp_cuda_model *sp_cuda_model_new(const sp_cuda_model_cfg *cfg, int ma
 
 /* ------------------------------------------------------------------ weights */
 
+static int trimmed_error(const char *fn) {
+    return sp_error(SP_ERR_ARG, "%s: the model was trimmed to its picked kernels (sp_cuda_model_trim), which freed the weights "
+                    "a bind is built from; load the weights into a new model", fn);
+}
+
 static bf16 *to_bf16(const float *w, size_t n) {
     uint16_t *h = (uint16_t *)malloc(n * 2);
     if (!h) return NULL;
@@ -320,6 +328,7 @@ extern "C" int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, cons
     if (layer == -1 && j == 0) { l = &g->head; out = g->c.vocab; in = g->c.dim; }
     else if (layer >= 0 && layer < g->c.n_layers && j >= 0 && j < SP_NLIN) { l = &g->lin[layer * SP_NLIN + j]; lin_shape(g, j, &out, &in); }
     else return sp_error(SP_ERR_ARG, "sp_cuda_model_set_linear: bad layer %d / linear %d", layer, j);
+    if (g->trimmed) return trimmed_error("sp_cuda_model_set_linear");
     bf16 *h = to_bf16(w, (size_t)out * in);
     if (!h) return sp_error(SP_ERR_NOMEM, "out of memory");
     lin_free(l);
@@ -332,6 +341,7 @@ extern "C" int sp_cuda_model_set_linear(sp_cuda_model *g, int layer, int j, cons
 }
 
 extern "C" int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24) {
+    if (g->trimmed) return trimmed_error("sp_cuda_model_randomize");
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     const sp_cuda_model_cfg *cf = &g->c;
     size_t maxw = (size_t)cf->vocab * cf->dim;
@@ -376,12 +386,16 @@ static void lin_unbind(sp_lin *l) {
     for (int k = 1; k < SP_CUDA_KERNEL_COUNT; k++) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; l->missing[k][0] = 0; }
 }
 
-/* builds the sparse forms of l that fit its pattern; failures are recorded, not fatal */
-static void lin_bind_sparse(sp_lin *l) {
+/* builds the sparse forms of l that fit its pattern (lean: the own 2:4 form alone); failures
+ * are recorded, not fatal */
+static void lin_bind_sparse(sp_lin *l, int lean) {
     const void *src = l->k[SP_CUDA_KERNEL_DENSE]->w;
     sp_cuda_kernel want[5];
     int nw = 0;
-    if (l->structured) want[nw++] = SP_CUDA_KERNEL_24, want[nw++] = SP_CUDA_KERNEL_24_LT;
+    if (l->structured) {
+        want[nw++] = SP_CUDA_KERNEL_24;
+        if (!lean) want[nw++] = SP_CUDA_KERNEL_24_LT;
+    }
     else if (l->sparsity >= 0.2) {
         want[nw++] = SP_CUDA_KERNEL_BITMAP, want[nw++] = SP_CUDA_KERNEL_BITMAP_ROWS, want[nw++] = SP_CUDA_KERNEL_CSR;
         if (l->sparsity >= 0.6) want[nw++] = SP_CUDA_KERNEL_CSR16; /* 4 bytes a nonzero: never wins below */
@@ -438,21 +452,25 @@ static int fuse_build(sp_cuda_model *g, int b, int fi) {
         }
         off += n;
     }
-    if (g->sparse) lin_bind_sparse(f);
+    if (g->sparse) lin_bind_sparse(f, g->lean);
     return cudaStreamSynchronize(c->stream) == cudaSuccess ? 0 : sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model_bind: fused linear build failed");
 }
 
 extern "C" int sp_cuda_model_bind(sp_cuda_model *g, int sparse) {
+    if (g->trimmed) return trimmed_error("sp_cuda_model_bind");
+    if (sparse < 0 || sparse > 2) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: binding %d (0 dense, 1 sparse, 2 sparse lean)", sparse);
+    const int lean = sparse == 2;
+    sparse = sparse != 0;
     for (int i = 0; i < g->c.n_layers * SP_NLIN; i++) {
         sp_lin *l = &g->lin[i];
         if (!l->k[SP_CUDA_KERNEL_DENSE] && !l->folded)
             return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: layer %d %s has no weight", i / SP_NLIN, lin_names[i % SP_NLIN]);
         lin_unbind(l);
         const int f = fuse_of(i % SP_NLIN);
-        if (sparse && !(f >= 0 && g->fuse[f])) lin_bind_sparse(l); /* a fused group runs as one */
+        if (sparse && !(f >= 0 && g->fuse[f])) lin_bind_sparse(l, lean); /* a fused group runs as one */
     }
     if (!g->head.k[SP_CUDA_KERNEL_DENSE]) return sp_error(SP_ERR_ARG, "sp_cuda_model_bind: no lm_head weight");
-    g->sparse = sparse;
+    g->sparse = sparse, g->lean = lean;
     g->npicks = 0;
     graphs_reset(g); /* they hold the old weights and picks */
     for (int b = 0; b < g->c.n_layers; b++)
@@ -522,12 +540,13 @@ static size_t why_kernel(sp_pick *p, size_t len, const char *sep, const sp_lin *
                           *path ? " (" : "", path, *path ? ")" : "", us);
 }
 
-static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
+static sp_pick *pick_make(sp_cuda_model *g, sp_lin *l, int n) {
     if (const sp_pick *made = pick_find(g, l, n)) return &g->picks[made - g->picks];
     if (g->npicks == SP_MAX_PICKS) { sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: more than %d layer keys", SP_MAX_PICKS); return NULL; }
     sp_pick *p = &g->picks[g->npicks];
     p->out = l->out, p->in = l->in, p->structured = l->structured, p->decile = decile(l), p->n = n, p->avail = avail(l);
     p->kernel = SP_CUDA_KERNEL_DENSE;
+    p->off_table = g->trimmed;
     for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) p->us[k] = -1;
     if (!g->sparse) { snprintf(p->why, sizeof p->why, "dense binding (the baseline)"); g->npicks++; return p; }
     size_t len = 0;
@@ -556,7 +575,7 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
                         100 * l->sparsity, n);
     double best = 1e30;
     for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) {
-        if (k && (l->k[k] == NULL || !allowed((sp_cuda_kernel)k, n))) {
+        if (l->k[k] == NULL || (k && !allowed((sp_cuda_kernel)k, n))) { /* dense too may be gone after a trim */
             if (k && l->missing[k][0] && len < sizeof p->why)
                 len += snprintf(p->why + len, sizeof p->why - len, " %s unavailable (%.60s);", sp_cuda_kernel_name((sp_cuda_kernel)k), l->missing[k]);
             continue;
@@ -573,8 +592,23 @@ static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
         if (len < sizeof p->why) len += snprintf(p->why + len, sizeof p->why - len, ";");
         if (us < best) best = us, p->kernel = (sp_cuda_kernel)k;
     }
+    if (best == 1e30 && !l->k[p->kernel]) {
+        sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: no form left for a %dx%d linear at n = %d (%s)", l->out, l->in, n,
+                 g->trimmed ? "the model was trimmed to the forms picked before, none of which serves this token count"
+                            : "no form could run");
+        return NULL;
+    }
     why_pick(p, len);
     g->npicks++;
+    return p;
+}
+
+/* the pick for l at n, timed (and its paths named) on the tiles the binding keeps copies for */
+static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    c->lean = g->lean;
+    sp_pick *p = pick_make(g, l, n);
+    c->lean = 0;
     return p;
 }
 
@@ -588,9 +622,9 @@ static int run_linear(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y
         if (!l->k[k]) return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: %s chosen but absent (internal)", sp_cuda_kernel_name(k));
     }
     sp_cuda_ctx *c = sp_cuda_ctx_get();
-    c->pdl = g->pdl;
+    c->pdl = g->pdl, c->lean = g->lean;
     int rc = sp_cuda_linear(l->k[k], x, n, y);
-    c->pdl = 0;
+    c->pdl = 0, c->lean = 0;
     return rc;
 }
 
@@ -851,7 +885,7 @@ extern "C" int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_ent
     int n = 0;
     for (int i = 0; g->sparse && i < g->npicks; i++) {
         const sp_pick *p = &g->picks[i];
-        int dup = !timed(p); /* a key met by layers with different forms: the first one speaks for it */
+        int dup = !timed(p) || p->off_table; /* a key met by layers with different forms: the first one speaks for it */
         for (int j = 0; j < i && !dup; j++) dup = timed(&g->picks[j]) && same_table_key(&g->picks[j], p);
         if (dup) continue;
         if (n < max) {
@@ -893,4 +927,85 @@ extern "C" size_t sp_cuda_model_weight_bytes(const sp_cuda_model *g, int n) {
             b += sp_cuda_weight_bytes(l->k[p ? p->kernel : SP_CUDA_KERNEL_DENSE]);
         }
     return b;
+}
+
+/* ------------------------------------------------------------------ trim */
+
+/* the linears a forward runs: fused groups and the parts outside them (the head is dense) */
+template <typename F> static void each_run_linear(sp_cuda_model *g, F &&f) {
+    for (int i = 0; i < g->c.n_layers * SP_NLIN; i++)
+        if (!g->lin[i].folded && g->lin[i].k[SP_CUDA_KERNEL_DENSE]) f(&g->lin[i]);
+    for (int i = 0; g->fused && i < g->c.n_layers * SP_NFUSE; i++)
+        if (g->fused[i].out) f(&g->fused[i]);
+}
+
+/* Keeps, of every block linear a pick reached, the forms its key's picks chose (and the 2:4
+ * GEMM's stage-order copy only where one of them reads it); frees the rest, the dense copy
+ * included. Picks are keyed by the forms present, so each pick's key is narrowed the same way
+ * and the graphs, which only hold picked forms, stay valid. sparse_only: first moves every
+ * dense pick to its fastest timed sparse form, for keys where each pick timed one. */
+extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_trim_stats *st) {
+    sp_cuda_trim_stats z = {};
+    if (!st) st = &z;
+    *st = z;
+    if (!g || !g->sparse) return sp_error(SP_ERR_ARG, "sp_cuda_model_trim: %s", g ? "the dense binding has nothing to trim" : "no model");
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    size_t before = 0, after = 0;
+    SP_CHK(sp_cuda_mem_in_use(&before));
+    /* pick i's key at any token count: the same layers */
+    auto same_layers = [&](const sp_pick *p, const sp_pick *q) {
+        return q->out == p->out && q->in == p->in && q->structured == p->structured && q->decile == p->decile && q->avail == p->avail;
+    };
+    auto fastest_sparse = [&](const sp_pick *p) { /* -1: no sparse form timed */
+        int best = -1;
+        for (int k = 1; k < SP_CUDA_KERNEL_COUNT; k++)
+            if (p->us[k] >= 0 && (p->avail >> k & 1) && (best < 0 || p->us[k] < p->us[best])) best = k;
+        return best;
+    };
+    for (int i = 0; sparse_only && i < g->npicks; i++) {
+        sp_pick *p = &g->picks[i];
+        if (p->kernel != SP_CUDA_KERNEL_DENSE) continue;
+        int all = 1; /* every count met on these layers timed a sparse form */
+        for (int j = 0; j < g->npicks && all; j++) all = !same_layers(p, &g->picks[j]) || fastest_sparse(&g->picks[j]) >= 0;
+        if (!all) continue;
+        const int k = fastest_sparse(p);
+        const double dense = p->us[SP_CUDA_KERNEL_DENSE];
+        p->kernel = (sp_cuda_kernel)k;
+        p->off_table = 1;
+        const size_t len = strlen(p->why);
+        snprintf(p->why + len, sizeof p->why - len, "; trimmed to sparse forms only: %s (%.2fx dense)", sp_cuda_kernel_name(p->kernel),
+                 dense > 0 ? dense / p->us[k] : 0.0);
+        st->moved++;
+    }
+    unsigned keep[SP_MAX_PICKS]; /* the forms picked for those layers */
+    for (int i = 0; i < g->npicks; i++) {
+        keep[i] = 0;
+        for (int j = 0; j < g->npicks; j++)
+            if (same_layers(&g->picks[i], &g->picks[j])) keep[i] |= 1u << g->picks[j].kernel;
+    }
+    each_run_linear(g, [&](sp_lin *l) {
+        const sp_pick *p = NULL;
+        for (int i = 0; i < g->npicks && !p; i++)
+            if (same_key(&g->picks[i], l, g->picks[i].n)) p = &g->picks[i];
+        if (!p) return; /* no forward reached it: all kept */
+        const int i = (int)(p - g->picks);
+        for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++)
+            if (l->k[k] && !(keep[i] >> k & 1)) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; st->forms++; }
+        sp_cuda_weight *w = l->k[SP_CUDA_KERNEL_24];
+        if (w && w->a24) {
+            int reads = 0;
+            for (int j = 0; j < g->npicks && !reads; j++) {
+                const sp_pick *q = &g->picks[j];
+                reads = same_layers(p, q) && q->kernel == SP_CUDA_KERNEL_24 && sp24_gemm_reads_a24(w, q->n, c);
+            }
+            if (!reads) { sp24_a24_drop(w); st->forms++; }
+        }
+    });
+    for (int i = 0; i < g->npicks; i++) g->picks[i].avail &= keep[i]; /* the key of what is left */
+    g->trimmed = 1;
+    if (st->moved) graphs_reset(g); /* they hold the old choices */
+    SP_CHK(sp_cuda_mem_in_use(&after));
+    st->freed = before > after ? before - after : 0;
+    return 0;
 }

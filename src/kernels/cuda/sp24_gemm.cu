@@ -224,6 +224,9 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int 
      * lost up to 22% (4096x14336 at 1152-1536 tokens: tile 16 159-170 us against 188-210). The
      * K parts need rows of y in 16-byte units; they were measured up to 2048 tokens, so only there. */
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
+        /* a lean binding keeps one copy of the weight: tile 8 (A from registers, 0.78-0.86x tile
+         * 11, run 110) where its blocks fill the SMs, else tile 5 */
+        if (c->lean) return blocks(128, 256) >= c->sm_count ? 8 : 5;
         static const double fixed[4] = {3.5, 5.5, 8, 9}, slope[4] = {27.5, 19.6, 15.7, 11};
         const long sm = c->sm_count, units[4] = {blocks(128, 256), blocks(128, 128), 2 * blocks(128, 256), 2 * blocks(128, 128)};
         const int nt = n <= 2048 && sp24_wgmma_kparts_ok(w, y, 2) ? 4 : 2;
@@ -256,6 +259,10 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, K in 2 parts TMA-added)"};
     return names[gemm_tile(w, NULL, NULL, n, c)];
 }
+
+/* 1 where sp24_gemm_run at n takes a tile fed by the stage-order copy (tiles 10-17): a
+ * binding trimmed to its picks keeps that copy only where one of them needs it */
+int sp24_gemm_reads_a24(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) { return n > 16 && gemm_tile(w, NULL, NULL, n, c) >= 10; }
 
 template <typename T>
 static int gm_tile_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int tile) {

@@ -812,6 +812,11 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     return 0;
 }
 
+void sp24_a24_drop(sp_cuda_weight *w) {
+    cudaFree(w->a24);
+    w->a24 = NULL;
+}
+
 /* 1 when the wgmma kernel can run: a Hopper device, sm_90a code in this build, the driver's
  * tensor-map encoder, and x 16-byte aligned for TMA (NULL: not known yet, taken as aligned,
  * as every cudaMalloc'd buffer and row offset of the device model is) */
