@@ -129,3 +129,12 @@ def test_bench_gpu_table_flags_misused(tmp_path):
     assert_clean_error(gpu_bench("--calibrate-kernels", str(tmp_path / "no" / "o.json")), "cannot write", "nothing was run")
     assert_clean_error(gpu_bench("--calibrate-kernels", str(tmp_path)), "is a folder", "nothing was run")
     assert not (tmp_path / "o.json").exists()
+
+
+def test_bench_gpu_trim_flags(tmp_path):
+    # a trim policy that does not exist, and the sparse-only trim with a calibrated table (it
+    # would record choices it overrode): refused before anything runs, GPU or not
+    assert_clean_error(gpu_bench("--trim", "half"), "--trim half", "picks, sparse or none")
+    out = tmp_path / "o.json"
+    assert_clean_error(gpu_bench("--trim", "sparse", "--calibrate-kernels", str(out)), "--calibrate-kernels", "--trim sparse")
+    assert not out.exists()
