@@ -124,11 +124,14 @@ static void lin_shape(const sp_cuda_model *g, int j, int *out, int *in) {
     }
 }
 
+/* a fused group runs once a bind built its stacked weight (a trim may free that dense copy since) */
+static int fused_live(const sp_cuda_model *g, const sp_lin *f) { return f->k[SP_CUDA_KERNEL_DENSE] || (g->trimmed && f->out); }
+
 /* the linear that runs for linear j of block layer: its fused group once bound */
 static sp_lin *lin_run(const sp_cuda_model *g, int layer, int j) {
     const int f = fuse_of(j);
     sp_lin *l = f >= 0 && g->fuse[f] ? &g->fused[layer * SP_NFUSE + f] : NULL;
-    return l && (l->k[SP_CUDA_KERNEL_DENSE] || g->trimmed) ? l : &g->lin[layer * SP_NLIN + j]; /* trimmed: dense may be gone */
+    return l && fused_live(g, l) ? l : &g->lin[layer * SP_NLIN + j];
 }
 
 static void graphs_reset(sp_cuda_model *g) {
@@ -485,10 +488,11 @@ static unsigned avail(const sp_lin *l) {
     for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++) a |= (l->k[k] != NULL) << k;
     return a;
 }
-static int same_key(const sp_pick *p, const sp_lin *l, int n) {
-    return p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) &&
-           p->avail == avail(l) && p->n == n;
+/* p was made for l's layers (its key but the token count) */
+static int same_layers_as(const sp_pick *p, const sp_lin *l) {
+    return p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) && p->avail == avail(l);
 }
+static int same_key(const sp_pick *p, const sp_lin *l, int n) { return same_layers_as(p, l) && p->n == n; }
 /* the pick made for l's key at n, NULL before one is made */
 static const sp_pick *pick_find(const sp_cuda_model *g, const sp_lin *l, int n) {
     for (int i = 0; i < g->npicks; i++)
@@ -936,7 +940,7 @@ template <typename F> static void each_run_linear(sp_cuda_model *g, F &&f) {
     for (int i = 0; i < g->c.n_layers * SP_NLIN; i++)
         if (!g->lin[i].folded && g->lin[i].k[SP_CUDA_KERNEL_DENSE]) f(&g->lin[i]);
     for (int i = 0; g->fused && i < g->c.n_layers * SP_NFUSE; i++)
-        if (g->fused[i].out) f(&g->fused[i]);
+        if (fused_live(g, &g->fused[i])) f(&g->fused[i]);
 }
 
 /* Keeps, of every block linear a pick reached, the forms its key's picks chose (and the 2:4
@@ -987,7 +991,7 @@ extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_tri
     each_run_linear(g, [&](sp_lin *l) {
         const sp_pick *p = NULL;
         for (int i = 0; i < g->npicks && !p; i++)
-            if (same_key(&g->picks[i], l, g->picks[i].n)) p = &g->picks[i];
+            if (same_layers_as(&g->picks[i], l)) p = &g->picks[i];
         if (!p) return; /* no forward reached it: all kept */
         const int i = (int)(p - g->picks);
         for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++)
