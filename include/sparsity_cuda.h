@@ -82,6 +82,12 @@ sp_cuda_weight *sp_cuda_upload_24_t(sp_cuda_kernel k, int out, int in, const uin
                                     sp_cuda_dtype t);
 sp_cuda_weight *sp_cuda_upload_device_t(sp_cuda_kernel k, int out, int in, const void *w_dev, sp_cuda_dtype t);
 void sp_cuda_weight_free(sp_cuda_weight *w);
+/* A 2:4 weight (kernel 24) kept in one device layout: its copy in the wgmma.sp GEMM's stage order
+ * (built here if missing), from which the decode kernels and the mma.sp GEMM then read too, and
+ * the fragment-order copy freed: half the device bytes of keeping both, and every kernel of the
+ * automatic choice still runs (GEMM tiles 4-9, which read the freed copy, fail and say so). 0, or
+ * an error where w is not a 2:4 weight or the copy cannot be made. */
+int sp_cuda_weight_one_copy(sp_cuda_weight *w);
 sp_cuda_dtype sp_cuda_weight_dtype(const sp_cuda_weight *w);
 sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w);
 /* Device bytes of the weight (what one decode call must read). */
@@ -179,6 +185,10 @@ void sp_cuda_set_decode_cluster(int mode);
  * where it can run (an sm_90 device, a launch plan of 4 or 8 row tiles a block); elsewhere the
  * mma.sp kernel runs and sp_cuda_linear_path says so. */
 void sp_cuda_set_decode_wgmma(int mode);
+/* 1: the 2:4 decode kernels and the mma.sp GEMM read the stage-order copy (built at first use)
+ * even where the fragment-order one is kept, as a one-copy weight makes them; 0 (default): the
+ * fragment-order copy where present. For A/B timing and tests. */
+void sp_cuda_set_read_a24(int mode);
 /* Block tile of the own 2:4 GEMM (above 16 tokens): 0 = automatic (an mma.sp tile), 1 = 128
  * rows x 128 tokens, 2 = 128 x 64,
  * 3 = 64 x 64 (mma.sp), 4 = the wgmma.sp kernel (128 x 128, weight loaded into registers),

@@ -74,6 +74,10 @@ static uint16_t *fresh_case(const uint16_t *dense, sp_cuda_weight *wd, int out, 
     return yc;
 }
 
+/* 0 while a GEMM tile that reads the fragment-order copy is forced: test_24 then leaves out its
+ * one-copy weight (such tiles refuse it, checked in main) */
+static int one_copy_ok = 1;
+
 static void test_24(int out, int in, const int *ns, int nn, int lt) {
     uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
     uint16_t *dense = malloc((size_t)out * in * 2);
@@ -82,6 +86,8 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
     sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense);
     sp_cuda_weight *wb = sp_cuda_upload_dense(SP_CUDA_KERNEL_BITMAP, out, in, dense);
     CHECK(w24 && wd && wb, "upload %dx%d: %s", out, in, sp_last_error());
+    sp_cuda_weight *w1 = one_copy_ok ? sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta) : NULL; /* stage order only */
+    CHECK(!one_copy_ok || (w1 && sp_cuda_weight_one_copy(w1) == 0), "one-copy 2:4 weight %dx%d: %s", out, in, sp_last_error());
     sp_cuda_weight *wl = NULL;
     if (lt) {
         wl = sp_cuda_upload_24(SP_CUDA_KERNEL_24_LT, out, in, vals, meta);
@@ -98,12 +104,13 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
                 CHECK(strstr(sp_cuda_linear_path(w24, n), want_split), "%dx%d n=%d: decode path \"%s\", want %s split-K", out,
                       in, n, sp_cuda_linear_path(w24, n), want_split);
             run_check("24-mma.sp", w24, out, in, n, x, ref, yc);
+            if (w1) run_check("24 one copy", w1, out, in, n, x, ref, yc);
             run_check("bitmap(2:4)", wb, out, in, n, x, ref, yc);
             if (wl && rep == 0) run_check("24-cusparselt", wl, out, in, n, x, ref, yc);
             free(x); free(ref); free(yc);
         }
     }
-    sp_cuda_weight_free(w24); sp_cuda_weight_free(wd); sp_cuda_weight_free(wb); sp_cuda_weight_free(wl);
+    sp_cuda_weight_free(w24); sp_cuda_weight_free(wd); sp_cuda_weight_free(wb); sp_cuda_weight_free(wl); sp_cuda_weight_free(w1);
     free(vals); free(meta); free(dense);
 }
 
@@ -626,6 +633,7 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
     sp_cuda_weight *w24 = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24, out, in, vals, meta, SP_CUDA_F16);
     sp_cuda_weight *w24d = sp_cuda_upload_device_t(SP_CUDA_KERNEL_24, out, in, dd, SP_CUDA_F16);
     CHECK(wd && w24 && w24d, "f16 upload %dx%d: %s", out, in, sp_last_error());
+    CHECK(!w24d || sp_cuda_weight_one_copy(w24d) == 0, "f16 one-copy weight: %s", sp_last_error()); /* device-built, stage order only */
     sp_cuda_weight *wl = sp_cuda_upload_device_t(SP_CUDA_KERNEL_24_LT, out, in, dd, SP_CUDA_F16);
     if (!wl) printf("  cuSPARSELt f16 skipped: %s\n", sp_last_error());
     CHECK(sp_cuda_weight_dtype(w24) == SP_CUDA_F16, "f16 weight reports dtype %d", (int)sp_cuda_weight_dtype(w24));
@@ -636,7 +644,7 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
         uint16_t *yc = fresh_case(dense, wd, out, in, n, TOL_F16, &x, &ref);
         printf("  f16 %dx%d n=%d: %s\n", out, in, n, sp_cuda_linear_path(w24, n));
         run_check("24-mma.sp f16", w24, out, in, n, x, ref, yc);
-        run_check("24 f16 (dev)", w24d, out, in, n, x, ref, yc);
+        run_check("24 f16 dev 1cp", w24d, out, in, n, x, ref, yc);
         if (wl) run_check("24-lt f16", wl, out, in, n, x, ref, yc);
         static const int f16_tiles[] = {5, 8, 11, 14, 15, 16, 17}; /* the wgmma.sp tiles built for f16 */
         for (int ti = 0; sm90 && n > 16 && ti < 7; ti++) {
@@ -664,6 +672,27 @@ static void test_f16(int out, int in, const int *ns, int nn, int sm90) {
     sp_cuda_free(dd);
     free(vals); free(meta); free(dense);
     gc_f16 = 0;
+}
+
+/* GEMM tile `tile` (forced) on a one-copy 2:4 weight: refused with a message, y untouched */
+static void one_copy_refusal(int tile) {
+    enum { OUT = 256, IN = 256, N = 64 };
+    uint16_t *vals = malloc((size_t)OUT * IN), *meta = malloc((size_t)OUT * (IN / 16) * 2), *dense = malloc((size_t)OUT * IN * 2);
+    gc_make_24(OUT, IN, vals, meta, dense);
+    sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, OUT, IN, vals, meta);
+    void *xd = sp_cuda_malloc((size_t)N * IN * 2), *yd = sp_cuda_malloc((size_t)N * OUT * 2);
+    CHECK(w && sp_cuda_weight_one_copy(w) == 0 && xd && yd, "one-copy weight: %s", sp_last_error());
+    if (w && xd && yd) {
+        sp_cuda_set_gemm_tile(tile);
+        const int rc = sp_cuda_linear(w, xd, N, yd);
+        CHECK(rc != 0 && strstr(sp_last_error(), "no longer keeps"), "tile %d on a one-copy weight: rc %d, %s", tile, rc, sp_last_error());
+        printf("  tile %d on a one-copy weight refused: %s\n", tile, sp_last_error());
+        sp_cuda_set_gemm_tile(0);
+    }
+    CHECK(sp_cuda_weight_one_copy(NULL) != 0, "one_copy(NULL) accepted");
+    sp_cuda_weight_free(w);
+    sp_cuda_free(xd); sp_cuda_free(yd);
+    free(vals); free(meta); free(dense);
 }
 
 static void test_errors(void) {
@@ -734,9 +763,12 @@ static void test_wgmma_all(const char *name, unsigned only) {
             test_wgmma(2048, 256, 2560, 0, 0, 0);  /* 160 blocks of 128 x 256: tile 14's CTAs (one an SM) walk two */
         }
         sp_cuda_set_gemm_tile(4);             /* through sp_cuda_linear next to cuBLAS, n from 17 */
+        one_copy_ok = 0;
         test_24(37, 112, n_gemm, 5, 0);
         test_24(300, 528, n_gemm, 5, 0);
         test_24(1000, 4096, n_gemm2, 2, 0);
+        one_copy_ok = 1;
+        one_copy_refusal(8); /* tiles 4-9 read the fragment-order copy a one-copy weight frees */
         sp_cuda_set_gemm_tile(0);
         /* the automatic pick on a 132-SM Hopper (gemm_tile's estimate; the H100 SXM and H200 have
          * 132): 4096x4096 at 1100 tokens takes tile 16 (320 units of 128 x 256 with K in 2 parts,
@@ -897,6 +929,9 @@ int main(int argc, char **argv) {
     sp_cuda_set_config(0, 0, -1);
     test_24(1000, 4096, n_all, 7, 0);
     sp_cuda_set_decode_cluster(-1);
+    sp_cuda_set_read_a24(1);                      /* the two-copy weight read from its stage-order copy (bench A/B) */
+    test_24(300, 2304, n_all, 7, 0);
+    sp_cuda_set_read_a24(0);
     test_f16(300, 2304, n_all, 7, sm90);          /* f16: decode (clusters on sm_90) */
     test_f16(1000, 4096, n_small, 3, sm90);
     sp_cuda_set_config(8, 1, 5);

@@ -65,6 +65,7 @@ sp_cuda_weight *sp_cuda_upload_device_t(sp_cuda_kernel k, int out, int in, const
 }
 
 void sp_cuda_weight_free(sp_cuda_weight *w) { (void)w; }
+int sp_cuda_weight_one_copy(sp_cuda_weight *w) { (void)w; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
 sp_cuda_dtype sp_cuda_weight_dtype(const sp_cuda_weight *w) { (void)w; return SP_CUDA_BF16; }
 sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w) { (void)w; return SP_CUDA_KERNEL_DENSE; }
 size_t sp_cuda_weight_bytes(const sp_cuda_weight *w) { (void)w; return 0; }
@@ -133,6 +134,7 @@ const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int 
 void sp_cuda_set_config(int rpb, int ks, int pf) { (void)rpb; (void)ks; (void)pf; }
 void sp_cuda_set_decode_cluster(int mode) { (void)mode; }
 void sp_cuda_set_decode_wgmma(int mode) { (void)mode; }
+void sp_cuda_set_read_a24(int mode) { (void)mode; }
 void sp_cuda_set_timing(int mode) { (void)mode; }
 void sp_cuda_set_gemm_tile(int tile) { (void)tile; }
 void sp_cuda_set_bsr_block(int bs) { (void)bs; }

@@ -1,11 +1,12 @@
 /* sp_gpu_bench.c: times every GPU kernel against cuBLAS dense bf16 on Llama-8B layer
  * shapes (L2 flushed before each call, CUDA events, median) and prints markdown tables.
  *   sp_gpu_bench [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--graph-ab] [--targets] [--cluster-ab]
- *                [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
+ *                [--wgdec-ab] [--a24-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] [--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]
  * --unstructured: own bitmap kernels, CSR16, delta rows, cuSPARSE CSR and COO; --delta-sweep: delta
  * rows' knobs (see delta_sweep); --graph-ab: host-launched against CUDA-graph timing (see graph_ab); --targets: issue 5's
  * target cells, met or missed, with floors (see targets; SP_TARGETS=prefill / decode: those cells only; SP_TARGETS_SHAPE=i: shape i only); --cluster-ab, --wgdec-ab: same-process A/B of the 2:4 decode's split-K sums and of its
- * two kernels (see decode_ab); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
+ * two kernels (see decode_ab); --a24-ab: the 2:4 decode (1-16 tokens) and mma.sp GEMM (32-200)
+ * reading the weight's fragment-order copy vs its stage-order one (what a one-copy weight reads); --wgdec: every 2:4 decode of the run on wgmma.sp; --prefill-ab:
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
@@ -451,18 +452,22 @@ static int targets(const void *xd, void *yd, void *yd2, int sms) {
  * counters) vs a cluster's shared memory. --wgdec-ab: the mma.sp kernel vs the wgmma.sp one. */
 static void set_cluster(int m) { sp_cuda_set_decode_cluster(m == 0 ? 0 : -1); }
 static void set_wgdec(int m) { sp_cuda_set_decode_wgmma(m < 0 ? -1 : m); } /* -1: automatic */
-static int decode_ab(const char *title, const char *a, const char *b, void (*set)(int), const void *xd, void *yd, void *yd2) {
+static void set_a24(int m) { sp_cuda_set_read_a24(m == 1); }
+static int decode_ab(const char *title, const char *a, const char *b, void (*set)(int), const void *xd, void *yd, void *yd2,
+                     const int *ns, int nn) {
     printf("\n## 2:4 decode: %s (rotated, %s)\n\n"
            "| out x in | n | cuBLAS us | %s us | %s us | B - A | speedup A | speedup B | rel err A / B | path B |\n"
            "|---|---|---|---|---|---|---|---|---|---|\n", title, DT_NAME, a, b);
-    const int ns[] = {1, 2, 4, 8, 12, 16};
     for (int s = 0; s < NSHAPES; s++) {
         const int out = shapes[s][0], in = shapes[s][1];
         rot24 r;
         if (!rot24_make(out, in, &r)) return 1;
         sp_cuda_weight **wd = r.wd, **w4 = r.w4;
         const int cd = r.cd, c4 = r.c4;
-        for (int i = 0; i < 6; i++) {
+        for (int m = 0; m < 2; m++) /* one untimed call of each copy in both settings (a copy a setting makes, made here) */
+            for (int j = 0; j < c4; j++) set(m), sp_cuda_linear(w4[j], xd, 1, yd);
+        sp_cuda_sync();
+        for (int i = 0; i < nn; i++) {
             const int n = ns[i];
             double t[2][3], e[2];
             for (int m = 0; m < 2; m++) set(m), e[m] = check_vs(w4[0], wd[0], out, xd, n, yd, yd2);
@@ -572,7 +577,7 @@ static int prof_shape(int *out, int *in) {
 }
 
 int main(int argc, char **argv) {
-    int tgt = 0, gab = 0, dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
+    int tgt = 0, gab = 0, dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, a24ab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--decode")) dec = 1;
         else if (!strcmp(argv[i], "--unstructured")) uns = 1;
@@ -584,6 +589,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--targets")) tgt = 1;
         else if (!strcmp(argv[i], "--cluster-ab")) clab = 1;
         else if (!strcmp(argv[i], "--wgdec-ab")) wgab = 1;
+        else if (!strcmp(argv[i], "--a24-ab")) a24ab = 1;
         else if (!strcmp(argv[i], "--prefill-ab")) preab = 1;
         else if (!strcmp(argv[i], "--prefill-steady")) presteady = 1;
         else if (!strcmp(argv[i], "--wgdec")) sp_cuda_set_decode_wgmma(1); /* every 2:4 decode of the run */
@@ -594,12 +600,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f16")) bench_dt = SP_CUDA_F16, gc_f16 = 1;
         else {
-            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--graph-ab] [--targets] [--cluster-ab] [--wgdec-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
+            fprintf(stderr, "usage: %s [--decode] [--unstructured] [--prefill] [--block] [--sweep] [--delta-sweep] [--graph-ab] [--targets] [--cluster-ab] [--wgdec-ab] [--a24-ab] [--wgdec] [--prefill-ab] [--prefill-steady] [--iters N] "
                             "[--attention [--attn-n N]] [--profile] [--profile-gemm TILE] [--f16]\n", argv[0]);
             return 2;
         }
     }
-    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !gab && !tgt && !clab && !wgab && !preab && !presteady && !prof && !att && prof_tile < 0) {
+    if (!dec && !uns && !pre && !blk && !sweep && !dsweep && !gab && !tgt && !clab && !wgab && !a24ab && !preab && !presteady && !prof && !att && prof_tile < 0) {
         dec = pre = 1;
         uns = blk = bench_dt == SP_CUDA_BF16;
     }
@@ -690,7 +696,7 @@ int main(int argc, char **argv) {
     if (gemm_tile) printf("# own 2:4 GEMM: tile %d (SP_GEMM_TILE)\n", gemm_tile);
 
     const int pfx = pre || preab || presteady || tgt; /* prefill sizes */
-    const int maxn = pfx ? 8192 : blk ? 2048 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;
+    const int maxn = pfx ? 8192 : blk ? 2048 : a24ab ? 256 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;
     uint16_t *xh = malloc((size_t)maxn * maxk * 2);
     gc_make_x((size_t)maxn * maxk, xh);
     void *xd = sp_cuda_malloc((size_t)maxn * maxk * 2);
@@ -829,10 +835,14 @@ int main(int argc, char **argv) {
     if (dsweep && delta_sweep(xd, yd, yd2, sms)) return 1;
     if (gab && graph_ab(xd, yd)) return 1;
     if (tgt && targets(xd, yd, yd2, sms)) return 1;
-    if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",
-                          set_cluster, xd, yd, yd2))
+    static const int ab_ns[] = {1, 2, 4, 8, 12, 16}, a24_ns[] = {1, 2, 4, 8, 16, 32, 64, 128, 200};
+    if (a24ab && decode_ab("the 2:4 weight read from its fragment-order copy (A) vs its stage-order copy, as a one-copy weight (B)",
+                           "v24", "a24", set_a24, xd, yd, yd2, a24_ns, 9))
         return 1;
-    if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2)) return 1;
+    if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",
+                          set_cluster, xd, yd, yd2, ab_ns, 6))
+        return 1;
+    if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2, ab_ns, 6)) return 1;
     if (preab && prefill_study(xd, yd, 0)) return 1;
     if (presteady && prefill_study(xd, yd, 1)) return 1;
 

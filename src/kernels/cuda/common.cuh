@@ -55,8 +55,8 @@ struct sp_cuda_ctx {
                                the device model around a forward's linears; while timing only in
                                sp_cuda_set_timing's mode 2) */
     int time_mode;          /* sp_cuda_set_timing: 0 host launches, 1 a graph a round, 2 + pdl */
-    int lean;               /* the 2:4 GEMM keeps to tiles that read v24 (no stage-order copy): set by
-                               a lean device model around its linears and their timing */
+    int cfg_a24;            /* sp_cuda_set_read_a24: 1 = the 2:4 decode kernels and mma.sp GEMM read the
+                               stage-order copy (a24) even where the fragment-order one is kept (A/B) */
 };
 sp_cuda_ctx *sp_cuda_ctx_get(void); /* NULL + message when no device */
 /* Host -> device copies and device memsets on the context's stream, finished on return. The
@@ -90,7 +90,8 @@ struct sp_cuda_weight {
     /* 24: fragment-ordered values and metadata (layout in sp24_gemv.cu) */
     uint4 *v24;             /* (mp/16, kp/32, 32) */
     uint4 *m24;             /* (mp/16, kp/256, 32) */
-    uint4 *a24;             /* v24/m24 as wgmma shared-memory A stages (tiles 10-15), built on first use */
+    uint4 *a24;             /* v24/m24 as wgmma shared-memory A stages (tiles 10-17), built on first use;
+                               the only copy (v24, m24 NULL) after sp_cuda_weight_one_copy */
     /* BITMAP (layout in bitmap_gemv.cu) */
     uint32_t *bm;           /* (mp/16, kp/64, 32) per-lane 32-bit masks */
     uint32_t *boff;         /* (mp/16 * kp/64 + 1) tile value offsets in 16-byte units */
@@ -132,7 +133,10 @@ int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
 int sp24_gemm_reads_a24(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* 1: its kernel for n reads w->a24 */
-void sp24_a24_drop(sp_cuda_weight *w); /* frees w->a24, a cache: the next call that reads it builds it again */
+void sp24_a24_drop(sp_cuda_weight *w); /* frees w->a24 where v24 is kept (a cache: the next call that reads it builds it again) */
+int sp24_a24_make(const sp_cuda_weight *w, sp_cuda_ctx *c); /* builds w->a24 from v24/m24 where missing (a cache) */
+/* 1 where the 2:4 decode kernels and the mma.sp GEMM read w->a24 (built first where missing) */
+static inline int sp24_reads_a24(const sp_cuda_weight *w, const sp_cuda_ctx *c) { return !w->v24 || c->cfg_a24 > 0; }
 /* How a 2:4 decode call sums its K splits: one split, a thread block cluster's shared memory,
  * global memory (ws and a counter), or a cluster that a launch with programmatic dependence (the
  * device model's decode) turns into the global plan; ERR: the plan failed; NA: not this kernel */
@@ -318,6 +322,67 @@ __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
                  : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
                  : "l"(p));
     return r;
+}
+
+/* Where the 2:4 decode kernels and the mma.sp GEMM find a warp's A fragment (16 rows x 32 columns)
+ * and metadata: v24/m24 (sp24_gemv.cu: a lane's uint4 is its fragment, one 16-byte load) or the
+ * stage-order copy a24 (sp24_wgmma.cu), the one copy a lean binding keeps. There a fragment is
+ * 512 contiguous bytes in core-matrix order: a lane's four words sit 0, 64, 32 and 96 words past
+ * lane, so four 4-byte loads, each a warp's coalesced 128 bytes, fetch the same bytes; the metadata
+ * word of step pair q of macro step m is one word a lane in stage 4m + q. Stage: 128 rows x 64
+ * columns, 2304 words (A: 4 row tiles a 1024-word half, k32 step at 512, row tile at 128; then a
+ * word per consumer thread, row tile rl at 2048 + 32 rl). */
+struct sp24_src {
+    const uint4 *v24, *m24;
+    const uint32_t *a24;
+    int KS, KM; /* 32-column steps, 256-column macro steps */
+};
+#define SP24_STAGE_WORDS 2304
+template <bool A24>
+__device__ __forceinline__ const void *sp24_row(const sp24_src &w, int rt, int lane) { /* row tile rt's base for this lane */
+    if constexpr (A24) return w.a24 + (size_t)(rt >> 3) * (w.KM * 4) * SP24_STAGE_WORDS + ((rt & 7) >> 2) * 1024 + (rt & 3) * 128 + lane;
+    else return w.v24 + (size_t)rt * w.KS * 32 + lane;
+}
+template <bool A24>
+__device__ __forceinline__ const void *sp24_meta_row(const sp24_src &w, int rt, int lane) {
+    if constexpr (A24) return w.a24 + (size_t)(rt >> 3) * (w.KM * 4) * SP24_STAGE_WORDS + 2048 + (rt & 7) * 32 + lane;
+    else return w.m24 + (size_t)rt * w.KM * 32 + lane;
+}
+__device__ __forceinline__ uint32_t sp_ld_stream32(const uint32_t *p) {
+    uint32_t r;
+    asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(r) : "l"(p));
+    return r;
+}
+/* fragment of step s (0..7) of macro step m from sp24_row's base; STREAM: kept out of L1 (the
+ * decode kernels), else through L1 (the GEMM's token warps share it) */
+template <bool A24, bool STREAM>
+__device__ __forceinline__ uint4 sp24_frag(const void *row, int m, int s) {
+    if constexpr (A24) {
+        const uint32_t *p = (const uint32_t *)row + (size_t)(4 * m + (s >> 1)) * SP24_STAGE_WORDS + (s & 1) * 512;
+        if constexpr (STREAM) return make_uint4(sp_ld_stream32(p), sp_ld_stream32(p + 64), sp_ld_stream32(p + 32), sp_ld_stream32(p + 96));
+        else return make_uint4(__ldg(p), __ldg(p + 64), __ldg(p + 32), __ldg(p + 96));
+    } else {
+        const uint4 *p = (const uint4 *)row + ((size_t)m * 8 + s) * 32;
+        if constexpr (STREAM) return sp_ld_stream(p);
+        else return __ldg(p);
+    }
+}
+/* metadata of macro step m (component q: steps 2q, 2q + 1) from sp24_meta_row's base */
+template <bool A24, bool STREAM>
+__device__ __forceinline__ uint4 sp24_meta(const void *row, int m) {
+    if constexpr (A24) {
+        const uint32_t *p = (const uint32_t *)row + (size_t)4 * m * SP24_STAGE_WORDS;
+        constexpr int S = SP24_STAGE_WORDS;
+        if constexpr (STREAM) return make_uint4(sp_ld_stream32(p), sp_ld_stream32(p + S), sp_ld_stream32(p + 2 * S), sp_ld_stream32(p + 3 * S));
+        else return make_uint4(__ldg(p), __ldg(p + S), __ldg(p + 2 * S), __ldg(p + 3 * S));
+    } else {
+        const uint4 *p = (const uint4 *)row + (size_t)m * 32;
+        if constexpr (STREAM) return sp_ld_stream(p);
+        else return __ldg(p);
+    }
+}
+static inline sp24_src sp24_src_of(const sp_cuda_weight *w) {
+    return sp24_src{w->v24, w->m24, (const uint32_t *)w->a24, w->kp / 32, w->kp / 256};
 }
 
 /* Warp-collective L2 prefetch of bytes at p (16-byte aligned): one bulk prefetch on

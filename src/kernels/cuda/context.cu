@@ -118,6 +118,8 @@ extern "C" void sp_cuda_set_decode_cluster(int mode) { g_ctx.cfg_cluster = mode 
 
 extern "C" void sp_cuda_set_decode_wgmma(int mode) { g_ctx.cfg_wgdec = mode < 0 ? -1 : mode > 0; }
 
+extern "C" void sp_cuda_set_read_a24(int mode) { g_ctx.cfg_a24 = mode == 1; }
+
 extern "C" void sp_cuda_set_timing(int mode) { g_ctx.time_mode = mode == 1 || mode == 2 ? mode : 0; }
 
 extern "C" void sp_cuda_set_gemm_tile(int tile) { g_ctx.cfg_gemm_tile = tile >= 1 && tile <= 17 ? tile : 0; }
@@ -295,6 +297,19 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     sp_sparse_free(w);
     sp_lt_free(w);
     free(w);
+}
+
+extern "C" int sp_cuda_weight_one_copy(sp_cuda_weight *w) {
+    if (!w || w->kernel != SP_CUDA_KERNEL_24) return sp_error(SP_ERR_ARG, "sp_cuda_weight_one_copy: not a 2:4 weight of the own kernels");
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    if (!w->v24) return 0;
+    SP_CHK(sp24_a24_make(w, c));
+    SP_CU(cudaStreamSynchronize(c->stream));
+    cudaFree(w->v24);
+    cudaFree(w->m24);
+    w->v24 = w->m24 = NULL;
+    return 0;
 }
 
 extern "C" sp_cuda_kernel sp_cuda_weight_kernel(const sp_cuda_weight *w) { return w ? w->kernel : SP_CUDA_KERNEL_DENSE; }

@@ -53,7 +53,7 @@ struct sp_cuda_model {
     sp_cuda_model_cfg c;
     int max_ctx, max_rows, max_batch, rows_cap, qd, kvd, sparse;
     int trimmed;           /* sp_cuda_model_trim ran: only the picked forms are left, no bind again */
-    int lean;              /* bind(2): one copy of each 2:4 weight (no cuSPARSELt form, no stage-order copy) */
+    int lean;              /* bind(2): each 2:4 weight in one copy (stage order, sp_cuda_weight_one_copy), no cuSPARSELt form */
     int flash;             /* prefill attention: fused kernel (1) or cuBLAS + softmax (0) */
     int dec_attn;          /* decode attention: 0 by batch size, 1 a q head a block, 2 a kv head a block */
     bf16 *embed;
@@ -389,8 +389,8 @@ static void lin_unbind(sp_lin *l) {
     for (int k = 1; k < SP_CUDA_KERNEL_COUNT; k++) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; l->missing[k][0] = 0; }
 }
 
-/* builds the sparse forms of l that fit its pattern (lean: the own 2:4 form alone); failures
- * are recorded, not fatal */
+/* builds the sparse forms of l that fit its pattern (lean: the own 2:4 form alone, in one
+ * device copy); failures are recorded, not fatal */
 static void lin_bind_sparse(sp_lin *l, int lean) {
     const void *src = l->k[SP_CUDA_KERNEL_DENSE]->w;
     sp_cuda_kernel want[5];
@@ -406,6 +406,10 @@ static void lin_bind_sparse(sp_lin *l, int lean) {
     }
     for (int i = 0; i < nw; i++) {
         l->k[want[i]] = sp_cuda_upload_device(want[i], l->out, l->in, src);
+        if (lean && l->k[want[i]] && want[i] == SP_CUDA_KERNEL_24 && sp_cuda_weight_one_copy(l->k[want[i]])) {
+            sp_cuda_weight_free(l->k[want[i]]);
+            l->k[want[i]] = NULL;
+        }
         if (!l->k[want[i]]) snprintf(l->missing[want[i]], sizeof l->missing[0], "%s", sp_last_error());
     }
 }
@@ -607,28 +611,19 @@ static sp_pick *pick_make(sp_cuda_model *g, sp_lin *l, int n) {
     return p;
 }
 
-/* the pick for l at n, timed (and its paths named) on the tiles the binding keeps copies for */
-static sp_pick *pick_for(sp_cuda_model *g, sp_lin *l, int n) {
-    sp_cuda_ctx *c = sp_cuda_ctx_get();
-    c->lean = g->lean;
-    sp_pick *p = pick_make(g, l, n);
-    c->lean = 0;
-    return p;
-}
-
 /* the one linear entry of the model: y (n, out) = x (n, in) W^T with the chosen kernel */
 static int run_linear(sp_cuda_model *g, sp_lin *l, const bf16 *x, int n, bf16 *y) {
     sp_cuda_kernel k = SP_CUDA_KERNEL_DENSE;
     if (g->sparse && l != &g->head) {
-        sp_pick *p = pick_for(g, l, n); /* may time the forms: never with early launch */
+        sp_pick *p = pick_make(g, l, n); /* may time the forms: never with early launch */
         if (!p) return SP_ERR_UNSUPPORTED;
         k = p->kernel;
         if (!l->k[k]) return sp_error(SP_ERR_UNSUPPORTED, "sp_cuda_model: %s chosen but absent (internal)", sp_cuda_kernel_name(k));
     }
     sp_cuda_ctx *c = sp_cuda_ctx_get();
-    c->pdl = g->pdl, c->lean = g->lean;
+    c->pdl = g->pdl;
     int rc = sp_cuda_linear(l->k[k], x, n, y);
-    c->pdl = 0, c->lean = 0;
+    c->pdl = 0;
     return rc;
 }
 
@@ -997,7 +992,7 @@ extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_tri
         for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++)
             if (l->k[k] && !(keep[i] >> k & 1)) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; st->forms++; }
         sp_cuda_weight *w = l->k[SP_CUDA_KERNEL_24];
-        if (w && w->a24) {
+        if (w && w->a24 && w->v24) { /* (a one-copy weight's a24 is all it has) */
             int reads = 0;
             for (int j = 0; j < g->npicks && !reads; j++) {
                 const sp_pick *q = &g->picks[j];

@@ -46,10 +46,9 @@ __device__ __forceinline__ uint32_t gm_comp(const uint4 &v, int q) {
     return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
 }
 
-template <int RW, int NT, typename T>
+template <int RW, int NT, typename T, bool A24>
 __global__ void __launch_bounds__(SP_THREADS, RW * NT >= 16 ? 1 : 2)
-sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-                 const T *__restrict__ x, T *__restrict__ y,
+sp24_gemm_kernel(const sp24_src src, const T *__restrict__ x, T *__restrict__ y,
                  int n, int M, int K, int KM, int RT, int group) {
     constexpr int BM = 64 * RW, BN = 16 * NT;
     constexpr int AR = RW == 1 ? 8 : 4, AD = AR - 1; /* A ring slots, steps loaded ahead */
@@ -69,12 +68,12 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     const int rb = first + local % gs, tb = local / gs, tok0 = tb * BN;
 
     /* this warp's row tiles; past the last one it re-reads the last (valid bytes, never stored) */
-    const uint4 *vp[RW], *mp[RW];
+    const void *vp[RW], *mp[RW];
 #pragma unroll
     for (int r = 0; r < RW; r++) {
         int rt = min(rb * (BM / 16) + wm * RW + r, RT - 1);
-        vp[r] = v24 + (size_t)rt * KS * 32 + lane;
-        mp[r] = m24 + (size_t)rt * KM * 32 + lane;
+        vp[r] = sp24_row<A24>(src, rt, lane);
+        mp[r] = sp24_meta_row<A24>(src, rt, lane);
     }
 
     /* x chunk c (columns 64c..) into ring slot; thread owns 16-byte column q of rows j */
@@ -109,14 +108,14 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
 #pragma unroll
     for (int d = 0; d < AD; d++) /* KS >= 8 > AD */
 #pragma unroll
-        for (int r = 0; r < RW; r++) a[d][r] = __ldg(vp[r] + (size_t)d * 32);
+        for (int r = 0; r < RW; r++) a[d][r] = sp24_frag<A24, false>(vp[r], 0, d);
 #pragma unroll
-    for (int r = 0; r < RW; r++) e[r] = __ldg(mp[r]);
+    for (int r = 0; r < RW; r++) e[r] = sp24_meta<A24, false>(mp[r], 0);
 
     for (int m = 0; m < KM; m++) {
         const int mn = min(m + 1, KM - 1); /* the tail re-reads the last: in bounds, unused */
 #pragma unroll
-        for (int r = 0; r < RW; r++) en[r] = __ldg(mp[r] + (size_t)mn * 32);
+        for (int r = 0; r < RW; r++) en[r] = sp24_meta<A24, false>(mp[r], mn);
 #pragma unroll
         for (int s = 0; s < 8; s++) {
             if ((s & 1) == 0) {
@@ -128,7 +127,7 @@ sp24_gemm_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
             }
             const int ka = min(m * 8 + s + AD, KS - 1); /* step AD ahead, clamped at the end */
 #pragma unroll
-            for (int r = 0; r < RW; r++) a[(s + AD) % AR][r] = __ldg(vp[r] + (size_t)ka * 32);
+            for (int r = 0; r < RW; r++) a[(s + AD) % AR][r] = sp24_frag<A24, false>(vp[r], ka >> 3, ka & 7);
             const uint32_t xa = sbase + (s >> 1) * (BN * GM_XSTRIDE) + boff + (s & 1) * 64;
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
@@ -192,10 +191,12 @@ static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, s
     group = group < 1 ? 1 : group > RB ? RB : group;
     const size_t xs = (size_t)GM_STAGES * BN * GM_XSTRIDE, os = (size_t)BN * (BM + 8) * 2;
     const size_t smem = xs > os ? xs : os;
-    static size_t allowed = 0; /* per template instance */
-    SP_CHK(sp_allow_smem(sp24_gemm_kernel<RW, NT, T>, smem, &allowed));
-    sp24_gemm_kernel<RW, NT, T><<<(unsigned)((size_t)RB * TB), SP_THREADS, smem, c->stream>>>(
-        w->v24, w->m24, x, y, n, w->out, w->in, KM, RT, group);
+    static size_t allowed[2] = {0, 0}; /* per template instance */
+    const int a24 = sp24_reads_a24(w, c);
+    auto k = a24 ? sp24_gemm_kernel<RW, NT, T, true> : sp24_gemm_kernel<RW, NT, T, false>;
+    SP_CHK(sp_allow_smem(k, smem, &allowed[a24]));
+    if (a24) SP_CHK(sp24_a24_make(w, c));
+    k<<<(unsigned)((size_t)RB * TB), SP_THREADS, smem, c->stream>>>(sp24_src_of(w), x, y, n, w->out, w->in, KM, RT, group);
     SP_CU(cudaGetLastError());
     return 0;
 }
@@ -224,9 +225,6 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int 
      * lost up to 22% (4096x14336 at 1152-1536 tokens: tile 16 159-170 us against 188-210). The
      * K parts need rows of y in 16-byte units; they were measured up to 2048 tokens, so only there. */
     if (n >= 256 && sp24_wgmma_usable(x, c)) {
-        /* a lean binding keeps one copy of the weight: tile 8 (A from registers, 0.78-0.86x tile
-         * 11, run 110) where its blocks fill the SMs, else tile 5 */
-        if (c->lean) return blocks(128, 256) >= c->sm_count ? 8 : 5;
         static const double fixed[4] = {3.5, 5.5, 8, 9}, slope[4] = {27.5, 19.6, 15.7, 11};
         const long sm = c->sm_count, units[4] = {blocks(128, 256), blocks(128, 128), 2 * blocks(128, 256), 2 * blocks(128, 128)};
         const int nt = n <= 2048 && sp24_wgmma_kparts_ok(w, y, 2) ? 4 : 2;

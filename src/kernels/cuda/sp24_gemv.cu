@@ -70,10 +70,9 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta) {
 
 /* y (n, M) = x (n, K) W^T over the block's K range: warp (rpb_i, kwi) sweeps macro steps
  * m0 + kwi, m0 + kwi + kw, ... of row tile rt, one macro step of loads ahead. */
-template <int NT, typename T>
+template <int NT, typename T, bool A24>
 __global__ void __launch_bounds__(SP_THREADS, 2)
-sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
-            const T *__restrict__ xt, T *__restrict__ y, float *ws,
+sp24_kernel(const sp24_src src, const T *__restrict__ xt, T *__restrict__ y, float *ws,
             unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int pf, int cluster, int early) {
     extern __shared__ uint4 smem4[];
     uint32_t *xs = reinterpret_cast<uint32_t *>(smem4);
@@ -86,8 +85,7 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
     const bool active = rt * 16 < Mp;
     const int KS = KM * 8;
-    const uint4 *vrow = v24 + (size_t)rt * KS * 32 + lane;
-    const uint4 *mrow = m24 + (size_t)rt * KM * 32 + lane;
+    const void *vrow = sp24_row<A24>(src, rt, lane), *mrow = sp24_meta_row<A24>(src, rt, lane);
 
     float acc[NT][4];
 #pragma unroll
@@ -97,13 +95,14 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
     int ms = m0 + kwi;
     auto load = [&](uint4 *a, uint4 &e, int m) {
 #pragma unroll
-        for (int s = 0; s < 8; s++) a[s] = sp_ld_stream(vrow + ((size_t)m * 8 + s) * 32);
-        e = sp_ld_stream(mrow + (size_t)m * 32);
+        for (int s = 0; s < 8; s++) a[s] = sp24_frag<A24, true>(vrow, m, s);
+        e = sp24_meta<A24, true>(mrow, m);
     };
     const int steps32 = (m1 - m0) * 8;
-    const uint4 *vtile = v24 + (size_t)rt * KS * 32, *mtile = m24 + (size_t)rt * KM * 32;
-    auto prefetch = [&](int m) { /* macro step m into L2: 4 KB of values, 512 B of metadata */
-        if (active && m < m1) {
+    const uint4 *vtile = src.v24 + (size_t)rt * KS * 32, *mtile = src.m24 + (size_t)rt * KM * 32;
+    auto prefetch = [&](int m) { /* macro step m into L2: 4 KB of values, 512 B of metadata (v24 only:
+                                    sp_plan_make's default, no prefetch, is all a24 runs) */
+        if (!A24 && active && m < m1) {
             sp_prefetch_l2(vtile + (size_t)m * 8 * 32, 4096);
             sp_prefetch_l2(mtile + (size_t)m * 32, 512);
         }
@@ -180,8 +179,7 @@ sp24_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24,
 }
 
 template <typename T>
-using sp24_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
-                         int, int, int, int);
+using sp24_fn = void (*)(sp24_src, const T *, T *, float *, unsigned *, int, int, int, int, int, int, int, int, int, int);
 
 /* Everything a decode launch of n tokens needs: the plan, its grid, the kernel instance (its
  * shared memory allowed, one memo an instance) and whether the plan's cluster stays: every
@@ -190,9 +188,11 @@ template <typename T>
 static int sp24_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, sp24_fn<T> *k) {
     SP_CHK(sp_plan_make(w, n, c, p));
     *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
-    static size_t allowed[2]; /* per T */
-    *k = p->nt == 1 ? sp24_kernel<1, T> : sp24_kernel<2, T>;
-    SP_CHK(sp_allow_smem(*k, p->smem, &allowed[p->nt - 1]));
+    static size_t allowed[2][2]; /* per T */
+    const int a24 = sp24_reads_a24(w, c);
+    if (a24) *k = p->nt == 1 ? sp24_kernel<1, T, true> : sp24_kernel<2, T, true>;
+    else *k = p->nt == 1 ? sp24_kernel<1, T, false> : sp24_kernel<2, T, false>;
+    SP_CHK(sp_allow_smem(*k, p->smem, &allowed[a24][p->nt - 1]));
     p->cluster = p->cluster && sp_clusters_resident(*k, p->splits, p->smem, c) >= (int)grid->x;
     return 0;
 }
@@ -203,7 +203,8 @@ static int sp24_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda
     dim3 grid;
     sp24_fn<T> k;
     SP_CHK(sp24_prepare(w, n, c, &p, &grid, &k));
-    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24,
+    if (sp24_reads_a24(w, c)) SP_CHK(sp24_a24_make(w, c));
+    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, p.smem, c->stream, c->pdl, p.cluster ? p.splits : 1, sp24_src_of(w),
                                  x, y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.pf,
                                  p.cluster, c->pdl);
     if (sp_cluster_refused(e, p.cluster, c)) return sp24_launch(w, x, n, y, c);

@@ -43,9 +43,9 @@ __device__ __forceinline__ void wgd_stage(uint32_t xs, const __nv_bfloat16 *x, i
 }
 #endif
 
-template <int NB, typename T>
+template <int NB, typename T, bool A24>
 __global__ void __launch_bounds__(SP_THREADS, 2)
-sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, const T *__restrict__ xt, T *__restrict__ y,
+sp24_wgd_kernel(const sp24_src src, const T *__restrict__ xt, T *__restrict__ y,
                 float *ws, unsigned *counters, int n, int M, int Mp, int K, int KM, int rpb, int splits, int cluster,
                 int wfirst) {
 #ifdef WG_SM90A
@@ -62,9 +62,8 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     int m0, m1;
     sp_split_range(KM, splits, blockIdx.y, &m0, &m1);
     const bool active = rt * 16 < Mp; /* inactive warps still join their warpgroup's wgmma, with zero A */
-    const int KS = KM * 8, steps32 = (m1 - m0) * 8;
-    const uint4 *vrow = v24 + (size_t)rt * KS * 32 + lane;
-    const uint4 *mrow = m24 + (size_t)rt * KM * 32 + lane;
+    const int steps32 = (m1 - m0) * 8;
+    const void *vrow = sp24_row<A24>(src, rt, lane), *mrow = sp24_meta_row<A24>(src, rt, lane);
 
     float d[NB / 2];
 #pragma unroll
@@ -75,8 +74,8 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
     int ms = m0 + kwi;
     auto load = [&](uint4 *a, uint4 &e, int m) {
 #pragma unroll
-        for (int s = 0; s < 8; s++) a[s] = sp_ld_stream(vrow + ((size_t)m * 8 + s) * 32);
-        e = sp_ld_stream(mrow + (size_t)m * 32);
+        for (int s = 0; s < 8; s++) a[s] = sp24_frag<A24, true>(vrow, m, s);
+        e = sp24_meta<A24, true>(mrow, m);
     };
     /* macro step m: 8 wgmma on the warpgroup's 64 rows, waited for before a is refilled (the
      * asynchronous wgmma reads a and e until it completes) */
@@ -155,8 +154,7 @@ sp24_wgd_kernel(const uint4 *__restrict__ v24, const uint4 *__restrict__ m24, co
 }
 
 template <typename T>
-using wgd_fn = void (*)(const uint4 *, const uint4 *, const T *, T *, float *, unsigned *, int, int, int, int, int, int,
-                        int, int, int);
+using wgd_fn = void (*)(sp24_src, const T *, T *, float *, unsigned *, int, int, int, int, int, int, int, int, int);
 
 /* Whether sp_cuda_linear tries this kernel for n tokens: forced on (1) for any n, automatic (-1)
  * from 4 tokens. H200 runs 36, 37 and 41, same-process A/B over the four 8B shapes: 12-16 tokens
@@ -172,7 +170,7 @@ int sp24_wgdec_usable(const sp_cuda_ctx *c) {
     static int built = -1;
     if (built < 0) {
         cudaFuncAttributes fa;
-        built = cudaFuncGetAttributes(&fa, sp24_wgd_kernel<16, __nv_bfloat16>) == cudaSuccess && fa.binaryVersion == 90;
+        built = cudaFuncGetAttributes(&fa, sp24_wgd_kernel<16, __nv_bfloat16, false>) == cudaSuccess && fa.binaryVersion == 90;
         (void)cudaGetLastError();
     }
     return c->cc_major == 9 && built;
@@ -190,8 +188,8 @@ static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, 
     if (p->cluster) red += (size_t)p->rpb * 64 * 16;
     *smem = xs > red ? xs : red;
     if (*smem > 112 * 1024) return 1;
-    static size_t allowed[2]; /* per nb (and per T: one copy a template instance) */
-    SP_CHK(sp_allow_smem(k, *smem, &allowed[nb == 16]));
+    static size_t allowed[2][2]; /* per source and nb (and per T: one copy a template instance) */
+    SP_CHK(sp_allow_smem(k, *smem, &allowed[sp24_reads_a24(w, c)][nb == 16]));
     p->cluster = p->cluster && sp_clusters_resident(k, p->splits, *smem, c) >= (int)grid->x;
     return 0;
 }
@@ -208,7 +206,8 @@ template <typename T>
 static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
                        size_t *smem) {
     const int nb = n <= 8 ? 8 : 16;
-    *k = nb == 8 ? sp24_wgd_kernel<8, T> : sp24_wgd_kernel<16, T>;
+    if (sp24_reads_a24(w, c)) *k = nb == 8 ? sp24_wgd_kernel<8, T, true> : sp24_wgd_kernel<16, T, true>;
+    else *k = nb == 8 ? sp24_wgd_kernel<8, T, false> : sp24_wgd_kernel<16, T, false>;
     SP_CHK(sp_plan_make(w, nb, c, p));
     const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
     if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster || c->pdl))) return rc;
@@ -233,7 +232,8 @@ static int wgd_launch(const sp_cuda_weight *w, const T *x, int n, T *y, sp_cuda_
     size_t smem;
     const int rc = wgd_prepare(w, n, c, &p, &grid, &k, &smem);
     if (rc) return rc;
-    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, w->v24, w->m24, x,
+    if (sp24_reads_a24(w, c)) SP_CHK(sp24_a24_make(w, c));
+    cudaError_t e = sp_launch_cl(k, grid, SP_THREADS, smem, c->stream, c->pdl, p.cluster ? p.splits : 1, sp24_src_of(w), x,
                                  y, w->ws, w->counters, n, w->out, w->mp, w->in, w->kp / 256, p.rpb, p.splits, p.cluster,
                                  c->pdl || n > 8);
     if (sp_cluster_refused(e, p.cluster, c)) return wgd_launch(w, x, n, y, c);

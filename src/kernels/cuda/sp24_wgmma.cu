@@ -763,7 +763,6 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
 
     const int RT = w->mp / 16, KM = w->kp / 256;
     const int RU = (w->mp + BM * CL - 1) / (BM * CL), TB = (n + BN - 1) / BN;
-    const int RB = (w->mp + BM - 1) / BM; /* row blocks (a24's, whatever the cluster) */
     /* units (CL row blocks) per raster group: their weight slice (kp bytes of values + kp/8
      * of metadata a row) fits in a third of L2 */
     const double slice = (double)BM * CL * w->kp * 9.0 / 8.0;
@@ -790,29 +789,40 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     cfg.gridDim = dim3((unsigned)(WS == 4 ? (units < (size_t)c->sm_count ? units : (size_t)c->sm_count) : units * CL));
     cfg.blockDim = dim3(WG_THREADS(NC));
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
-    if (WS >= 3 && !w->a24) { /* the stage layout, once a weight (a cache: the weight's values do not change) */
-        cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
-        SP_CU(cudaStreamIsCapturing(c->stream, &cap));
-        if (cap != cudaStreamCaptureStatusNone)
-            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 10-15: their copy of the weight in stage order is made at the "
-                            "first call, which must not be inside a stream capture (call it once before capturing)");
-        const int NS = KM * 4;
-        uint4 *a24 = NULL;
-        SP_CU(cudaMalloc(&a24, (size_t)RB * NS * WG_STAGING));
-        sp24_a24_build<<<(unsigned)(RB * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)a24, KM, RT, NS);
-        const cudaError_t e = cudaGetLastError();
-        if (e != cudaSuccess) { /* kept only once built: a later call must not read a half-made copy */
-            cudaFree(a24);
-            return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM: building its stage-order copy: %s", cudaGetErrorString(e));
-        }
-        const_cast<sp_cuda_weight *>(w)->a24 = a24; /* a cache of the weight's own bytes, made once */
-    }
+    if (WS >= 3) SP_CHK(sp24_a24_make(w, c));
+    else if (!w->v24)
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d reads the fragment-order copy, which this weight no longer "
+                        "keeps (sp_cuda_weight_one_copy): tiles 14-17 read the one it keeps", WS == 2 ? 9 : BN == 256 ? 8 : 5);
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, x64map, ymap, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
                              RT, group, kparts));
     return 0;
 }
 
+/* The stage layout, once a weight (a cache: the weight's values do not change); made from
+ * v24/m24, which a one-copy weight then frees */
+int sp24_a24_make(const sp_cuda_weight *w, sp_cuda_ctx *c) {
+    if (w->a24) return 0;
+    if (!w->v24) return sp_error(SP_ERR_ARG, "2:4 weight: neither of its device layouts is present");
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    SP_CU(cudaStreamIsCapturing(c->stream, &cap));
+    if (cap != cudaStreamCaptureStatusNone)
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 weight: its copy in stage order is made at the first call that reads it, which "
+                        "must not be inside a stream capture (call it once before capturing)");
+    const int RT = w->mp / 16, KM = w->kp / 256, NS = KM * 4, RB = (w->mp + 127) / 128;
+    uint4 *a24 = NULL;
+    SP_CU(cudaMalloc(&a24, (size_t)RB * NS * WG_STAGING));
+    sp24_a24_build<<<(unsigned)(RB * NS), 128, 0, c->stream>>>(w->v24, (const uint32_t *)w->m24, (uint32_t *)a24, KM, RT, NS);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) { /* kept only once built: a later call must not read a half-made copy */
+        cudaFree(a24);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 weight: building its stage-order copy: %s", cudaGetErrorString(e));
+    }
+    const_cast<sp_cuda_weight *>(w)->a24 = a24; /* a cache of the weight's own bytes, made once */
+    return 0;
+}
+
 void sp24_a24_drop(sp_cuda_weight *w) {
+    if (!w->v24) return; /* the only copy left (sp_cuda_weight_one_copy) */
     cudaFree(w->a24);
     w->a24 = NULL;
 }
