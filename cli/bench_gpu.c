@@ -88,7 +88,7 @@ int cmd_bench_gpu(int argc, char **argv) {
         {"--reps", 1, "repetitions, median reported (default 3)", 0},
         {"--passes", 1, "1: dense, then sparse; 2: sparse, dense, dense, sparse, the mean of each mode's passes (default 2)", 0},
         {"--no-check", 0, "skip the logits check against the CPU forward", 0},
-        {"--lean", 0, "one device copy of each 2:4 weight: no cuSPARSELt form, the prefill GEMM on the tiles that read that copy", 0},
+        {"--lean", 0, "no cuSPARSELt form: the own 2:4 kernels alone (one device copy of each 2:4 weight either way)", 0},
         {"--trim", 1, "after the run: picks (default) frees the forms no pick uses, then times the sparse binding again; sparse also "
                       "moves dense picks to their fastest sparse form, so no dense copy stays; none keeps all", 0},
         {"--check-tokens", 1, "prompt length of that check (default 100)", 0},
@@ -143,7 +143,7 @@ int cmd_bench_gpu(int argc, char **argv) {
     sp_cuda_versions(ver, sizeof ver);
     printf("# sparsity bench --gpu: %s on %s%s%s\n", label, dev, *ver ? ", " : "", ver);
     if (tpath) printf("# kernel choices from %s (%d keys); keys not in it are measured\n", tpath, ntable);
-    if (o.lean) printf("# lean sparse binding: one device copy of each 2:4 weight (no cuSPARSELt form; prefill GEMM on the tiles reading it)\n");
+    if (o.lean) printf("# lean sparse binding: no cuSPARSELt form, the own 2:4 kernels alone\n");
     sp_bench_gpu_result r;
     if (sp_bench_gpu(m, &o, &r, stdout)) cli_die("bench", "--gpu: %s", sp_last_error());
 
@@ -204,7 +204,7 @@ int cmd_bench_gpu(int argc, char **argv) {
     printf("| device memory in use, whole card, while measuring (GB) | %.2f | %.2f | %.2fx |\n", r.mem_in_use[0] / 1e9, r.mem_in_use[1] / 1e9,
            (double)r.mem_in_use[0] / (double)(r.mem_in_use[1] ? r.mem_in_use[1] : 1));
     printf("(device memory while measuring: the sparse binding keeps the dense weights as its fallback beside every sparse "
-           "form it times, and copies its kernels make at first use, e.g. the 2:4 prefill GEMM's stage-order copy)\n");
+           "form it times, and workspaces its kernels make at first use)\n");
     if (o.trim) { /* what a server would keep, timed again */
         printf("\n| after the trim (%s) | dense (cuBLAS) | sparse trimmed | speedup |\n|---|---|---|---|\n",
                o.trim == 2 ? "sparse forms only" : "the forms the picks use");

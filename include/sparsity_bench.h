@@ -49,7 +49,7 @@ typedef struct {
     int passes;                /* 1: dense, then sparse; 2 (or 0): sparse, dense, dense, sparse, each
                                 * mode's time the mean of its two passes' medians, so that a drift
                                 * over the run (clocks as the device heats) falls on both alike */
-    int lean;                  /* the sparse binding lean (sp_cuda_model_bind 2): one copy of each 2:4 weight */
+    int lean;                  /* the sparse binding lean (sp_cuda_model_bind 2): no cuSPARSELt form */
     int trim;                  /* after the last sparse pass: 1 free the forms no pick uses (sp_cuda_model_trim),
                                 * 2 the same sparse forms only (dense picks moved to their fastest sparse form);
                                 * then measure what the card holds and run the check prefill again */
@@ -66,7 +66,7 @@ typedef struct {
     size_t weight_bytes[2];               /* block linears as bound for 1 token: what a decode step reads */
     /* device memory in use after each mode's first timed pass (sp_cuda_mem_in_use): the sparse
      * binding keeps the dense weights (the fallback) beside every sparse form it times and the
-     * copies its kernels make at first use (0: not measured) */
+     * workspaces its kernels make at first use (0: not measured) */
     size_t mem_in_use[2];
     /* with o->trim: in use at the end of the run before the trim and after it, the forms freed, the
      * picks moved off dense, and the check prefill's logits after the trim against the first sparse

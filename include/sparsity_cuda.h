@@ -199,7 +199,7 @@ void sp_cuda_set_read_a24(int mode);
  * 12 = 11 with two wgmma groups in flight a consumer, 13 = 11 in CTA pairs multicasting x
  * (experiments), 14 = 11 persistent with TMA stores, 15 = 14 with 128-token blocks, 16 and 17 =
  * 14 and 15 with K in two parts added into y (rows of y a multiple of 8); the automatic choice on
- * Hopper from 256 tokens is one of 14-17 (K parts up to 2048 tokens); 4-17 are sm_90 only: elsewhere the call fails and says why
+ * Hopper above 16 tokens is one of 14-17 (K parts up to 2048 tokens); 4-17 are sm_90 only: elsewhere the call fails and says why
  * (tests and bench sweeps). */
 void sp_cuda_set_gemm_tile(int tile);
 /* Block size bs of later BSR uploads (bs x bs blocks; rows past out are zero padding):
@@ -241,9 +241,9 @@ int sp_cuda_model_randomize(sp_cuda_model *g, uint64_t seed, int prune24);
  * choice is reported for each part); SP_GPU_QKV=separate / SP_GPU_GATEUP=separate in the
  * environment at sp_cuda_model_new keep them apart. The first bind frees the parts' own device
  * copies (their rows live only in the stack); a part set again later is copied into its rows
- * at the next bind. sparse = 2: lean, one device copy of each 2:4 weight (no cuSPARSELt form, and
- * the 2:4 prefill GEMM on its tiles that read that copy, not the faster ones fed by a second,
- * stage-order copy); with sp_cuda_model_trim the model then holds less than its dense binding. */
+ * at the next bind. Each own 2:4 form is one device copy (sp_cuda_weight_one_copy on Hopper).
+ * sparse = 2: lean, no cuSPARSELt form (the own 2:4 one alone); with sp_cuda_model_trim the
+ * model then holds less than its dense binding. */
 int sp_cuda_model_bind(sp_cuda_model *g, int sparse);
 /* batch = 1: n tokens of one sequence at positions pos..; n = 1: one token for each of batch
  * sequences at position pos. logits (batch, vocab) f32 of each sequence's last token, or NULL.
@@ -264,8 +264,7 @@ int sp_cuda_model_fork(sp_cuda_model *g, int len);
  * ("not measured" until a forward ran that n). */
 int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, int n, const char **kernel, const char **why);
 /* Frees every device form of the sparse binding that no pick made so far uses: the dense copy
- * of a linear that runs sparse at every token count met, the forms that lost, and the 2:4
- * prefill GEMM's stage-order copy where no pick reads it. For serving once the token counts it
+ * of a linear that runs sparse at every token count met and the forms that lost. For serving once the token counts it
  * will see have each run (a warm-up): a later, new count picks among the kept forms, and fails
  * with a message where none serves it. The model cannot be bound again (its dense weights are
  * gone). sparse_only: first moves each pick of dense to the fastest sparse form timed for it

@@ -776,7 +776,7 @@ static void test_wgmma_all(const char *name, unsigned only) {
          * rounds against tile 16's 4), at 2304 tile 14 (no K parts past 2048 tokens); at 512 tokens with
          * 4092 rows (no K parts: rows of y not in 16-byte units) tile 15 (one round either way);
          * with 4096 rows tile 16 (128 units, one round; tile 17's 256 take two); at 256 tokens
-         * tile 17 (128 units, one round); 200 tokens the mma.sp GEMM. Then run through sp_cuda_linear. */
+         * tile 17 (128 units, one round). Then run through sp_cuda_linear. */
         int sms = 0;
         sp_cuda_device_info(NULL, 0, &sms, NULL, NULL);
         if (sms == 132) {
@@ -787,7 +787,8 @@ static void test_wgmma_all(const char *name, unsigned only) {
             expect_pick(4096, 4096, 512, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, K in 2 parts TMA-added)");
             expect_pick(4096, 4096, 256, "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, K in 2 parts TMA-added)");
         } else printf("  automatic 2:4 GEMM picks not checked: %d SMs (the cases are worked out for 132)\n", sms);
-        expect_pick(1000, 512, 200, "mma.sp GEMM 64x64"); /* 32 blocks of 128 x 64 */
+        /* 200 tokens on 8 row blocks of 512 columns: one round for each, tile 14's fixed cost least */
+        expect_pick(1000, 512, 200, "wgmma.sp GEMM 128x256 (A stages bulk-copied, 5 stages, persistent, TMA-stored)");
         static const int n_auto[] = {1100};
         test_24(4096, 512, n_auto, 1, 0);
         static const int n_auto2[] = {300};

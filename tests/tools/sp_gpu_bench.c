@@ -10,6 +10,7 @@
  * cuBLAS and cuSPARSELt prefill with their calls interleaved; --prefill-steady: each in its own
  * steady state (both: see prefill_study); --block: block-pruned weights
  * (16x16 and 32x32 blocks) through cuSPARSE BSR and CSR at 1, 16 and 2048 tokens.
+ * SP_ONE_COPY=1: the rotated 2:4 weights (decode tables, --targets) as one copy in stage order, as the model keeps them.
  * SP_TIME_GRAPH=1 (2): the rotated timings as one CUDA graph a round (with the own decode kernels
  * launched early), as the device model's decode step runs; unset: launched one by one from the host.
  * --attention: the model's fused prefill attention, both kernels (16 and 32 query rows a warp; 8B
@@ -55,10 +56,14 @@ static double time_read(size_t bytes, int flush) {
     return us;
 }
 static void free_all(sp_cuda_weight **w, int n) { for (int i = 0; i < n; i++) { sp_cuda_weight_free(w[i]); w[i] = NULL; } }
-/* one weight: vals/meta as the 2:4 form when vals is set, else dense uploaded as kernel k */
+static int one_copy; /* SP_ONE_COPY */
+/* one weight: vals/meta as the 2:4 form when vals is set (one copy with SP_ONE_COPY), else dense uploaded as kernel k */
 static sp_cuda_weight *upload_one(sp_cuda_kernel k, int out, int in, const uint16_t *dense, const uint16_t *vals,
                                   const uint16_t *meta) {
-    return vals ? sp_cuda_upload_24_t(SP_CUDA_KERNEL_24, out, in, vals, meta, bench_dt) : sp_cuda_upload_dense_t(k, out, in, dense, bench_dt);
+    if (!vals) return sp_cuda_upload_dense_t(k, out, in, dense, bench_dt);
+    sp_cuda_weight *w = sp_cuda_upload_24_t(SP_CUDA_KERNEL_24, out, in, vals, meta, bench_dt);
+    if (w && one_copy && sp_cuda_weight_one_copy(w)) { sp_cuda_weight_free(w); return NULL; }
+    return w;
 }
 /* w[0..c) = copies of that weight, c = copies_for(the form's bytes) so the rotated set exceeds 3x
  * L2; 0 when an upload fails (the copies made are freed) */
@@ -694,6 +699,10 @@ int main(int argc, char **argv) {
     char ver[160];
     if (!sp_cuda_versions(ver, sizeof ver)) printf("# %s\n", ver);
     if (gemm_tile) printf("# own 2:4 GEMM: tile %d (SP_GEMM_TILE)\n", gemm_tile);
+    /* SP_ONE_COPY=1: the rotated 2:4 weights uploaded as one copy (sp_cuda_weight_one_copy), as the
+     * device model keeps them on Hopper; --a24-ab compares the two layouts itself */
+    one_copy = getenv("SP_ONE_COPY") && atoi(getenv("SP_ONE_COPY")) == 1;
+    if (one_copy) printf("# rotated 2:4 weights as one copy, stage order (SP_ONE_COPY=1)\n");
 
     const int pfx = pre || preab || presteady || tgt; /* prefill sizes */
     const int maxn = pfx ? 8192 : blk ? 2048 : a24ab ? 256 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;
@@ -969,7 +978,9 @@ int main(int argc, char **argv) {
                             sp_cuda_set_gemm_tile(list[kk]);
                             tr[kk][r] = time_w(&w4, 1, xd, sn[i], yd, 1);
                         }
-                    printf("  n=%d:", sn[i]);
+                    /* the two other forms a linear of the model times at this n, same method */
+                    const double tdn = time_w(&wd, 1, xd, sn[i], yd, 1), tln = wl ? time_w(&wl, 1, xd, sn[i], yd, 1) : -1;
+                    printf("  n=%d: cuBLAS %.1f, cuSPARSELt %.1f;", sn[i], tdn, tln);
                     for (int k = 0; k < nl; k++) {
                         qsort(tr[k], rounds, sizeof(double), cmp_double);
                         const double t = rounds & 1 ? tr[k][rounds / 2] : 0.5 * (tr[k][rounds / 2 - 1] + tr[k][rounds / 2]);

@@ -132,8 +132,6 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
-int sp24_gemm_reads_a24(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* 1: its kernel for n reads w->a24 */
-void sp24_a24_drop(sp_cuda_weight *w); /* frees w->a24 where v24 is kept (a cache: the next call that reads it builds it again) */
 int sp24_a24_make(const sp_cuda_weight *w, sp_cuda_ctx *c); /* builds w->a24 from v24/m24 where missing (a cache) */
 /* 1 where the 2:4 decode kernels and the mma.sp GEMM read w->a24 (built first where missing) */
 static inline int sp24_reads_a24(const sp_cuda_weight *w, const sp_cuda_ctx *c) { return !w->v24 || c->cfg_a24 > 0; }

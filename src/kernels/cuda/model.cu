@@ -53,7 +53,7 @@ struct sp_cuda_model {
     sp_cuda_model_cfg c;
     int max_ctx, max_rows, max_batch, rows_cap, qd, kvd, sparse;
     int trimmed;           /* sp_cuda_model_trim ran: only the picked forms are left, no bind again */
-    int lean;              /* bind(2): each 2:4 weight in one copy (stage order, sp_cuda_weight_one_copy), no cuSPARSELt form */
+    int lean;              /* bind(2): no cuSPARSELt form (the own 2:4 form alone) */
     int flash;             /* prefill attention: fused kernel (1) or cuBLAS + softmax (0) */
     int dec_attn;          /* decode attention: 0 by batch size, 1 a q head a block, 2 a kv head a block */
     bf16 *embed;
@@ -389,8 +389,11 @@ static void lin_unbind(sp_lin *l) {
     for (int k = 1; k < SP_CUDA_KERNEL_COUNT; k++) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; l->missing[k][0] = 0; }
 }
 
-/* builds the sparse forms of l that fit its pattern (lean: the own 2:4 form alone, in one
- * device copy); failures are recorded, not fatal */
+/* builds the sparse forms of l that fit its pattern (lean: no cuSPARSELt form); failures are
+ * recorded, not fatal. The own 2:4 form keeps one device layout: on Hopper the stage order the
+ * prefill tiles read (sp_cuda_weight_one_copy; the decode kernels read it as fast at 1 token and
+ * the model's decode step ran 2-4% faster on it, H200 run 149), elsewhere the fragment order the
+ * mma.sp GEMM reads (no other copy is made there). */
 static void lin_bind_sparse(sp_lin *l, int lean) {
     const void *src = l->k[SP_CUDA_KERNEL_DENSE]->w;
     sp_cuda_kernel want[5];
@@ -406,7 +409,8 @@ static void lin_bind_sparse(sp_lin *l, int lean) {
     }
     for (int i = 0; i < nw; i++) {
         l->k[want[i]] = sp_cuda_upload_device(want[i], l->out, l->in, src);
-        if (lean && l->k[want[i]] && want[i] == SP_CUDA_KERNEL_24 && sp_cuda_weight_one_copy(l->k[want[i]])) {
+        if (want[i] == SP_CUDA_KERNEL_24 && l->k[want[i]] && sp24_wgmma_usable(NULL, sp_cuda_ctx_get()) &&
+            sp_cuda_weight_one_copy(l->k[want[i]])) {
             sp_cuda_weight_free(l->k[want[i]]);
             l->k[want[i]] = NULL;
         }
@@ -938,9 +942,8 @@ template <typename F> static void each_run_linear(sp_cuda_model *g, F &&f) {
         if (fused_live(g, &g->fused[i])) f(&g->fused[i]);
 }
 
-/* Keeps, of every block linear a pick reached, the forms its key's picks chose (and the 2:4
- * GEMM's stage-order copy only where one of them reads it); frees the rest, the dense copy
- * included. Picks are keyed by the forms present, so each pick's key is narrowed the same way
+/* Keeps, of every block linear a pick reached, the forms its key's picks chose; frees the rest,
+ * the dense copy included. Picks are keyed by the forms present, so each pick's key is narrowed the same way
  * and the graphs, which only hold picked forms, stay valid. sparse_only: first moves every
  * dense pick to its fastest timed sparse form, for keys where each pick timed one. */
 extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_trim_stats *st) {
@@ -991,15 +994,6 @@ extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_tri
         const int i = (int)(p - g->picks);
         for (int k = 0; k < SP_CUDA_KERNEL_COUNT; k++)
             if (l->k[k] && !(keep[i] >> k & 1)) { sp_cuda_weight_free(l->k[k]); l->k[k] = NULL; st->forms++; }
-        sp_cuda_weight *w = l->k[SP_CUDA_KERNEL_24];
-        if (w && w->a24 && w->v24) { /* (a one-copy weight's a24 is all it has) */
-            int reads = 0;
-            for (int j = 0; j < g->npicks && !reads; j++) {
-                const sp_pick *q = &g->picks[j];
-                reads = same_layers(p, q) && q->kernel == SP_CUDA_KERNEL_24 && sp24_gemm_reads_a24(w, q->n, c);
-            }
-            if (!reads) { sp24_a24_drop(w); st->forms++; }
-        }
     });
     for (int i = 0; i < g->npicks; i++) g->picks[i].avail &= keep[i]; /* the key of what is left */
     g->trimmed = 1;

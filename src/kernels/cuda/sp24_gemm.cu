@@ -206,8 +206,7 @@ static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, s
 static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
-    /* the wgmma.sp kernel on Hopper from 256 tokens (below: not measured, mma.sp stays), H200
-     * run 10: 128 x 256 blocks (tile 8) 900-980 TFLOP/s at 2048 tokens, 1.15-1.25x tile 5,
+    /* the wgmma.sp kernel on Hopper above 16 tokens, H200 run 10: 128 x 256 blocks (tile 8) 900-980 TFLOP/s at 2048 tokens, 1.15-1.25x tile 5,
      * where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
      * tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x the best mma.sp tile.
      * Run 110: tile 11 (128 x 256, A bulk-copied from the stage-order copy) 1096-1254 against
@@ -223,8 +222,13 @@ static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int 
      * every cell of runs 124-125. Out of sample (run 135, 1152-2048 tokens, five shapes) it
      * picks the fastest in all 36 cells, where limiting K parts to 1024 tokens (the rule before)
      * lost up to 22% (4096x14336 at 1152-1536 tokens: tile 16 159-170 us against 188-210). The
-     * K parts need rows of y in 16-byte units; they were measured up to 2048 tokens, so only there. */
-    if (n >= 256 && sp24_wgmma_usable(x, c)) {
+     * K parts need rows of y in 16-byte units; they were measured up to 2048 tokens, so only there.
+     * Below 256 tokens (run 150 sweep, 17-200 tokens, the five shapes): the same line picks the
+     * fastest of 14-17 in all 25 cells, 1.3-2.8x faster than the best mma.sp tile (4096x4096 at 32
+     * tokens 19.2 against 35.1 us; 28672x4096 at 200 tokens 79.2 against 220); cuBLAS is still
+     * faster there on the 4096-row and 4096-column shapes up to ~128 tokens (the model's choice
+     * measures both). */
+    if (sp24_wgmma_usable(x, c)) {
         static const double fixed[4] = {3.5, 5.5, 8, 9}, slope[4] = {27.5, 19.6, 15.7, 11};
         const long sm = c->sm_count, units[4] = {blocks(128, 256), blocks(128, 128), 2 * blocks(128, 256), 2 * blocks(128, 128)};
         const int nt = n <= 2048 && sp24_wgmma_kparts_ok(w, y, 2) ? 4 : 2;
@@ -257,10 +261,6 @@ const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c)
                                   "wgmma.sp GEMM 128x128 (A stages bulk-copied, 8 stages, persistent, K in 2 parts TMA-added)"};
     return names[gemm_tile(w, NULL, NULL, n, c)];
 }
-
-/* 1 where sp24_gemm_run at n takes a tile fed by the stage-order copy (tiles 10-17): a
- * binding trimmed to its picks keeps that copy only where one of them needs it */
-int sp24_gemm_reads_a24(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c) { return n > 16 && gemm_tile(w, NULL, NULL, n, c) >= 10; }
 
 template <typename T>
 static int gm_tile_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c, int tile) {

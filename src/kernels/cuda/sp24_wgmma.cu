@@ -821,12 +821,6 @@ int sp24_a24_make(const sp_cuda_weight *w, sp_cuda_ctx *c) {
     return 0;
 }
 
-void sp24_a24_drop(sp_cuda_weight *w) {
-    if (!w->v24) return; /* the only copy left (sp_cuda_weight_one_copy) */
-    cudaFree(w->a24);
-    w->a24 = NULL;
-}
-
 /* 1 when the wgmma kernel can run: a Hopper device, sm_90a code in this build, the driver's
  * tensor-map encoder, and x 16-byte aligned for TMA (NULL: not known yet, taken as aligned,
  * as every cudaMalloc'd buffer and row offset of the device model is) */
