@@ -181,9 +181,11 @@ void sp_cuda_set_config(int row_tiles_per_block, int k_splits, int prefetch);
 void sp_cuda_set_decode_cluster(int mode);
 /* The 2:4 decode (1-16 tokens) on Hopper's warpgroup instruction wgmma.sp (sm_90a; x read by the
  * tensor cores from shared memory once a warpgroup) instead of mma.sp: -1 = automatic (default:
- * from 4 tokens, where it measured faster), 0 = off, 1 = at any token count; either way only
- * where it can run (an sm_90 device, a launch plan of 4 or 8 row tiles a block); elsewhere the
- * mma.sp kernel runs and sp_cuda_linear_path says so. */
+ * from 4 to 16 tokens, where it measured faster), 0 = off, 1 = at any token count up to 32 (17-32
+ * instead of the GEMM: 1.22-1.43x cuBLAS at 24-32 tokens on three of the four 8B shapes, H200 run
+ * 154; not yet automatic, its run in the whole model is pending); either way only where it can
+ * run (an sm_90 device, a launch plan of 4 or 8 row tiles a block, no GEMM tile forced); elsewhere
+ * the mma.sp kernel or the GEMM runs and sp_cuda_linear_path says so. */
 void sp_cuda_set_decode_wgmma(int mode);
 /* 1: the 2:4 decode kernels and the mma.sp GEMM read the stage-order copy (built at first use)
  * even where the fragment-order one is kept, as a one-copy weight makes them; 0 (default): the

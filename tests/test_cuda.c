@@ -95,7 +95,7 @@ static void test_24(int out, int in, const int *ns, int nn, int lt) {
     }
     for (int i = 0; i < nn && w24 && wd && wb; i++) {
         int n = ns[i];
-        for (int rep = 0; rep < (n <= 16 ? 2 : 1); rep++) { /* decode twice: split-K scratch must clean itself */
+        for (int rep = 0; rep < (n <= 64 ? 2 : 1); rep++) { /* decode twice: split-K scratch must clean itself */
             uint16_t *x;
             double *ref;
             uint16_t *yc = fresh_case(dense, wd, out, in, n, TOL, &x, &ref);
@@ -838,15 +838,23 @@ static void test_wgdec(const int *n_small, const int *n_all) {
     sp_cuda_set_decode_cluster(-1);
     sp_cuda_set_config(0, 0, -1);
     want_split = NULL;
+    static const int n_big[] = {17, 24, 32, 33, 48, 64, 65}; /* 17-32: NB 32 (global split-K); above: the GEMM */
+    test_24(1000, 4096, n_big, 7, 0);
+    test_24(300, 528, n_big, 7, 0);
+    test_24(16, 8192, n_big, 7, 0);
     test_f16(300, 2304, n_all, 7, 1);
     test_f16(1000, 4096, n_all, 7, 1);
-    sp_cuda_set_decode_wgmma(-1); /* automatic: mma.sp up to 3 tokens, wgmma.sp from 4 */
+    sp_cuda_set_decode_wgmma(-1); /* automatic: mma.sp up to 3 tokens, wgmma.sp from 4 to 16, the GEMM above */
     uint16_t *vals = malloc(1000 * 4096), *meta = malloc(1000 * 256 * 2), *dense = malloc(1000 * 4096 * 2);
     gc_make_24(1000, 4096, vals, meta, dense);
     sp_cuda_weight *w = sp_cuda_upload_24(SP_CUDA_KERNEL_24, 1000, 4096, vals, meta);
-    char p3[192] = "-", p4[192] = "-"; /* the path is a static buffer: copied */
-    if (w) snprintf(p3, sizeof p3, "%s", sp_cuda_linear_path(w, 3)), snprintf(p4, sizeof p4, "%s", sp_cuda_linear_path(w, 4));
-    CHECK(w && !strncmp(p3, "mma.sp", 6) && !strncmp(p4, "wgmma.sp", 8), "automatic decode kernel: n=3 \"%s\", n=4 \"%s\"", p3, p4);
+    char p3[192] = "-", p4[192] = "-", p32[192] = "-", p33[192] = "-"; /* the path is a static buffer: copied */
+    if (w) {
+        snprintf(p3, sizeof p3, "%s", sp_cuda_linear_path(w, 3)), snprintf(p4, sizeof p4, "%s", sp_cuda_linear_path(w, 4));
+        snprintf(p32, sizeof p32, "%s", sp_cuda_linear_path(w, 32)), snprintf(p33, sizeof p33, "%s", sp_cuda_linear_path(w, 33));
+    }
+    CHECK(w && !strncmp(p3, "mma.sp", 6) && !strncmp(p4, "wgmma.sp", 8) && strstr(p32, "GEMM") && strstr(p33, "GEMM"),
+          "automatic decode kernel: n=3 \"%s\", n=4 \"%s\", n=32 \"%s\", n=33 \"%s\"", p3, p4, p32, p33);
     sp_cuda_weight_free(w);
     free(vals); free(meta); free(dense);
 }

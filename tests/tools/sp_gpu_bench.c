@@ -705,7 +705,7 @@ int main(int argc, char **argv) {
     if (one_copy) printf("# rotated 2:4 weights as one copy, stage order (SP_ONE_COPY=1)\n");
 
     const int pfx = pre || preab || presteady || tgt; /* prefill sizes */
-    const int maxn = pfx ? 8192 : blk ? 2048 : a24ab ? 256 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;
+    const int maxn = pfx ? 8192 : blk ? 2048 : a24ab ? 256 : wgab ? 64 : 16, maxk = 14336, maxm = pfx ? 2 * 14336 : 14336;
     uint16_t *xh = malloc((size_t)maxn * maxk * 2);
     gc_make_x((size_t)maxn * maxk, xh);
     void *xd = sp_cuda_malloc((size_t)maxn * maxk * 2);
@@ -844,14 +844,15 @@ int main(int argc, char **argv) {
     if (dsweep && delta_sweep(xd, yd, yd2, sms)) return 1;
     if (gab && graph_ab(xd, yd)) return 1;
     if (tgt && targets(xd, yd, yd2, sms)) return 1;
-    static const int ab_ns[] = {1, 2, 4, 8, 12, 16}, a24_ns[] = {1, 2, 4, 8, 16, 32, 64, 128, 200};
+    static const int ab_ns[] = {1, 2, 4, 8, 12, 16}, a24_ns[] = {1, 2, 4, 8, 16, 32, 64, 128, 200},
+                     wg_ns[] = {1, 2, 4, 8, 12, 16, 24, 32, 48, 64};
     if (a24ab && decode_ab("the 2:4 weight read from its fragment-order copy (A) vs its stage-order copy, as a one-copy weight (B)",
                            "v24", "a24", set_a24, xd, yd, yd2, a24_ns, 9))
         return 1;
     if (clab && decode_ab("split-K through global memory (A) vs a cluster's shared memory (B)", "global", "cluster",
                           set_cluster, xd, yd, yd2, ab_ns, 6))
         return 1;
-    if (wgab && decode_ab("mma.sp kernel (A) vs wgmma.sp kernel (B)", "mma.sp", "wgmma.sp", set_wgdec, xd, yd, yd2, ab_ns, 6)) return 1;
+    if (wgab && decode_ab("mma.sp kernel, above 16 tokens the GEMM (A) vs wgmma.sp decode kernel (B)", "mma.sp / GEMM", "wgmma.sp", set_wgdec, xd, yd, yd2, wg_ns, 10)) return 1;
     if (preab && prefill_study(xd, yd, 0)) return 1;
     if (presteady && prefill_study(xd, yd, 1)) return 1;
 

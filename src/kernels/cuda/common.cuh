@@ -121,7 +121,7 @@ struct sp_cuda_weight {
     __nv_bfloat16 *bsr_y;   /* BSR with out % bs != 0: Y^T padded to mb*bs rows, (n, mb*bs) */
     size_t bsr_y_bytes;
     /* split-K scratch for the own kernels: zero between calls (self-cleaning) */
-    float *ws;              /* (16, mp) */
+    float *ws;              /* (tokens, mp): 16 tokens, SP_WGDEC_MAX for 24 */
     unsigned *counters;     /* (mp/16,) */
     sp_lt_state *lt;        /* 24_LT */
 };
@@ -132,6 +132,7 @@ int sp24_upload(sp_cuda_weight *w, const uint16_t *vals, const uint16_t *meta);
 int sp24_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c);
 int sp24_gemm_run(const sp_cuda_weight *w, const void *x, int n, void *y, sp_cuda_ctx *c); /* any n (prefill) */
 const char *sp24_gemm_path(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c); /* its kernel for n */
+#define SP_WGDEC_MAX 32 /* tokens a wgmma.sp decode launch takes */
 int sp24_a24_make(const sp_cuda_weight *w, sp_cuda_ctx *c); /* builds w->a24 from v24/m24 where missing (a cache) */
 /* 1 where the 2:4 decode kernels and the mma.sp GEMM read w->a24 (built first where missing) */
 static inline int sp24_reads_a24(const sp_cuda_weight *w, const sp_cuda_ctx *c) { return !w->v24 || c->cfg_a24 > 0; }

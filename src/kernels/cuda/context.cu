@@ -153,9 +153,11 @@ static sp_cuda_weight *weight_new(sp_cuda_kernel k, int out, int in, sp_cuda_dty
     w->mp = (out + 15) / 16 * 16;
     w->kp = (in + 255) / 256 * 256;
     if (k == SP_CUDA_KERNEL_24 || k == SP_CUDA_KERNEL_BITMAP || k == SP_CUDA_KERNEL_BITMAP_ROWS) {
-        if (cudaMalloc(&w->ws, (size_t)16 * w->mp * 4) != cudaSuccess ||
-            cudaMalloc(&w->counters, (size_t)(w->mp / 16) * 4) != cudaSuccess ||
-            sp_dset(w->ws, 0, (size_t)16 * w->mp * 4) != cudaSuccess ||
+        /* split-K scratch for the decode kernels' tokens: 16, the 2:4 one's wgmma.sp form 32. Made
+         * here once: a captured decode graph holds its address */
+        const size_t wsb = (size_t)(k == SP_CUDA_KERNEL_24 ? SP_WGDEC_MAX : 16) * w->mp * 4;
+        if (cudaMalloc(&w->ws, wsb) != cudaSuccess || cudaMalloc(&w->counters, (size_t)(w->mp / 16) * 4) != cudaSuccess ||
+            sp_dset(w->ws, 0, wsb) != cudaSuccess ||
             sp_dset(w->counters, 0, (size_t)(w->mp / 16) * 4) != cudaSuccess) {
             sp_error(SP_ERR_NOMEM, "sp_cuda upload: device allocation failed");
             sp_cuda_weight_free(w);
@@ -368,7 +370,7 @@ extern "C" int sp_cuda_sync(void) {
 /* ------------------------------------------------------------------ launch plan */
 
 int sp_plan_make(const sp_cuda_weight *w, int n, const sp_cuda_ctx *c, sp_plan *p) {
-    if (n < 1 || n > 16) return sp_error(SP_ERR_ARG, "own decode kernel: n = %d outside 1..16", n);
+    if (n < 1 || n > SP_WGDEC_MAX) return sp_error(SP_ERR_ARG, "own decode kernel: n = %d outside 1..%d", n, SP_WGDEC_MAX);
     const int KM = w->kp / 256, RT = w->mp / 16;
     if (KM >= 65536) return sp_error(SP_ERR_UNSUPPORTED, "own decode kernel: %d input columns (at most 2^24)", w->in);
     p->nt = n <= 8 ? 1 : 2;
@@ -427,11 +429,11 @@ extern "C" int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, voi
     case SP_CUDA_KERNEL_BSR: return sp_bsr_run(w, xb, n, yb, c);
     case SP_CUDA_KERNEL_24_LT: return sp_lt_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_24:
-        if (n > 16) return sp24_gemm_run(w, x, n, y, c); /* prefill: the tiled mma.sp GEMM */
         if (sp24_wgdec_wanted(n, c)) {
             const int rc = sp24_wgdec_run(w, x, n, y, c);
-            if (rc != 1) return rc; /* 1: its plan does not fit, the mma.sp kernel runs (the path says so) */
+            if (rc != 1) return rc; /* 1: its plan does not fit, the mma.sp kernel or GEMM runs (the path says so) */
         }
+        if (n > 16) return sp24_gemm_run(w, x, n, y, c); /* prefill: the GEMM */
         return sp24_run(w, x, n, y, c);
     case SP_CUDA_KERNEL_BITMAP:
         for (int i = 0; i < n; i += 16) { /* the decode kernel takes 16 tokens per launch */
@@ -449,14 +451,16 @@ extern "C" const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (w && w->kernel == SP_CUDA_KERNEL_DELTA_ROWS) return spdr_path(w);
     if (!w || !c || w->kernel != SP_CUDA_KERNEL_24) return "";
-    if (n > 16) return sp24_gemm_path(w, n, c);
     static char buf[256];
     const char *kernel = "mma.sp decode", *why = "";
     sp_split split = SP_SPLIT_NA;
     if (sp24_wgdec_wanted(n, c)) {
         split = sp24_wgdec_split(w, n, c);
         if (split != SP_SPLIT_NA) kernel = "wgmma.sp decode";
+        else if (n > 16) return sp24_gemm_path(w, n, c);
         else why = " (wgmma.sp decode: plan below 4 row tiles a block or x above 112 KB)";
+    } else if (n > 16) {
+        return sp24_gemm_path(w, n, c);
     } else if (c->cfg_wgdec > 0) {
         why = " (wgmma.sp decode needs sm_90a)";
     }

@@ -1,6 +1,12 @@
 /* sp24_wgdec.cu: 2:4 decode GEMM on Hopper's warpgroup sparse tensor-core instruction (sm_90a),
- * y (n, out) = x (n, in) W^T for n <= 16 per launch: wgmma.mma_async.sp m64nNBk32 (NB = 8 for
- * 1-8 tokens, 16 for 9-16), bf16 or f16 in, f32 accumulate.
+ * y (n, out) = x (n, in) W^T for n <= 32 per launch: wgmma.mma_async.sp m64nNBk32 (NB = 8 for
+ * 1-8 tokens, 16 for 9-16, 32 for 17-32: a batch of sequences or a short prompt, where the weight
+ * is still read once and the GEMM tiles' fixed cost dominates), bf16 or f16 in, f32 accumulate.
+ * Above 16 tokens its K splits always sum through global memory (sp_epilogue's cluster quads hold
+ * 16 tokens). H200 run 154, one-copy weights launched as the model does, against the GEMM tiles:
+ * 24-32 tokens 0.4-16.7 us faster on the four 8B shapes (4096x4096 at 24 tokens 9.08 against 15.17
+ * us, 1.43x cuBLAS); NB 64 (33-64 tokens) was slower than the GEMM on three of four (plans of at
+ * most 2 macro steps a block to fit x, and 56-72 bytes of spills), so it is not built.
  *
  * Why a second decode kernel: the mma.sp kernel (sp24_gemv.cu) gives every warp its own copy of
  * x's B fragments (ldmatrix from shared memory, one per mma and token tile), so at 16 tokens a
@@ -156,12 +162,16 @@ sp24_wgd_kernel(const sp24_src src, const T *__restrict__ xt, T *__restrict__ y,
 template <typename T>
 using wgd_fn = void (*)(sp24_src, const T *, T *, float *, unsigned *, int, int, int, int, int, int, int, int, int);
 
-/* Whether sp_cuda_linear tries this kernel for n tokens: forced on (1) for any n, automatic (-1)
- * from 4 tokens. H200 runs 36, 37 and 41, same-process A/B over the four 8B shapes: 12-16 tokens
+/* Whether sp_cuda_linear tries this kernel for n tokens: forced on (1) for any n up to 32,
+ * automatic (-1) from 4 to 16 tokens. H200 runs 36, 37 and 41, same-process A/B over the four 8B shapes: 12-16 tokens
  * 0.7-2.1 us faster than mma.sp, 8 tokens 0.1-0.8, 4 tokens 0.06-0.42 (every shape, every run),
  * 2 tokens -0.6..+0.7, 1 token 0.6-1.3 us slower (a warpgroup needs 4 row tiles a block;
  * mma.sp's best 1-token plan has 1 and no split-K). */
 int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c) {
+    /* 17-32 tokens only where asked for (1): run 154's whole-model bench with it automatic (then up
+     * to 64 tokens, with a split-K scratch grown at first use that freed a buffer captured decode
+     * graphs still held) did not finish in 90 s, and the fixed form has not run in the model */
+    if (n > 16) return n <= SP_WGDEC_MAX && c->cfg_wgdec > 0 && !c->cfg_gemm_tile && sp24_wgdec_usable(c); /* a forced GEMM tile runs */
     return (c->cfg_wgdec > 0 || (c->cfg_wgdec < 0 && n >= 4)) && sp24_wgdec_usable(c);
 }
 
@@ -182,14 +192,15 @@ int sp24_wgdec_usable(const sp_cuda_ctx *c) {
 template <typename T>
 static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> k, size_t *smem) {
     if (p->rpb < 4) return 1;
+    if (nb > 16) p->cluster = 0; /* sp_epilogue's cluster quads hold 16 tokens */
     *grid = dim3((w->mp / 16 + p->rpb - 1) / p->rpb, p->splits);
     const size_t xs = (size_t)p->spb * 4 * nb * 128 + 1024; /* 4 boxes a macro step, + alignment */
     size_t red = (size_t)SP_WARPS * (nb / 8) * 4 * 32 * 4;
     if (p->cluster) red += (size_t)p->rpb * 64 * 16;
     *smem = xs > red ? xs : red;
     if (*smem > 112 * 1024) return 1;
-    static size_t allowed[2][2]; /* per source and nb (and per T: one copy a template instance) */
-    SP_CHK(sp_allow_smem(k, *smem, &allowed[sp24_reads_a24(w, c)][nb == 16]));
+    static size_t allowed[2][3]; /* per source and nb (and per T: one copy a template instance) */
+    SP_CHK(sp_allow_smem(k, *smem, &allowed[sp24_reads_a24(w, c)][nb == 8 ? 0 : nb == 16 ? 1 : 2]));
     p->cluster = p->cluster && sp_clusters_resident(k, p->splits, *smem, c) >= (int)grid->x;
     return 0;
 }
@@ -205,12 +216,14 @@ static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, 
 template <typename T>
 static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
                        size_t *smem) {
-    const int nb = n <= 8 ? 8 : 16;
-    if (sp24_reads_a24(w, c)) *k = nb == 8 ? sp24_wgd_kernel<8, T, true> : sp24_wgd_kernel<16, T, true>;
-    else *k = nb == 8 ? sp24_wgd_kernel<8, T, false> : sp24_wgd_kernel<16, T, false>;
+    const int nb = n <= 8 ? 8 : n <= 16 ? 16 : 32;
+    const bool a24 = sp24_reads_a24(w, c);
+    if (nb == 8) *k = a24 ? sp24_wgd_kernel<8, T, true> : sp24_wgd_kernel<8, T, false>;
+    else if (nb == 16) *k = a24 ? sp24_wgd_kernel<16, T, true> : sp24_wgd_kernel<16, T, false>;
+    else *k = a24 ? sp24_wgd_kernel<32, T, true> : sp24_wgd_kernel<32, T, false>;
     SP_CHK(sp_plan_make(w, nb, c, p));
     const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
-    if (rc < 0 || c->cfg_rpb || (rc == 0 && (p->splits == 1 || p->cluster || c->pdl))) return rc;
+    if (rc < 0 || c->cfg_rpb || nb > 16 || (rc == 0 && (p->splits == 1 || p->cluster || c->pdl))) return rc;
     sp_cuda_ctx c4 = *c;
     c4.cfg_rpb = 4;
     sp_plan p4;

@@ -52,6 +52,13 @@ __device__ __forceinline__ uint64_t wg_desc_mn(uint32_t addr, uint32_t lbo) {
                  "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}"                             \
                  : WG_F64(d, 0)                                                                   \
                  : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
+#define WG_MMA_32(TY)                                                                             \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                       \
+                 "wgmma.mma_async.sp.sync.aligned.m64n32k32.f32." TY "." TY                        \
+                 " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "       \
+                 "{%16, %17, %18, %19}, %20, %21, %22, p, 1, 1, 0;\n}"                             \
+                 : WG_F8(d, 0), WG_F8(d, 8)                                                       \
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
 #define WG_MMA_16(TY)                                                                             \
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                       \
                  "wgmma.mma_async.sp.sync.aligned.m64n16k32.f32." TY "." TY                        \
@@ -64,14 +71,16 @@ __device__ __forceinline__ uint64_t wg_desc_mn(uint32_t addr, uint32_t lbo) {
                  " {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, %9, %10, p, 1, 1, 0;\n}"                \
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                 \
                  : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(desc), "r"(e), "n"(SEL))
-/* BN 8 and 16: the decode (sp24_wgdec.cu); 128 and 256: the prefill GEMM (sp24_wgmma.cu) */
+/* BN 8-32: the decode (sp24_wgdec.cu); 128 and 256: the prefill GEMM (sp24_wgmma.cu) */
 template <int BN, int SEL, bool F16 = false>
 __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t desc, uint32_t e) {
-    static_assert(BN == 8 || BN == 16 || BN == 128 || BN == 256, "BN is 8, 16, 128 or 256");
+    static_assert(BN == 8 || BN == 16 || BN == 32 || BN == 128 || BN == 256, "BN is 8, 16, 32, 128 or 256");
     if constexpr (BN == 256 && F16) WG_MMA_256("f16"); /* 128 accumulators a thread: only where A needs few registers (tile 8) */
     else if constexpr (BN == 256) WG_MMA_256("bf16");
     else if constexpr (BN == 128 && F16) WG_MMA_128("f16");
     else if constexpr (BN == 128) WG_MMA_128("bf16");
+    else if constexpr (BN == 32 && F16) WG_MMA_32("f16");
+    else if constexpr (BN == 32) WG_MMA_32("bf16");
     else if constexpr (BN == 16 && F16) WG_MMA_16("f16");
     else if constexpr (BN == 16) WG_MMA_16("bf16");
     else if constexpr (F16) WG_MMA_8("f16");
@@ -79,6 +88,7 @@ __device__ __forceinline__ void wg_mma_sp(float *d, const uint4 &a, uint64_t des
 }
 #undef WG_MMA_256
 #undef WG_MMA_128
+#undef WG_MMA_32
 #undef WG_MMA_16
 #undef WG_MMA_8
 
