@@ -943,9 +943,9 @@ template <typename F> static void each_run_linear(sp_cuda_model *g, F &&f) {
 }
 
 /* Keeps, of every block linear a pick reached, the forms its key's picks chose; frees the rest,
- * the dense copy included. Picks are keyed by the forms present, so each pick's key is narrowed the same way
- * and the graphs, which only hold picked forms, stay valid. sparse_only: first moves every
- * dense pick to its fastest timed sparse form, for keys where each pick timed one. */
+ * the dense copy included. Picks are keyed by the forms present, so each pick's key is narrowed
+ * the same way and the graphs, which only hold picked forms, stay valid. sparse_only: first moves
+ * every dense pick to its fastest timed sparse form, for keys where each pick timed one. */
 extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_trim_stats *st) {
     sp_cuda_trim_stats z = {};
     if (!st) st = &z;

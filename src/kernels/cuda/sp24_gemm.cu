@@ -1,7 +1,8 @@
 /* sp24_gemm.cu: 2:4 prefill GEMM, y (n, out) = x (n, in) W^T for any n (used above the
  * decode kernel's 16 tokens), on sparse tensor cores (mma.sp m16n8k32, bf16 or f16 in, f32
- * accumulate). Reads the weight in the decode kernel's fragment layout (v24/m24, see the
- * comment at the top of sp24_gemv.cu), so one upload serves both kernels.
+ * accumulate). Reads the weight as the decode kernel does (sp24_src: the fragment layout v24/m24,
+ * see the top of sp24_gemv.cu, or a one-copy weight's stage-order a24), so one upload serves both.
+ * On Hopper it runs only where the wgmma.sp tiles cannot (x not 16-byte aligned, a tile forced).
  *
  * Tiling (template <RW, NT, T>, T the element type): a block of 8 warps computes BM = 64*RW output rows x
  * BN = 16*NT tokens; warps form 4 (rows) x 2 (tokens), each owning RW row tiles of 16 x
@@ -206,8 +207,8 @@ static int gm_launch(const sp_cuda_weight *w, const void *xv, int n, void *yv, s
 static int gemm_tile(const sp_cuda_weight *w, const void *x, const void *y, int n, const sp_cuda_ctx *c) {
     if (c->cfg_gemm_tile) return c->cfg_gemm_tile;
     auto blocks = [&](long bm, long bn) { return ((w->mp + bm - 1) / bm) * ((n + bn - 1) / bn); };
-    /* the wgmma.sp kernel on Hopper above 16 tokens, H200 run 10: 128 x 256 blocks (tile 8) 900-980 TFLOP/s at 2048 tokens, 1.15-1.25x tile 5,
-     * where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
+    /* the wgmma.sp kernel on Hopper above 16 tokens. H200 run 10: 128 x 256 blocks (tile 8)
+     * 900-980 TFLOP/s at 2048 tokens, 1.15-1.25x tile 5, where they fill the SMs; with fewer blocks tile 5 (128 x 128) wins, e.g. 4096 rows at 256
      * tokens: 340 against 228 TFLOP/s (32 blocks of 128 x 256); 1.8-2.5x the best mma.sp tile.
      * Run 110: tile 11 (128 x 256, A bulk-copied from the stage-order copy) 1096-1254 against
      * tile 8's 818-990 at 2048 and 8192 tokens on five shapes, and faster at 256 tokens too.

@@ -16,7 +16,9 @@
  *     low 16 bits = meta[16rt+g][(32 step + 16h)/16], high 16 bits = same for row g+8.
  *     mma with selector 0 reads lanes t = 0,1, selector 1 lanes t = 2,3 (one register
  *     feeds two mmas).
- * Padding rows/columns hold zero values with nibble 0x4. */
+ * Padding rows/columns hold zero values with nibble 0x4.
+ * A one-copy weight (sp_cuda_weight_one_copy) keeps the same bytes in the wgmma GEMM's stage order
+ * (a24) instead; the kernels here read either through sp24_src (common.cuh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
