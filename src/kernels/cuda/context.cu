@@ -17,6 +17,10 @@
 static sp_cuda_ctx g_ctx = [] { /* the knobs' defaults, so that a set call before the first use holds */
     sp_cuda_ctx c = {};
     c.cfg_pf = -1, c.cfg_cluster = -1, c.cfg_wgdec = -1;
+    /* SP_DECODE_WGMMA=0|1: sp_cuda_set_decode_wgmma's mode for a whole process (A/B runs of the
+     * CLI, e.g. the wgmma.sp decode at 17-32 tokens inside the model) */
+    const char *wg = getenv("SP_DECODE_WGMMA");
+    if (wg && (!strcmp(wg, "0") || !strcmp(wg, "1"))) c.cfg_wgdec = atoi(wg);
     return c;
 }();
 static int g_ctx_state; /* 0 untried, 1 ok, -1 failed */
