@@ -2,7 +2,7 @@
 # bench/gpu/trim.sh: the device-memory side of the whole-model run. test_cuda_model (its trim
 # and lean checks among the rest), then the synthetic 8B as bench --gpu runs by default (timed,
 # then trimmed to the forms its picks use and timed again; calibrating a kernel table) and
-# lean with the sparse-only trim (one copy of each 2:4 weight, no dense copy kept). Logs under
+# lean (no cuSPARSELt form) with the sparse-only trim (no dense copy kept). Logs under
 # $OUT (bench/results/logs by default); prebuilt binaries with SP_GPU_BIN (see static-bins.sh).
 source "$(dirname "$0")/bin-env.sh"
 T0=$(date +%s); el() { echo "$(( $(date +%s)-T0 ))s"; }
