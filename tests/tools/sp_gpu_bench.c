@@ -469,8 +469,10 @@ static int decode_ab(const char *title, const char *a, const char *b, void (*set
         if (!rot24_make(out, in, &r)) return 1;
         sp_cuda_weight **wd = r.wd, **w4 = r.w4;
         const int cd = r.cd, c4 = r.c4;
-        for (int m = 0; m < 2; m++) /* one untimed call of each copy in both settings (a copy a setting makes, made here) */
-            for (int j = 0; j < c4; j++) set(m), sp_cuda_linear(w4[j], xd, 1, yd);
+        for (int m = 0; m < 2; m++) { /* one untimed call of each copy in both settings (a copy a setting makes, made here) */
+            set(m);
+            for (int j = 0; j < c4; j++) sp_cuda_linear(w4[j], xd, 1, yd);
+        }
         sp_cuda_sync();
         for (int i = 0; i < nn; i++) {
             const int n = ns[i];

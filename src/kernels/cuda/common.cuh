@@ -323,28 +323,42 @@ __device__ __forceinline__ uint4 sp_ld_stream(const uint4 *p) {
     return r;
 }
 
+/* The stage order a24 (sp24_wgmma.cu builds it and its tiles 10-17 bulk-copy it; the decode
+ * kernels and the mma.sp GEMM below read it): stage ks of a 128-row block is 64 columns, bytes
+ * WG_STAGING apart. A first: consumer warpgroup c's 64 rows at c * WG_A_HALF, k32 step sl at
+ * sl * WG_A_STEP, wgmma core matrices of 8 rows x 16 bytes with row groups WG_A_SBO and K halves
+ * (8 kept values) WG_A_LBO apart; then the metadata, a word per consumer thread. */
+#define WG_A_STAGE 8192u
+#define WG_M_STAGE 1024u
+#define WG_STAGING (WG_A_STAGE + WG_M_STAGE)
+#define WG_A_HALF 4096u
+#define WG_A_STEP 2048u
+#define WG_A_LBO 128u
+#define WG_A_SBO 256u
+
 /* Where the 2:4 decode kernels and the mma.sp GEMM find a warp's A fragment (16 rows x 32 columns)
- * and metadata: v24/m24 (sp24_gemv.cu: a lane's uint4 is its fragment, one 16-byte load) or the
- * stage-order copy a24 (sp24_wgmma.cu), the one copy a lean binding keeps. There a fragment is
- * 512 contiguous bytes in core-matrix order: a lane's four words sit 0, 64, 32 and 96 words past
- * lane, so four 4-byte loads, each a warp's coalesced 128 bytes, fetch the same bytes; the metadata
- * word of step pair q of macro step m is one word a lane in stage 4m + q. Stage: 128 rows x 64
- * columns, 2304 words (A: 4 row tiles a 1024-word half, k32 step at 512, row tile at 128; then a
- * word per consumer thread, row tile rl at 2048 + 32 rl). */
+ * and metadata: v24/m24 (sp24_gemv.cu: a lane's uint4 is its fragment, one 16-byte load) or a24,
+ * the one copy a weight keeps after sp_cuda_weight_one_copy. There a row tile's k32 step is 512
+ * contiguous bytes (two row groups), and a lane's four words sit at its lane index plus 0, SBO,
+ * LBO and SBO + LBO (in words 0, 64, 32, 96): four 4-byte loads, each a warp's coalesced 128
+ * bytes, fetch the bytes of one 16-byte load; the metadata word of step pair q of macro step m is
+ * one word a lane in stage 4m + q. */
 struct sp24_src {
     const uint4 *v24, *m24;
     const uint32_t *a24;
     int KS, KM; /* 32-column steps, 256-column macro steps */
 };
-#define SP24_STAGE_WORDS 2304
+#define SP24_W(bytes) ((int)(bytes) / 4) /* a24 offsets in 32-bit words */
+/* a24: row tile rt's 128-row block, its first stage, in words from a24 */
+__device__ __forceinline__ size_t sp24_a24_block(const sp24_src &w, int rt) { return (size_t)(rt >> 3) * (w.KM * 4) * SP24_W(WG_STAGING); }
 template <bool A24>
 __device__ __forceinline__ const void *sp24_row(const sp24_src &w, int rt, int lane) { /* row tile rt's base for this lane */
-    if constexpr (A24) return w.a24 + (size_t)(rt >> 3) * (w.KM * 4) * SP24_STAGE_WORDS + ((rt & 7) >> 2) * 1024 + (rt & 3) * 128 + lane;
+    if constexpr (A24) return w.a24 + sp24_a24_block(w, rt) + ((rt & 7) >> 2) * SP24_W(WG_A_HALF) + (rt & 3) * SP24_W(2 * WG_A_SBO) + lane;
     else return w.v24 + (size_t)rt * w.KS * 32 + lane;
 }
 template <bool A24>
 __device__ __forceinline__ const void *sp24_meta_row(const sp24_src &w, int rt, int lane) {
-    if constexpr (A24) return w.a24 + (size_t)(rt >> 3) * (w.KM * 4) * SP24_STAGE_WORDS + 2048 + (rt & 7) * 32 + lane;
+    if constexpr (A24) return w.a24 + sp24_a24_block(w, rt) + SP24_W(WG_A_STAGE) + (rt & 7) * 32 + lane;
     else return w.m24 + (size_t)rt * w.KM * 32 + lane;
 }
 __device__ __forceinline__ uint32_t sp_ld_stream32(const uint32_t *p) {
@@ -352,32 +366,35 @@ __device__ __forceinline__ uint32_t sp_ld_stream32(const uint32_t *p) {
     asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(r) : "l"(p));
     return r;
 }
-/* fragment of step s (0..7) of macro step m from sp24_row's base; STREAM: kept out of L1 (the
- * decode kernels), else through L1 (the GEMM's token warps share it) */
+/* STREAM: kept out of L1 (the decode kernels), else through L1 (the GEMM's token warps share it) */
+template <bool STREAM> __device__ __forceinline__ uint32_t sp24_ld(const uint32_t *p) {
+    if constexpr (STREAM) return sp_ld_stream32(p);
+    else return __ldg(p);
+}
+template <bool STREAM> __device__ __forceinline__ uint4 sp24_ld(const uint4 *p) {
+    if constexpr (STREAM) return sp_ld_stream(p);
+    else return __ldg(p);
+}
+/* fragment of step s (0..7) of macro step m from sp24_row's base */
 template <bool A24, bool STREAM>
 __device__ __forceinline__ uint4 sp24_frag(const void *row, int m, int s) {
     if constexpr (A24) {
-        const uint32_t *p = (const uint32_t *)row + (size_t)(4 * m + (s >> 1)) * SP24_STAGE_WORDS + (s & 1) * 512;
-        if constexpr (STREAM) return make_uint4(sp_ld_stream32(p), sp_ld_stream32(p + 64), sp_ld_stream32(p + 32), sp_ld_stream32(p + 96));
-        else return make_uint4(__ldg(p), __ldg(p + 64), __ldg(p + 32), __ldg(p + 96));
+        const uint32_t *p = (const uint32_t *)row + (size_t)(4 * m + (s >> 1)) * SP24_W(WG_STAGING) + (s & 1) * SP24_W(WG_A_STEP);
+        constexpr int B = SP24_W(WG_A_SBO), L = SP24_W(WG_A_LBO);
+        return make_uint4(sp24_ld<STREAM>(p), sp24_ld<STREAM>(p + B), sp24_ld<STREAM>(p + L), sp24_ld<STREAM>(p + B + L));
     } else {
-        const uint4 *p = (const uint4 *)row + ((size_t)m * 8 + s) * 32;
-        if constexpr (STREAM) return sp_ld_stream(p);
-        else return __ldg(p);
+        return sp24_ld<STREAM>((const uint4 *)row + ((size_t)m * 8 + s) * 32);
     }
 }
 /* metadata of macro step m (component q: steps 2q, 2q + 1) from sp24_meta_row's base */
 template <bool A24, bool STREAM>
 __device__ __forceinline__ uint4 sp24_meta(const void *row, int m) {
     if constexpr (A24) {
-        const uint32_t *p = (const uint32_t *)row + (size_t)4 * m * SP24_STAGE_WORDS;
-        constexpr int S = SP24_STAGE_WORDS;
-        if constexpr (STREAM) return make_uint4(sp_ld_stream32(p), sp_ld_stream32(p + S), sp_ld_stream32(p + 2 * S), sp_ld_stream32(p + 3 * S));
-        else return make_uint4(__ldg(p), __ldg(p + S), __ldg(p + 2 * S), __ldg(p + 3 * S));
+        constexpr int S = SP24_W(WG_STAGING);
+        const uint32_t *p = (const uint32_t *)row + (size_t)4 * m * S;
+        return make_uint4(sp24_ld<STREAM>(p), sp24_ld<STREAM>(p + S), sp24_ld<STREAM>(p + 2 * S), sp24_ld<STREAM>(p + 3 * S));
     } else {
-        const uint4 *p = (const uint4 *)row + (size_t)m * 32;
-        if constexpr (STREAM) return sp_ld_stream(p);
-        else return __ldg(p);
+        return sp24_ld<STREAM>((const uint4 *)row + (size_t)m * 32);
     }
 }
 static inline sp24_src sp24_src_of(const sp_cuda_weight *w) {

@@ -500,6 +500,12 @@ static unsigned avail(const sp_lin *l) {
 static int same_layers_as(const sp_pick *p, const sp_lin *l) {
     return p->out == l->out && p->in == l->in && p->structured == l->structured && p->decile == decile(l) && p->avail == avail(l);
 }
+/* two picks of the same shape and pattern (a kernel table's key but the token count) */
+static int same_shape(const sp_pick *p, const sp_pick *q) {
+    return p->out == q->out && p->in == q->in && p->structured == q->structured && p->decile == q->decile;
+}
+/* two picks made for the same layers (same_layers_as's key) */
+static int same_layers(const sp_pick *p, const sp_pick *q) { return same_shape(p, q) && p->avail == q->avail; }
 static int same_key(const sp_pick *p, const sp_lin *l, int n) { return same_layers_as(p, l) && p->n == n; }
 /* the pick made for l's key at n, NULL before one is made */
 static const sp_pick *pick_find(const sp_cuda_model *g, const sp_lin *l, int n) {
@@ -879,9 +885,7 @@ extern "C" int sp_cuda_model_choice(const sp_cuda_model *g, int layer, int j, in
 
 /* a pick worth a table entry: its kernel was timed (measured now or by the table) */
 static int timed(const sp_pick *p) { return p->us[p->kernel] >= 0; }
-static int same_table_key(const sp_pick *p, const sp_pick *q) {
-    return p->out == q->out && p->in == q->in && p->structured == q->structured && p->decile == q->decile && p->n == q->n;
-}
+static int same_table_key(const sp_pick *p, const sp_pick *q) { return same_shape(p, q) && p->n == q->n; }
 
 extern "C" int sp_cuda_model_table_get(const sp_cuda_model *g, sp_cuda_table_entry *e, int max) {
     if (!g || max < 0 || (max && !e)) return sp_error(SP_ERR_ARG, "sp_cuda_model_table_get: bad arguments");
@@ -951,14 +955,8 @@ extern "C" int sp_cuda_model_trim(sp_cuda_model *g, int sparse_only, sp_cuda_tri
     if (!st) st = &z;
     *st = z;
     if (!g || !g->sparse) return sp_error(SP_ERR_ARG, "sp_cuda_model_trim: %s", g ? "the dense binding has nothing to trim" : "no model");
-    sp_cuda_ctx *c = sp_cuda_ctx_get();
-    if (!c) return SP_ERR_UNSUPPORTED;
     size_t before = 0, after = 0;
-    SP_CHK(sp_cuda_mem_in_use(&before));
-    /* pick i's key at any token count: the same layers */
-    auto same_layers = [&](const sp_pick *p, const sp_pick *q) {
-        return q->out == p->out && q->in == p->in && q->structured == p->structured && q->decile == p->decile && q->avail == p->avail;
-    };
+    SP_CHK(sp_cuda_mem_in_use(&before)); /* fails, with a message, without a device */
     auto fastest_sparse = [&](const sp_pick *p) { /* -1: no sparse form timed */
         int best = -1;
         for (int k = 1; k < SP_CUDA_KERNEL_COUNT; k++)

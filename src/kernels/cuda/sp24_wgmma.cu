@@ -180,21 +180,16 @@ __device__ __forceinline__ uint64_t wg_desc_a(uint32_t addr, uint32_t lbo, uint3
 }
 #endif /* WG_SM90A */
 
-/* tile 9's shared memory after the x ring, a stage each: A (128 rows x 2 k32 steps of kept
- * values), metadata (a word per consumer thread); then the producer's staging slots (both).
- * Tiles 10-11 read the same stages, bulk-copied from a24, which holds them in global memory. */
-#define WG_A_STAGE 8192u
-#define WG_M_STAGE 1024u
-#define WG_STAGING (WG_A_STAGE + WG_M_STAGE)
-#define WG_A_LBO 128u /* the A tile: K halves 128 bytes apart, row groups 256 */
-#define WG_A_SBO 256u
+/* tile 9's shared memory after the x ring, a stage each (WG_A_STAGE, WG_M_STAGE: the stage
+ * layout in common.cuh); then the producer's staging slots (both). Tiles 10-17 read the same
+ * stages, bulk-copied from a24, which holds them in global memory. */
 
 /* A 128-row block's stage ks (tiles 9-11): fragment f (0..511) is row tile rt0 + (f >> 6) (the
  * last past the end, never stored), k32 step (f >> 5) & 1, lane f & 31 of the mma.sp A fragment;
  * metadata word q (0..255) belongs to consumer thread q. Where each comes from in v24 / m24 and
  * where fragment f's first word goes in the stage's A tile (the others at + SBO: rows g + 8,
- * + LBO: values 8 + 2t.., + SBO + LBO): consumer c = rl >> 2, step sl at c * 4096 + sl * 2048,
- * row group R (8 rows), K half H (8 kept values) at R * SBO + H * LBO. */
+ * + LBO: values 8 + 2t.., + SBO + LBO): consumer c = rl >> 2, step sl at c * WG_A_HALF + sl *
+ * WG_A_STEP, row group R (8 rows), K half H (8 kept values) at R * SBO + H * LBO. */
 __device__ __forceinline__ size_t wg_frag_src(int f, int rt0, int ks, int KS, int RT) {
     return ((size_t)min(rt0 + (f >> 6), RT - 1) * KS + 2 * ks + ((f >> 5) & 1)) * 32 + (f & 31);
 }
@@ -203,7 +198,7 @@ __device__ __forceinline__ size_t wg_meta_src(int q, int rt0, int ks, int KM, in
 }
 __device__ __forceinline__ uint32_t wg_frag_dst(int f) {
     const int rl = f >> 6, sl = (f >> 5) & 1, g = (f & 31) >> 2, t = f & 3;
-    return (rl >> 2) * 4096 + sl * 2048 + (2 * (rl & 3)) * WG_A_SBO + g * 16 + t * 4;
+    return (rl >> 2) * WG_A_HALF + sl * WG_A_STEP + (2 * (rl & 3)) * WG_A_SBO + g * 16 + t * 4;
 }
 
 /* a24 (tiles 10-15): block rb * NS + ks writes stage ks of row block rb as tile 9's producer
@@ -484,7 +479,7 @@ sp24_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constan
                 wg_bar_wait(fbr + 8 * sl, ph);
                 asm volatile("ld.shared.u32 %0, [%1];" : "=r"(e[h]) : "r"(mb + sl * WG_M_STAGE + ct * 4) : "memory");
                 const uint64_t bd = wg_desc(sbase + sl * STAGE);
-                const uint32_t a0 = wbase + sl * WG_A_STAGE + c * 4096;
+                const uint32_t a0 = wbase + sl * WG_A_STAGE + c * WG_A_HALF;
                 wg_fence_acc<NA>(acc);
                 asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
                 wg_mma_sp_ss<BN, 0, F16>(acc, wg_desc_a(a0, LBO, SBO), bd, e[h]);
@@ -791,8 +786,8 @@ static int wg_launch(const sp_cuda_weight *w, const void *x, int n, void *yv, sp
     cfg.dynamicSmemBytes = smem, cfg.stream = c->stream, cfg.attrs = at, cfg.numAttrs = CL > 1 ? 1 : 0;
     if (WS >= 3) SP_CHK(sp24_a24_make(w, c));
     else if (!w->v24)
-        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tile %d reads the fragment-order copy, which this weight no longer "
-                        "keeps (sp_cuda_weight_one_copy): tiles 14-17 read the one it keeps", WS == 2 ? 9 : BN == 256 ? 8 : 5);
+        return sp_error(SP_ERR_UNSUPPORTED, "2:4 wgmma GEMM tiles 4-9 read the fragment-order copy, which this weight no longer "
+                        "keeps (sp_cuda_weight_one_copy): tiles 10-17 read the one it keeps");
     SP_CU(cudaLaunchKernelEx(&cfg, kern, map, x64map, ymap, (const uint4 *)w->v24, (const uint4 *)w->m24, (const char *)w->a24, y, n, w->out, KM,
                              RT, group, kparts));
     return 0;
