@@ -18,6 +18,16 @@
 static const char *const lin_short[SP_N_LINEAR] = {"q", "k", "v", "o", "gate", "up", "down"};
 
 /* "a,b,c" -> up to max ints in [lo, hi] */
+/* the TTFT and TPOT rows of a result table: dense from the passes, sparse as given (the passes'
+ * or the timing after the trim) */
+static void time_rows(const sp_bench_gpu_opts *o, const sp_bench_gpu_result *r, const double *ttft, const double *tpot) {
+    for (int p = 0; p < o->n_prompts; p++)
+        printf("| TTFT %d tokens (ms) | %.2f | %.2f | %.2fx |\n", o->prompts[p], r->ttft_ms[0][p], ttft[p], r->ttft_ms[0][p] / ttft[p]);
+    for (int b = 0; b < o->n_batches; b++)
+        printf("| TPOT batch %d, context %d (ms) | %.3f | %.3f | %.2fx |\n", o->batches[b], o->ctx_tokens, r->tpot_ms[0][b], tpot[b],
+               r->tpot_ms[0][b] / tpot[b]);
+}
+
 static int parse_list(const char *s, int *v, int max, int lo, int hi) {
     int n = 0;
     while (s && *s) {
@@ -190,12 +200,7 @@ int cmd_bench_gpu(int argc, char **argv) {
 
     printf("\n| %s | dense (cuBLAS) | sparse%s | speedup |\n|---|---|---|---|\n", syn ? "synthetic llama3-8b" : "model",
            o.lean ? " (lean)" : "");
-    for (int p = 0; p < o.n_prompts; p++)
-        printf("| TTFT %d tokens (ms) | %.2f | %.2f | %.2fx |\n", o.prompts[p], r.ttft_ms[0][p], r.ttft_ms[1][p],
-               r.ttft_ms[0][p] / r.ttft_ms[1][p]);
-    for (int b = 0; b < o.n_batches; b++)
-        printf("| TPOT batch %d, context %d (ms) | %.3f | %.3f | %.2fx |\n", o.batches[b], o.ctx_tokens, r.tpot_ms[0][b],
-               r.tpot_ms[1][b], r.tpot_ms[0][b] / r.tpot_ms[1][b]);
+    time_rows(&o, &r, r.ttft_ms[1], r.tpot_ms[1]);
     printf("| block-linear weights a decode step reads (GB) | %.2f | %.2f | %.2fx |\n", r.weight_bytes[0] / 1e9,
            r.weight_bytes[1] / 1e9, (double)r.weight_bytes[0] / (double)(r.weight_bytes[1] ? r.weight_bytes[1] : 1));
     /* what the card holds is another matter: while measuring, the sparse binding keeps the dense
@@ -208,12 +213,7 @@ int cmd_bench_gpu(int argc, char **argv) {
     if (o.trim) { /* what a server would keep, timed again */
         printf("\n| after the trim (%s) | dense (cuBLAS) | sparse trimmed | speedup |\n|---|---|---|---|\n",
                o.trim == 2 ? "sparse forms only" : "the forms the picks use");
-        for (int p = 0; p < o.n_prompts; p++)
-            printf("| TTFT %d tokens (ms) | %.2f | %.2f | %.2fx |\n", o.prompts[p], r.ttft_ms[0][p], r.ttft_trimmed_ms[p],
-                   r.ttft_ms[0][p] / r.ttft_trimmed_ms[p]);
-        for (int b = 0; b < o.n_batches; b++)
-            printf("| TPOT batch %d, context %d (ms) | %.3f | %.3f | %.2fx |\n", o.batches[b], o.ctx_tokens, r.tpot_ms[0][b],
-                   r.tpot_trimmed_ms[b], r.tpot_ms[0][b] / r.tpot_trimmed_ms[b]);
+        time_rows(&o, &r, r.ttft_trimmed_ms, r.tpot_trimmed_ms);
         printf("| device memory in use, whole card (GB) | %.2f | %.2f | %.2fx |\n", r.mem_in_use[0] / 1e9, r.mem_trimmed / 1e9,
                (double)r.mem_in_use[0] / (double)(r.mem_trimmed ? r.mem_trimmed : 1));
         printf("(the trim freed %d device forms, %.2f -> %.2f GB, and moved %d picks off dense; sparse times from one pass after "
