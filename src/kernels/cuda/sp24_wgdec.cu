@@ -211,7 +211,10 @@ static int wgd_fit(const sp_cuda_weight *w, int nb, sp_cuda_ctx *c, sp_plan *p, 
  * 10 sweep at 16 tokens: 6144x4096 13.41 -> 13.12 us (5 splits, global -> 2, a cluster), the
  * others no better with 4. Not when launched early (c->pdl, the device model's decode): H200 run
  * 84, rotated calls as CUDA graphs, 16 tokens on 6144x4096: the cluster plan 12.15 us early and
- * 11.77 not, the 8-row-tile global plan 11.62 early (12.26 not). 1 (no error set) where no plan
+ * 11.77 not, the 8-row-tile global plan 11.62 early (12.26 not). Not on a one-copy weight (a24) at
+ * 9-16 tokens: H200 run 151, the same A/B on a24 as graphs, 6144x4096 at 12 / 16 tokens: the
+ * cluster plan 12.35 / 13.05 us, the global one 11.65 / 11.81 (at 4-8 tokens equal within 0.05;
+ * why a24 turns the 16-token result around was not profiled). 1 (no error set) where no plan
  * fits. */
 template <typename T>
 static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *p, dim3 *grid, wgd_fn<T> *k,
@@ -223,7 +226,8 @@ static int wgd_prepare(const sp_cuda_weight *w, int n, sp_cuda_ctx *c, sp_plan *
     else *k = a24 ? sp24_wgd_kernel<32, T, true> : sp24_wgd_kernel<32, T, false>;
     SP_CHK(sp_plan_make(w, nb, c, p));
     const int rc = wgd_fit(w, nb, c, p, grid, *k, smem);
-    if (rc < 0 || c->cfg_rpb || nb > 16 || (rc == 0 && (p->splits == 1 || p->cluster || c->pdl))) return rc;
+    if (rc < 0 || c->cfg_rpb || nb > 16 || (rc == 0 && (p->splits == 1 || p->cluster || c->pdl || (a24 && nb == 16))))
+        return rc;
     sp_cuda_ctx c4 = *c;
     c4.cfg_rpb = 4;
     sp_plan p4;
