@@ -17,7 +17,6 @@
 
 static const char *const lin_short[SP_N_LINEAR] = {"q", "k", "v", "o", "gate", "up", "down"};
 
-/* "a,b,c" -> up to max ints in [lo, hi] */
 /* the TTFT and TPOT rows of a result table: dense from the passes, sparse as given (the passes'
  * or the timing after the trim) */
 static void time_rows(const sp_bench_gpu_opts *o, const sp_bench_gpu_result *r, const double *ttft, const double *tpot) {
@@ -28,6 +27,7 @@ static void time_rows(const sp_bench_gpu_opts *o, const sp_bench_gpu_result *r, 
                r->tpot_ms[0][b] / tpot[b]);
 }
 
+/* "a,b,c" -> up to max ints in [lo, hi] */
 static int parse_list(const char *s, int *v, int max, int lo, int hi) {
     int n = 0;
     while (s && *s) {
