@@ -146,11 +146,14 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
         name[i] = names[i];
     }
     CHECK(ok, "upload %dx%d: %s", out, in, sp_last_error());
-    /* these values (+-[0.05, 1.05]) fit delta rows' 2-byte form: SP_DR_W16 1 takes it, 0 not,
-     * unset the rule (here: rows of 8192 columns and more; no test shape has 2 row groups an SM) */
-    const char *w16 = getenv("SP_DR_W16"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
-    const char *dwant = (w16 ? atoi(w16) > 0 : in >= 8192) ? "2-byte" : "2.5-byte";
-    CHECK(!w[3] || !strncmp(dpath, dwant, strlen(dwant)), "delta rows %dx%d: path \"%s\", want %s", out, in, dpath, dwant);
+    /* these values (+-[0.05, 1.05], 6 binades) fit delta rows' 2-byte form with 5-bit deltas:
+     * SP_DR_W16 1 takes it, 0 not, unset the rule (here: rows of 8192 columns and more; no test
+     * shape has 2 row groups an SM, or SP_DR_D5=1); SP_DR_D5=1 takes 5-bit deltas with it */
+    const char *w16 = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
+    const int five = d5 && atoi(d5) > 0, two = w16 ? atoi(w16) > 0 : in >= 8192 || five;
+    const char *dwant = two ? "2-byte" : "2.5-byte";
+    CHECK(!w[3] || (!strncmp(dpath, dwant, strlen(dwant)) && (strstr(dpath, "5-bit deltas (") != NULL) == (two && five)),
+          "delta rows %dx%d: path \"%s\", want %s%s", out, in, dpath, dwant, two && five ? ", 5-bit deltas" : "");
     static const char *const forced[2][2] = {{"SP_DR_HEAD", ", heads"}, {"SP_DR_U", "uniform tasks"}}; /* 1: always, 0: never */
     for (int f = 0; f < 2; f++) {
         const char *e = getenv(forced[f][0]);
@@ -306,6 +309,77 @@ static int test_delta_plan(void) {
     return fails - before;
 }
 
+/* Delta rows' layouts decoded back on the host (sp_cuda_delta_rows_check: the kernel's addressing
+ * and bit operations compiled for the host; no device needed) for every entry form, task layout and
+ * a few warps, on random weights at 0-97% (values +-[0.05, 1.05]: 6 binades, so 5-bit deltas fit)
+ * and on odd shapes. Then the 5-bit deltas by hand: rows of a nonzero every 20 columns take a
+ * filler a gap with 4-bit deltas (103 entries a 1024-column row, 7 groups) and none with 5 (52
+ * entries, 4 groups): one row group, 16 plain tasks of 136 bytes; a row spanning 8 binades keeps
+ * 4-bit deltas and the path names it. Returns failures. */
+static int test_delta_check(void) {
+    const int before = fails;
+    uint16_t one[16 * 32];
+    for (int i = 0; i < 16 * 32; i++) one[i] = 0x3f80;
+    const char *path = NULL;
+    if (sp_cuda_delta_rows_check(16, 32, one, 132, &path) == SP_ERR_UNSUPPORTED) {
+        printf("delta rows check: %s, skipped\n", sp_last_error());
+        return 0;
+    }
+    static const struct { const char *env, *val; } forms[] = {{NULL, NULL}, {"SP_DR_W16", "1"}, {"SP_DR_W16", "0"}, {"SP_DR_D5", "1"}};
+    static const struct { const char *env, *val; } lays[] = {{NULL, NULL}, {"SP_DR_U", "1"}, {"SP_DR_HEAD", "1"}, {"SP_DR_P", "4"}, {"SP_DR_P", "32"}};
+    static const struct { int out, in, sms; double sp; } ws[] = {{200, 1024, 132, 0.7}, {70, 3008, 132, 0.97}, {37, 112, 5, 0.5},
+                                                                  {1000, 4096, 5, 0.9},  {129, 1040, 132, 0.0}, {300, 2048, 4, 0.9}};
+    int n5 = 0;
+    for (int i = 0; i < (int)(sizeof ws / sizeof ws[0]); i++) {
+        uint16_t *d = malloc((size_t)ws[i].out * ws[i].in * 2);
+        gc_make_unstructured(ws[i].out, ws[i].in, ws[i].sp, d);
+        for (int f = 0; f < 4; f++)
+            for (int l = 0; l < 5; l++) {
+                if (forms[f].env) setenv(forms[f].env, forms[f].val, 1);
+                if (lays[l].env) setenv(lays[l].env, lays[l].val, 1);
+                const int rc = sp_cuda_delta_rows_check(ws[i].out, ws[i].in, d, ws[i].sms, &path);
+                if (forms[f].env) unsetenv(forms[f].env);
+                if (lays[l].env) unsetenv(lays[l].env);
+                const int five = path && strstr(path, "5-bit deltas") != NULL;
+                n5 += five;
+                CHECK(rc == 0 && five == (f == 3), "delta rows check %dx%d %.0f%% %s=%s %s=%s: %s (%s)", ws[i].out, ws[i].in, ws[i].sp * 100,
+                      forms[f].env ? forms[f].env : "-", forms[f].val ? forms[f].val : "", lays[l].env ? lays[l].env : "-",
+                      lays[l].val ? lays[l].val : "", rc ? sp_last_error() : "decoded exactly", path ? path : "-");
+            }
+        free(d);
+    }
+    /* by hand: a nonzero every 20 columns, values in [1, 2) */
+    const int out = 32, in = 1024;
+    uint16_t *d = calloc((size_t)out * in, 2);
+    for (int r = 0; r < out; r++)
+        for (int c = 0; c < in; c += 20) d[(size_t)r * in + c] = (uint16_t)(0x3f80 | (gc_next() & 0x7f) | (c % 40 ? 0x8000 : 0));
+    for (int f = 0; f < 2; f++) {
+        if (f) setenv("SP_DR_D5", "1", 1);
+        setenv("SP_DR_W16", "1", 1);
+        int warps = 0;
+        size_t bytes = 0;
+        const char *p = sp_cuda_delta_rows_plan(out, in, d, 132, &warps, &bytes);
+        const size_t want = (size_t)(f ? 4 : 7) * 64 * 16 + 16 * 136;
+        CHECK(p && bytes == want && warps == 16 && plan_is(p, "") && (strstr(p, "5-bit") != NULL) == f,
+              "delta rows plan, a nonzero every 20 columns, %s: %zu bytes (want %zu), %d warps, \"%s\"", f ? "SP_DR_D5=1" : "4-bit deltas",
+              bytes, want, warps, p ? p : sp_last_error());
+        CHECK(sp_cuda_delta_rows_check(out, in, d, 132, NULL) == 0, "delta rows check, a nonzero every 20 columns: %s", sp_last_error());
+        unsetenv("SP_DR_W16");
+        unsetenv("SP_DR_D5");
+    }
+    d[(size_t)9 * in + 40] = 0x3c00; /* row 9 spans 2^-7 .. 2^1: 8 binades */
+    setenv("SP_DR_D5", "1", 1);
+    setenv("SP_DR_W16", "1", 1);
+    const int rc = sp_cuda_delta_rows_check(out, in, d, 132, &path);
+    unsetenv("SP_DR_D5");
+    unsetenv("SP_DR_W16");
+    CHECK(rc == 0 && path && strstr(path, "2-byte") == path && strstr(path, "4-bit deltas (SP_DR_D5=1, but row 9's nonzeros span 8 binades"),
+          "delta rows check, a row over 7 binades with SP_DR_D5=1: %s, \"%s\"", rc ? sp_last_error() : "decoded", path ? path : "-");
+    free(d);
+    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas) %s\n", 6 * 20 + 3, n5, fails == before ? "passed" : "FAILED");
+    return fails - before;
+}
+
 /* Delta rows' rule for uniform tasks: taken where padding every row group to the longest adds at
  * most 3% to the blocks, with 8 warps a row group. Every row with 256 nonzeros (2 groups in each of
  * 8 parts): no padding, uniform; one row group with 4x longer rows: 4x the blocks, per-task table.
@@ -332,13 +406,15 @@ static void test_delta_uniform_rule(void) {
     free(dense);
 }
 
-/* Delta rows' two entry forms. The 2-byte form rebases each row's exponents to its largest
- * (15 binades); rows get their own exponent ranges here (bf16 bits drawn directly), so a wrong
- * row scale would show in that row's error, which the norm over all rows would hide. case 0:
- * every row spans exactly 15 binades (both ends present), an empty row: 2 bytes; 1: one row
- * spans 16: 2.5 bytes, the path names that row; 2: a bf16 subnormal: 2.5 bytes; 3: case 0's
- * weight with SP_DR_W16=0: 2.5 bytes. Each against the double reference, row by row. */
-static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) {
+/* Delta rows' entry forms. The 2-byte form rebases each row's exponents to its largest (15
+ * binades; 7 with 5-bit deltas, SP_DR_D5=1); rows get their own exponent ranges here (bf16 bits
+ * drawn directly), so a wrong row scale would show in that row's error, which the norm over all
+ * rows would hide. span 15: case 0: every row spans exactly 15 binades (both ends present), an
+ * empty row: 2 bytes; 1: one row spans 16: 2.5 bytes, the path names that row; 2: a bf16
+ * subnormal: 2.5 bytes; 3: case 0's weight with SP_DR_W16=0: 2.5 bytes. span 7 (with SP_DR_D5=1
+ * set by the caller): case 0: 5-bit deltas; 1: one row spans 8: 4-bit deltas, the path names it;
+ * 2 and 3 as above. Each against the double reference, row by row. */
+static void test_delta_forms(int out, int in, double sp, int span, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     const int bad_row = out / 2;
     char prev[16] = "";
@@ -346,7 +422,7 @@ static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) 
     for (int cs = 0; cs < 4; cs++) {
         const uint64_t thr = (uint64_t)(sp * 4294967296.0);
         for (int r = 0; r < out; r++) {
-            const int emax = 100 + (int)(gc_next() % 40), lo = emax - (cs == 1 && r == bad_row ? 15 : 14);
+            const int emax = 100 + (int)(gc_next() % 40), lo = emax - (cs == 1 && r == bad_row ? span : span - 1);
             for (int c = 0; c < in; c++) {
                 const int keep = r != 5 && ((gc_next() >> 32) >= thr || c < 2); /* row 5 empty; columns 0, 1: the ends */
                 const int e = c == 0 ? emax : c == 1 ? lo : lo + (int)(gc_next() % (unsigned)(emax - lo + 1));
@@ -363,8 +439,10 @@ static void test_delta_forms(int out, int in, double sp, const int *ns, int nn) 
         const char *path = sp_cuda_linear_path(w, 1);
         char want[64];
         snprintf(want, sizeof want, "row %d's", bad_row);
-        CHECK(cs == 0 ? !strncmp(path, "2-byte", 6) : !strncmp(path, "2.5-byte", 8) && (cs == 3 || strstr(path, want)),
-              "delta rows case %d: path \"%s\"", cs, path);
+        const int five = span < 15 && cs == 0, two = cs == 0 || (span < 15 && cs == 1); /* 5-bit deltas; 2 bytes */
+        CHECK((two ? !strncmp(path, "2-byte", 6) : !strncmp(path, "2.5-byte", 8)) && (cs == 0 || cs == 3 || strstr(path, want)) &&
+                  (strstr(path, "5-bit deltas (") != NULL) == five,
+              "delta rows case %d (span %d): path \"%s\"", cs, span, path);
         printf("  delta rows %dx%d case %d: %s\n", out, in, cs, path);
         for (int i = 0; i < nn; i++) {
             const int n = ns[i];
@@ -405,7 +483,7 @@ static void test_delta_layout(const char *env, const int *n_all, const int *n_sm
     test_unstructured(1000, 4096, 0.9, n_small, 3);
     test_unstructured(70, 3008, 0.97, n_all, 7);
     test_unstructured(37, 112, 0.5, n_all, 7);
-    test_delta_forms(130, 1008, 0.7, n_small, 3);
+    test_delta_forms(130, 1008, 0.7, 15, n_small, 3);
     setenv("SP_DR_W16", "0", 1);
     test_unstructured(200, 1024, 0.5, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_small, 3);
@@ -872,7 +950,7 @@ static int finish(const char *what) {
  * forms), or only the f16 forms, or only the wgmma.sp decode, or only the fused prefill attention */
 int main(int argc, char **argv) {
     unsigned seed = gc_seed();
-    const int plan_fails = test_delta_plan(); /* host only: runs without a device */
+    const int plan_fails = test_delta_plan() + test_delta_check(); /* host only: run without a device */
     if (!sp_cuda_available()) {
         if (plan_fails) return 1;
         printf("skipped: %s\n", sp_last_error());
@@ -977,8 +1055,8 @@ int main(int argc, char **argv) {
     test_unstructured(37, 112, 0.5, n_all, 7);      /* one column tile: rows kernel writes y directly */
     test_unstructured(1000, 4096, 0.9, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_all, 7);     /* long gaps: delta rows' filler entries */
-    test_delta_forms(130, 1008, 0.7, n_all, 7);
-    test_delta_forms(37, 3008, 0.95, n_small, 3);
+    test_delta_forms(130, 1008, 0.7, 15, n_all, 7);
+    test_delta_forms(37, 3008, 0.95, 15, n_small, 3);
     test_delta_uniform_rule();
     setenv("SP_DR_W16", "0", 1); /* the 2.5-byte form on fillers and a larger shape */
     test_unstructured(1000, 4096, 0.9, n_small, 3);
@@ -998,6 +1076,18 @@ int main(int argc, char **argv) {
     test_delta_layout("SP_DR_U", n_all, n_small);
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
     unsetenv("SP_DR_W16");
+    /* 5-bit deltas (opt-in until timed): the rule's layouts and forced ones, 4 and 32 warps */
+    setenv("SP_DR_D5", "1", 1);
+    test_unstructured(1000, 4096, 0.9, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_all, 7); /* gaps over 31: fillers */
+    test_unstructured(200, 1024, 0.5, n_small, 3);
+    test_unstructured(16, 8192, 0.9, n_small, 3);
+    test_delta_forms(130, 1008, 0.9, 7, n_all, 7);
+    test_delta_forms(37, 3008, 0.95, 7, n_small, 3);
+    test_delta_layout("SP_DR_U", n_all, n_small);
+    test_delta_layout("SP_DR_HEAD", n_all, n_small);
+    unsetenv("SP_DR_W16");
+    unsetenv("SP_DR_D5");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

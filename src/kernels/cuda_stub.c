@@ -125,6 +125,12 @@ sp_cuda_kernel sp_cuda_select(int structured, double sparsity, int out, int in, 
     return SP_CUDA_KERNEL_DENSE;
 }
 
+int sp_cuda_delta_rows_check(int out, int in, const uint16_t *dense, int sms, const char **path) {
+    (void)out; (void)in; (void)dense; (void)sms;
+    if (path) *path = NULL;
+    return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);
+}
+
 const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int sms, int *warps, size_t *bytes) {
     (void)out; (void)in; (void)dense; (void)sms; (void)warps; (void)bytes;
     sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA);

@@ -35,6 +35,12 @@
  * inf or NaN): SmolLM2 wanda 70% every row (at most 12), sparsegpt 90% all but 22 of 155,520
  * rows (21 of 210 weights keep 2.5 bytes). One more instruction an entry, so it is taken where
  * the kernel streams rather than waits (upload's rule).
+ * Its 5-bit-delta variant (dr_db 5, opt-in: SP_DR_D5=1): entry = s | e3 m7 | delta (bits 15,
+ * 14-5, 4-0), e3 = e - emax + 7 (1..7), the part base's top byte emax + 8 (the scale stays
+ * 2^(top - 127)). Fillers only for gaps over 31: at 90% a gap passes 15 with p 0.9^15 = 0.21 and
+ * 31 with 0.04, so 1.04 entries a nonzero instead of 1.26 (-17% entries, -35% bytes against
+ * 2.5-byte entries); it needs each row's nonzeros within 7 binades (magnitude-pruned rows at
+ * high sparsity are: they keep the row's largest values).
  *
  * x of all tokens is staged once a block in shared memory; a warp loads its groups three ahead
  * straight into registers, and the P parts of a row are summed in shared memory. Until H200
@@ -47,6 +53,7 @@
  * parts summed by mma.sync instead (fewer instructions) were slower: their gathers spread wider. */
 #include <algorithm>
 #include <stdlib.h>
+#include <string.h>
 #include <vector>
 
 #include "common.cuh"
@@ -54,14 +61,131 @@
 #define DR_BLOCK 80   /* uint4 a block: the group of each of a task's 32 streams */
 #define DR16_BLOCK 64 /* the same in the 2-byte form */
 
+/* The entry decode, shared by the kernel and the host check (spdr_upload's dry 2) so that CI
+ * runs the kernel's own bit operations without a GPU. */
+__host__ __device__ static inline uint32_t dr_prmt(uint32_t a, uint32_t b, uint32_t s) {
+#ifdef __CUDA_ARCH__
+    return __byte_perm(a, b, s);
+#else
+    const uint64_t x = (uint64_t)b << 32 | a; /* selectors here are 0..7 a nibble */
+    uint32_t r = 0;
+    for (int k = 0; k < 4; k++) r |= (uint32_t)(x >> (8 * ((s >> (4 * k)) & 7)) & 0xff) << (8 * k);
+    return r;
+#endif
+}
+
+/* The columns of 8 entries from their deltas, one a byte in its low DB bits (even entries 0, 2,
+ * 4, 6 in ev, odd ones in od): running sums as bytes, times 0x01010101, not a chain of 8 adds
+ * (a chain made each nonzero wait ~4 cycles for the one before, and with 16 warps an SM that was
+ * the limit: ncu run 62, ~4 nonzeros a cycle an SM). S(2k+1) = E_k + O_k, S(2k) = E_k + O_(k-1).
+ * 4-bit deltas are summed doubled, as byte offsets into bf16 x (<= 120 a byte); 5-bit ones as
+ * columns (<= 248), the offset doubled per entry. */
+template <int DB> struct dr_cols {
+    uint32_t even, odd;
+    __host__ __device__ dr_cols(uint32_t ev, uint32_t od) {
+        const uint32_t m = DB == 4 ? 0x1E1E1E1Eu : 0x1F1F1F1Fu, sh = DB == 4 ? 1 : 0;
+        const uint32_t pe = ((ev << sh) & m) * 0x01010101u, po = ((od << sh) & m) * 0x01010101u;
+        odd = pe + po, even = pe + (po << 8);
+    }
+    /* the byte offset into a token's x of entry i (0..7), from that of the column before the 8 */
+    __host__ __device__ uint32_t off(uint32_t row0, int i) const {
+        const uint32_t s = dr_prmt(i & 1 ? odd : even, 0, 0x4440 | (i >> 1));
+        return row0 + (DB == 4 ? s : s << 1);
+    }
+    /* S(7), in columns */
+    __host__ __device__ uint32_t last() const { return dr_prmt(odd, 0, 0x4443) >> (DB == 4 ? 1 : 0); }
+};
+
+/* The 2-byte form: the two entries of word u (low and high half) as f16 bits s | 0 e4 | m7 000
+ * (DB 4) or s | 00 e3 | m7 000 (DB 5), to be scaled by the row's 2^(top - 127) */
+template <int DB> __host__ __device__ static inline uint32_t dr_f16x2(uint32_t u) {
+    return (u & 0x80008000u) | ((u >> (DB - 3)) & (DB == 4 ? 0x3FF83FF8u : 0x1FF81FF8u));
+}
+
+/* f16 bits as a double; NaN for what the 2-byte form never holds (subnormals, inf, NaN) */
+static double dr_f16(uint32_t h) {
+    const int e = (h >> 10) & 31, m = h & 0x3ff;
+    if (e == 0 && m == 0) return 0.0;
+    if (e == 0 || e == 31) return NAN;
+    return (h & 0x8000 ? -1.0 : 1.0) * ldexp(1.0 + m / 1024.0, e - 15);
+}
+
+static double dr_bf16(uint16_t h) { /* the library's converter lives on a floor this file does not link */
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* spdr_upload's dry 2: walk the host layout as spdr_kernel does (its block addressing for the three
+ * task layouts, part bases, dr_cols and dr_f16x2), rebuild the weight and compare it with dense, bit
+ * for bit. 0, or SP_ERR_FORMAT naming the first difference. */
+template <int DB>
+static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *task, const uint32_t *base, const uint16_t *dense) {
+    const int M = w->out, K = w->in, RG = (M + 31) / 32, P = w->dr_p, W16 = w->dr_w16;
+    const int BLK = W16 ? DR16_BLOCK : DR_BLOCK, D = 3, gt = w->dr_gt ? w->dr_gt : w->dr_h;
+    std::vector<double> got((size_t)M * K, 0.0);
+    for (size_t t = 0; t < (size_t)RG * P; t++)
+        for (int lane = 0; lane < 32; lane++) {
+            const size_t r = t / P * 32 + lane;
+            const uint32_t bw = base[t * 32 + lane];
+            const double scale = W16 ? ldexp(1.0, (int)(bw >> 24) - 127) : 1.0;
+            uint32_t col = W16 ? bw & 0xffffffu : bw;
+            const int it = w->dr_gt ? gt : (int)task[2 * t + 1];
+            for (int g = 0; g < it; g++) {
+                long b; /* the block of group g, -1: the kernel's zeros */
+                if (w->dr_gt) b = (long)(t * gt + g);
+                else if (w->dr_h) b = g < D ? (g < gt ? (long)(t * gt + g) : -1) : (long)task[2 * t] - gt + g;
+                else b = (long)task[2 * t] + g;
+                uint32_t v[8] = {0}, d[2] = {0};
+                if (b >= 0) {
+                    const uint32_t *pa = reinterpret_cast<const uint32_t *>(hb + (size_t)b * BLK + lane);
+                    const uint32_t *pb = reinterpret_cast<const uint32_t *>(hb + (size_t)b * BLK + 32 + lane);
+                    for (int k = 0; k < 4; k++) v[k] = pa[k], v[4 + k] = pb[k];
+                    if (!W16) for (int k = 0; k < 2; k++) d[k] = reinterpret_cast<const uint32_t *>(hb + (size_t)b * BLK + 64)[2 * lane + k];
+                }
+                for (int h = 0; h < 2; h++) {
+                    uint32_t ev, od;
+                    if (W16) {
+                        const uint32_t lo = dr_prmt(v[4 * h], v[4 * h + 1], 0x6240), hi = dr_prmt(v[4 * h + 2], v[4 * h + 3], 0x6240);
+                        ev = dr_prmt(lo, hi, 0x5410), od = dr_prmt(lo, hi, 0x7632);
+                    } else {
+                        ev = d[h], od = d[h] >> 4;
+                    }
+                    const dr_cols<DB> cs(ev, od);
+                    for (int i = 0; i < 8; i++) {
+                        const uint32_t u = v[4 * h + i / 2], c = cs.off(2 * col, i) / 2;
+                        const double x = W16 ? dr_f16(dr_f16x2<DB>(u) >> (16 * (i & 1)) & 0xffff) * scale
+                                             : dr_bf16((uint16_t)(u >> (16 * (i & 1))));
+                        if (x == 0) continue; /* a filler or a pad */
+                        if (r >= (size_t)M || c >= (uint32_t)K || got[r * K + c] != 0 || x != x)
+                            return sp_error(SP_ERR_FORMAT, "delta-rows check: task %zu lane %d group %d entry %d: %g at row %zu "
+                                            "column %u (%s)", t, lane, g, 8 * h + i, x, r, c,
+                                            x != x ? "not a value the form holds" : r >= (size_t)M || c >= (uint32_t)K ? "outside the weight" : "twice");
+                        got[r * K + c] = x;
+                    }
+                    col += cs.last();
+                }
+            }
+        }
+    for (size_t i = 0; i < (size_t)M * K; i++) {
+        const double want = dense[i] & 0x7fff ? dr_bf16(dense[i]) : 0.0;
+        if (got[i] != want)
+            return sp_error(SP_ERR_FORMAT, "delta-rows check: row %zu column %zu decodes to %g, the weight holds %g", i / K, i % K,
+                            got[i], want);
+    }
+    return 0;
+}
+
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32;
+    int gap = 15; /* the largest delta: 31 with 5-bit deltas */
     /* the entries of row r (nonzeros and fillers), in column order: put(value, delta, column) */
     auto walk = [&](int r, auto &&put) {
         for (int col = 0, prev = 0; r < M && col < K; col++) {
             const uint16_t v = dense[(size_t)r * K + col];
             if (!(v & 0x7fff)) continue; /* +0 and -0 dropped */
-            for (; col - prev > 15; prev += 15) put(0, 15, prev + 15);
+            for (; col - prev > gap; prev += gap) put(0, gap, prev + gap);
             put(v, col - prev, col);
             prev = col;
         }
@@ -69,12 +193,13 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     /* One pass over the rows: each row's entries (len) and its exponent range. The 2-byte form
      * holds a row's nonzeros as f16 bits rebased to the row's largest exponent: it needs every
      * row's nonzeros within 15 binades of that exponent (no bf16 subnormal, inf or NaN) and
-     * columns below 2^24 (the base carries the exponent in its top byte). */
+     * columns below 2^24 (the base carries the exponent in its top byte); with 5-bit deltas,
+     * within 7 binades and the largest exponent under 247 (the top byte holds emax + 8). */
     uint8_t *emax = (uint8_t *)calloc((size_t)RG * 32, 1);
     size_t *len = (size_t *)calloc((size_t)RG * 32, sizeof(size_t));
     if (!emax || !len) { free(emax); free(len); return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory"); }
     w->dr_w16 = K < (1 << 24);
-    w->dr_row = -1, w->dr_span = 0;
+    w->dr_row = -1, w->dr_span = 0, w->dr_row5 = -1, w->dr_span5 = 0;
     for (int r = 0; r < M; r++) {
         int hi = 0, lo = 255;
         walk(r, [&](uint16_t v, int, int) {
@@ -85,6 +210,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         });
         emax[r] = (uint8_t)(hi == 255 ? 0 : hi);
         if (lo <= hi && (lo == 0 || hi == 255 || hi - lo > 14) && w->dr_row < 0) w->dr_row = r, w->dr_span = hi - lo + 1;
+        if (lo <= hi && (lo == 0 || hi > 246 || hi - lo > 6) && w->dr_row5 < 0) w->dr_row5 = r, w->dr_span5 = hi - lo + 1;
     }
     /* Where it fits, the 2-byte form is taken where the kernel streams (H200 run 65, 1 token,
      * A/B/A in one process): 448 row groups (two blocks an SM and more) 0.3-1.6 us faster at
@@ -92,9 +218,19 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * block an SM or less and 4096-column rows it was 0-1.0 us slower (its ~1 more instruction
      * an entry, on warps that wait rather than stream). SP_DR_W16: 1 where it fits, 0 never,
      * -1 or unset the rule. */
-    const char *we = getenv("SP_DR_W16");
-    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : RG >= 2 * sms || K >= 8192;
+    const char *we = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5");
+    w->dr_ask5 = d5 && atoi(d5) > 0;
+    const int want5 = w->dr_ask5 && w->dr_row5 < 0; /* 5-bit deltas: opt-in until measured on a GPU */
+    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : want5 || RG >= 2 * sms || K >= 8192;
     w->dr_w16 = w->dr_w16 && w->dr_row < 0 && want;
+    w->dr_db = w->dr_w16 && want5 ? 5 : 4;
+    if (w->dr_db == 5) { /* fewer fillers: count the rows again */
+        gap = 31;
+        for (int r = 0; r < M; r++) {
+            len[r] = 0;
+            walk(r, [&](uint16_t, int, int) { len[r]++; });
+        }
+    }
     const int BLK = w->dr_w16 ? DR16_BLOCK : DR_BLOCK;
     std::vector<size_t> most(RG); /* a row group's longest row */
     for (int rg = 0; rg < RG; rg++) most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
@@ -169,7 +305,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     w->dr_h = heads ? (int)H : 0;
     const size_t total = uni ? padded : heads ? headed : exact; /* blocks */
     w->bytes = total * BLK * 16 + T * ((uni ? 0 : 8) + 32 * 4);
-    if (dry) { /* sp_cuda_delta_rows_plan: the choices and bytes, nothing built */
+    if (dry == 1) { /* sp_cuda_delta_rows_plan: the choices and bytes, nothing built */
         free(emax);
         free(len);
         return 0;
@@ -193,7 +329,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++) {
         for (int lane = 0; lane < 32; lane++) {
             const int r = (int)rg * 32 + lane, em = r < M ? emax[r] : 0;
-            const uint32_t top = w->dr_w16 ? (uint32_t)em << 24 : 0; /* the 2-byte form: the row's exponent */
+            const int bias = w->dr_db == 5 ? 7 : 15; /* e4 = e - emax + 15, e3 = e - emax + 7 */
+            const uint32_t top = w->dr_w16 ? (uint32_t)(em + 15 - bias) << 24 : 0; /* the 2-byte form: scale 2^(top - 127) */
             for (size_t p = 0; p < (size_t)P; p++) base[(t + p) * 32 + lane] = top;
             size_t e = 0;
             walk(r, [&](uint16_t v, int d, int col) {
@@ -201,9 +338,9 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
                 if (e % E == 0 && p) base[(t + p) * 32 + lane] = top | (uint32_t)(col - d); /* the previous column */
                 uint4 *blk = hb + block_of(t + p, (e % E) / 16) * BLK;
                 uint32_t *vw = reinterpret_cast<uint32_t *>(blk + (i < 8 ? 0 : 32) + lane) + (i % 8) / 2;
-                if (w->dr_w16) { /* s | e4 m7 | delta, e4 = e - emax + 15 in 1..15; fillers 0 | delta */
-                    const uint32_t m = v & 0x7fff ? (uint32_t)(((v >> 7) & 0xff) - em + 15) << 7 | (v & 0x7f) : 0;
-                    *vw |= ((uint32_t)(v & 0x8000) | m << 4 | (uint32_t)d) << (16 * (i % 2));
+                if (w->dr_w16) { /* s | e4 m7 | delta4 or s | e3 m7 | delta5; fillers 0 | delta */
+                    const uint32_t m = v & 0x7fff ? (uint32_t)(((v >> 7) & 0xff) - em + bias) << 7 | (v & 0x7f) : 0;
+                    *vw |= ((uint32_t)(v & 0x8000) | m << w->dr_db | (uint32_t)d) << (16 * (i % 2));
                 } else {
                     *vw |= (uint32_t)v << (16 * (i % 2));
                     uint32_t *dw = reinterpret_cast<uint32_t *>(blk + 64) + 2 * lane + i / 8;
@@ -215,8 +352,9 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         t += P;
     }
     int rc = 0;
-    if (sp_dev_copy(&w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16) || sp_dev_copy(&w->boff, task, T * 8) ||
-        sp_dev_copy(&w->bm, base, T * 32 * 4))
+    if (dry == 2) rc = w->dr_db == 5 ? dr_check<5>(w, hb, task, base, dense) : dr_check<4>(w, hb, task, base, dense);
+    else if (sp_dev_copy(&w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16) || sp_dev_copy(&w->boff, task, T * 8) ||
+             sp_dev_copy(&w->bm, base, T * 32 * 4))
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
     free(emax);
     free(len);
@@ -228,18 +366,24 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
 
 /* The entry form, why, and the task layout of w */
 const char *spdr_path(const sp_cuda_weight *w) {
-    static char buf[384];
+    static char buf[512];
     char tasks[160];
     snprintf(tasks, sizeof tasks, "%s, %d warps a row group, %s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p,
              w->dr_pdl ? "early launch where the caller allows it"
                        : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
-    if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s", tasks);
+    char db[128] = "";
+    if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (SP_DR_D5=1)");
+    else if (w->dr_ask5 && w->dr_row5 >= 0)
+        snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but row %d's nonzeros span %d binades: 5-bit deltas hold 7)", w->dr_row5,
+                 w->dr_span5);
+    else if (w->dr_ask5) snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but 5-bit deltas need the 2-byte form)");
+    if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s%s", db, tasks);
     else if (w->dr_row < 0)
         snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
-                 "SP_DR_W16=0; or 2^24 columns)%s", tasks);
+                 "SP_DR_W16=0; or 2^24 columns)%s%s", db, tasks);
     else
         snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
-                 "2-byte form holds 15)%s", w->dr_row, w->dr_span, tasks);
+                 "2-byte form holds 15)%s%s", w->dr_row, w->dr_span, db, tasks);
     return buf;
 }
 
@@ -258,6 +402,18 @@ extern "C" const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *
     return spdr_path(&w);
 }
 
+/* The same, then the layout built on the host and decoded back as the kernel reads it (dr_check):
+ * 0 where it gives dense exactly. */
+extern "C" int sp_cuda_delta_rows_check(int out, int in, const uint16_t *dense, int sms, const char **path) {
+    if (out <= 0 || in <= 0 || in % 16 || !dense || sms <= 0)
+        return sp_error(SP_ERR_ARG, "sp_cuda_delta_rows_check: bad arguments (%d x %d, %d SMs)", out, in, sms);
+    sp_cuda_weight w = {};
+    w.kernel = SP_CUDA_KERNEL_DELTA_ROWS, w.out = out, w.in = in;
+    const int rc = spdr_upload(&w, dense, sms, 2);
+    if (path) *path = spdr_path(&w);
+    return rc;
+}
+
 /* one group of a stream: 16 values, 16 deltas */
 struct dr_group {
     uint4 a, b;
@@ -267,8 +423,8 @@ struct dr_group {
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
- * stream; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false>
+ * stream; DB: delta bits, 5 only in the 2-byte form; see spdr_upload.) */
+template <int N, bool W16, bool U = false, bool HT = false, int DB = 4>
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
@@ -339,17 +495,13 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     for (int t = 0; t < N; t++) acc[t] = 0.f;
     const uint32_t bw = U || HT ? bw0 : __ldg(base + (size_t)task * 32 + lane);
     uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
-    /* The 16 entries of a group. The columns of 8 entries come from one word of deltas as
-     * prefix sums in bytes, not a chain of 8 adds: a chain made each nonzero wait ~4 cycles
-     * for the one before, and with 16 warps an SM that was the limit (ncu run 62: ~4
-     * nonzeros a cycle an SM, warps waiting on their x gathers). Deltas doubled (byte
-     * offsets into bf16 x): the even and odd nibbles as bytes, times 0x01010101 = their
-     * running sums (<= 120 a byte); S(2k+1) = E_k + O_k, S(2k) = E_k + O_(k-1). */
+    /* The 16 entries of a group, 8 at a time: their columns from dr_cols, their values bf16 bits
+     * or (W16) dr_f16x2's f16 bits */
     auto step = [&](const dr_group &q) {
         const uint32_t v[8] = {q.a.x, q.a.y, q.a.z, q.a.w, q.b.x, q.b.y, q.b.z, q.b.w};
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            uint32_t ev, od; /* deltas of entries 0, 2, 4, 6 and 1, 3, 5, 7 of these 8 as bytes (low nibbles) */
+            uint32_t ev, od; /* deltas of entries 0, 2, 4, 6 and 1, 3, 5, 7 of these 8 as bytes (low bits) */
             if (W16) { /* entry 2k / 2k+1 = low / high half of word k: byte 0 / 2 of each word, gathered */
                 const uint32_t lo = __byte_perm(v[4 * h], v[4 * h + 1], 0x6240), hi = __byte_perm(v[4 * h + 2], v[4 * h + 3], 0x6240);
                 ev = __byte_perm(lo, hi, 0x5410), od = __byte_perm(lo, hi, 0x7632);
@@ -357,19 +509,18 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                 const uint32_t dw = h ? q.d.y : q.d.x;
                 ev = dw, od = dw >> 4;
             }
-            const uint32_t pe = ((ev << 1) & 0x1E1E1E1Eu) * 0x01010101u, po = ((od << 1) & 0x1E1E1E1Eu) * 0x01010101u;
-            const uint32_t odd = pe + po, even = pe + (po << 8);
+            const dr_cols<DB> cs(ev, od);
             const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
-            float2 f[4];                   /* W16: the values of the 4 words, f16 bits s | 0 e4 | m7 000 */
+            float2 f[4];                   /* W16: the values of the 4 words */
             if (W16)
 #pragma unroll
                 for (int k = 0; k < 4; k++) {
-                    const uint32_t u = v[4 * h + k], hb = (u & 0x80008000u) | ((u >> 1) & 0x3FF83FF8u);
+                    const uint32_t hb = dr_f16x2<DB>(v[4 * h + k]);
                     f[k] = __half22float2(*reinterpret_cast<const __half2 *>(&hb));
                 }
 #pragma unroll
             for (int i = 0; i < 8; i++) {
-                const uint32_t off = row0 + __byte_perm(i & 1 ? odd : even, 0, 0x4440 | (i >> 1));
+                const uint32_t off = cs.off(row0, i);
                 const uint32_t u = v[4 * h + i / 2];
                 const float wv = W16 ? (i & 1 ? f[i / 2].y : f[i / 2].x) : __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
 #pragma unroll
@@ -378,7 +529,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                                                           reinterpret_cast<const char *>(xs + t * K) + off) << 16),
                                   acc[t]);
             }
-            col += __byte_perm(odd, 0, 0x4443) >> 1; /* S(7) */
+            col += cs.last();
         }
     };
     dr_group q[D];
@@ -421,10 +572,15 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
-    auto k = w->dr_w16 ? (u == 1 ? spdr_kernel<N, true, true> : u == 2 ? spdr_kernel<N, true, false, true> : spdr_kernel<N, true>)
-                       : (u == 1 ? spdr_kernel<N, false, true> : u == 2 ? spdr_kernel<N, false, false, true> : spdr_kernel<N, false>);
-    static size_t allowed[6]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[w->dr_w16 + 2 * u]));
+    const int f = w->dr_w16 ? (w->dr_db == 5 ? 2 : 1) : 0; /* entry form: 2.5 bytes, 2 bytes, 2 bytes with 5-bit deltas */
+    using kfn = decltype(&spdr_kernel<N, false>);
+    static const kfn ks[3][3] = {
+        {spdr_kernel<N, false>, spdr_kernel<N, false, true>, spdr_kernel<N, false, false, true>},
+        {spdr_kernel<N, true>, spdr_kernel<N, true, true>, spdr_kernel<N, true, false, true>},
+        {spdr_kernel<N, true, false, false, 5>, spdr_kernel<N, true, true, false, 5>, spdr_kernel<N, true, false, true, 5>}};
+    const kfn k = ks[f][u];
+    static size_t allowed[3][3]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[f][u]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
                     w->in, u == 1 ? w->dr_gt : w->dr_h));
     return 0;
