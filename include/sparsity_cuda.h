@@ -117,9 +117,9 @@ const char *sp_cuda_linear_path(const sp_cuda_weight *w, int n);
  * (host work only, no device needed): the path sp_cuda_linear_path would give, warps a block,
  * device bytes. NULL + message on bad arguments or without the CUDA backend. */
 const char *sp_cuda_delta_rows_plan(int out, int in, const uint16_t *dense, int sms, int *warps, size_t *bytes);
-/* The same upload built on the host and decoded back as the kernel reads it (its addressing and
- * bit operations, compiled for the host): 0 where that gives dense exactly, else a message naming
- * the first difference. *path (if path): the form and layout taken. No device needed. */
+/* The same upload built on the host and decoded back as the kernel reads it (its entry decode
+ * compiled for the host, its block addressing mirrored): 0 where that gives dense exactly, else a
+ * message naming the first difference. *path (if path): the form and layout taken. No device needed. */
 int sp_cuda_delta_rows_check(int out, int in, const uint16_t *dense, int sms, const char **path);
 
 /* Median microseconds of one sp_cuda_linear call, after warm-up, CUDA events.

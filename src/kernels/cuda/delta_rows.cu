@@ -74,6 +74,18 @@ __host__ __device__ static inline uint32_t dr_prmt(uint32_t a, uint32_t b, uint3
 #endif
 }
 
+/* The deltas of 8 entries as bytes, in their low bits (even entries 0, 2, 4, 6 in ev, odd ones in
+ * od). W16: from the 4 words v, entry 2k / 2k+1 in the low / high half of word k (byte 0 / 2 of
+ * each word, gathered); else from the 2.5-byte form's delta word dw, entry i in bits 4i.. */
+template <bool W16> __host__ __device__ static inline void dr_deltas(const uint32_t *v, uint32_t dw, uint32_t &ev, uint32_t &od) {
+    if (W16) {
+        const uint32_t lo = dr_prmt(v[0], v[1], 0x6240), hi = dr_prmt(v[2], v[3], 0x6240);
+        ev = dr_prmt(lo, hi, 0x5410), od = dr_prmt(lo, hi, 0x7632);
+    } else {
+        ev = dw, od = dw >> 4;
+    }
+}
+
 /* The columns of 8 entries from their deltas, one a byte in its low DB bits (even entries 0, 2,
  * 4, 6 in ev, odd ones in od): running sums as bytes, times 0x01010101, not a chain of 8 adds
  * (a chain made each nonzero wait ~4 cycles for the one before, and with 16 warps an SM that was
@@ -118,8 +130,9 @@ static double dr_bf16(uint16_t h) { /* the library's converter lives on a floor 
 }
 
 /* spdr_upload's dry 2: walk the host layout as spdr_kernel does (its block addressing for the three
- * task layouts, part bases, dr_cols and dr_f16x2), rebuild the weight and compare it with dense, bit
- * for bit. 0, or SP_ERR_FORMAT naming the first difference. */
+ * task layouts and the part bases, written again here; the entry decode through the kernel's own
+ * dr_deltas, dr_cols and dr_f16x2), rebuild the weight and compare it with dense, bit for bit. 0, or
+ * SP_ERR_FORMAT naming the first difference. */
 template <int DB>
 static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *task, const uint32_t *base, const uint16_t *dense) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32, P = w->dr_p, W16 = w->dr_w16;
@@ -146,12 +159,8 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
                 }
                 for (int h = 0; h < 2; h++) {
                     uint32_t ev, od;
-                    if (W16) {
-                        const uint32_t lo = dr_prmt(v[4 * h], v[4 * h + 1], 0x6240), hi = dr_prmt(v[4 * h + 2], v[4 * h + 3], 0x6240);
-                        ev = dr_prmt(lo, hi, 0x5410), od = dr_prmt(lo, hi, 0x7632);
-                    } else {
-                        ev = d[h], od = d[h] >> 4;
-                    }
+                    if (W16) dr_deltas<true>(v + 4 * h, 0, ev, od);
+                    else dr_deltas<false>(v + 4 * h, d[h], ev, od);
                     const dr_cols<DB> cs(ev, od);
                     for (int i = 0; i < 8; i++) {
                         const uint32_t u = v[4 * h + i / 2], c = cs.off(2 * col, i) / 2;
@@ -501,14 +510,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
         const uint32_t v[8] = {q.a.x, q.a.y, q.a.z, q.a.w, q.b.x, q.b.y, q.b.z, q.b.w};
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            uint32_t ev, od; /* deltas of entries 0, 2, 4, 6 and 1, 3, 5, 7 of these 8 as bytes (low bits) */
-            if (W16) { /* entry 2k / 2k+1 = low / high half of word k: byte 0 / 2 of each word, gathered */
-                const uint32_t lo = __byte_perm(v[4 * h], v[4 * h + 1], 0x6240), hi = __byte_perm(v[4 * h + 2], v[4 * h + 3], 0x6240);
-                ev = __byte_perm(lo, hi, 0x5410), od = __byte_perm(lo, hi, 0x7632);
-            } else {
-                const uint32_t dw = h ? q.d.y : q.d.x;
-                ev = dw, od = dw >> 4;
-            }
+            uint32_t ev, od;
+            dr_deltas<W16>(v + 4 * h, h ? q.d.y : q.d.x, ev, od);
             const dr_cols<DB> cs(ev, od);
             const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
             float2 f[4];                   /* W16: the values of the 4 words */
