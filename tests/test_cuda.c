@@ -364,6 +364,7 @@ static int test_delta_check(void) {
               "delta rows plan, a nonzero every 20 columns, %s: %zu bytes (want %zu), %d warps, \"%s\"", f ? "SP_DR_D5=1" : "4-bit deltas",
               bytes, want, warps, p ? p : sp_last_error());
         CHECK(sp_cuda_delta_rows_check(out, in, d, 132, NULL) == 0, "delta rows check, a nonzero every 20 columns: %s", sp_last_error());
+        n5 += f;
         unsetenv("SP_DR_W16");
         unsetenv("SP_DR_D5");
     }
@@ -375,8 +376,23 @@ static int test_delta_check(void) {
     unsetenv("SP_DR_W16");
     CHECK(rc == 0 && path && strstr(path, "2-byte") == path && strstr(path, "4-bit deltas (SP_DR_D5=1, but row 9's nonzeros span 8 binades"),
           "delta rows check, a row over 7 binades with SP_DR_D5=1: %s, \"%s\"", rc ? sp_last_error() : "decoded", path ? path : "-");
+    /* the largest exponent 5-bit deltas hold: 246 (the part base's top byte holds emax + 8 <= 254) */
+    for (int top = 246; top <= 247; top++) {
+        for (int r = 0; r < out; r++)
+            for (int c = 0; c < in; c += 20) d[(size_t)r * in + c] = (uint16_t)((top - 6 + (c / 20) % 7) << 7 | (gc_next() & 0x807f));
+        setenv("SP_DR_D5", "1", 1);
+        setenv("SP_DR_W16", "1", 1);
+        const int rt = sp_cuda_delta_rows_check(out, in, d, 132, &path);
+        n5 += top == 246;
+        unsetenv("SP_DR_D5");
+        unsetenv("SP_DR_W16");
+        CHECK(rt == 0 && path && (strstr(path, "5-bit deltas (SP_DR_D5=1)") != NULL) == (top == 246) &&
+                  (top == 246 || strstr(path, "row 0's nonzeros span 7 binades, or reach 2^120")),
+              "delta rows check, rows of exponents %d..%d with SP_DR_D5=1: %s, \"%s\"", top - 6, top, rt ? sp_last_error() : "decoded",
+              path ? path : "-");
+    }
     free(d);
-    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas) %s\n", 6 * 20 + 3, n5, fails == before ? "passed" : "FAILED");
+    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas) %s\n", 6 * 20 + 5, n5, fails == before ? "passed" : "FAILED");
     return fails - before;
 }
 

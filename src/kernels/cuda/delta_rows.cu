@@ -380,11 +380,11 @@ const char *spdr_path(const sp_cuda_weight *w) {
     snprintf(tasks, sizeof tasks, "%s, %d warps a row group, %s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p,
              w->dr_pdl ? "early launch where the caller allows it"
                        : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
-    char db[128] = "";
+    char db[160] = "";
     if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (SP_DR_D5=1)");
     else if (w->dr_ask5 && w->dr_row5 >= 0)
-        snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but row %d's nonzeros span %d binades: 5-bit deltas hold 7)", w->dr_row5,
-                 w->dr_span5);
+        snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but row %d's nonzeros span %d binades, or reach 2^120: 5-bit deltas "
+                 "hold 7 below it)", w->dr_row5, w->dr_span5);
     else if (w->dr_ask5) snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but 5-bit deltas need the 2-byte form)");
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s%s", db, tasks);
     else if (w->dr_row < 0)
