@@ -152,7 +152,7 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     const char *w16 = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
     const int five = d5 && atoi(d5) > 0, two = w16 ? atoi(w16) > 0 : in >= 8192 || five;
     const char *dwant = two ? "2-byte" : "2.5-byte";
-    CHECK(!w[3] || (!strncmp(dpath, dwant, strlen(dwant)) && (strstr(dpath, "5-bit deltas (") != NULL) == (two && five)),
+    CHECK(!w[3] || (!strncmp(dpath, dwant, strlen(dwant)) && (strstr(dpath, ", 5-bit deltas") != NULL) == (two && five)),
           "delta rows %dx%d: path \"%s\", want %s%s", out, in, dpath, dwant, two && five ? ", 5-bit deltas" : "");
     static const char *const forced[2][2] = {{"SP_DR_HEAD", ", heads"}, {"SP_DR_U", "uniform tasks"}}; /* 1: always, 0: never */
     for (int f = 0; f < 2; f++) {
@@ -309,13 +309,14 @@ static int test_delta_plan(void) {
     return fails - before;
 }
 
-/* Delta rows' layouts decoded back on the host (sp_cuda_delta_rows_check: the kernel's addressing
- * and bit operations compiled for the host; no device needed) for every entry form, task layout and
- * a few warps, on random weights at 0-97% (values +-[0.05, 1.05]: 6 binades, so 5-bit deltas fit)
- * and on odd shapes. Then the 5-bit deltas by hand: rows of a nonzero every 20 columns take a
- * filler a gap with 4-bit deltas (103 entries a 1024-column row, 7 groups) and none with 5 (52
- * entries, 4 groups): one row group, 16 plain tasks of 136 bytes; a row spanning 8 binades keeps
- * 4-bit deltas and the path names it. Returns failures. */
+/* Delta rows' layouts decoded back on the host (sp_cuda_delta_rows_check: the kernel's entry
+ * decode compiled for the host, its addressing mirrored; no device needed) for every entry form
+ * (5-bit deltas by weight and by row included), task layout and a few warps, on random weights at
+ * 0-97% (values +-[0.05, 1.05]: 6 binades, so 5-bit deltas fit) and on odd shapes. Then the 5-bit
+ * deltas by hand: rows of a nonzero every 20 columns take a filler a gap with 4-bit deltas (103
+ * entries a 1024-column row, 7 groups) and none with 5 (52 entries, 4 groups): one row group, 16
+ * plain tasks of 136 bytes; a row spanning 8 binades keeps 4-bit deltas (the path names it), or by
+ * row only that row does; rows reaching exponent 247 (2^120) keep 4 bits. Returns failures. */
 static int test_delta_check(void) {
     const int before = fails;
     uint16_t one[16 * 32];
@@ -325,7 +326,8 @@ static int test_delta_check(void) {
         printf("delta rows check: %s, skipped\n", sp_last_error());
         return 0;
     }
-    static const struct { const char *env, *val; } forms[] = {{NULL, NULL}, {"SP_DR_W16", "1"}, {"SP_DR_W16", "0"}, {"SP_DR_D5", "1"}};
+    static const struct { const char *env, *val; } forms[] = {{NULL, NULL}, {"SP_DR_W16", "1"}, {"SP_DR_W16", "0"}, {"SP_DR_D5", "1"},
+                                                              {"SP_DR_D5", "2"}};
     static const struct { const char *env, *val; } lays[] = {{NULL, NULL}, {"SP_DR_U", "1"}, {"SP_DR_HEAD", "1"}, {"SP_DR_P", "4"}, {"SP_DR_P", "32"}};
     static const struct { int out, in, sms; double sp; } ws[] = {{200, 1024, 132, 0.7}, {70, 3008, 132, 0.97}, {37, 112, 5, 0.5},
                                                                   {1000, 4096, 5, 0.9},  {129, 1040, 132, 0.0}, {300, 2048, 4, 0.9}};
@@ -333,16 +335,16 @@ static int test_delta_check(void) {
     for (int i = 0; i < (int)(sizeof ws / sizeof ws[0]); i++) {
         uint16_t *d = malloc((size_t)ws[i].out * ws[i].in * 2);
         gc_make_unstructured(ws[i].out, ws[i].in, ws[i].sp, d);
-        for (int f = 0; f < 4; f++)
+        for (int f = 0; f < 5; f++)
             for (int l = 0; l < 5; l++) {
                 if (forms[f].env) setenv(forms[f].env, forms[f].val, 1);
                 if (lays[l].env) setenv(lays[l].env, lays[l].val, 1);
                 const int rc = sp_cuda_delta_rows_check(ws[i].out, ws[i].in, d, ws[i].sms, &path);
                 if (forms[f].env) unsetenv(forms[f].env);
                 if (lays[l].env) unsetenv(lays[l].env);
-                const int five = path && strstr(path, "5-bit deltas") != NULL;
+                const int five = path && strstr(path, ", 5-bit deltas") != NULL;
                 n5 += five;
-                CHECK(rc == 0 && five == (f == 3), "delta rows check %dx%d %.0f%% %s=%s %s=%s: %s (%s)", ws[i].out, ws[i].in, ws[i].sp * 100,
+                CHECK(rc == 0 && five == (f >= 3), "delta rows check %dx%d %.0f%% %s=%s %s=%s: %s (%s)", ws[i].out, ws[i].in, ws[i].sp * 100,
                       forms[f].env ? forms[f].env : "-", forms[f].val ? forms[f].val : "", lays[l].env ? lays[l].env : "-",
                       lays[l].val ? lays[l].val : "", rc ? sp_last_error() : "decoded exactly", path ? path : "-");
             }
@@ -353,46 +355,51 @@ static int test_delta_check(void) {
     uint16_t *d = calloc((size_t)out * in, 2);
     for (int r = 0; r < out; r++)
         for (int c = 0; c < in; c += 20) d[(size_t)r * in + c] = (uint16_t)(0x3f80 | (gc_next() & 0x7f) | (c % 40 ? 0x8000 : 0));
-    for (int f = 0; f < 2; f++) {
-        if (f) setenv("SP_DR_D5", "1", 1);
+    for (int f = 0; f < 3; f++) { /* 4-bit deltas, 5-bit, 5-bit by row */
+        if (f) setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
         setenv("SP_DR_W16", "1", 1);
         int warps = 0;
         size_t bytes = 0;
         const char *p = sp_cuda_delta_rows_plan(out, in, d, 132, &warps, &bytes);
         const size_t want = (size_t)(f ? 4 : 7) * 64 * 16 + 16 * 136;
-        CHECK(p && bytes == want && warps == 16 && plan_is(p, "") && (strstr(p, "5-bit") != NULL) == f,
-              "delta rows plan, a nonzero every 20 columns, %s: %zu bytes (want %zu), %d warps, \"%s\"", f ? "SP_DR_D5=1" : "4-bit deltas",
+        CHECK(p && bytes == want && warps == 16 && plan_is(p, "") && (strstr(p, ", 5-bit deltas") != NULL) == (f > 0),
+              "delta rows plan, a nonzero every 20 columns, %s: %zu bytes (want %zu), %d warps, \"%s\"", f ? "SP_DR_D5=1|2" : "4-bit deltas",
               bytes, want, warps, p ? p : sp_last_error());
         CHECK(sp_cuda_delta_rows_check(out, in, d, 132, NULL) == 0, "delta rows check, a nonzero every 20 columns: %s", sp_last_error());
-        n5 += f;
+        n5 += f > 0;
         unsetenv("SP_DR_W16");
         unsetenv("SP_DR_D5");
     }
     d[(size_t)9 * in + 40] = 0x3c00; /* row 9 spans 2^-7 .. 2^1: 8 binades */
-    setenv("SP_DR_D5", "1", 1);
-    setenv("SP_DR_W16", "1", 1);
-    const int rc = sp_cuda_delta_rows_check(out, in, d, 132, &path);
-    unsetenv("SP_DR_D5");
-    unsetenv("SP_DR_W16");
-    CHECK(rc == 0 && path && strstr(path, "2-byte") == path && strstr(path, "4-bit deltas (SP_DR_D5=1, but row 9's nonzeros span 8 binades"),
-          "delta rows check, a row over 7 binades with SP_DR_D5=1: %s, \"%s\"", rc ? sp_last_error() : "decoded", path ? path : "-");
-    /* the largest exponent 5-bit deltas hold: 246 (the part base's top byte holds emax + 8 <= 254) */
-    for (int top = 246; top <= 247; top++) {
-        for (int r = 0; r < out; r++)
-            for (int c = 0; c < in; c += 20) d[(size_t)r * in + c] = (uint16_t)((top - 6 + (c / 20) % 7) << 7 | (gc_next() & 0x807f));
-        setenv("SP_DR_D5", "1", 1);
+    for (int f = 1; f <= 2; f++) { /* SP_DR_D5=1: 4-bit deltas, naming row 9; 2: 5-bit in the other 31 rows */
+        setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
         setenv("SP_DR_W16", "1", 1);
-        const int rt = sp_cuda_delta_rows_check(out, in, d, 132, &path);
-        n5 += top == 246;
+        const int rc = sp_cuda_delta_rows_check(out, in, d, 132, &path);
         unsetenv("SP_DR_D5");
         unsetenv("SP_DR_W16");
-        CHECK(rt == 0 && path && (strstr(path, "5-bit deltas (SP_DR_D5=1)") != NULL) == (top == 246) &&
-                  (top == 246 || strstr(path, "row 0's nonzeros span 7 binades, or reach 2^120")),
-              "delta rows check, rows of exponents %d..%d with SP_DR_D5=1: %s, \"%s\"", top - 6, top, rt ? sp_last_error() : "decoded",
-              path ? path : "-");
+        n5 += f == 2;
+        CHECK(rc == 0 && path && strstr(path, "2-byte") == path &&
+                  strstr(path, f == 1 ? "4-bit deltas (SP_DR_D5=1, but row 9's nonzeros span 8 binades" : ", 5-bit deltas in 31 of 32 rows"),
+              "delta rows check, a row over 7 binades with SP_DR_D5=%d: %s, \"%s\"", f, rc ? sp_last_error() : "decoded", path ? path : "-");
     }
+    /* the largest exponent 5-bit deltas hold: 246 (the part base's top byte holds emax + 8 <= 254) */
+    for (int top = 246; top <= 247; top++)
+        for (int f = 1; f <= 2; f++) {
+            for (int r = 0; r < out; r++)
+                for (int c = 0; c < in; c += 20) d[(size_t)r * in + c] = (uint16_t)((top - 6 + (c / 20) % 7) << 7 | (gc_next() & 0x807f));
+            setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
+            setenv("SP_DR_W16", "1", 1);
+            const int rt = sp_cuda_delta_rows_check(out, in, d, 132, &path);
+            n5 += top == 246;
+            unsetenv("SP_DR_D5");
+            unsetenv("SP_DR_W16");
+            const char *want = top == 246 ? (f == 1 ? ", 5-bit deltas (SP_DR_D5=1)" : ", 5-bit deltas in 32 of 32 rows")
+                                          : (f == 1 ? "row 0's nonzeros span 7 binades, or reach 2^120" : "SP_DR_D5=2, but no row fits");
+            CHECK(rt == 0 && path && strstr(path, want), "delta rows check, rows of exponents %d..%d with SP_DR_D5=%d: %s, \"%s\"", top - 6, top,
+                  f, rt ? sp_last_error() : "decoded", path ? path : "-");
+        }
     free(d);
-    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas) %s\n", 6 * 20 + 5, n5, fails == before ? "passed" : "FAILED");
+    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas) %s\n", 6 * 25 + 3 + 2 + 4, n5, fails == before ? "passed" : "FAILED");
     return fails - before;
 }
 
@@ -427,9 +434,10 @@ static void test_delta_uniform_rule(void) {
  * drawn directly), so a wrong row scale would show in that row's error, which the norm over all
  * rows would hide. span 15: case 0: every row spans exactly 15 binades (both ends present), an
  * empty row: 2 bytes; 1: one row spans 16: 2.5 bytes, the path names that row; 2: a bf16
- * subnormal: 2.5 bytes; 3: case 0's weight with SP_DR_W16=0: 2.5 bytes. span 7 (with SP_DR_D5=1
- * set by the caller): case 0: 5-bit deltas; 1: one row spans 8: 4-bit deltas, the path names it;
- * 2 and 3 as above. Each against the double reference, row by row. */
+ * subnormal: 2.5 bytes; 3: case 0's weight with SP_DR_W16=0: 2.5 bytes. span 7 (with SP_DR_D5
+ * set by the caller): case 0: 5-bit deltas; 1: one row spans 8: 4-bit deltas, the path names it
+ * (SP_DR_D5=2: 5-bit deltas in the other rows); 2 and 3 as above. Each against the double
+ * reference, row by row. */
 static void test_delta_forms(int out, int in, double sp, int span, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     const int bad_row = out / 2;
@@ -455,9 +463,11 @@ static void test_delta_forms(int out, int in, double sp, int span, const int *ns
         const char *path = sp_cuda_linear_path(w, 1);
         char want[64];
         snprintf(want, sizeof want, "row %d's", bad_row);
-        const int five = span < 15 && cs == 0, two = cs == 0 || (span < 15 && cs == 1); /* 5-bit deltas; 2 bytes */
-        CHECK((two ? !strncmp(path, "2-byte", 6) : !strncmp(path, "2.5-byte", 8)) && (cs == 0 || cs == 3 || strstr(path, want)) &&
-                  (strstr(path, "5-bit deltas (") != NULL) == five,
+        const char *d5 = getenv("SP_DR_D5"); /* 2: 5-bit deltas in the rows that fit, so also in case 1 */
+        const int by_row = d5 && atoi(d5) == 2, five = span < 15 && (cs == 0 || (cs == 1 && by_row));
+        const int two = cs == 0 || (span < 15 && cs == 1); /* 2 bytes */
+        CHECK((two ? !strncmp(path, "2-byte", 6) : !strncmp(path, "2.5-byte", 8)) &&
+                  (cs == 0 || cs == 3 || (cs == 1 && five) || strstr(path, want)) && (strstr(path, ", 5-bit deltas") != NULL) == five,
               "delta rows case %d (span %d): path \"%s\"", cs, span, path);
         printf("  delta rows %dx%d case %d: %s\n", out, in, cs, path);
         for (int i = 0; i < nn; i++) {
@@ -1101,6 +1111,12 @@ int main(int argc, char **argv) {
     test_delta_forms(130, 1008, 0.9, 7, n_all, 7);
     test_delta_forms(37, 3008, 0.95, 7, n_small, 3);
     test_delta_layout("SP_DR_U", n_all, n_small);
+    test_delta_layout("SP_DR_HEAD", n_all, n_small);
+    setenv("SP_DR_D5", "2", 1); /* the width by row */
+    test_unstructured(1000, 4096, 0.9, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_small, 3);
+    test_delta_forms(130, 1008, 0.9, 7, n_all, 7);
+    test_delta_forms(37, 3008, 0.95, 7, n_small, 3);
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
     unsetenv("SP_DR_W16");
     unsetenv("SP_DR_D5");

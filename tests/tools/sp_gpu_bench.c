@@ -194,11 +194,12 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
                                     {"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"}};
     /* SP_DSWEEP_U=7: the rule against 5-bit deltas (SP_DR_D5=1: the 2-byte form with the rule's
      * layout and warps, fewer fillers), A/B three times, then 5-bit deltas with heads, uniform
-     * tasks, 18, 24 and 32 warps */
+     * tasks, 18, 24 and 32 warps, and the width by row (SP_DR_D5=2: every row 5-bit on these
+     * weights, so its cost against 1 is the per-lane width alone) */
     static const char *cfgd[][5] = {{"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"},
                                     {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"},
                                     {"-1", "-1", "0", "1", "1"},   {"-1", "-1", "1", "0", "1"},   {"18", "-1", "-1", "-1", "1"},
-                                    {"24", "-1", "-1", "-1", "1"}, {"32", "-1", "-1", "-1", "1"}};
+                                    {"24", "-1", "-1", "-1", "1"}, {"32", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "2"}};
 #define DSET(c) {c, (int)(sizeof c / sizeof c[0])}
     static const struct { const char *(*cfg)[5]; int n; } sets[] = {DSET(cfg0), DSET(cfgu), DSET(cfgh), DSET(cfgp),
                                                                     DSET(cfgr), DSET(cfgv), DSET(cfgw), DSET(cfgd)}; /* by SP_DSWEEP_U */
@@ -210,7 +211,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"), *st = getenv("SP_DSWEEP_TO"); /* the first N configs; shapes [from, to) */
     const int all = sets[set].n, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
-           "ran: 2B, 2B d5 (5-bit deltas) or 2.5B, u: uniform tasks, h: heads)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
+           "ran: 2B, 2B d5 (5-bit deltas), 2B d5r (by row) or 2.5B, u: uniform tasks, h: heads)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
@@ -246,7 +247,7 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
                 double e1 = check_vs(wl[0], wd[0], out, xd, 1, yd, yd2), e4 = check_vs(wl[0], wd[0], out, xd, 4, yd, yd2);
                 double b = (double)sp_cuda_weight_bytes(wl[0]);
                 const char *path = sp_cuda_linear_path(wl[0], 1);
-                const char *form = !strncmp(path, "2-byte", 6) ? (strstr(path, "5-bit deltas (") ? "2B d5" : "2B") : "2.5B";
+                const char *form = !strncmp(path, "2-byte", 6) ? (strstr(path, ", 5-bit deltas in") ? "2B d5r" : strstr(path, ", 5-bit deltas") ? "2B d5" : "2B") : "2.5B";
                 int warps = -1; /* the upload's choice under the same settings (-1: the plan failed) */
                 sp_cuda_delta_rows_plan(out, in, dense, sms, &warps, NULL);
                 printf("| %dx%d | %.0f%% | %s(%d) %s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",

@@ -40,7 +40,9 @@
  * 2^(top - 127)). Fillers only for gaps over 31: at 90% a gap passes 15 with p 0.9^15 = 0.21 and
  * 31 with 0.04, so 1.04 entries a nonzero instead of 1.26 (-17% entries, -35% bytes against
  * 2.5-byte entries); it needs each row's nonzeros within 7 binades (magnitude-pruned rows at
- * high sparsity are: they keep the row's largest values).
+ * high sparsity are: they keep the row's largest values). SP_DR_D5=2 (dr_db 0) sets the width by
+ * row, bit 23 of the part bases saying which (SmolLM2-135M sparsegpt 90%: 96% of the rows fit,
+ * but only 9 of 210 weights in every row).
  *
  * x of all tokens is staged once a block in shared memory; a warp loads its groups three ahead
  * straight into registers, and the P parts of a row are summed in shared memory. Until H200
@@ -86,16 +88,29 @@ template <bool W16> __host__ __device__ static inline void dr_deltas(const uint3
     }
 }
 
+/* A lane's row from its part base bw: the column before the part (bits 0-23; DB 0, delta widths a
+ * row: bits 0-22, bit 23 set where the row has 5-bit deltas) and, for DB 0, that width's delta
+ * mask (dr_cols) and value shift and mask (dr_f16x2) */
+template <int DB> struct dr_lane {
+    uint32_t col, dm, vs, vm;
+    __host__ __device__ dr_lane(uint32_t bw) {
+        const uint32_t f5 = DB == 0 ? bw >> 23 & 1 : 0;
+        col = bw & (DB == 0 ? 0x7fffffu : 0xffffffu);
+        dm = f5 ? 0x1F1F1F1Fu : 0x0F0F0F0Fu, vs = 1 + f5, vm = f5 ? 0x1FF81FF8u : 0x3FF83FF8u;
+    }
+};
+
 /* The columns of 8 entries from their deltas, one a byte in its low DB bits (even entries 0, 2,
  * 4, 6 in ev, odd ones in od): running sums as bytes, times 0x01010101, not a chain of 8 adds
  * (a chain made each nonzero wait ~4 cycles for the one before, and with 16 warps an SM that was
  * the limit: ncu run 62, ~4 nonzeros a cycle an SM). S(2k+1) = E_k + O_k, S(2k) = E_k + O_(k-1).
- * 4-bit deltas are summed doubled, as byte offsets into bf16 x (<= 120 a byte); 5-bit ones as
- * columns (<= 248), the offset doubled per entry. */
+ * 4-bit deltas are summed doubled, as byte offsets into bf16 x (<= 120 a byte); 5-bit ones, and
+ * both widths where they vary by row (DB 0, the lane's mask dm), as columns (<= 248), the offset
+ * doubled per entry. */
 template <int DB> struct dr_cols {
     uint32_t even, odd;
-    __host__ __device__ dr_cols(uint32_t ev, uint32_t od) {
-        const uint32_t m = DB == 4 ? 0x1E1E1E1Eu : 0x1F1F1F1Fu, sh = DB == 4 ? 1 : 0;
+    __host__ __device__ dr_cols(uint32_t ev, uint32_t od, uint32_t dm = 0) {
+        const uint32_t m = DB == 4 ? 0x1E1E1E1Eu : DB == 5 ? 0x1F1F1F1Fu : dm, sh = DB == 4 ? 1 : 0;
         const uint32_t pe = ((ev << sh) & m) * 0x01010101u, po = ((od << sh) & m) * 0x01010101u;
         odd = pe + po, even = pe + (po << 8);
     }
@@ -109,9 +124,11 @@ template <int DB> struct dr_cols {
 };
 
 /* The 2-byte form: the two entries of word u (low and high half) as f16 bits s | 0 e4 | m7 000
- * (DB 4) or s | 00 e3 | m7 000 (DB 5), to be scaled by the row's 2^(top - 127) */
-template <int DB> __host__ __device__ static inline uint32_t dr_f16x2(uint32_t u) {
-    return (u & 0x80008000u) | ((u >> (DB - 3)) & (DB == 4 ? 0x3FF83FF8u : 0x1FF81FF8u));
+ * (DB 4) or s | 00 e3 | m7 000 (DB 5; DB 0: the lane's shift vs and mask vm say which), to be
+ * scaled by the row's 2^(top - 127) */
+template <int DB> __host__ __device__ static inline uint32_t dr_f16x2(uint32_t u, uint32_t vs = 0, uint32_t vm = 0) {
+    if constexpr (DB == 0) return (u & 0x80008000u) | ((u >> vs) & vm);
+    else return (u & 0x80008000u) | ((u >> (DB - 3)) & (DB == 4 ? 0x3FF83FF8u : 0x1FF81FF8u));
 }
 
 /* f16 bits as a double; NaN for what the 2-byte form never holds (subnormals, inf, NaN) */
@@ -143,7 +160,8 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
             const size_t r = t / P * 32 + lane;
             const uint32_t bw = base[t * 32 + lane];
             const double scale = W16 ? ldexp(1.0, (int)(bw >> 24) - 127) : 1.0;
-            uint32_t col = W16 ? bw & 0xffffffu : bw;
+            const dr_lane<DB> ln(bw);
+            uint32_t col = W16 ? ln.col : bw;
             const int it = w->dr_gt ? gt : (int)task[2 * t + 1];
             for (int g = 0; g < it; g++) {
                 long b; /* the block of group g, -1: the kernel's zeros */
@@ -161,10 +179,10 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
                     uint32_t ev, od;
                     if (W16) dr_deltas<true>(v + 4 * h, 0, ev, od);
                     else dr_deltas<false>(v + 4 * h, d[h], ev, od);
-                    const dr_cols<DB> cs(ev, od);
+                    const dr_cols<DB> cs(ev, od, ln.dm);
                     for (int i = 0; i < 8; i++) {
                         const uint32_t u = v[4 * h + i / 2], c = cs.off(2 * col, i) / 2;
-                        const double x = W16 ? dr_f16(dr_f16x2<DB>(u) >> (16 * (i & 1)) & 0xffff) * scale
+                        const double x = W16 ? dr_f16(dr_f16x2<DB>(u, ln.vs, ln.vm) >> (16 * (i & 1)) & 0xffff) * scale
                                              : dr_bf16((uint16_t)(u >> (16 * (i & 1))));
                         if (x == 0) continue; /* a filler or a pad */
                         if (r >= (size_t)M || c >= (uint32_t)K || got[r * K + c] != 0 || x != x)
@@ -188,9 +206,12 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
 
 int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32;
-    int gap = 15; /* the largest delta: 31 with 5-bit deltas */
+    std::vector<uint8_t> fits5(M); /* 1: row r's nonzeros fit 5-bit deltas (7 binades) */
+    int db = 4;                    /* delta bits: 4, 5, 0 = fits5[r] ? 5 : 4 */
+    auto five = [&](int r) { return db == 5 || (db == 0 && fits5[r]); };
     /* the entries of row r (nonzeros and fillers), in column order: put(value, delta, column) */
     auto walk = [&](int r, auto &&put) {
+        const int gap = r < M && five(r) ? 31 : 15; /* the largest delta */
         for (int col = 0, prev = 0; r < M && col < K; col++) {
             const uint16_t v = dense[(size_t)r * K + col];
             if (!(v & 0x7fff)) continue; /* +0 and -0 dropped */
@@ -219,7 +240,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         });
         emax[r] = (uint8_t)(hi == 255 ? 0 : hi);
         if (lo <= hi && (lo == 0 || hi == 255 || hi - lo > 14) && w->dr_row < 0) w->dr_row = r, w->dr_span = hi - lo + 1;
-        if (lo <= hi && (lo == 0 || hi > 246 || hi - lo > 6) && w->dr_row5 < 0) w->dr_row5 = r, w->dr_span5 = hi - lo + 1;
+        fits5[r] = !(lo <= hi && (lo == 0 || hi > 246 || hi - lo > 6));
+        if (!fits5[r] && w->dr_row5 < 0) w->dr_row5 = r, w->dr_span5 = hi - lo + 1;
     }
     /* Where it fits, the 2-byte form is taken where the kernel streams (H200 run 65, 1 token,
      * A/B/A in one process): 448 row groups (two blocks an SM and more) 0.3-1.6 us faster at
@@ -227,14 +249,16 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * block an SM or less and 4096-column rows it was 0-1.0 us slower (its ~1 more instruction
      * an entry, on warps that wait rather than stream). SP_DR_W16: 1 where it fits, 0 never,
      * -1 or unset the rule. */
+    /* 5-bit deltas, opt-in until measured on a GPU: SP_DR_D5=1 where every row fits them, 2 in the
+     * rows that fit (the width in bit 23 of the part bases: columns below 2^23) */
     const char *we = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5");
-    w->dr_ask5 = d5 && atoi(d5) > 0;
-    const int want5 = w->dr_ask5 && w->dr_row5 < 0; /* 5-bit deltas: opt-in until measured on a GPU */
+    w->dr_ask5 = d5 && atoi(d5) > 0 ? std::min(atoi(d5), 2) : 0;
+    w->dr_n5 = (int)std::count(fits5.begin(), fits5.end(), 1);
+    const int want5 = w->dr_ask5 == 1 ? w->dr_row5 < 0 : w->dr_ask5 == 2 && w->dr_n5 > 0 && K < (1 << 23);
     const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : want5 || RG >= 2 * sms || K >= 8192;
     w->dr_w16 = w->dr_w16 && w->dr_row < 0 && want;
-    w->dr_db = w->dr_w16 && want5 ? 5 : 4;
-    if (w->dr_db == 5) { /* fewer fillers: count the rows again */
-        gap = 31;
+    db = w->dr_db = w->dr_w16 && want5 ? (w->dr_ask5 == 1 ? 5 : 0) : 4;
+    if (db != 4) { /* fewer fillers: count the rows again */
         for (int r = 0; r < M; r++) {
             len[r] = 0;
             walk(r, [&](uint16_t, int, int) { len[r]++; });
@@ -338,8 +362,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++) {
         for (int lane = 0; lane < 32; lane++) {
             const int r = (int)rg * 32 + lane, em = r < M ? emax[r] : 0;
-            const int bias = w->dr_db == 5 ? 7 : 15; /* e4 = e - emax + 15, e3 = e - emax + 7 */
-            const uint32_t top = w->dr_w16 ? (uint32_t)(em + 15 - bias) << 24 : 0; /* the 2-byte form: scale 2^(top - 127) */
+            const int f5 = r < M && five(r), bias = f5 ? 7 : 15; /* e4 = e - emax + 15, e3 = e - emax + 7 */
+            const uint32_t top = w->dr_w16 ? (uint32_t)(em + 15 - bias) << 24 | (db == 0 && f5 ? 1u << 23 : 0) : 0; /* scale 2^(top - 127) */
             for (size_t p = 0; p < (size_t)P; p++) base[(t + p) * 32 + lane] = top;
             size_t e = 0;
             walk(r, [&](uint16_t v, int d, int col) {
@@ -349,7 +373,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
                 uint32_t *vw = reinterpret_cast<uint32_t *>(blk + (i < 8 ? 0 : 32) + lane) + (i % 8) / 2;
                 if (w->dr_w16) { /* s | e4 m7 | delta4 or s | e3 m7 | delta5; fillers 0 | delta */
                     const uint32_t m = v & 0x7fff ? (uint32_t)(((v >> 7) & 0xff) - em + bias) << 7 | (v & 0x7f) : 0;
-                    *vw |= ((uint32_t)(v & 0x8000) | m << w->dr_db | (uint32_t)d) << (16 * (i % 2));
+                    *vw |= ((uint32_t)(v & 0x8000) | m << (f5 ? 5 : 4) | (uint32_t)d) << (16 * (i % 2));
                 } else {
                     *vw |= (uint32_t)v << (16 * (i % 2));
                     uint32_t *dw = reinterpret_cast<uint32_t *>(blk + 64) + 2 * lane + i / 8;
@@ -361,7 +385,9 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         t += P;
     }
     int rc = 0;
-    if (dry == 2) rc = w->dr_db == 5 ? dr_check<5>(w, hb, task, base, dense) : dr_check<4>(w, hb, task, base, dense);
+    if (dry == 2)
+        rc = w->dr_db == 5 ? dr_check<5>(w, hb, task, base, dense) : w->dr_db == 0 ? dr_check<0>(w, hb, task, base, dense)
+                                                                    : dr_check<4>(w, hb, task, base, dense);
     else if (sp_dev_copy(&w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16) || sp_dev_copy(&w->boff, task, T * 8) ||
              sp_dev_copy(&w->bm, base, T * 32 * 4))
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
@@ -382,10 +408,16 @@ const char *spdr_path(const sp_cuda_weight *w) {
                        : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
     char db[160] = "";
     if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (SP_DR_D5=1)");
-    else if (w->dr_ask5 && w->dr_row5 >= 0)
+    else if (w->dr_db == 0)
+        snprintf(db, sizeof db, ", 5-bit deltas in %d of %d rows (SP_DR_D5=2; the others span over 7 binades or reach 2^120)", w->dr_n5,
+                 w->out);
+    else if (w->dr_ask5 == 1 && w->dr_row5 >= 0)
         snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but row %d's nonzeros span %d binades, or reach 2^120: 5-bit deltas "
                  "hold 7 below it)", w->dr_row5, w->dr_span5);
-    else if (w->dr_ask5) snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but 5-bit deltas need the 2-byte form)");
+    else if (w->dr_ask5 == 2 && !w->dr_n5) snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=2, but no row fits 5-bit deltas)");
+    else if (w->dr_ask5)
+        snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=%d, but 5-bit deltas need the 2-byte form%s)", w->dr_ask5,
+                 w->dr_ask5 == 2 ? " and rows under 2^23 columns" : "");
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s%s", db, tasks);
     else if (w->dr_row < 0)
         snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
@@ -433,7 +465,7 @@ struct dr_group {
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
  * stream; DB: delta bits, 5 only in the 2-byte form; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false, int DB = 4>
+template <int N, bool W16, bool U = false, bool HT = false, int DB = 4> /* DB 0: 4 or 5 bits by row */
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
@@ -503,7 +535,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
 #pragma unroll
     for (int t = 0; t < N; t++) acc[t] = 0.f;
     const uint32_t bw = U || HT ? bw0 : __ldg(base + (size_t)task * 32 + lane);
-    uint32_t col = W16 ? bw & 0xffffffu : bw; /* column of the last entry */
+    const dr_lane<DB> ln(bw);
+    uint32_t col = W16 ? ln.col : bw; /* column of the last entry */
     /* The 16 entries of a group, 8 at a time: their columns from dr_cols, their values bf16 bits
      * or (W16) dr_f16x2's f16 bits */
     auto step = [&](const dr_group &q) {
@@ -512,13 +545,13 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
         for (int h = 0; h < 2; h++) {
             uint32_t ev, od;
             dr_deltas<W16>(v + 4 * h, h ? q.d.y : q.d.x, ev, od);
-            const dr_cols<DB> cs(ev, od);
+            const dr_cols<DB> cs(ev, od, ln.dm);
             const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
             float2 f[4];                   /* W16: the values of the 4 words */
             if (W16)
 #pragma unroll
                 for (int k = 0; k < 4; k++) {
-                    const uint32_t hb = dr_f16x2<DB>(v[4 * h + k]);
+                    const uint32_t hb = dr_f16x2<DB>(v[4 * h + k], ln.vs, ln.vm);
                     f[k] = __half22float2(*reinterpret_cast<const __half2 *>(&hb));
                 }
 #pragma unroll
@@ -575,14 +608,16 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
-    const int f = w->dr_w16 ? (w->dr_db == 5 ? 2 : 1) : 0; /* entry form: 2.5 bytes, 2 bytes, 2 bytes with 5-bit deltas */
+    /* entry form: 2.5 bytes, 2 bytes, 2 bytes with 5-bit deltas, 2 bytes with 4 or 5 by row */
+    const int f = w->dr_w16 ? (w->dr_db == 5 ? 2 : w->dr_db == 0 ? 3 : 1) : 0;
     using kfn = decltype(&spdr_kernel<N, false>);
-    static const kfn ks[3][3] = {
+    static const kfn ks[4][3] = {
         {spdr_kernel<N, false>, spdr_kernel<N, false, true>, spdr_kernel<N, false, false, true>},
         {spdr_kernel<N, true>, spdr_kernel<N, true, true>, spdr_kernel<N, true, false, true>},
-        {spdr_kernel<N, true, false, false, 5>, spdr_kernel<N, true, true, false, 5>, spdr_kernel<N, true, false, true, 5>}};
+        {spdr_kernel<N, true, false, false, 5>, spdr_kernel<N, true, true, false, 5>, spdr_kernel<N, true, false, true, 5>},
+        {spdr_kernel<N, true, false, false, 0>, spdr_kernel<N, true, true, false, 0>, spdr_kernel<N, true, false, true, 0>}};
     const kfn k = ks[f][u];
-    static size_t allowed[3][3]; /* per template instance */
+    static size_t allowed[4][3]; /* per template instance */
     SP_CHK(sp_allow_smem(k, smem, &allowed[f][u]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
                     w->in, u == 1 ? w->dr_gt : w->dr_h));
