@@ -4,11 +4,13 @@
 # keeps on Hopper (one copy, SP_ONE_COPY=1) with the split-K plans beside it, to see the plan rule
 # of session 31 (one-copy weights at 9-16 tokens no longer switch to the 4-row-tile cluster plan;
 # predicted from run 151: 6144x4096 at 16 tokens 13.09 -> ~11.8 us as graphs, ~1.36x). Then
-# bench/gpu/wgdec32.sh in a second call. Logs under $OUT; prebuilt binaries with SP_GPU_BIN.
+# bench/gpu/dr5.sh and bench/gpu/wgdec32.sh in later calls. test_cuda's limit, 280 s: it took
+# 136-250 s in runs 118-152, and session 32 added the 5-bit delta cases. Logs under $OUT; prebuilt
+# binaries with SP_GPU_BIN.
 source "$(dirname "$0")/bin-env.sh"
 T0=$(date +%s); el() { echo "$(( $(date +%s)-T0 ))s"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > $OUT/env.txt 2>&1
-timeout 240 $B/test_cuda > $OUT/test_cuda.log 2>&1; echo "test_cuda rc $? $(el): $(tail -1 $OUT/test_cuda.log)"
+timeout 280 $B/test_cuda > $OUT/test_cuda.log 2>&1; echo "test_cuda rc $? $(el): $(tail -1 $OUT/test_cuda.log)"
 grep -E "^FAIL" $OUT/test_cuda.log | head -20
 timeout 60 $B/test_cuda_model > $OUT/test_cuda_model.log 2>&1; echo "test_cuda_model rc $? $(el): $(tail -1 $OUT/test_cuda_model.log)"
 grep -E "^FAIL" $OUT/test_cuda_model.log | head
