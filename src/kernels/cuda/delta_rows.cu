@@ -154,8 +154,9 @@ template <int DB>
 static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *task, const uint32_t *base, const uint16_t *dense) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32, P = w->dr_p, W16 = w->dr_w16;
     const int BLK = W16 ? DR16_BLOCK : DR_BLOCK, D = 3, gt = w->dr_gt ? w->dr_gt : w->dr_h;
-    std::vector<double> got((size_t)M * K, 0.0);
-    for (size_t t = 0; t < (size_t)RG * P; t++)
+    std::vector<double> got((size_t)32 * K); /* a row group at a time: its P tasks are consecutive */
+    for (size_t t = 0; t < (size_t)RG * P; t++) {
+        if (t % P == 0) std::fill(got.begin(), got.end(), 0.0);
         for (int lane = 0; lane < 32; lane++) {
             const size_t r = t / P * 32 + lane;
             const uint32_t bw = base[t * 32 + lane];
@@ -185,21 +186,24 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
                         const double x = W16 ? dr_f16(dr_f16x2<DB>(u, ln.vs, ln.vm) >> (16 * (i & 1)) & 0xffff) * scale
                                              : dr_bf16((uint16_t)(u >> (16 * (i & 1))));
                         if (x == 0) continue; /* a filler or a pad */
-                        if (r >= (size_t)M || c >= (uint32_t)K || got[r * K + c] != 0 || x != x)
+                        if (r >= (size_t)M || c >= (uint32_t)K || got[(size_t)lane * K + c] != 0 || x != x)
                             return sp_error(SP_ERR_FORMAT, "delta-rows check: task %zu lane %d group %d entry %d: %g at row %zu "
                                             "column %u (%s)", t, lane, g, 8 * h + i, x, r, c,
                                             x != x ? "not a value the form holds" : r >= (size_t)M || c >= (uint32_t)K ? "outside the weight" : "twice");
-                        got[r * K + c] = x;
+                        got[(size_t)lane * K + c] = x;
                     }
                     col += cs.last();
                 }
             }
         }
-    for (size_t i = 0; i < (size_t)M * K; i++) {
-        const double want = dense[i] & 0x7fff ? dr_bf16(dense[i]) : 0.0;
-        if (got[i] != want)
-            return sp_error(SP_ERR_FORMAT, "delta-rows check: row %zu column %zu decodes to %g, the weight holds %g", i / K, i % K,
-                            got[i], want);
+        if (t % P != (size_t)P - 1) continue;
+        for (size_t r0 = t / P * 32, i = 0; i < (size_t)32 * K && r0 + i / K < (size_t)M; i++) { /* the row group, decoded */
+            const uint16_t v = dense[r0 * K + i];
+            const double want = v & 0x7fff ? dr_bf16(v) : 0.0;
+            if (got[i] != want)
+                return sp_error(SP_ERR_FORMAT, "delta-rows check: row %zu column %zu decodes to %g, the weight holds %g", r0 + i / K, i % K,
+                                got[i], want);
+        }
     }
     return 0;
 }
