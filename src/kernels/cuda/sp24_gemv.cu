@@ -101,7 +101,8 @@ sp24_kernel(const sp24_src src, const T *__restrict__ xt, T *__restrict__ y, flo
         e = sp24_meta<A24, true>(mrow, m);
     };
     const int steps32 = (m1 - m0) * 8;
-    const uint4 *vtile = src.v24 + (size_t)rt * KS * 32, *mtile = src.m24 + (size_t)rt * KM * 32;
+    /* the row tile in v24/m24, for the prefetch (a one-copy weight's v24 is NULL: none there) */
+    const uint4 *vtile = A24 ? nullptr : src.v24 + (size_t)rt * KS * 32, *mtile = A24 ? nullptr : src.m24 + (size_t)rt * KM * 32;
     auto prefetch = [&](int m) { /* macro step m into L2: 4 KB of values, 512 B of metadata (v24 only:
                                     sp_plan_make's default, no prefetch, is all a24 runs) */
         if (!A24 && active && m < m1) {
