@@ -59,6 +59,16 @@ static inline void gc_make_unstructured(int out, int in, double sparsity, uint16
     for (size_t i = 0; i < (size_t)out * in; i++) dense[i] = (gc_next() >> 32) < thr ? 0 : gc_nz();
 }
 
+/* Random unstructured weight whose rows differ as one threshold for a whole weight leaves them
+ * (magnitude, SparseGPT): row r's sparsity drawn uniformly in [lo, hi]. */
+static inline void gc_make_uneven(int out, int in, double lo, double hi, uint16_t *dense) {
+    for (int r = 0; r < out; r++) {
+        const double sp = lo + (hi - lo) * (double)(gc_next() >> 11) / 9007199254740992.0;
+        const uint64_t thr = (uint64_t)(sp * 4294967296.0);
+        for (int c = 0; c < in; c++) dense[(size_t)r * in + c] = (gc_next() >> 32) < thr ? 0 : gc_nz();
+    }
+}
+
 /* Random block-pruned weight: each b x b block (cut at the edges) is zero with probability
  * sparsity, else every element in it is nonzero. */
 static inline void gc_make_block(int out, int in, int b, double sparsity, uint16_t *dense) {

@@ -195,29 +195,29 @@ static int plan_is(const char *p, const char *want) {
  * are at least twice the SMs or rows have 8192 columns or more. Warps: 8 where the row groups
  * outnumber the SMs; else in the 2-byte form 16 (32 where a row holds 4096 entries or more); else 18
  * less the parts that would be empty (at least 4), and no uniform tasks; those blocks alone launch
- * early (H200 run 82). Given the SMs, returns the layout ("uniform tasks", "heads" or ""), *w16,
- * *warps, *early and *bytes. */
+ * early (H200 run 82). Row order: the rows sorted by length, longest first (4 bytes a row more),
+ * where that gives at most 0.8x the bytes of the weight's order. Given the SMs, returns the layout
+ * ("uniform tasks", "heads" or ""), *w16, *warps, *early, *sorted and *bytes. */
 static size_t dr_part(size_t longest, size_t P) {
     const size_t e = (longest + P - 1) / P > 16 ? (longest + P - 1) / P : 16;
     return (e + 15) / 16 * 16;
 }
-static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *warps, int *early, size_t *bytes) {
+static int by_length(const void *a, const void *b) { return *(const size_t *)a < *(const size_t *)b ? 1 : *(const size_t *)a > *(const size_t *)b ? -1 : 0; }
+static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *warps, int *early, int *sorted, size_t *bytes) {
     const size_t RG = (size_t)(out + 31) / 32;
-    size_t *most = calloc(RG, sizeof(size_t)), longest = 0, exact = 0, headed = 0;
+    size_t *len = calloc(RG * 32, sizeof(size_t)), longest = 0;
     int fits = in < (1 << 24);
     for (int r = 0; r < out; r++) {
-        size_t len = 0;
         int lo = 255, hi = 0; /* the row's bf16 exponents */
         for (int c = 0, prev = 0; c < in; c++) {
             const uint16_t v = d[(size_t)r * in + c];
             if (!(v & 0x7fff)) continue;
-            len += 1 + (size_t)(c - prev > 15 ? (c - prev - 1) / 15 : 0), prev = c;
+            len[r] += 1 + (size_t)(c - prev > 15 ? (c - prev - 1) / 15 : 0), prev = c;
             const int e = (v >> 7) & 0xff;
             lo = e < lo ? e : lo, hi = e > hi ? e : hi;
         }
-        if (len && (lo == 0 || hi == 255 || hi - lo > 14)) fits = 0;
-        if (len > most[r / 32]) most[r / 32] = len;
-        if (len > longest) longest = len;
+        if (len[r] && (lo == 0 || hi == 255 || hi - lo > 14)) fits = 0;
+        if (len[r] > longest) longest = len[r];
     }
     *w16 = fits && (RG >= 2 * (size_t)sms || in >= 8192);
     const int trim = RG <= (size_t)sms && !*w16;
@@ -227,20 +227,30 @@ static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int 
         P = (longest + E - 1) / E < 4 ? 4 : (longest + E - 1) / E;
         E = dr_part(longest, P);
     }
-    const size_t T = RG * P, H = E / 16 < 3 ? E / 16 : 3;
+    const size_t T = RG * P, H = E / 16 < 3 ? E / 16 : 3, padded = T * (E / 16);
     *warps = (int)P;
-    for (size_t rg = 0; rg < RG; rg++) {
-        exact += (most[rg] + 15) / 16;
-        for (size_t p = 0; p < (size_t)P; p++) {
-            const size_t g = p * E < most[rg] ? ((most[rg] < (p + 1) * E ? most[rg] : (p + 1) * E) - p * E + 15) / 16 : 0;
-            headed += H + (g > H ? g - H : 0);
+    size_t b[2];
+    int kind[2]; /* 1 uniform, 2 heads, 0 plain */
+    for (int o = 0; o < 2; o++) { /* weight order, then length order (the padded slots stay last, empty) */
+        if (o) qsort(len, (size_t)out, sizeof(size_t), by_length);
+        size_t exact = 0, headed = 0;
+        for (size_t rg = 0; rg < RG; rg++) {
+            size_t most = 0;
+            for (int l = 0; l < 32; l++) most = len[rg * 32 + l] > most ? len[rg * 32 + l] : most;
+            exact += (most + 15) / 16;
+            for (size_t p = 0; p < (size_t)P; p++) {
+                const size_t g = p * E < most ? ((most < (p + 1) * E ? most : (p + 1) * E) - p * E + 15) / 16 : 0;
+                headed += H + (g > H ? g - H : 0);
+            }
         }
+        const int uni = !trim && padded * 100 <= exact * 103, heads = !uni && headed * 100 <= exact * 110;
+        kind[o] = uni ? 1 : heads ? 2 : 0;
+        b[o] = (uni ? padded : heads ? headed : exact) * (*w16 ? 64 : 80) * 16 + T * ((uni ? 0 : 8) + 32 * 4) + (o ? RG * 32 * 4 : 0);
     }
-    free(most);
-    const size_t padded = T * (E / 16);
-    const int uni = !trim && padded * 100 <= exact * 103, heads = !uni && headed * 100 <= exact * 110;
-    *bytes = (uni ? padded : heads ? headed : exact) * (*w16 ? 64 : 80) * 16 + T * ((uni ? 0 : 8) + 32 * 4);
-    return uni ? "uniform tasks" : heads ? "heads" : "";
+    free(len);
+    *sorted = b[1] * 10 <= b[0] * 8;
+    *bytes = b[*sorted];
+    return kind[*sorted] == 1 ? "uniform tasks" : kind[*sorted] == 2 ? "heads" : "";
 }
 
 /* Delta rows' layout rules on the host (sp_cuda_delta_rows_plan; no device needed), on weights
@@ -288,21 +298,27 @@ static int test_delta_plan(void) {
             CHECK(warps == 16 && bytes == 8 * 16 * 80 * 16 + 128 * 136, "delta rows plan case 9: %d warps, %zu bytes", warps, bytes);
     }
     free(d);
-    static const struct { int out, in; double sp; } big[] = {{6144, 4096, 0.5}, {14336, 4096, 0.7}, {4096, 4096, 0.9}, {4096, 4096, 0.5}};
-    for (int i = 0; i < 4; i++) {
+    /* the last two: rows of 80-98% (as one threshold for the whole weight leaves them): length order */
+    static const struct { int out, in; double sp, hi; } big[] = {{6144, 4096, 0.5, 0},  {14336, 4096, 0.7, 0}, {4096, 4096, 0.9, 0},
+                                                                 {4096, 4096, 0.5, 0},  {4096, 4096, 0.8, 0.98}, {14336, 4096, 0.8, 0.98}};
+    for (int i = 0; i < 6; i++) {
         uint16_t *w = malloc((size_t)big[i].out * big[i].in * 2);
-        gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
+        if (big[i].hi > 0) gc_make_uneven(big[i].out, big[i].in, big[i].sp, big[i].hi, w);
+        else gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
         p = sp_cuda_delta_rows_plan(big[i].out, big[i].in, w, 132, &warps, &bytes);
         size_t rbytes = 0;
-        int rwarps = 0, rw16 = 0, early = 0;
-        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, &rw16, &rwarps, &early, &rbytes);
+        int rwarps = 0, rw16 = 0, early = 0, sorted = 0;
+        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, &rw16, &rwarps, &early, &sorted, &rbytes);
         CHECK(plan_is(p, want) && (strncmp(p, "2-byte", 6) == 0) == rw16 && bytes == rbytes && warps == rwarps &&
-                  (strstr(p, ", early launch") != NULL) == early && (strstr(p, ", no early launch") != NULL) == !early,
-              "delta rows plan %dx%d %.0f%%: \"%s\", %d warps, %zu bytes; reference \"%s\"%s, %d warps, %zu bytes%s", big[i].out,
+                  (strstr(p, ", early launch") != NULL) == early && (strstr(p, ", no early launch") != NULL) == !early &&
+                  (strstr(p, "rows in length order") != NULL) == sorted,
+              "delta rows plan %dx%d %.0f%%: \"%s\", %d warps, %zu bytes; reference \"%s\"%s, %d warps, %zu bytes%s%s", big[i].out,
               big[i].in, big[i].sp * 100, p ? p : sp_last_error(), warps, bytes, want, rw16 ? " (2-byte)" : "", rwarps, rbytes,
-              early ? ", early launch" : ", no early launch");
-        printf("  delta rows plan %dx%d %.0f%%: %d warps, %.1f MB, %s\n", big[i].out, big[i].in, big[i].sp * 100, warps, bytes * 1e-6,
-               p ? p : "-");
+              early ? ", early launch" : ", no early launch", sorted ? ", rows in length order" : "");
+        CHECK(sorted == (big[i].hi > 0), "delta rows plan %dx%d %.0f%%: the reference %s rows in length order", big[i].out, big[i].in,
+              big[i].sp * 100, sorted ? "puts" : "does not put");
+        printf("  delta rows plan %dx%d %.0f%%%s: %d warps, %.1f MB, %s\n", big[i].out, big[i].in, big[i].sp * 100,
+               big[i].hi > 0 ? "-98% by row" : "", warps, bytes * 1e-6, p ? p : "-");
         free(w);
     }
     printf("delta rows plan checks %s (host)\n", fails == before ? "passed" : "FAILED");
@@ -311,8 +327,9 @@ static int test_delta_plan(void) {
 
 /* Delta rows' layouts decoded back on the host (sp_cuda_delta_rows_check: the kernel's entry
  * decode compiled for the host, its addressing mirrored; no device needed) for every entry form
- * (5-bit deltas by weight and by row included), task layout and a few warps, on random weights at
- * 0-97% (values +-[0.05, 1.05]: 6 binades, so 5-bit deltas fit) and on odd shapes. Then the 5-bit
+ * (5-bit deltas by weight and by row included), task layout, a few warps and both row orders, on
+ * random weights at 0-97% (values +-[0.05, 1.05]: 6 binades, so 5-bit deltas fit), on odd shapes
+ * and on rows of uneven sparsity (length order by the rule). Then the 5-bit
  * deltas by hand: rows of a nonzero every 20 columns take a filler a gap with 4-bit deltas (103
  * entries a 1024-column row, 7 groups) and none with 5 (52 entries, 4 groups): one row group, 16
  * plain tasks of 136 bytes; a row spanning 8 binades keeps 4-bit deltas (the path names it), or by
@@ -328,25 +345,33 @@ static int test_delta_check(void) {
     }
     static const struct { const char *env, *val; } forms[] = {{NULL, NULL}, {"SP_DR_W16", "1"}, {"SP_DR_W16", "0"}, {"SP_DR_D5", "1"},
                                                               {"SP_DR_D5", "2"}};
-    static const struct { const char *env, *val; } lays[] = {{NULL, NULL}, {"SP_DR_U", "1"}, {"SP_DR_HEAD", "1"}, {"SP_DR_P", "4"}, {"SP_DR_P", "32"}};
-    static const struct { int out, in, sms; double sp; } ws[] = {{200, 1024, 132, 0.7}, {70, 3008, 132, 0.97}, {37, 112, 5, 0.5},
-                                                                  {1000, 4096, 5, 0.9},  {129, 1040, 132, 0.0}, {300, 2048, 4, 0.9}};
-    int n5 = 0;
+    static const struct { const char *env, *val; } lays[] = {{NULL, NULL},        {"SP_DR_U", "1"}, {"SP_DR_HEAD", "1"}, {"SP_DR_P", "4"},
+                                                             {"SP_DR_P", "32"},   {"SP_DR_SORT", "1"}, {"SP_DR_SORT", "0"}};
+    /* hi > 0: row r's sparsity drawn in [sp, hi] (length order by the rule) */
+    static const struct { int out, in, sms; double sp, hi; } ws[] = {
+        {200, 1024, 132, 0.7, 0}, {70, 3008, 132, 0.97, 0}, {37, 112, 5, 0.5, 0},      {1000, 4096, 5, 0.9, 0},
+        {129, 1040, 132, 0.0, 0}, {300, 2048, 4, 0.9, 0},   {1000, 4096, 132, 0.75, 0.98}, {300, 2048, 4, 0.5, 0.95}};
+    const int nf = (int)(sizeof forms / sizeof forms[0]), nl = (int)(sizeof lays / sizeof lays[0]);
+    int n5 = 0, nsorted = 0, nlay = 0;
     for (int i = 0; i < (int)(sizeof ws / sizeof ws[0]); i++) {
         uint16_t *d = malloc((size_t)ws[i].out * ws[i].in * 2);
-        gc_make_unstructured(ws[i].out, ws[i].in, ws[i].sp, d);
-        for (int f = 0; f < 5; f++)
-            for (int l = 0; l < 5; l++) {
+        if (ws[i].hi > 0) gc_make_uneven(ws[i].out, ws[i].in, ws[i].sp, ws[i].hi, d);
+        else gc_make_unstructured(ws[i].out, ws[i].in, ws[i].sp, d);
+        for (int f = 0; f < nf; f++)
+            for (int l = 0; l < nl; l++, nlay++) {
                 if (forms[f].env) setenv(forms[f].env, forms[f].val, 1);
                 if (lays[l].env) setenv(lays[l].env, lays[l].val, 1);
                 const int rc = sp_cuda_delta_rows_check(ws[i].out, ws[i].in, d, ws[i].sms, &path);
                 if (forms[f].env) unsetenv(forms[f].env);
                 if (lays[l].env) unsetenv(lays[l].env);
-                const int five = path && strstr(path, ", 5-bit deltas") != NULL;
-                n5 += five;
-                CHECK(rc == 0 && five == (f >= 3), "delta rows check %dx%d %.0f%% %s=%s %s=%s: %s (%s)", ws[i].out, ws[i].in, ws[i].sp * 100,
-                      forms[f].env ? forms[f].env : "-", forms[f].val ? forms[f].val : "", lays[l].env ? lays[l].env : "-",
-                      lays[l].val ? lays[l].val : "", rc ? sp_last_error() : "decoded exactly", path ? path : "-");
+                const int five = path && strstr(path, ", 5-bit deltas") != NULL, sorted = path && strstr(path, "rows in length order");
+                /* 1, 0: forced; the rule: uneven rows in length order, random ones as the draw falls */
+                const int want_sorted = l == 5 ? 1 : l == 6 ? 0 : l == 0 && ws[i].hi > 0 ? 1 : sorted;
+                n5 += five, nsorted += sorted;
+                CHECK(rc == 0 && five == (f >= 3) && sorted == want_sorted, "delta rows check %dx%d %.0f%%%s %s=%s %s=%s: %s (%s)", ws[i].out,
+                      ws[i].in, ws[i].sp * 100, ws[i].hi > 0 ? " (uneven rows)" : "", forms[f].env ? forms[f].env : "-",
+                      forms[f].val ? forms[f].val : "", lays[l].env ? lays[l].env : "-", lays[l].val ? lays[l].val : "",
+                      rc ? sp_last_error() : sorted != want_sorted ? "row order not as wanted" : "decoded exactly", path ? path : "-");
             }
         free(d);
     }
@@ -399,7 +424,8 @@ static int test_delta_check(void) {
                   f, rt ? sp_last_error() : "decoded", path ? path : "-");
         }
     free(d);
-    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas) %s\n", 6 * 25 + 3 + 2 + 4, n5, fails == before ? "passed" : "FAILED");
+    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas, %d in length order) %s\n", nlay + 3 + 2 + 4, n5, nsorted,
+           fails == before ? "passed" : "FAILED");
     return fails - before;
 }
 
@@ -497,6 +523,34 @@ static void test_delta_forms(int out, int in, double sp, int span, const int *ns
         }
         sp_cuda_weight_free(w);
     }
+    free(dense);
+}
+
+/* Delta rows in length order: rows of uneven sparsity (lo..hi), the upload by the rule (length
+ * order, unless a task layout is forced: uniform tasks pad every task alike, heads to 3 groups) and
+ * with SP_DR_SORT=1 and 0, each against the double reference and cuBLAS; rows not a multiple of 32
+ * leave the last row group's slots empty. */
+static void test_delta_sorted(int out, int in, double lo, double hi, const int *ns, int nn) {
+    uint16_t *dense = malloc((size_t)out * in * 2);
+    gc_make_uneven(out, in, lo, hi, dense);
+    sp_cuda_weight *wd = sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense), *w[3];
+    static const char *const sorts[3] = {NULL, "1", "0"}, *const name[3] = {"delta (rule)", "delta (sorted)", "delta (weight order)"};
+    const int forced = getenv("SP_DR_U") || getenv("SP_DR_HEAD"); /* a task layout forced: the rule's order as it falls */
+    int ok = wd != NULL;
+    for (int i = 0; i < 3; i++) {
+        if (sorts[i]) setenv("SP_DR_SORT", sorts[i], 1);
+        w[i] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+        unsetenv("SP_DR_SORT");
+        const char *path = w[i] ? sp_cuda_linear_path(w[i], 1) : sp_last_error();
+        const int want = i == 1 || (i == 0 && !forced);
+        CHECK(w[i] && (i == 0 && forced ? 1 : (strstr(path, "rows in length order") != NULL) == want), "delta rows %dx%d, rows of %.0f-%.0f%%, %s: path \"%s\"",
+              out, in, lo * 100, hi * 100, name[i], path);
+        if (i == 0) printf("  delta rows %dx%d, rows of %.0f-%.0f%%: %s\n", out, in, lo * 100, hi * 100, path);
+        ok &= w[i] != NULL;
+    }
+    if (ok) check_forms(dense, out, in, ns, nn, wd, 3, w, name);
+    sp_cuda_weight_free(wd);
+    for (int i = 0; i < 3; i++) sp_cuda_weight_free(w[i]);
     free(dense);
 }
 
@@ -1120,6 +1174,25 @@ int main(int argc, char **argv) {
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
     unsetenv("SP_DR_W16");
     unsetenv("SP_DR_D5");
+    /* rows in length order: each entry form, the task layouts, 4 warps */
+    test_delta_sorted(1000, 4096, 0.75, 0.98, n_all, 7); /* 2.5 bytes by the rule */
+    test_delta_sorted(70, 3008, 0.8, 0.99, n_small, 3);
+    setenv("SP_DR_W16", "1", 1);
+    test_delta_sorted(1000, 4096, 0.75, 0.98, n_small, 3);
+    test_delta_sorted(200, 1024, 0.3, 0.9, n_all, 7);
+    for (int f = 1; f <= 2; f++) {
+        setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
+        test_delta_sorted(1000, 4096, 0.75, 0.98, n_small, 3);
+        test_delta_sorted(37, 3008, 0.8, 0.99, n_all, 7);
+    }
+    unsetenv("SP_DR_D5");
+    static const char *const lay[3][2] = {{"SP_DR_HEAD", "1"}, {"SP_DR_U", "1"}, {"SP_DR_P", "4"}};
+    for (int l = 0; l < 3; l++) {
+        setenv(lay[l][0], lay[l][1], 1);
+        test_delta_sorted(300, 2048, 0.5, 0.95, n_small, 3);
+        unsetenv(lay[l][0]);
+    }
+    unsetenv("SP_DR_W16");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

@@ -1,7 +1,8 @@
 /* dr_model: delta rows' device layouts for the 2-D linears of a real checkpoint, on the host (no
- * GPU): bytes by the upload rule, with 5-bit deltas by weight (SP_DR_D5=1) and by row
- * (SP_DR_D5=2), and sp_cuda_delta_rows_check (the layout decoded back as the kernel reads it)
- * with 5-bit deltas by row on every weight.
+ * GPU): bytes by the upload rule with the rows in the weight's order (SP_DR_SORT=0) and by the
+ * whole rule (rows in length order where that saves 20%), with 5-bit deltas by weight
+ * (SP_DR_D5=1) and by row (SP_DR_D5=2), and sp_cuda_delta_rows_check (the layout decoded back as
+ * the kernel reads it) with 5-bit deltas by row on every weight.
  *   dr_model FILE.safetensors [SMS]   (SMS: the device's SMs the plans assume, default 132)
  * Embeddings and lm_head are skipped (not linears the decode runs through delta rows); f32 and
  * f16 weights are rounded to bf16 as an upload would. One line a weight, a total line last; exit
@@ -29,10 +30,10 @@ int main(int argc, char **argv) {
     const int sms = argc > 2 ? atoi(argv[2]) : 132;
     sp_st *st = sp_st_open(argv[1]);
     if (!st) { fprintf(stderr, "dr_model: %s\n", sp_last_error()); return 1; }
-    double mb[3] = {0, 0, 0};
+    double mb[4] = {0, 0, 0, 0};
     long rows = 0, rows5 = 0;
-    int n = 0, whole5 = 0, bad = 0;
-    printf("| weight | out x in | rule MB | D5=1 MB | D5=2 MB | rows 5-bit | check |\n|---|---|---|---|---|---|---|\n");
+    int n = 0, whole5 = 0, bad = 0, sorted[4] = {0, 0, 0, 0};
+    printf("| weight | out x in | weight order MB | rule MB | D5=1 MB | D5=2 MB | rows 5-bit | check |\n|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < sp_st_n_tensors(st); i++) {
         const sp_st_tensor *t = sp_st_tensor_at(st, i);
         if (t->ndim != 2 || strstr(t->name, "embed") || strstr(t->name, "lm_head") ||
@@ -41,28 +42,33 @@ int main(int argc, char **argv) {
         const int out = (int)t->shape[0], in = (int)t->shape[1];
         uint16_t *d = as_bf16(t, (size_t)out * in);
         if (!d) { fprintf(stderr, "dr_model: out of memory\n"); return 1; }
-        size_t b[3];
+        size_t b[4];
         const char *p = NULL;
-        int five = 0, r5 = 0, r = out, rc = 0;
-        for (int m = 0; m < 3 && !rc; m++) {
-            if (m) setenv("SP_DR_D5", m == 1 ? "1" : "2", 1);
+        int five = 0, r5 = 0, r = out, rc = 0, srt[4] = {0, 0, 0, 0};
+        for (int m = 0; m < 4 && !rc; m++) { /* weight order, the rule, SP_DR_D5=1, SP_DR_D5=2 */
+            if (m == 0) setenv("SP_DR_SORT", "0", 1);
+            else unsetenv("SP_DR_SORT");
+            if (m >= 2) setenv("SP_DR_D5", m == 2 ? "1" : "2", 1);
             p = sp_cuda_delta_rows_plan(out, in, d, sms, NULL, &b[m]);
             if (!p) rc = 1;
-            else if (m == 1) five = strstr(p, ", 5-bit deltas (") != NULL;
-            else if (m == 2 && strstr(p, ", 5-bit deltas in ")) sscanf(strstr(p, ", 5-bit deltas in "), ", 5-bit deltas in %d of %d", &r5, &r);
+            else srt[m] = strstr(p, "rows in length order") != NULL;
+            if (p && m == 2) five = strstr(p, ", 5-bit deltas (") != NULL;
+            else if (p && m == 3 && strstr(p, ", 5-bit deltas in ")) sscanf(strstr(p, ", 5-bit deltas in "), ", 5-bit deltas in %d of %d", &r5, &r);
         }
-        if (!rc) rc = sp_cuda_delta_rows_check(out, in, d, sms, NULL); /* SP_DR_D5=2 still set */
+        if (!rc) rc = sp_cuda_delta_rows_check(out, in, d, sms, NULL); /* SP_DR_D5=2 still set, the order by the rule */
         unsetenv("SP_DR_D5");
         free(d);
         if (!p) { fprintf(stderr, "dr_model: %s\n", sp_last_error()); sp_st_free(st); return 1; }
         bad += rc != 0;
-        for (int m = 0; m < 3; m++) mb[m] += b[m] * 1e-6;
+        for (int m = 0; m < 4; m++) mb[m] += b[m] * 1e-6, sorted[m] += srt[m];
         n++, whole5 += five, rows += out, rows5 += r5;
-        printf("| %s | %dx%d | %.2f | %.2f%s | %.2f | %d of %d | %s |\n", t->name, out, in, b[0] * 1e-6, b[1] * 1e-6, five ? " (5-bit)" : "",
-               b[2] * 1e-6, r5, out, rc ? sp_last_error() : "exact");
+        printf("| %s | %dx%d | %.2f | %.2f%s | %.2f%s%s | %.2f%s | %d of %d | %s |\n", t->name, out, in, b[0] * 1e-6, b[1] * 1e-6,
+               srt[1] ? " (sorted)" : "", b[2] * 1e-6, five ? " (5-bit)" : "", srt[2] ? " (sorted)" : "", b[3] * 1e-6, srt[3] ? " (sorted)" : "",
+               r5, out, rc ? sp_last_error() : "exact");
     }
     sp_st_free(st);
-    printf("\n%d weights, %d SMs: rule %.1f MB, SP_DR_D5=1 %.1f MB (%d weights 5-bit), SP_DR_D5=2 %.1f MB (%ld of %ld rows 5-bit); "
-           "host decode check %s\n", n, sms, mb[0], mb[1], whole5, mb[2], rows5, rows, bad ? "FAILED" : "exact on every weight");
+    printf("\n%d weights, %d SMs: weight order %.1f MB; rule %.1f MB (%d weights in length order), SP_DR_D5=1 %.1f MB (%d weights 5-bit, "
+           "%d in length order), SP_DR_D5=2 %.1f MB (%ld of %ld rows 5-bit, %d weights in length order); host decode check %s\n", n, sms, mb[0],
+           mb[1], sorted[1], mb[2], whole5, sorted[2], mb[3], rows5, rows, sorted[3], bad ? "FAILED" : "exact on every weight");
     return bad != 0;
 }

@@ -298,6 +298,7 @@ extern "C" void sp_cuda_weight_free(sp_cuda_weight *w) {
     cudaFree(w->bvals);
     cudaFree(w->c16);
     cudaFree(w->c16_rp);
+    cudaFree(w->dr_ord);
     cudaFree(w->ws);
     cudaFree(w->counters);
     sp_sparse_free(w);

@@ -12,8 +12,8 @@
  * (bf16) and delta (4 bits), column = previous column + delta; a gap over 15 takes filler
  * entries (value 0, delta 15). A block owns a row group (32 rows) and its P warps cut every
  * row's stream into P parts of E entries (E: the longest row over P, up to a multiple of 16);
- * task = (row group rg, part p): lane l walks part p of row 32rg + l,
- * from the column before its first entry (base). So the 32 streams of a task are equally long,
+ * task = (row group rg, part p): lane l walks part p of row 32rg + l (of row ord[32rg + l] where
+ * the upload put the rows in length order, dr_sort), from the column before its first entry (base). So the 32 streams of a task are equally long,
  * except in a row group's last parts, padded with (0, 0) to its longest row (run 57: cutting by
  * columns instead padded every task to its longest stream, ~12% of the bytes at 50%). Block g
  * of a task holds group g (16 entries) of all 32 streams, so that a warp's three loads of a
@@ -151,14 +151,21 @@ static double dr_bf16(uint16_t h) { /* the library's converter lives on a floor 
  * dr_deltas, dr_cols and dr_f16x2), rebuild the weight and compare it with dense, bit for bit. 0, or
  * SP_ERR_FORMAT naming the first difference. */
 template <int DB>
-static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *task, const uint32_t *base, const uint16_t *dense) {
+static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *task, const uint32_t *base, const uint32_t *ord,
+                    const uint16_t *dense) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32, P = w->dr_p, W16 = w->dr_w16;
     const int BLK = W16 ? DR16_BLOCK : DR_BLOCK, D = 3, gt = w->dr_gt ? w->dr_gt : w->dr_h;
     std::vector<double> got((size_t)32 * K); /* a row group at a time: its P tasks are consecutive */
+    std::vector<uint8_t> seen(M);            /* the row order: each row in one slot */
+    for (size_t s = 0; s < (size_t)RG * 32; s++) {
+        const uint32_t r = w->dr_sort ? ord[s] : (uint32_t)s;
+        if (r < (uint32_t)M && seen[r]++) return sp_error(SP_ERR_FORMAT, "delta-rows check: row %u in two slots", r);
+        if (r >= (uint32_t)M && s < (size_t)M) return sp_error(SP_ERR_FORMAT, "delta-rows check: slot %zu holds no row", s);
+    }
     for (size_t t = 0; t < (size_t)RG * P; t++) {
         if (t % P == 0) std::fill(got.begin(), got.end(), 0.0);
         for (int lane = 0; lane < 32; lane++) {
-            const size_t r = t / P * 32 + lane;
+            const size_t r = w->dr_sort ? ord[t / P * 32 + lane] : t / P * 32 + lane; /* as the kernel writes it */
             const uint32_t bw = base[t * 32 + lane];
             const double scale = W16 ? ldexp(1.0, (int)(bw >> 24) - 127) : 1.0;
             const dr_lane<DB> ln(bw);
@@ -197,12 +204,15 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
             }
         }
         if (t % P != (size_t)P - 1) continue;
-        for (size_t r0 = t / P * 32, i = 0; i < (size_t)32 * K && r0 + i / K < (size_t)M; i++) { /* the row group, decoded */
-            const uint16_t v = dense[r0 * K + i];
-            const double want = v & 0x7fff ? dr_bf16(v) : 0.0;
-            if (got[i] != want)
-                return sp_error(SP_ERR_FORMAT, "delta-rows check: row %zu column %zu decodes to %g, the weight holds %g", r0 + i / K, i % K,
-                                got[i], want);
+        for (size_t lane = 0; lane < 32; lane++) { /* the row group, decoded */
+            const size_t r = w->dr_sort ? ord[t / P * 32 + lane] : t / P * 32 + lane;
+            for (size_t c = 0; r < (size_t)M && c < (size_t)K; c++) {
+                const uint16_t v = dense[r * K + c];
+                const double want = v & 0x7fff ? dr_bf16(v) : 0.0;
+                if (got[lane * K + c] != want)
+                    return sp_error(SP_ERR_FORMAT, "delta-rows check: row %zu column %zu decodes to %g, the weight holds %g", r, c,
+                                    got[lane * K + c], want);
+            }
         }
     }
     return 0;
@@ -269,8 +279,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         }
     }
     const int BLK = w->dr_w16 ? DR16_BLOCK : DR_BLOCK;
-    std::vector<size_t> most(RG); /* a row group's longest row */
-    for (int rg = 0; rg < RG; rg++) most[rg] = *std::max_element(len + rg * 32, len + rg * 32 + 32);
+    const size_t longest = *std::max_element(len, len + (size_t)RG * 32);
     /* P warps a block: H200 run 61 at 1 token, 50-90%: 16 where the row groups fit one block an
      * SM (4096 rows: 7-17% faster than 32 and 8), else 8 (6144 and 14336 rows: 16 and 32 slower
      * by up to 1.6x there). In the 2-byte form 32 where 16 would leave a warp 16 groups or more
@@ -286,7 +295,6 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * -> 17.4 us with them, the same at 1). SP_DR_P (4..32) forces the warps (sp_gpu_bench
      * --delta-sweep). */
     const char *pe = getenv("SP_DR_P");
-    const size_t longest = *std::max_element(most.begin(), most.end());
     int P = RG <= sms ? (w->dr_w16 ? 16 : 18) : 8;
     if (P == 16 && longest >= 16 * 16 * 16) P = 32;
     const int forced = pe && atoi(pe) >= 1, trim = P == 18 && !forced;
@@ -322,26 +330,75 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * empty, each padded to a head). The rule: uniform tasks where they add at most 3% to the
      * blocks, else heads where they add at most 10%, else plain. SP_DR_U=1 / SP_DR_HEAD=1 force
      * one (heads win), 0 rules one out. */
-    const size_t T = (size_t)RG * P; /* tasks */
-    std::vector<size_t> tnb(T), tb(T); /* a task's groups; its first block (heads: its tail's) */
-    size_t exact = 0;                  /* blocks */
-    for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++, t += P) {
-        for (size_t p = 0; p < (size_t)P; p++) /* parts past the longest row: no blocks */
-            tnb[t + p] = p * E < most[rg] ? (std::min(most[rg], (p + 1) * E) - p * E + 15) / 16 : 0;
-        exact += (most[rg] + 15) / 16;
-    }
-    const size_t padded = T * (E / 16), H = std::min<size_t>(3, E / 16);
-    size_t headed = T * H;
-    for (size_t t = 0; t < T; t++) headed += tnb[t] > H ? tnb[t] - H : 0;
+    const size_t T = (size_t)RG * P, padded = T * (E / 16), H = std::min<size_t>(3, E / 16); /* tasks */
     const char *ue = getenv("SP_DR_U"), *he = getenv("SP_DR_HEAD");
     const int fh = he && *he ? atoi(he) : -1; /* forced: 1 on, 0 off, -1 the rule */
     const int fu = ue && *ue && atoi(ue) >= 0 ? atoi(ue) : trim ? 0 : -1;
-    const int heads = fh > 0 || (fh < 0 && fu <= 0 && !(fu < 0 && padded * 100 <= exact * 103) && headed * 100 <= exact * 110);
-    const int uni = !heads && (fu > 0 || (fu < 0 && padded * 100 <= exact * 103));
+    /* The blocks of a row order, ord[slot] = the row lane slot % 32 of row group slot / 32 walks
+     * (slots past the rows: themselves, empty): a row group's longest row (most), a task's groups
+     * (tnb), and the task layout that the rule above picks (uni, heads), its blocks and bytes */
+    struct lay {
+        std::vector<size_t> most, tnb;
+        size_t exact = 0, headed = 0, total = 0, bytes = 0;
+        int uni = 0, heads = 0;
+    };
+    auto layout = [&](const std::vector<uint32_t> &ord) {
+        lay L;
+        L.most.assign(RG, 0), L.tnb.assign(T, 0);
+        for (size_t s = 0; s < ord.size(); s++) L.most[s / 32] = std::max(L.most[s / 32], len[ord[s]]);
+        for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++, t += P) {
+            const size_t m = L.most[rg];
+            for (size_t p = 0; p < (size_t)P; p++) /* parts past the longest row: no blocks */
+                L.tnb[t + p] = p * E < m ? (std::min(m, (p + 1) * E) - p * E + 15) / 16 : 0;
+            L.exact += (m + 15) / 16;
+        }
+        L.headed = T * H;
+        for (size_t t = 0; t < T; t++) L.headed += L.tnb[t] > H ? L.tnb[t] - H : 0;
+        L.heads = fh > 0 || (fh < 0 && fu <= 0 && !(fu < 0 && padded * 100 <= L.exact * 103) && L.headed * 100 <= L.exact * 110);
+        L.uni = !L.heads && (fu > 0 || (fu < 0 && padded * 100 <= L.exact * 103));
+        L.total = L.uni ? padded : L.heads ? L.headed : L.exact;
+        L.bytes = L.total * BLK * 16 + T * ((L.uni ? 0 : 8) + 32 * 4);
+        return L;
+    };
+    /* Row order. A task pads its 32 streams to its row group's longest row, so rows of uneven
+     * length (one threshold for a whole weight: magnitude, SparseGPT) waste blocks in the weight's
+     * order: SmolLM2-135M at 90%, magnitude's layouts padded to 2.08x its nonzeros. Rows sorted by
+     * length, longest first, pad next to nothing (that model's 210 linears by this rule, 2.5-byte
+     * or 2-byte entries: magnitude 69.4 -> 51.5 MB, SparseGPT 65.6 -> 51.6; with 5-bit deltas by
+     * row 57.2 -> 39.4 and 55.9 -> 41.8; wanda, every row alike, the same), and the longest row
+     * groups launch first. The kernel then writes lane l's sums to row dr_ord[32 rg + l] (4
+     * bytes a row more). A part stays the longest row over P, so no block gets more to do than in
+     * the weight's order. Taken where it saves 20% of the bytes or more. Random rows save less
+     * (uniform and heads pad anyway; the plain layout pads each row group to its longest row, ~10%
+     * at 90%: 0.86-0.88x on 4096x4096 with 5-bit deltas, 6144x4096 and 14336x4096 at 90%) and keep
+     * the order, and the layouts, that H200 runs 61-151 measured, until a device times both (bench/
+     * gpu/drsort.sh); uneven rows save 0.64-0.67x (test_delta_plan's 80-98% rows). Not yet run on a
+     * GPU (no device lent in session 33). SP_DR_SORT: 1 always, 0 never, -1 or unset the rule. */
+    std::vector<uint32_t> ord((size_t)RG * 32);
+    for (size_t s = 0; s < ord.size(); s++) ord[s] = (uint32_t)s;
+    lay L = layout(ord);
+    const char *se = getenv("SP_DR_SORT");
+    w->dr_ask_sort = se && *se && atoi(se) >= 0 ? atoi(se) > 0 : -1;
+    w->dr_sort = 0, w->dr_bytes_alt = 0;
+    if (w->dr_ask_sort) {
+        std::vector<uint32_t> so(ord);
+        std::stable_sort(so.begin(), so.begin() + M, [&](uint32_t a, uint32_t b) { return len[a] > len[b]; });
+        lay S = layout(so);
+        S.bytes += so.size() * 4;
+        if (w->dr_ask_sort > 0 || S.bytes * 10 <= L.bytes * 8) {
+            w->dr_sort = 1, w->dr_bytes_alt = L.bytes;
+            ord.swap(so), L = std::move(S);
+        } else {
+            w->dr_bytes_alt = S.bytes;
+        }
+    }
+    const std::vector<size_t> &most = L.most, &tnb = L.tnb;
+    const size_t total = L.total;
+    const int uni = L.uni, heads = L.heads;
+    std::vector<size_t> tb(T); /* a task's first block (heads: its tail's) */
     w->dr_gt = uni ? (int)(E / 16) : 0;
     w->dr_h = heads ? (int)H : 0;
-    const size_t total = uni ? padded : heads ? headed : exact; /* blocks */
-    w->bytes = total * BLK * 16 + T * ((uni ? 0 : 8) + 32 * 4);
+    w->bytes = L.bytes;
     if (dry == 1) { /* sp_cuda_delta_rows_plan: the choices and bytes, nothing built */
         free(emax);
         free(len);
@@ -365,7 +422,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     for (size_t t = 0; t < T; t++) task[2 * t] = (uint32_t)tb[t], task[2 * t + 1] = (uint32_t)tnb[t];
     for (size_t rg = 0, t = 0; rg < (size_t)RG; rg++) {
         for (int lane = 0; lane < 32; lane++) {
-            const int r = (int)rg * 32 + lane, em = r < M ? emax[r] : 0;
+            const int r = (int)ord[rg * 32 + lane], em = r < M ? emax[r] : 0;
             const int f5 = r < M && five(r), bias = f5 ? 7 : 15; /* e4 = e - emax + 15, e3 = e - emax + 7 */
             const uint32_t top = w->dr_w16 ? (uint32_t)(em + 15 - bias) << 24 | (db == 0 && f5 ? 1u << 23 : 0) : 0; /* scale 2^(top - 127) */
             for (size_t p = 0; p < (size_t)P; p++) base[(t + p) * 32 + lane] = top;
@@ -390,10 +447,11 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     }
     int rc = 0;
     if (dry == 2)
-        rc = w->dr_db == 5 ? dr_check<5>(w, hb, task, base, dense) : w->dr_db == 0 ? dr_check<0>(w, hb, task, base, dense)
-                                                                    : dr_check<4>(w, hb, task, base, dense);
+        rc = w->dr_db == 5 ? dr_check<5>(w, hb, task, base, ord.data(), dense)
+             : w->dr_db == 0 ? dr_check<0>(w, hb, task, base, ord.data(), dense)
+                             : dr_check<4>(w, hb, task, base, ord.data(), dense);
     else if (sp_dev_copy(&w->bvals, hb, std::max<size_t>(total, 1) * BLK * 16) || sp_dev_copy(&w->boff, task, T * 8) ||
-             sp_dev_copy(&w->bm, base, T * 32 * 4))
+             sp_dev_copy(&w->bm, base, T * 32 * 4) || (w->dr_sort && sp_dev_copy(&w->dr_ord, ord.data(), ord.size() * 4)))
         rc = sp_error(SP_ERR_NOMEM, "delta-rows: device allocation/copy failed");
     free(emax);
     free(len);
@@ -405,11 +463,15 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
 
 /* The entry form, why, and the task layout of w */
 const char *spdr_path(const sp_cuda_weight *w) {
-    static char buf[512];
-    char tasks[160];
-    snprintf(tasks, sizeof tasks, "%s, %d warps a row group, %s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p,
-             w->dr_pdl ? "early launch where the caller allows it"
-                       : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
+    static char buf[768];
+    char tasks[320], order[128];
+    const double alt = w->dr_bytes_alt ? (double)(w->dr_sort ? w->bytes : w->dr_bytes_alt) / (double)(w->dr_sort ? w->dr_bytes_alt : w->bytes) : 0;
+    if (w->dr_sort) snprintf(order, sizeof order, "rows in length order (%.2fx the bytes in weight order%s)", alt, w->dr_ask_sort > 0 ? ", SP_DR_SORT=1" : "");
+    else if (w->dr_ask_sort) snprintf(order, sizeof order, "rows in weight order (length order: %.2fx the bytes; it needs 0.8x)", alt);
+    else snprintf(order, sizeof order, "rows in weight order (SP_DR_SORT=0)");
+    snprintf(tasks, sizeof tasks, "%s, %d warps a row group, %s, %s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p,
+             order, w->dr_pdl ? "early launch where the caller allows it"
+                              : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
     char db[160] = "";
     if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (SP_DR_D5=1)");
     else if (w->dr_db == 0)
@@ -468,11 +530,13 @@ struct dr_group {
 /* Block = row group blockIdx.x, warp = part. (H200 run 62: a warp's first groups loaded before
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
- * stream; DB: delta bits, 5 only in the 2-byte form; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false, int DB = 4> /* DB 0: 4 or 5 bits by row */
+ * stream; DB: delta bits, 5 only in the 2-byte form; SR: rows in length order, lane l's row ord[32
+ * blockIdx.x + l]; see spdr_upload.) */
+template <int N, bool W16, bool U = false, bool HT = false, int DB = 4, bool SR = false> /* DB 0: 4 or 5 bits by row */
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
-            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt) {
+            const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt,
+            const uint32_t *__restrict__ ord) {
     extern __shared__ uint4 smem4[];
     const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
     float *red = reinterpret_cast<float *>(smem4 + N * K / 8);      /* (P, N, 32) the parts' sums */
@@ -490,6 +554,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     sp_pdl_trigger(); /* launched with programmatic dependence (the device model): the next may start */
     const uint32_t bw0 = U || HT ? __ldg(base + (size_t)task * 32 + lane) : 0; /* the part's base, early too */
     const uint2 ti0 = HT ? __ldg(tinfo + task) : make_uint2(0, 0); /* heads: the tail's place, for later */
+    /* the row this lane's sums go to; length order: read now, used at the end (warps < N write) */
+    const int srow = SR && warp < N ? (int)__ldg(ord + blockIdx.x * 32 + lane) : M;
     if constexpr (U || HT)
 #pragma unroll
         for (int g = 0; g < D; g++) { /* U: group min(g, gt - 1) (gt >= 1), zeroed past the task;
@@ -597,7 +663,7 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
 #pragma unroll
     for (int t = 0; t < N; t++) red[(warp * N + t) * 32 + lane] = acc[t] * scale;
     __syncthreads();
-    const int row = blockIdx.x * 32 + lane;
+    const int row = SR ? srow : blockIdx.x * 32 + lane;
     if (warp < N && warp < n && row < M) { /* warp t sums token t over the parts */
         float v = 0.f;
         for (int p = 0; p < P; p++) v += red[(p * N + warp) * 32 + lane];
@@ -615,16 +681,18 @@ static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, _
     /* entry form: 2.5 bytes, 2 bytes, 2 bytes with 5-bit deltas, 2 bytes with 4 or 5 by row */
     const int f = w->dr_w16 ? (w->dr_db == 5 ? 2 : w->dr_db == 0 ? 3 : 1) : 0;
     using kfn = decltype(&spdr_kernel<N, false>);
-    static const kfn ks[4][3] = {
-        {spdr_kernel<N, false>, spdr_kernel<N, false, true>, spdr_kernel<N, false, false, true>},
-        {spdr_kernel<N, true>, spdr_kernel<N, true, true>, spdr_kernel<N, true, false, true>},
-        {spdr_kernel<N, true, false, false, 5>, spdr_kernel<N, true, true, false, 5>, spdr_kernel<N, true, false, true, 5>},
-        {spdr_kernel<N, true, false, false, 0>, spdr_kernel<N, true, true, false, 0>, spdr_kernel<N, true, false, true, 0>}};
-    const kfn k = ks[f][u];
-    static size_t allowed[4][3]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[f][u]));
+#define SPDR_KS(W16, DB, SR) \
+    { spdr_kernel<N, W16, false, false, DB, SR>, spdr_kernel<N, W16, true, false, DB, SR>, spdr_kernel<N, W16, false, true, DB, SR> }
+    static const kfn ks[2][4][3] = { /* [rows in length order][entry form][task layout] */
+        {SPDR_KS(false, 4, false), SPDR_KS(true, 4, false), SPDR_KS(true, 5, false), SPDR_KS(true, 0, false)},
+        {SPDR_KS(false, 4, true), SPDR_KS(true, 4, true), SPDR_KS(true, 5, true), SPDR_KS(true, 0, true)}};
+#undef SPDR_KS
+    const int o = w->dr_sort != 0;
+    const kfn k = ks[o][f][u];
+    static size_t allowed[2][4][3]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[o][f][u]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
-                    w->in, u == 1 ? w->dr_gt : w->dr_h));
+                    w->in, u == 1 ? w->dr_gt : w->dr_h, (const uint32_t *)w->dr_ord));
     return 0;
 }
 
