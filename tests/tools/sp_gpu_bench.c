@@ -225,11 +225,13 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
+    const char *se = getenv("SP_DSWEEP_SP"); /* one of the three sparsities alone (0.5, 0.7, 0.9) */
+    const int p0 = se ? (atof(se) > 0.8 ? 2 : atof(se) > 0.6 ? 1 : 0) : 0, p1 = se ? p0 + 1 : 3;
     const int s_end = st && atoi(st) > 0 && atoi(st) < NSHAPES ? atoi(st) : NSHAPES;
     for (int s = sf && atoi(sf) > 0 && atoi(sf) < NSHAPES ? atoi(sf) : 0; s < s_end; s++) {
         int out = shapes[s][0], in = shapes[s][1];
         uint16_t *dense = malloc((size_t)out * in * 2);
-        for (int p = 0; p < 3; p++) {
+        for (int p = p0; p < p1; p++) {
             if (uneven) gc_make_uneven(out, in, sps[p] - 0.09, sps[p] + 0.09, dense); /* rows of sp +-9% */
             else gc_make_unstructured(out, in, sps[p], dense);
             if (same) /* SP_DSWEEP_SAME=1: row 0's columns in every row (values kept or made nonzero): x's
