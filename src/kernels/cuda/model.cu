@@ -46,7 +46,7 @@ struct sp_pick {
     sp_cuda_kernel kernel;
     int off_table;         /* not a choice among all forms (made after a trim, or moved by one): not in table_get */
     double us[SP_CUDA_KERNEL_COUNT]; /* timings behind the pick (< 0: not timed), for table_get */
-    char why[384];
+    char why[1536];        /* the timings and each form's path (delta rows' alone ~400 characters), then the pick */
 };
 
 struct sp_cuda_model {
