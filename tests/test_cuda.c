@@ -154,6 +154,9 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     const char *dwant = two ? "2-byte" : "2.5-byte";
     CHECK(!w[3] || (!strncmp(dpath, dwant, strlen(dwant)) && (strstr(dpath, ", 5-bit deltas") != NULL) == (two && five)),
           "delta rows %dx%d: path \"%s\", want %s%s", out, in, dpath, dwant, two && five ? ", 5-bit deltas" : "");
+    const char *xf = getenv("SP_DR_XF");
+    CHECK(!w[3] || (strstr(dpath, ", x as f32 at 1 token") != NULL) == (xf && atoi(xf) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_XF=%s",
+          out, in, dpath, xf ? xf : "(unset)");
     static const char *const forced[2][2] = {{"SP_DR_HEAD", ", heads"}, {"SP_DR_U", "uniform tasks"}}; /* 1: always, 0: never */
     for (int f = 0; f < 2; f++) {
         const char *e = getenv(forced[f][0]);
@@ -274,6 +277,12 @@ static int test_delta_plan(void) {
     }
     CHECK(!sp_cuda_delta_rows_plan(16, 64, NULL, 132, NULL, NULL), "delta rows plan took a NULL weight");
     CHECK(!sp_cuda_delta_rows_plan(16, 60, ones, 132, NULL, NULL), "delta rows plan took 60 columns (not a multiple of 16)");
+    setenv("SP_DR_XF", "1", 1); /* x as f32 at 1 token: opt-in, and the path says so */
+    p = sp_cuda_delta_rows_plan(16, 64, ones, 132, NULL, NULL);
+    CHECK(p && strstr(p, ", x as f32 at 1 token (SP_DR_XF=1)"), "delta rows plan with SP_DR_XF=1: \"%s\"", p ? p : sp_last_error());
+    unsetenv("SP_DR_XF");
+    p = sp_cuda_delta_rows_plan(16, 64, ones, 132, NULL, NULL);
+    CHECK(p && !strstr(p, "x as f32"), "delta rows plan without SP_DR_XF: \"%s\"", p ? p : sp_last_error());
     const int out = 256, in = 1024;
     uint16_t *d = malloc((size_t)out * in * 2);
     /* 5 SMs: 8 warps (the row groups outnumber the SMs; under twice: 2.5-byte entries), parts of
@@ -1193,6 +1202,28 @@ int main(int argc, char **argv) {
         unsetenv(lay[l][0]);
     }
     unsetenv("SP_DR_W16");
+    /* x staged as f32 at 1 token (opt-in until timed; n = 5 and 37 end in a 1-token call too):
+     * each entry form, the three task layouts, length order, fillers, odd shapes */
+    setenv("SP_DR_XF", "1", 1);
+    test_unstructured(1000, 4096, 0.9, n_all, 7);
+    test_unstructured(70, 3008, 0.97, n_all, 7);
+    test_unstructured(37, 112, 0.5, n_all, 7);
+    test_unstructured(16, 8192, 0.7, n_small, 3);
+    test_delta_forms(130, 1008, 0.7, 15, n_small, 3);
+    test_delta_sorted(1000, 4096, 0.75, 0.98, n_small, 3);
+    setenv("SP_DR_W16", "1", 1);
+    test_unstructured(200, 1024, 0.7, n_all, 7);
+    for (int f = 1; f <= 2; f++) {
+        setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
+        test_unstructured(1000, 4096, 0.9, n_small, 3);
+        test_delta_forms(130, 1008, 0.9, 7, n_small, 3);
+        test_delta_sorted(300, 2048, 0.5, 0.95, n_small, 3);
+    }
+    unsetenv("SP_DR_D5");
+    test_delta_layout("SP_DR_U", n_all, n_small);
+    test_delta_layout("SP_DR_HEAD", n_all, n_small);
+    unsetenv("SP_DR_W16");
+    unsetenv("SP_DR_XF");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

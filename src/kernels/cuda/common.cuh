@@ -109,6 +109,7 @@ struct sp_cuda_weight {
     int dr_gt;              /* uniform tasks: blocks a task, every task alike (0: per task, boff) */
     int dr_h;               /* heads: each task's first dr_h groups at task x dr_h, the rest through boff (0: off) */
     int dr_pdl;             /* 1: launched with programmatic dependence where the caller asks (ctx pdl) */
+    int dr_xf;              /* 1: x staged as f32 at 1 token (SP_DR_XF=1, spdr_launch) */
     int dr_sort;            /* 1: rows in length order, lane l of row group rg summing row dr_ord[32 rg + l] */
     int dr_ask_sort;        /* SP_DR_SORT at upload: 1 always, 0 never, -1 the rule */
     size_t dr_bytes_alt;    /* bytes a call in the order not taken (the path says the saving; 0: not weighed) */

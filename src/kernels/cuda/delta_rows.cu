@@ -314,6 +314,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * processes: 4096x4096 1.0-1.2 us faster at 50-90% (90% 4.36 -> 3.24 us); elsewhere 0.4-1.9 us
      * slower (6144x4096 and 14336x4096 50-70%, 4096x14336 90% in the 2-byte form), or at most 0.5
      * faster (4096x14336 50-70%). SP_DR_PDL: 1 always, 0 never, -1 or unset the rule. */
+    const char *xe = getenv("SP_DR_XF"); /* x staged as f32 at 1 token (spdr_launch), opt-in until timed */
+    w->dr_xf = xe && atoi(xe) > 0;
     const char *de = getenv("SP_DR_PDL");
     w->dr_pdl = de && *de && atoi(de) >= 0 ? atoi(de) > 0 : RG <= sms && !w->dr_w16;
     /* Where a warp's first loads go out. Plain: after the wait for x and a read of the task table
@@ -472,7 +474,7 @@ const char *spdr_path(const sp_cuda_weight *w) {
     snprintf(tasks, sizeof tasks, "%s, %d warps a row group, %s, %s", w->dr_gt ? ", uniform tasks" : w->dr_h ? ", heads" : "", w->dr_p,
              order, w->dr_pdl ? "early launch where the caller allows it"
                               : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
-    char db[160] = "";
+    char db[256] = "";
     if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (SP_DR_D5=1)");
     else if (w->dr_db == 0)
         snprintf(db, sizeof db, ", 5-bit deltas in %d of %d rows (SP_DR_D5=2; the others span over 7 binades or reach 2^120)", w->dr_n5,
@@ -484,6 +486,7 @@ const char *spdr_path(const sp_cuda_weight *w) {
     else if (w->dr_ask5)
         snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=%d, but 5-bit deltas need the 2-byte form%s)", w->dr_ask5,
                  w->dr_ask5 == 2 ? " and rows under 2^23 columns" : "");
+    if (w->dr_xf) snprintf(db + strlen(db), sizeof db - strlen(db), ", x as f32 at 1 token (SP_DR_XF=1)");
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s%s", db, tasks);
     else if (w->dr_row < 0)
         snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
@@ -531,15 +534,16 @@ struct dr_group {
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
  * stream; DB: delta bits, 5 only in the 2-byte form; SR: rows in length order, lane l's row ord[32
- * blockIdx.x + l]; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false, int DB = 4, bool SR = false> /* DB 0: 4 or 5 bits by row */
+ * blockIdx.x + l]; XF: x staged as f32, see spdr_launch; see spdr_upload.) */
+template <int N, bool W16, bool U = false, bool HT = false, int DB = 4, bool SR = false, bool XF = false> /* DB 0: 4 or 5 bits by row */
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt,
             const uint32_t *__restrict__ ord) {
     extern __shared__ uint4 smem4[];
-    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
-    float *red = reinterpret_cast<float *>(smem4 + N * K / 8);      /* (P, N, 32) the parts' sums */
+    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4);        /* (N, K) bf16, or f32 (XF) */
+    float *red = reinterpret_cast<float *>(smem4 + N * K / (XF ? 4 : 8)); /* (P, N, 32) the parts' sums */
+    const uint32_t xsh = (uint32_t)__cvta_generic_to_shared(smem4);      /* x's shared address */
     const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, task = blockIdx.x * P + warp;
     constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
     /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
@@ -570,11 +574,19 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
     sp_pdl_wait(); /* x is the kernel before's output; the weight loads above may precede it */
-    { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
-        const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
+    if constexpr (XF) { /* x as f32: 8 values a thread a step, through registers (tokens >= n: 0) */
+        for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
+            const uint4 v = i / (K / 8) < n ? __ldcg(reinterpret_cast<const uint4 *>(x) + i) : make_uint4(0, 0, 0, 0);
+            float4 *d = reinterpret_cast<float4 *>(smem4) + 2 * i;
+            d[0] = make_float4(__uint_as_float(v.x << 16), __uint_as_float(v.x & 0xffff0000u), __uint_as_float(v.y << 16),
+                               __uint_as_float(v.y & 0xffff0000u));
+            d[1] = make_float4(__uint_as_float(v.z << 16), __uint_as_float(v.z & 0xffff0000u), __uint_as_float(v.w << 16),
+                               __uint_as_float(v.w & 0xffff0000u));
+        }
+    } else { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
             const bool in = i / (K / 8) < n;
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(xsh + i * 16), "l"(in ? x + (size_t)i * 8 : x),
                          "r"(in ? 16 : 0));
         }
     }
@@ -617,6 +629,8 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             dr_deltas<W16>(v + 4 * h, h ? q.d.y : q.d.x, ev, od);
             const dr_cols<DB> cs(ev, od, ln.dm);
             const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
+            uint32_t xb = xsh + 4 * col;   /* XF: the shared address of its f32 in token 0's x, */
+            if (XF) asm("" : "+r"(xb));    /* kept as one value: one add a load (ptxas would recompute col + s) */
             float2 f[4];                   /* W16: the values of the 4 words */
             if (W16)
 #pragma unroll
@@ -630,10 +644,12 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                 const uint32_t u = v[4 * h + i / 2];
                 const float wv = W16 ? (i & 1 ? f[i / 2].y : f[i / 2].x) : __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
 #pragma unroll
-                for (int t = 0; t < N; t++)
-                    acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
-                                                          reinterpret_cast<const char *>(xs + t * K) + off) << 16),
-                                  acc[t]);
+                for (int t = 0; t < N; t++) {
+                    float xv;
+                    if (XF) asm volatile("ld.shared.f32 %0, [%1];" : "=f"(xv) : "r"(xb + 2 * cs.off(0, i) + (uint32_t)(t * K * 4)));
+                    else xv = __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(reinterpret_cast<const char *>(xs + t * K) + off) << 16);
+                    acc[t] = fmaf(wv, xv, acc[t]);
+                }
             }
             col += cs.last();
         }
@@ -671,26 +687,33 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
 }
 
-/* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
+/* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory.
+ * XF (1 token, SP_DR_XF=1 at upload; opt-in until timed): x staged as f32, so an entry's x is one
+ * ld.shared.f32 at one add from a base kept for 8 entries, instead of a bf16 load, its shift and
+ * the address recomputed (sm_90a main loop at 1 token, plain tasks: 2.5-byte entries 472 -> 382
+ * instructions, 2-byte 541 -> 451, 5-bit deltas 486 -> 439). Why it might pay: after x lands,
+ * every warp of a one-block-an-SM call computes at once and that phase is issue-bound (~0.8 us of
+ * 4096x4096 at 90%, bench/NOTES.md, thirty-third session); x takes 4 bytes a column there. */
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const int RG = (w->out + 31) / 32;
-    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
+    const int RG = (w->out + 31) / 32, xf = N == 1 && w->dr_xf;
+    const size_t smem = (size_t)N * w->in * (xf ? 4 : 2) + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
     /* entry form: 2.5 bytes, 2 bytes, 2 bytes with 5-bit deltas, 2 bytes with 4 or 5 by row */
     const int f = w->dr_w16 ? (w->dr_db == 5 ? 2 : w->dr_db == 0 ? 3 : 1) : 0;
     using kfn = decltype(&spdr_kernel<N, false>);
-#define SPDR_KS(W16, DB, SR) \
-    { spdr_kernel<N, W16, false, false, DB, SR>, spdr_kernel<N, W16, true, false, DB, SR>, spdr_kernel<N, W16, false, true, DB, SR> }
-    static const kfn ks[2][4][3] = { /* [rows in length order][entry form][task layout] */
-        {SPDR_KS(false, 4, false), SPDR_KS(true, 4, false), SPDR_KS(true, 5, false), SPDR_KS(true, 0, false)},
-        {SPDR_KS(false, 4, true), SPDR_KS(true, 4, true), SPDR_KS(true, 5, true), SPDR_KS(true, 0, true)}};
+#define SPDR_KS(W16, DB, SR, XF) \
+    { spdr_kernel<N, W16, false, false, DB, SR, XF>, spdr_kernel<N, W16, true, false, DB, SR, XF>, spdr_kernel<N, W16, false, true, DB, SR, XF> }
+#define SPDR_KF(SR, XF) {SPDR_KS(false, 4, SR, XF), SPDR_KS(true, 4, SR, XF), SPDR_KS(true, 5, SR, XF), SPDR_KS(true, 0, SR, XF)}
+    /* [x as f32][rows in length order][entry form][task layout]; XF instances at 1 token only */
+    static const kfn ks[2][2][4][3] = {{SPDR_KF(false, false), SPDR_KF(true, false)}, {SPDR_KF(false, N == 1), SPDR_KF(true, N == 1)}};
+#undef SPDR_KF
 #undef SPDR_KS
     const int o = w->dr_sort != 0;
-    const kfn k = ks[o][f][u];
-    static size_t allowed[2][4][3]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[o][f][u]));
+    const kfn k = ks[xf][o][f][u];
+    static size_t allowed[2][2][4][3]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[xf][o][f][u]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
                     w->in, u == 1 ? w->dr_gt : w->dr_h, (const uint32_t *)w->dr_ord));
     return 0;
