@@ -147,16 +147,19 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     }
     CHECK(ok, "upload %dx%d: %s", out, in, sp_last_error());
     /* these values (+-[0.05, 1.05], 6 binades) fit delta rows' 2-byte form with 5-bit deltas:
-     * SP_DR_W16 1 takes it, 0 not, unset the rule (here: rows of 8192 columns and more; no test
-     * shape has 2 row groups an SM, or SP_DR_D5=1); SP_DR_D5=1 takes 5-bit deltas with it */
+     * SP_DR_W16 1 takes it, 0 not, unset the rule (here: rows of 8192 columns and more, or 4-bit
+     * fillers 10% of the entries or more, unless SP_DR_D5=0; no test shape has 2 row groups an SM),
+     * or SP_DR_D5=1|2; 5-bit deltas come with the 2-byte form unless SP_DR_D5=0 */
     const char *w16 = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
-    const int five = d5 && atoi(d5) > 0, two = w16 ? atoi(w16) > 0 : in >= 8192 || five;
+    size_t nnz = 0, ents = 0; /* nonzeros, entries with 4-bit deltas */
+    for (int r = 0; r < out; r++)
+        for (int c = 0, prev = 0; c < in; c++)
+            if (dense[(size_t)r * in + c] & 0x7fff) nnz++, ents += 1 + (size_t)(c - prev > 15 ? (c - prev - 1) / 15 : 0), prev = c;
+    const int d5set = d5 && *d5 && atoi(d5) >= 0, can5 = nnz > 0 && (!d5set || atoi(d5) > 0);
+    const int two = w16 ? atoi(w16) > 0 : in >= 8192 || (can5 && (d5set || (ents - nnz) * 10 >= ents)), five = two && can5;
     const char *dwant = two ? "2-byte" : "2.5-byte";
     CHECK(!w[3] || (!strncmp(dpath, dwant, strlen(dwant)) && (strstr(dpath, ", 5-bit deltas") != NULL) == (two && five)),
           "delta rows %dx%d: path \"%s\", want %s%s", out, in, dpath, dwant, two && five ? ", 5-bit deltas" : "");
-    const char *xf = getenv("SP_DR_XF");
-    CHECK(!w[3] || (strstr(dpath, ", x as f32 at 1 token") != NULL) == (xf && atoi(xf) > 0), "delta rows %dx%d: path \"%s\" with SP_DR_XF=%s",
-          out, in, dpath, xf ? xf : "(unset)");
     static const char *const forced[2][2] = {{"SP_DR_HEAD", ", heads"}, {"SP_DR_U", "uniform tasks"}}; /* 1: always, 0: never */
     for (int f = 0; f < 2; f++) {
         const char *e = getenv(forced[f][0]);
@@ -198,31 +201,51 @@ static int plan_is(const char *p, const char *want) {
  * are at least twice the SMs or rows have 8192 columns or more. Warps: 8 where the row groups
  * outnumber the SMs; else in the 2-byte form 16 (32 where a row holds 4096 entries or more); else 18
  * less the parts that would be empty (at least 4), and no uniform tasks; those blocks alone launch
- * early (H200 run 82). Row order: the rows sorted by length, longest first (4 bytes a row more),
- * where that gives at most 0.8x the bytes of the weight's order. Given the SMs, returns the layout
- * ("uniform tasks", "heads" or ""), *w16, *warps, *early, *sorted and *bytes. */
+ * early (H200 run 82). 5-bit deltas (gaps over 31 take fillers) where the form is 2 bytes, and 2
+ * bytes also where 4-bit fillers are 10% of the entries (below). Row order: the rows sorted by
+ * length, longest first (4 bytes a row more), where that gives at most 0.8x the bytes of the
+ * weight's order. Given the SMs, returns the layout ("uniform tasks", "heads" or ""), *w16, *d5,
+ * *warps, *early, *sorted and *bytes. */
 static size_t dr_part(size_t longest, size_t P) {
     const size_t e = (longest + P - 1) / P > 16 ? (longest + P - 1) / P : 16;
     return (e + 15) / 16 * 16;
 }
 static int by_length(const void *a, const void *b) { return *(const size_t *)a < *(const size_t *)b ? 1 : *(const size_t *)a > *(const size_t *)b ? -1 : 0; }
-static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *warps, int *early, int *sorted, size_t *bytes) {
+static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *d5, int *warps, int *early, int *sorted,
+                               size_t *bytes) {
     const size_t RG = (size_t)(out + 31) / 32;
-    size_t *len = calloc(RG * 32, sizeof(size_t)), longest = 0;
-    int fits = in < (1 << 24);
+    size_t *len = calloc(RG * 32, sizeof(size_t)), *len5 = calloc(RG * 32, sizeof(size_t)), longest = 0, nnz = 0, ents = 0;
+    char *fit7 = calloc(RG * 32, 1);
+    int fits = in < (1 << 24), n5 = 0, all5 = 1;
     for (int r = 0; r < out; r++) {
         int lo = 255, hi = 0; /* the row's bf16 exponents */
-        for (int c = 0, prev = 0; c < in; c++) {
+        for (int c = 0, prev = 0, prev5 = 0; c < in; c++) {
             const uint16_t v = d[(size_t)r * in + c];
             if (!(v & 0x7fff)) continue;
             len[r] += 1 + (size_t)(c - prev > 15 ? (c - prev - 1) / 15 : 0), prev = c;
+            len5[r] += 1 + (size_t)(c - prev5 > 31 ? (c - prev5 - 1) / 31 : 0), prev5 = c;
+            nnz++;
             const int e = (v >> 7) & 0xff;
             lo = e < lo ? e : lo, hi = e > hi ? e : hi;
         }
+        ents += len[r];
         if (len[r] && (lo == 0 || hi == 255 || hi - lo > 14)) fits = 0;
+        fit7[r] = len[r] && lo > 0 && hi <= 246 && hi - lo <= 6;
+        n5 += fit7[r], all5 &= !len[r] || fit7[r];
+    }
+    /* 5-bit deltas (H200 run 156): by weight where every row with nonzeros fits 7 binades, else by
+     * row; wherever the 2-byte form runs, which it also does where 4-bit fillers are 10% of the
+     * entries or more */
+    all5 = all5 && n5 > 0;
+    const int can5 = all5 || (n5 > 0 && in < (1 << 23)), fill = ents > 0 && (ents - nnz) * 10 >= ents;
+    *w16 = fits && (RG >= 2 * (size_t)sms || in >= 8192 || (can5 && fill));
+    *d5 = *w16 && can5;
+    for (int r = 0; r < out; r++) {
+        if (*d5 && (all5 || fit7[r])) len[r] = len5[r];
         if (len[r] > longest) longest = len[r];
     }
-    *w16 = fits && (RG >= 2 * (size_t)sms || in >= 8192);
+    free(len5);
+    free(fit7);
     const int trim = RG <= (size_t)sms && !*w16;
     *early = trim;
     size_t P = RG > (size_t)sms ? 8 : *w16 ? (longest >= 4096 ? 32 : 16) : 18, E = dr_part(longest, P);
@@ -277,12 +300,6 @@ static int test_delta_plan(void) {
     }
     CHECK(!sp_cuda_delta_rows_plan(16, 64, NULL, 132, NULL, NULL), "delta rows plan took a NULL weight");
     CHECK(!sp_cuda_delta_rows_plan(16, 60, ones, 132, NULL, NULL), "delta rows plan took 60 columns (not a multiple of 16)");
-    setenv("SP_DR_XF", "1", 1); /* x as f32 at 1 token: opt-in, and the path says so */
-    p = sp_cuda_delta_rows_plan(16, 64, ones, 132, NULL, NULL);
-    CHECK(p && strstr(p, ", x as f32 at 1 token (SP_DR_XF=1)"), "delta rows plan with SP_DR_XF=1: \"%s\"", p ? p : sp_last_error());
-    unsetenv("SP_DR_XF");
-    p = sp_cuda_delta_rows_plan(16, 64, ones, 132, NULL, NULL);
-    CHECK(p && !strstr(p, "x as f32"), "delta rows plan without SP_DR_XF: \"%s\"", p ? p : sp_last_error());
     const int out = 256, in = 1024;
     uint16_t *d = malloc((size_t)out * in * 2);
     /* 5 SMs: 8 warps (the row groups outnumber the SMs; under twice: 2.5-byte entries), parts of
@@ -316,13 +333,14 @@ static int test_delta_plan(void) {
         else gc_make_unstructured(big[i].out, big[i].in, big[i].sp, w);
         p = sp_cuda_delta_rows_plan(big[i].out, big[i].in, w, 132, &warps, &bytes);
         size_t rbytes = 0;
-        int rwarps = 0, rw16 = 0, early = 0, sorted = 0;
-        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, &rw16, &rwarps, &early, &sorted, &rbytes);
-        CHECK(plan_is(p, want) && (strncmp(p, "2-byte", 6) == 0) == rw16 && bytes == rbytes && warps == rwarps &&
+        int rwarps = 0, rw16 = 0, rd5 = 0, early = 0, sorted = 0;
+        const char *want = dr_rule_ref(big[i].out, big[i].in, w, 132, &rw16, &rd5, &rwarps, &early, &sorted, &rbytes);
+        CHECK(plan_is(p, want) && (strncmp(p, "2-byte", 6) == 0) == rw16 && (strstr(p, ", 5-bit deltas") != NULL) == rd5 &&
+                  bytes == rbytes && warps == rwarps &&
                   (strstr(p, ", early launch") != NULL) == early && (strstr(p, ", no early launch") != NULL) == !early &&
                   (strstr(p, "rows in length order") != NULL) == sorted,
-              "delta rows plan %dx%d %.0f%%: \"%s\", %d warps, %zu bytes; reference \"%s\"%s, %d warps, %zu bytes%s%s", big[i].out,
-              big[i].in, big[i].sp * 100, p ? p : sp_last_error(), warps, bytes, want, rw16 ? " (2-byte)" : "", rwarps, rbytes,
+              "delta rows plan %dx%d %.0f%%: \"%s\", %d warps, %zu bytes; reference \"%s\"%s%s, %d warps, %zu bytes%s%s", big[i].out,
+              big[i].in, big[i].sp * 100, p ? p : sp_last_error(), warps, bytes, want, rw16 ? " (2-byte)" : "", rd5 ? " (5-bit)" : "", rwarps, rbytes,
               early ? ", early launch" : ", no early launch", sorted ? ", rows in length order" : "");
         CHECK(sorted == (big[i].hi > 0), "delta rows plan %dx%d %.0f%%: the reference %s rows in length order", big[i].out, big[i].in,
               big[i].sp * 100, sorted ? "puts" : "does not put");
@@ -377,7 +395,9 @@ static int test_delta_check(void) {
                 /* 1, 0: forced; the rule: uneven rows in length order, random ones as the draw falls */
                 const int want_sorted = l == 5 ? 1 : l == 6 ? 0 : l == 0 && ws[i].hi > 0 ? 1 : sorted;
                 n5 += five, nsorted += sorted;
-                CHECK(rc == 0 && five == (f >= 3) && sorted == want_sorted, "delta rows check %dx%d %.0f%%%s %s=%s %s=%s: %s (%s)", ws[i].out,
+                /* 5-bit deltas wherever the form is 2 bytes (these values fit them); the rule: as the sparsity falls */
+                const int want5 = f == 2 ? 0 : f >= 1 ? 1 : five;
+                CHECK(rc == 0 && five == want5 && sorted == want_sorted, "delta rows check %dx%d %.0f%%%s %s=%s %s=%s: %s (%s)", ws[i].out,
                       ws[i].in, ws[i].sp * 100, ws[i].hi > 0 ? " (uneven rows)" : "", forms[f].env ? forms[f].env : "-",
                       forms[f].val ? forms[f].val : "", lays[l].env ? lays[l].env : "-", lays[l].val ? lays[l].val : "",
                       rc ? sp_last_error() : sorted != want_sorted ? "row order not as wanted" : "decoded exactly", path ? path : "-");
@@ -389,15 +409,14 @@ static int test_delta_check(void) {
     uint16_t *d = calloc((size_t)out * in, 2);
     for (int r = 0; r < out; r++)
         for (int c = 0; c < in; c += 20) d[(size_t)r * in + c] = (uint16_t)(0x3f80 | (gc_next() & 0x7f) | (c % 40 ? 0x8000 : 0));
-    for (int f = 0; f < 3; f++) { /* 4-bit deltas, 5-bit, 5-bit by row */
-        if (f) setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
-        setenv("SP_DR_W16", "1", 1);
+    for (int f = 0; f < 4; f++) { /* 4-bit deltas, 5-bit, 5-bit by row, the rule (fillers: half the 4-bit entries) */
+        if (f < 3) setenv("SP_DR_D5", f == 0 ? "0" : f == 1 ? "1" : "2", 1), setenv("SP_DR_W16", "1", 1);
         int warps = 0;
         size_t bytes = 0;
         const char *p = sp_cuda_delta_rows_plan(out, in, d, 132, &warps, &bytes);
         const size_t want = (size_t)(f ? 4 : 7) * 64 * 16 + 16 * 136;
         CHECK(p && bytes == want && warps == 16 && plan_is(p, "") && (strstr(p, ", 5-bit deltas") != NULL) == (f > 0),
-              "delta rows plan, a nonzero every 20 columns, %s: %zu bytes (want %zu), %d warps, \"%s\"", f ? "SP_DR_D5=1|2" : "4-bit deltas",
+              "delta rows plan, a nonzero every 20 columns, %s: %zu bytes (want %zu), %d warps, \"%s\"", f ? "SP_DR_D5=1|2 or the rule" : "4-bit deltas",
               bytes, want, warps, p ? p : sp_last_error());
         CHECK(sp_cuda_delta_rows_check(out, in, d, 132, NULL) == 0, "delta rows check, a nonzero every 20 columns: %s", sp_last_error());
         n5 += f > 0;
@@ -428,12 +447,18 @@ static int test_delta_check(void) {
             unsetenv("SP_DR_D5");
             unsetenv("SP_DR_W16");
             const char *want = top == 246 ? (f == 1 ? ", 5-bit deltas (SP_DR_D5=1)" : ", 5-bit deltas in 32 of 32 rows")
-                                          : (f == 1 ? "row 0's nonzeros span 7 binades, or reach 2^120" : "SP_DR_D5=2, but no row fits");
+                                          : (f == 1 ? "row 0's nonzeros span 7 binades, or reach 2^120" : "4-bit deltas (no row fits 5-bit deltas");
             CHECK(rt == 0 && path && strstr(path, want), "delta rows check, rows of exponents %d..%d with SP_DR_D5=%d: %s, \"%s\"", top - 6, top,
                   f, rt ? sp_last_error() : "decoded", path ? path : "-");
         }
+    /* the rule without fillers (a nonzero every 10 columns, one block an SM): 2.5-byte entries, 4-bit deltas */
+    for (int r = 0; r < out; r++)
+        for (int c = 0; c < in; c++) d[(size_t)r * in + c] = c % 10 ? 0 : (uint16_t)(0x3f80 | (gc_next() & 0x7f));
+    path = sp_cuda_delta_rows_plan(out, in, d, 132, NULL, NULL);
+    CHECK(path && !strncmp(path, "2.5-byte", 8) && !strstr(path, "5-bit deltas"), "delta rows plan, no fillers, the rule: \"%s\"",
+          path ? path : sp_last_error());
     free(d);
-    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas, %d in length order) %s\n", nlay + 3 + 2 + 4, n5, nsorted,
+    printf("delta rows check (host decode of %d layouts, %d with 5-bit deltas, %d in length order) %s\n", nlay + 4 + 2 + 4, n5, nsorted,
            fails == before ? "passed" : "FAILED");
     return fails - before;
 }
@@ -1136,7 +1161,8 @@ int main(int argc, char **argv) {
     const double sps[] = {0.0, 0.5, 0.7, 0.9, 0.99};
     test_unstructured(200, 1024, 0.7, n_small, 3); /* delta rows by its rule: 2.5 bytes here */
     test_unstructured(16, 8192, 0.7, n_small, 3);  /* and 2 bytes here */
-    setenv("SP_DR_W16", "1", 1);                   /* the rest on delta rows' 2-byte form, unless set to 0 */
+    setenv("SP_DR_W16", "1", 1);                   /* the rest on delta rows' 2-byte form, unless set to 0, */
+    setenv("SP_DR_D5", "0", 1);                    /* with 4-bit deltas (the rule takes 5-bit ones with it) */
     for (int i = 0; i < 5; i++) test_unstructured(200, 1024, sps[i], n_all, 7);
     test_unstructured(16, 4096, 0.7, n_small, 3);
     test_unstructured(16, 8192, 0.0, n_small, 3);   /* one warp streams full tiles: ring wrap */
@@ -1165,7 +1191,7 @@ int main(int argc, char **argv) {
     test_delta_layout("SP_DR_U", n_all, n_small);
     test_delta_layout("SP_DR_HEAD", n_all, n_small);
     unsetenv("SP_DR_W16");
-    /* 5-bit deltas (opt-in until timed): the rule's layouts and forced ones, 4 and 32 warps */
+    /* 5-bit deltas (by the rule since H200 run 156): the rule's layouts and forced ones, 4 and 32 warps */
     setenv("SP_DR_D5", "1", 1);
     test_unstructured(1000, 4096, 0.9, n_all, 7);
     test_unstructured(70, 3008, 0.97, n_all, 7); /* gaps over 31: fillers */
@@ -1184,7 +1210,7 @@ int main(int argc, char **argv) {
     unsetenv("SP_DR_W16");
     unsetenv("SP_DR_D5");
     /* rows in length order: each entry form, the task layouts, 4 warps */
-    test_delta_sorted(1000, 4096, 0.75, 0.98, n_all, 7); /* 2.5 bytes by the rule */
+    test_delta_sorted(1000, 4096, 0.75, 0.98, n_all, 7); /* 2 bytes and 5-bit deltas by the rule (fillers) */
     test_delta_sorted(70, 3008, 0.8, 0.99, n_small, 3);
     setenv("SP_DR_W16", "1", 1);
     test_delta_sorted(1000, 4096, 0.75, 0.98, n_small, 3);
@@ -1202,28 +1228,6 @@ int main(int argc, char **argv) {
         unsetenv(lay[l][0]);
     }
     unsetenv("SP_DR_W16");
-    /* x staged as f32 at 1 token (opt-in until timed; n = 5 and 37 end in a 1-token call too):
-     * each entry form, the three task layouts, length order, fillers, odd shapes */
-    setenv("SP_DR_XF", "1", 1);
-    test_unstructured(1000, 4096, 0.9, n_all, 7);
-    test_unstructured(70, 3008, 0.97, n_all, 7);
-    test_unstructured(37, 112, 0.5, n_all, 7);
-    test_unstructured(16, 8192, 0.7, n_small, 3);
-    test_delta_forms(130, 1008, 0.7, 15, n_small, 3);
-    test_delta_sorted(1000, 4096, 0.75, 0.98, n_small, 3);
-    setenv("SP_DR_W16", "1", 1);
-    test_unstructured(200, 1024, 0.7, n_all, 7);
-    for (int f = 1; f <= 2; f++) {
-        setenv("SP_DR_D5", f == 1 ? "1" : "2", 1);
-        test_unstructured(1000, 4096, 0.9, n_small, 3);
-        test_delta_forms(130, 1008, 0.9, 7, n_small, 3);
-        test_delta_sorted(300, 2048, 0.5, 0.95, n_small, 3);
-    }
-    unsetenv("SP_DR_D5");
-    test_delta_layout("SP_DR_U", n_all, n_small);
-    test_delta_layout("SP_DR_HEAD", n_all, n_small);
-    unsetenv("SP_DR_W16");
-    unsetenv("SP_DR_XF");
     test_nm(300, 528, 4, 8, n_all, 7);
     test_nm(129, 1024, 2, 8, n_small, 3);
     test_nm(64, 4096, 1, 4, n_small, 3);

@@ -155,7 +155,7 @@ static int attention(int only_n) {
 }
 
 /* --delta-sweep: delta rows' knobs (SP_DR_P, warps a row-group block; SP_DR_W16, the entry
- * form; SP_DR_U, uniform tasks; SP_DR_HEAD, heads; SP_DR_D5, 5-bit deltas; SP_DR_SORT, row order; SP_DR_XF, x as f32; all read at upload) at 50, 70 and 90% on the four shapes, 1 and 4 tokens, weights
+ * form; SP_DR_U, uniform tasks; SP_DR_HEAD, heads; SP_DR_D5, 5-bit deltas; SP_DR_SORT, row order; all read at upload) at 50, 70 and 90% on the four shapes, 1 and 4 tokens, weights
  * rotated, against cuBLAS and CSR16 in the same process. floor = a plain read of the delta
  * bytes, same method. SP_DSWEEP_SAME=1 gives every row row 0's columns (a diagnosis: x's gathers
  * without bank conflicts, run 95). (Run 17 also swept 4 groups in flight instead of 3: slower everywhere,
@@ -164,39 +164,39 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
     /* warps a row-group block, entry form (SP_DR_W16: 1 = 2 bytes where the weight fits, 0 = 2.5
      * bytes) and uniform tasks, -1 = the rule: the rule, 16 warps on 2 bytes, the 2.5-byte form,
      * the rule again (an A/B/C/A), then the other warps on 2 bytes */
-    static const char *cfg0[][7] = {{"-1", "-1", "-1", "-1"}, {"16", "1", "-1", "-1"}, {"-1", "0", "-1", "-1"}, {"-1", "-1", "-1", "-1"},
+    static const char *cfg0[][6] = {{"-1", "-1", "-1", "-1"}, {"16", "1", "-1", "-1"}, {"-1", "0", "-1", "-1"}, {"-1", "-1", "-1", "-1"},
                                     {"-1", "1", "-1", "-1"},  {"8", "1", "-1", "-1"},  {"32", "1", "-1", "-1"}, {"4", "1", "-1", "-1"}};
     /* SP_DSWEEP_U=1: uniform tasks (SP_DR_U) by the rule, off and on, twice (A/B/C/A/B/C), then on
      * with the 2-byte form and with 16 warps; SP_DSWEEP_U=2: the rule against heads (SP_DR_HEAD),
      * A/B/A/B, then heads on each entry form */
-    static const char *cfgu[][7] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "0", "0"}, {"-1", "-1", "1", "0"}, {"-1", "-1", "-1", "0"},
+    static const char *cfgu[][6] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "0", "0"}, {"-1", "-1", "1", "0"}, {"-1", "-1", "-1", "0"},
                                     {"-1", "-1", "0", "0"},  {"-1", "-1", "1", "0"}, {"-1", "1", "1", "0"},  {"16", "-1", "1", "0"}};
-    static const char *cfgh[][7] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"},
+    static const char *cfgh[][6] = {{"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "1"},
                                     {"-1", "1", "-1", "1"},  {"-1", "0", "-1", "1"},  {"16", "-1", "-1", "1"}, {"8", "-1", "-1", "1"}};
     /* SP_DSWEEP_U=3: warps a block that cut 4096-row tasks into whole groups against the rule's 16
      * (at 90% with 16 warps E rounds up to 48 entries and 4 of 16 parts are empty; 18 warps: E = 32),
      * A/B/C/D twice, then the 2-byte form with more warps (16 warps on 2 bytes was 0-1 us slower at
      * 4096 rows, run 65: does a warp more an SM pay for its instruction an entry?) */
-    static const char *cfgp[][7] = {{"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"},
+    static const char *cfgp[][6] = {{"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"},
                                     {"-1", "-1", "-1", "-1"}, {"18", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"28", "-1", "-1", "-1"},
                                     {"20", "1", "-1", "-1"},  {"24", "1", "-1", "-1"},  {"28", "1", "-1", "-1"},  {"32", "1", "-1", "-1"}};
     /* SP_DSWEEP_U=4: the rule (18 warps less the empty parts where one block an SM runs 2.5-byte
      * entries, run 77) against 16, A/B three times, then 20 and 24 */
-    static const char *cfgr[][7] = {{"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"},
+    static const char *cfgr[][6] = {{"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"},
                                     {"-1", "-1", "-1", "-1"}, {"16", "-1", "-1", "-1"}, {"20", "-1", "-1", "-1"}, {"24", "-1", "-1", "-1"}};
     /* SP_DSWEEP_U=5: the rule against uniform tasks and the plain layout forced (4096x4096, 17
      * warps at 70%: heads pay 0.2 MB), twice; SP_DSWEEP_U=6: the rule's 8 warps against 10, 12 and
      * 14 (the row groups outnumber the SMs: more warps an SM, as 17 against 14 working warps took
      * 0.3 us off 4096x4096 at 70%), twice */
-    static const char *cfgv[][7] = {{"-1", "-1", "-1", "-1"}, {"-1", "-1", "1", "-1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1"},
+    static const char *cfgv[][6] = {{"-1", "-1", "-1", "-1"}, {"-1", "-1", "1", "-1"}, {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1"},
                                     {"-1", "-1", "1", "-1"},  {"-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1"}, {"-1", "-1", "1", "-1"}};
-    static const char *cfgw[][7] = {{"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"},
+    static const char *cfgw[][6] = {{"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"},
                                     {"-1", "-1", "-1", "-1"}, {"10", "-1", "-1", "-1"}, {"12", "-1", "-1", "-1"}, {"14", "-1", "-1", "-1"}};
     /* SP_DSWEEP_U=7: the rule against 5-bit deltas (SP_DR_D5=1: the 2-byte form with the rule's
      * layout and warps, fewer fillers), A/B three times, then 5-bit deltas with heads, uniform
      * tasks, 18, 24 and 32 warps, and the width by row (SP_DR_D5=2: every row 5-bit on these
      * weights, so its cost against 1 is the per-lane width alone) */
-    static const char *cfgd[][7] = {{"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"},
+    static const char *cfgd[][6] = {{"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"},
                                     {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"},
                                     {"-1", "-1", "0", "1", "1"},   {"-1", "-1", "1", "0", "1"},   {"18", "-1", "-1", "-1", "1"},
                                     {"24", "-1", "-1", "-1", "1"}, {"32", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "2"}};
@@ -204,31 +204,24 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
      * with 5-bit deltas, twice, and length order with 5-bit deltas and heads, and by row. With
      * SP_DSWEEP_UNEVEN=1 the rows' sparsity varies (as one threshold for a whole weight leaves it),
      * where the rule itself takes length order; on random rows it mostly does not (0.86-0.98x). */
-    static const char *cfgs[][7] = {{"-1", "-1", "-1", "-1", "0", "-1"}, {"-1", "-1", "-1", "-1", "0", "1"},
+    static const char *cfgs[][6] = {{"-1", "-1", "-1", "-1", "0", "-1"}, {"-1", "-1", "-1", "-1", "0", "1"},
                                     {"-1", "-1", "-1", "-1", "0", "-1"}, {"-1", "-1", "-1", "-1", "0", "1"},
                                     {"-1", "-1", "-1", "-1", "1", "0"},  {"-1", "-1", "-1", "-1", "1", "1"},
                                     {"-1", "-1", "-1", "-1", "1", "0"},  {"-1", "-1", "-1", "-1", "1", "1"},
                                     {"-1", "-1", "0", "1", "1", "1"},    {"-1", "-1", "-1", "-1", "2", "1"}};
-    /* SP_DSWEEP_U=9: the rule against x staged as f32 at 1 token (SP_DR_XF=1; n = 4 runs as before),
-     * A/B twice, then the same with 5-bit deltas, twice, and with 5-bit deltas and length order */
-    static const char *cfgx[][7] = {{"-1", "-1", "-1", "-1", "0", "-1", "0"}, {"-1", "-1", "-1", "-1", "0", "-1", "1"},
-                                    {"-1", "-1", "-1", "-1", "0", "-1", "0"}, {"-1", "-1", "-1", "-1", "0", "-1", "1"},
-                                    {"-1", "-1", "-1", "-1", "1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1", "-1", "1"},
-                                    {"-1", "-1", "-1", "-1", "1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1", "-1", "1"},
-                                    {"-1", "-1", "-1", "-1", "1", "1", "1"}};
 #define DSET(c) {c, (int)(sizeof c / sizeof c[0])}
-    static const struct { const char *(*cfg)[7]; int n; } sets[] = {DSET(cfg0), DSET(cfgu), DSET(cfgh), DSET(cfgp), DSET(cfgr),
-                                                                    DSET(cfgv), DSET(cfgw), DSET(cfgd), DSET(cfgs), DSET(cfgx)}; /* by SP_DSWEEP_U */
+    static const struct { const char *(*cfg)[6]; int n; } sets[] = {DSET(cfg0), DSET(cfgu), DSET(cfgh), DSET(cfgp), DSET(cfgr),
+                                                                    DSET(cfgv), DSET(cfgw), DSET(cfgd), DSET(cfgs)}; /* by SP_DSWEEP_U */
 #undef DSET
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
     const int same = getenv("SP_DSWEEP_SAME") && atoi(getenv("SP_DSWEEP_SAME")) == 1;
     const int set = uni > 0 && uni < (int)(sizeof sets / sizeof sets[0]) ? uni : 0;
-    const char *(*cfg)[7] = sets[set].cfg; /* missing: fifth (SP_DR_D5) 0, sixth (SP_DR_SORT) the rule, seventh (SP_DR_XF) 0 */
+    const char *(*cfg)[6] = sets[set].cfg; /* a missing fifth (SP_DR_D5) is 0, a missing sixth (SP_DR_SORT) the rule */
     const int uneven = getenv("SP_DSWEEP_UNEVEN") && atoi(getenv("SP_DSWEEP_UNEVEN")) == 1;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"), *st = getenv("SP_DSWEEP_TO"); /* the first N configs; shapes [from, to) */
     const int all = sets[set].n, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
     printf("\n## delta rows sweep (rotated): warps a row-group block, entry form, uniform tasks (SP_DR_U %s; -1: the rule; the form that "
-           "ran: 2B, 2B d5 (5-bit deltas), 2B d5r (by row) or 2.5B, u: uniform tasks, h: heads, s: rows in length order, xf: x as f32 at 1 token)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
+           "ran: 2B, 2B d5 (5-bit deltas), 2B d5r (by row) or 2.5B, u: uniform tasks, h: heads, s: rows in length order)\n\n", uni == 1 ? "-1, 0, 1, -1, 0, 1, 1, 1" : "-1");
     printf("| out x in | pattern | config | cuBLAS n=1 us | delta n=1 us | speedup | cuBLAS n=4 us | delta n=4 us | speedup "
            "| MB | floor us | TB/s n=1 | csr16 n=1 us | rel err n=1 / 4 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double sps[] = {0.5, 0.7, 0.9};
@@ -261,7 +254,6 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
                 setenv("SP_DR_HEAD", cfg[a][3], 1);
                 setenv("SP_DR_D5", cfg[a][4] ? cfg[a][4] : "0", 1);
                 setenv("SP_DR_SORT", cfg[a][5] ? cfg[a][5] : "-1", 1);
-                setenv("SP_DR_XF", cfg[a][6] ? cfg[a][6] : "0", 1);
                 sp_cuda_weight *wl[MAXCOPY] = {0};
                 const int cl = upload_rot(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense, wl);
                 if (!cl) { printf("upload failed: %s\n", sp_last_error()); return 1; }
@@ -272,9 +264,9 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
                 const char *form = !strncmp(path, "2-byte", 6) ? (strstr(path, ", 5-bit deltas in") ? "2B d5r" : strstr(path, ", 5-bit deltas") ? "2B d5" : "2B") : "2.5B";
                 int warps = -1; /* the upload's choice under the same settings (-1: the plan failed) */
                 sp_cuda_delta_rows_plan(out, in, dense, sms, &warps, NULL);
-                printf("| %dx%d | %.0f%%%s | %s(%d) %s%s%s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
+                printf("| %dx%d | %.0f%%%s | %s(%d) %s%s%s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.1f | %.2f | %.2f | %.2f | %.1e / %.1e |\n",
                        out, in, sps[p] * 100, uneven ? " +-9% by row" : "", cfg[a][0], warps, form,
-                       strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", strstr(path, "rows in length order") ? " s" : "", strstr(path, ", x as f32") ? " xf" : "",
+                       strstr(path, "uniform tasks") ? " u" : strstr(path, ", heads") ? " h" : "", strstr(path, "rows in length order") ? " s" : "",
                        td1, t1, td1 / t1, td4, t4, td4 / t4, b * 1e-6,
                        time_read((size_t)b, 0), b / t1 * 1e-6, t6, e1, e4);
                 fflush(stdout);
@@ -286,7 +278,6 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
             unsetenv("SP_DR_HEAD");
             unsetenv("SP_DR_D5");
             unsetenv("SP_DR_SORT");
-            unsetenv("SP_DR_XF");
             free_all(wd, cd);
         }
         free(dense);

@@ -102,14 +102,14 @@ struct sp_cuda_weight {
     int dr_p;               /* parts a row group = warps a block; tasks: row groups x dr_p */
     int dr_w16;             /* 1: 2-byte entries (f16 bits rebased a row), 0: bf16 + 4-bit deltas (2.5 bytes) */
     int dr_row, dr_span;    /* the first row whose nonzeros do not fit the 2-byte form, its binades (-1: none) */
-    int dr_db;              /* 2-byte form: delta bits, 4 (e4 values), 5 (e3 values, SP_DR_D5=1) or 0 (by row, SP_DR_D5=2) */
+    int dr_db;              /* 2-byte form: delta bits, 4 (e4 values), 5 (e3 values) or 0 (by row) */
     int dr_row5, dr_span5;  /* the same for 5-bit deltas (7 binades) */
-    int dr_n5;              /* rows that fit 5-bit deltas */
-    int dr_ask5;            /* SP_DR_D5 at upload, 0-2 (the path says why 4-bit deltas stayed) */
+    int dr_ask5;            /* SP_DR_D5 at upload: 0-2, -1 the rule (the path says why 4-bit deltas stayed) */
+    int dr_n5;              /* rows with nonzeros that fit 5-bit deltas */
+    int dr_fill;            /* 1: fillers would be 10% of the entries or more with 4-bit deltas */
     int dr_gt;              /* uniform tasks: blocks a task, every task alike (0: per task, boff) */
     int dr_h;               /* heads: each task's first dr_h groups at task x dr_h, the rest through boff (0: off) */
     int dr_pdl;             /* 1: launched with programmatic dependence where the caller asks (ctx pdl) */
-    int dr_xf;              /* 1: x staged as f32 at 1 token (SP_DR_XF=1, spdr_launch) */
     int dr_sort;            /* 1: rows in length order, lane l of row group rg summing row dr_ord[32 rg + l] */
     int dr_ask_sort;        /* SP_DR_SORT at upload: 1 always, 0 never, -1 the rule */
     size_t dr_bytes_alt;    /* bytes a call in the order not taken (the path says the saving; 0: not weighed) */

@@ -34,14 +34,14 @@
  * = sum x 2^(emax - 127), exact. It needs each row's nonzeros within 15 binades (no subnormal,
  * inf or NaN): SmolLM2 wanda 70% every row (at most 12), sparsegpt 90% all but 22 of 155,520
  * rows (21 of 210 weights keep 2.5 bytes). One more instruction an entry, so it is taken where
- * the kernel streams rather than waits (upload's rule).
- * Its 5-bit-delta variant (dr_db 5, opt-in: SP_DR_D5=1): entry = s | e3 m7 | delta (bits 15,
+ * the kernel streams rather than waits, or where 5-bit deltas save many fillers (upload's rule).
+ * Its 5-bit-delta variant (dr_db 5, by the rule since H200 run 156): entry = s | e3 m7 | delta (bits 15,
  * 14-5, 4-0), e3 = e - emax + 7 (1..7), the part base's top byte emax + 8 (the scale stays
  * 2^(top - 127)). Fillers only for gaps over 31: at 90% a gap passes 15 with p 0.9^15 = 0.21 and
  * 31 with 0.04, so 1.04 entries a nonzero instead of 1.26 (-17% entries, -35% bytes against
  * 2.5-byte entries); it needs each row's nonzeros within 7 binades (magnitude-pruned rows at
- * high sparsity are: they keep the row's largest values). SP_DR_D5=2 (dr_db 0) sets the width by
- * row, bit 23 of the part bases saying which (SmolLM2-135M sparsegpt 90%: 96% of the rows fit,
+ * high sparsity are: they keep the row's largest values). dr_db 0 sets the width by row, bit 23
+ * of the part bases saying which (SmolLM2-135M sparsegpt 90%: 96% of the rows fit,
  * but only 9 of 210 weights in every row).
  *
  * x of all tokens is staged once a block in shared memory; a warp loads its groups three ahead
@@ -244,11 +244,14 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     if (!emax || !len) { free(emax); free(len); return sp_error(SP_ERR_NOMEM, "delta-rows: out of host memory"); }
     w->dr_w16 = K < (1 << 24);
     w->dr_row = -1, w->dr_span = 0, w->dr_row5 = -1, w->dr_span5 = 0;
+    size_t nnz = 0, ents = 0; /* nonzeros, entries with 4-bit deltas */
+    int n5 = 0;               /* rows with nonzeros that fit 5-bit deltas */
     for (int r = 0; r < M; r++) {
         int hi = 0, lo = 255;
         walk(r, [&](uint16_t v, int, int) {
-            len[r]++;
+            len[r]++, ents++;
             if (!v) return; /* a filler */
+            nnz++;
             const int e = (v >> 7) & 0xff;
             hi = std::max(hi, e), lo = std::min(lo, e);
         });
@@ -256,6 +259,7 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
         if (lo <= hi && (lo == 0 || hi == 255 || hi - lo > 14) && w->dr_row < 0) w->dr_row = r, w->dr_span = hi - lo + 1;
         fits5[r] = !(lo <= hi && (lo == 0 || hi > 246 || hi - lo > 6));
         if (!fits5[r] && w->dr_row5 < 0) w->dr_row5 = r, w->dr_span5 = hi - lo + 1;
+        n5 += fits5[r] && lo <= hi; /* an empty row fits anything, and says nothing */
     }
     /* Where it fits, the 2-byte form is taken where the kernel streams (H200 run 65, 1 token,
      * A/B/A in one process): 448 row groups (two blocks an SM and more) 0.3-1.6 us faster at
@@ -263,15 +267,26 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * block an SM or less and 4096-column rows it was 0-1.0 us slower (its ~1 more instruction
      * an entry, on warps that wait rather than stream). SP_DR_W16: 1 where it fits, 0 never,
      * -1 or unset the rule. */
-    /* 5-bit deltas, opt-in until measured on a GPU: SP_DR_D5=1 where every row fits them, 2 in the
-     * rows that fit (the width in bit 23 of the part bases: columns below 2^23) */
+    /* 5-bit deltas: by weight where every row fits them, else by row (the width in bit 23 of the
+     * part bases: columns below 2^23). H200 run 156, 1 token, graphs, A/B three times in one
+     * process: wherever the 2-byte form ran they were as fast or faster (14336x4096 and 4096x14336
+     * at 70-90% 0.1-0.8 us faster, at 50% the same), and at 90% they make the 2-byte form pay
+     * where one block an SM had waited on it (fillers 1.26 -> 1.04 entries a nonzero): 4096x4096
+     * 4.16 -> 3.74 us, 6144x4096 4.99 -> 4.65. At 50-70% on those two shapes, with next to no
+     * fillers, the 2-byte form stayed slower as run 65 found (4096x4096 70% 6.05 -> 6.21 us,
+     * 6144x4096 50% 11.2 -> 11.6). By row ran within 0.1 us of by weight. So: 5-bit deltas wherever
+     * the 2-byte form is taken, which is now also where 4-bit deltas would spend 10% of the entries
+     * or more on fillers (~85% sparsity and up). SP_DR_D5: 1 by weight (where every row fits), 2 by
+     * row, 0 never, -1 or unset the rule. */
     const char *we = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5");
-    w->dr_ask5 = d5 && atoi(d5) > 0 ? std::min(atoi(d5), 2) : 0;
-    w->dr_n5 = (int)std::count(fits5.begin(), fits5.end(), 1);
-    const int want5 = w->dr_ask5 == 1 ? w->dr_row5 < 0 : w->dr_ask5 == 2 && w->dr_n5 > 0 && K < (1 << 23);
-    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : want5 || RG >= 2 * sms || K >= 8192;
+    const int a5 = w->dr_ask5 = d5 && *d5 && atoi(d5) >= 0 ? std::min(atoi(d5), 2) : -1;
+    w->dr_n5 = n5;
+    const int all5 = w->dr_row5 < 0 && n5 > 0, by5 = n5 > 0 && K < (1 << 23);
+    const int can5 = a5 == 1 ? all5 : a5 == 2 ? by5 : a5 == 0 ? 0 : all5 || by5;
+    w->dr_fill = (ents - nnz) * 10 >= ents && ents > 0; /* fillers >= 10% of the 4-bit entries */
+    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : RG >= 2 * sms || K >= 8192 || (can5 && (a5 > 0 || w->dr_fill));
     w->dr_w16 = w->dr_w16 && w->dr_row < 0 && want;
-    db = w->dr_db = w->dr_w16 && want5 ? (w->dr_ask5 == 1 ? 5 : 0) : 4;
+    db = w->dr_db = w->dr_w16 && can5 ? (a5 == 1 || (a5 < 0 && all5) ? 5 : 0) : 4;
     if (db != 4) { /* fewer fillers: count the rows again */
         for (int r = 0; r < M; r++) {
             len[r] = 0;
@@ -314,8 +329,6 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * processes: 4096x4096 1.0-1.2 us faster at 50-90% (90% 4.36 -> 3.24 us); elsewhere 0.4-1.9 us
      * slower (6144x4096 and 14336x4096 50-70%, 4096x14336 90% in the 2-byte form), or at most 0.5
      * faster (4096x14336 50-70%). SP_DR_PDL: 1 always, 0 never, -1 or unset the rule. */
-    const char *xe = getenv("SP_DR_XF"); /* x staged as f32 at 1 token (spdr_launch), opt-in until timed */
-    w->dr_xf = xe && atoi(xe) > 0;
     const char *de = getenv("SP_DR_PDL");
     w->dr_pdl = de && *de && atoi(de) >= 0 ? atoi(de) > 0 : RG <= sms && !w->dr_w16;
     /* Where a warp's first loads go out. Plain: after the wait for x and a read of the task table
@@ -475,22 +488,24 @@ const char *spdr_path(const sp_cuda_weight *w) {
              order, w->dr_pdl ? "early launch where the caller allows it"
                               : "no early launch (row groups above the SMs or 2-byte entries: slower so, H200 run 82)");
     char db[256] = "";
-    if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (SP_DR_D5=1)");
+    const int a5 = w->dr_ask5;
+    const char *by = a5 > 0 ? (a5 == 1 ? "SP_DR_D5=1" : "SP_DR_D5=2") : "the rule, H200 run 156";
+    if (w->dr_db == 5) snprintf(db, sizeof db, ", 5-bit deltas (%s)", by);
     else if (w->dr_db == 0)
-        snprintf(db, sizeof db, ", 5-bit deltas in %d of %d rows (SP_DR_D5=2; the others span over 7 binades or reach 2^120)", w->dr_n5,
-                 w->out);
-    else if (w->dr_ask5 == 1 && w->dr_row5 >= 0)
+        snprintf(db, sizeof db, ", 5-bit deltas in %d of %d rows (%s; the others span over 7 binades, reach 2^120 or are empty)",
+                 w->dr_n5, w->out, by);
+    else if (a5 == 0) snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=0)");
+    else if (a5 == 1 && w->dr_row5 >= 0)
         snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=1, but row %d's nonzeros span %d binades, or reach 2^120: 5-bit deltas "
                  "hold 7 below it)", w->dr_row5, w->dr_span5);
-    else if (w->dr_ask5 == 2 && !w->dr_n5) snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=2, but no row fits 5-bit deltas)");
-    else if (w->dr_ask5)
-        snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=%d, but 5-bit deltas need the 2-byte form%s)", w->dr_ask5,
-                 w->dr_ask5 == 2 ? " and rows under 2^23 columns" : "");
-    if (w->dr_xf) snprintf(db + strlen(db), sizeof db - strlen(db), ", x as f32 at 1 token (SP_DR_XF=1)");
+    else if (!w->dr_n5) snprintf(db, sizeof db, ", 4-bit deltas (no row fits 5-bit deltas: 7 binades, under 2^120)");
+    else if (w->dr_w16) snprintf(db, sizeof db, ", 4-bit deltas (5-bit deltas by row need rows under 2^23 columns)");
+    else if (a5 > 0)
+        snprintf(db, sizeof db, ", 4-bit deltas (SP_DR_D5=%d, but 5-bit deltas need the 2-byte form)", a5);
     if (w->dr_w16) snprintf(buf, sizeof buf, "2-byte entries (f16 bits rebased a row)%s%s", db, tasks);
     else if (w->dr_row < 0)
-        snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns; or "
-                 "SP_DR_W16=0; or 2^24 columns)%s%s", db, tasks);
+        snprintf(buf, sizeof buf, "2.5-byte entries (the rule: under 2 row-group blocks an SM, rows under 8192 columns, fillers under "
+                 "10%% of the entries; or SP_DR_W16=0; or 2^24 columns)%s%s", db, tasks);
     else
         snprintf(buf, sizeof buf, "2.5-byte entries (row %d's nonzeros span %d binades, or hold a subnormal, inf or NaN: the "
                  "2-byte form holds 15)%s%s", w->dr_row, w->dr_span, db, tasks);
@@ -534,16 +549,15 @@ struct dr_group {
  * it waits for x, not after, was no faster: within +-0.1 us, 0.45 us slower once; they still
  * waited for the task table. U: uniform tasks, no table; HT: heads, the table read while the heads
  * stream; DB: delta bits, 5 only in the 2-byte form; SR: rows in length order, lane l's row ord[32
- * blockIdx.x + l]; XF: x staged as f32, see spdr_launch; see spdr_upload.) */
-template <int N, bool W16, bool U = false, bool HT = false, int DB = 4, bool SR = false, bool XF = false> /* DB 0: 4 or 5 bits by row */
+ * blockIdx.x + l]; see spdr_upload.) */
+template <int N, bool W16, bool U = false, bool HT = false, int DB = 4, bool SR = false> /* DB 0: 4 or 5 bits by row */
 __global__ void __launch_bounds__(1024)
 spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, const uint32_t *__restrict__ base,
             const __nv_bfloat16 *__restrict__ x, __nv_bfloat16 *__restrict__ y, int n, int M, int K, int gt,
             const uint32_t *__restrict__ ord) {
     extern __shared__ uint4 smem4[];
-    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4);        /* (N, K) bf16, or f32 (XF) */
-    float *red = reinterpret_cast<float *>(smem4 + N * K / (XF ? 4 : 8)); /* (P, N, 32) the parts' sums */
-    const uint32_t xsh = (uint32_t)__cvta_generic_to_shared(smem4);      /* x's shared address */
+    const uint16_t *xs = reinterpret_cast<const uint16_t *>(smem4); /* (N, K) */
+    float *red = reinterpret_cast<float *>(smem4 + N * K / 8);      /* (P, N, 32) the parts' sums */
     const int P = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, task = blockIdx.x * P + warp;
     constexpr int BLK = W16 ? DR16_BLOCK : DR_BLOCK;
     /* D groups in registers, each refilled D groups ahead once used (no copies). H200 run 17:
@@ -574,19 +588,11 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             u0[g].d = W16 ? make_uint2(0, 0) : __ldg(reinterpret_cast<const uint2 *>(p + 64) + lane);
         }
     sp_pdl_wait(); /* x is the kernel before's output; the weight loads above may precede it */
-    if constexpr (XF) { /* x as f32: 8 values a thread a step, through registers (tokens >= n: 0) */
-        for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
-            const uint4 v = i / (K / 8) < n ? __ldcg(reinterpret_cast<const uint4 *>(x) + i) : make_uint4(0, 0, 0, 0);
-            float4 *d = reinterpret_cast<float4 *>(smem4) + 2 * i;
-            d[0] = make_float4(__uint_as_float(v.x << 16), __uint_as_float(v.x & 0xffff0000u), __uint_as_float(v.y << 16),
-                               __uint_as_float(v.y & 0xffff0000u));
-            d[1] = make_float4(__uint_as_float(v.z << 16), __uint_as_float(v.z & 0xffff0000u), __uint_as_float(v.w << 16),
-                               __uint_as_float(v.w & 0xffff0000u));
-        }
-    } else { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
+    { /* 16-byte copies in flight together (in % 16 == 0); tokens >= n read 0 */
+        const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem4);
         for (int i = threadIdx.x; i < N * K / 8; i += blockDim.x) {
             const bool in = i / (K / 8) < n;
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(xsh + i * 16), "l"(in ? x + (size_t)i * 8 : x),
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(sb + i * 16), "l"(in ? x + (size_t)i * 8 : x),
                          "r"(in ? 16 : 0));
         }
     }
@@ -629,8 +635,6 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
             dr_deltas<W16>(v + 4 * h, h ? q.d.y : q.d.x, ev, od);
             const dr_cols<DB> cs(ev, od, ln.dm);
             const uint32_t row0 = 2 * col; /* byte offset of the last column before these 8 */
-            uint32_t xb = xsh + 4 * col;   /* XF: the shared address of its f32 in token 0's x, */
-            if (XF) asm("" : "+r"(xb));    /* kept as one value: one add a load (ptxas would recompute col + s) */
             float2 f[4];                   /* W16: the values of the 4 words */
             if (W16)
 #pragma unroll
@@ -644,12 +648,10 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
                 const uint32_t u = v[4 * h + i / 2];
                 const float wv = W16 ? (i & 1 ? f[i / 2].y : f[i / 2].x) : __uint_as_float(i & 1 ? u & 0xffff0000u : u << 16);
 #pragma unroll
-                for (int t = 0; t < N; t++) {
-                    float xv;
-                    if (XF) asm volatile("ld.shared.f32 %0, [%1];" : "=f"(xv) : "r"(xb + 2 * cs.off(0, i) + (uint32_t)(t * K * 4)));
-                    else xv = __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(reinterpret_cast<const char *>(xs + t * K) + off) << 16);
-                    acc[t] = fmaf(wv, xv, acc[t]);
-                }
+                for (int t = 0; t < N; t++)
+                    acc[t] = fmaf(wv, __uint_as_float((uint32_t)*reinterpret_cast<const uint16_t *>(
+                                                          reinterpret_cast<const char *>(xs + t * K) + off) << 16),
+                                  acc[t]);
             }
             col += cs.last();
         }
@@ -687,33 +689,26 @@ spdr_kernel(const uint4 *__restrict__ blk, const uint2 *__restrict__ tinfo, cons
     }
 }
 
-/* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory.
- * XF (1 token, SP_DR_XF=1 at upload; opt-in until timed): x staged as f32, so an entry's x is one
- * ld.shared.f32 at one add from a base kept for 8 entries, instead of a bf16 load, its shift and
- * the address recomputed (sm_90a main loop at 1 token, plain tasks: 2.5-byte entries 472 -> 382
- * instructions, 2-byte 541 -> 451, 5-bit deltas 486 -> 439). Why it might pay: after x lands,
- * every warp of a one-block-an-SM call computes at once and that phase is issue-bound (~0.8 us of
- * 4096x4096 at 90%, bench/NOTES.md, thirty-third session); x takes 4 bytes a column there. */
+/* A block a row group: grid = row groups, P warps a block; x and the parts' sums in shared memory. */
 template <int N>
 static int spdr_launch(const sp_cuda_weight *w, const __nv_bfloat16 *x, int n, __nv_bfloat16 *y, sp_cuda_ctx *c) {
-    const int RG = (w->out + 31) / 32, xf = N == 1 && w->dr_xf;
-    const size_t smem = (size_t)N * w->in * (xf ? 4 : 2) + (size_t)w->dr_p * N * 32 * 4;
+    const int RG = (w->out + 31) / 32;
+    const size_t smem = (size_t)N * w->in * 2 + (size_t)w->dr_p * N * 32 * 4;
     if (smem > 227 * 1024) return sp_error(SP_ERR_UNSUPPORTED, "delta-rows: x of %d tokens x %d columns exceeds shared memory", N, w->in);
     const int u = w->dr_gt > 0 ? 1 : w->dr_h > 0 ? 2 : 0;
     /* entry form: 2.5 bytes, 2 bytes, 2 bytes with 5-bit deltas, 2 bytes with 4 or 5 by row */
     const int f = w->dr_w16 ? (w->dr_db == 5 ? 2 : w->dr_db == 0 ? 3 : 1) : 0;
     using kfn = decltype(&spdr_kernel<N, false>);
-#define SPDR_KS(W16, DB, SR, XF) \
-    { spdr_kernel<N, W16, false, false, DB, SR, XF>, spdr_kernel<N, W16, true, false, DB, SR, XF>, spdr_kernel<N, W16, false, true, DB, SR, XF> }
-#define SPDR_KF(SR, XF) {SPDR_KS(false, 4, SR, XF), SPDR_KS(true, 4, SR, XF), SPDR_KS(true, 5, SR, XF), SPDR_KS(true, 0, SR, XF)}
-    /* [x as f32][rows in length order][entry form][task layout]; XF instances at 1 token only */
-    static const kfn ks[2][2][4][3] = {{SPDR_KF(false, false), SPDR_KF(true, false)}, {SPDR_KF(false, N == 1), SPDR_KF(true, N == 1)}};
-#undef SPDR_KF
+#define SPDR_KS(W16, DB, SR) \
+    { spdr_kernel<N, W16, false, false, DB, SR>, spdr_kernel<N, W16, true, false, DB, SR>, spdr_kernel<N, W16, false, true, DB, SR> }
+    static const kfn ks[2][4][3] = { /* [rows in length order][entry form][task layout] */
+        {SPDR_KS(false, 4, false), SPDR_KS(true, 4, false), SPDR_KS(true, 5, false), SPDR_KS(true, 0, false)},
+        {SPDR_KS(false, 4, true), SPDR_KS(true, 4, true), SPDR_KS(true, 5, true), SPDR_KS(true, 0, true)}};
 #undef SPDR_KS
     const int o = w->dr_sort != 0;
-    const kfn k = ks[xf][o][f][u];
-    static size_t allowed[2][2][4][3]; /* per template instance */
-    SP_CHK(sp_allow_smem(k, smem, &allowed[xf][o][f][u]));
+    const kfn k = ks[o][f][u];
+    static size_t allowed[2][4][3]; /* per template instance */
+    SP_CHK(sp_allow_smem(k, smem, &allowed[o][f][u]));
     SP_CU(sp_launch(k, RG, w->dr_p * 32, smem, c->stream, c->pdl && w->dr_pdl, w->bvals, (const uint2 *)w->boff, w->bm, x, y, n, w->out,
                     w->in, u == 1 ? w->dr_gt : w->dr_h, (const uint32_t *)w->dr_ord));
     return 0;
