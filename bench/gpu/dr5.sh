@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/gpu/dr5.sh: delta rows' 5-bit deltas (session 32; SP_DR_D5=1 by weight, 2 by row; opt-in
-# until this runs) on the GPU: test_cuda --decode (its 5-bit cases: the rule's and forced layouts,
+# bench/gpu/dr5.sh: delta rows' 5-bit deltas (session 32; SP_DR_D5=1 by weight, 2 by row; ran as
+# H200 run 156, by the rule since, so "the rule" below now means 5-bit deltas at 90%) on the GPU: test_cuda --decode (its 5-bit cases: the rule's and forced layouts,
 # 4 and 32 warps, rows of 7 and 8 binades, by weight and by row), then the same-process A/B as
 # graphs (sp_gpu_bench --delta-sweep, SP_DSWEEP_U=7: the rule against 5-bit deltas three times,
 # then 5-bit deltas with heads, uniform tasks, 18, 24 and 32 warps, and by row) on 4096x4096 and

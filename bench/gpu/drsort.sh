@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/gpu/drsort.sh: delta rows with the rows in length order (session 33; by the rule where it
-# saves 20% of the bytes, SP_DR_SORT=1 always) on the GPU: test_cuda --decode (its length-order
+# saves 20% of the bytes, SP_DR_SORT=1 always; run 157 timed its uneven sweep at 90%) on the GPU: test_cuda --decode (its length-order
 # cases: every entry form, heads, uniform tasks, 4 warps, rows not a multiple of 32; SKIP_TEST=1
 # where the tree's test_cuda already ran), then the same-process A/B as graphs (sp_gpu_bench
 # --delta-sweep, SP_DSWEEP_U=8: the rule against SP_DR_SORT=1 twice, the same with 5-bit deltas,
