@@ -383,12 +383,13 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
      * row 57.2 -> 39.4 and 55.9 -> 41.8; wanda, every row alike, the same), and the longest row
      * groups launch first. The kernel then writes lane l's sums to row dr_ord[32 rg + l] (4
      * bytes a row more). A part stays the longest row over P, so no block gets more to do than in
-     * the weight's order. Taken where it saves 20% of the bytes or more. Random rows save less
-     * (uniform and heads pad anyway; the plain layout pads each row group to its longest row, ~10%
-     * at 90%: 0.86-0.88x on 4096x4096 with 5-bit deltas, 6144x4096 and 14336x4096 at 90%) and keep
-     * the order, and the layouts, that H200 runs 61-151 measured, until a device times both (bench/
-     * gpu/drsort.sh); uneven rows save 0.64-0.67x (test_delta_plan's 80-98% rows). Not yet run on a
-     * GPU (no device lent in session 33). SP_DR_SORT: 1 always, 0 never, -1 or unset the rule. */
+     * the weight's order. Taken where it saves 20% of the bytes or more. H200 run 157, rows of 90%
+     * +-9% sparsity each, 5-bit deltas, 1 token: 0.76x the weight-order time on 14336x4096 (the
+     * call streams), 0.90-0.97x on the shapes of one block an SM (the longest row group keeps its
+     * work). Random rows save 1-14% of the bytes (uniform and heads pad anyway; the plain layout
+     * pads each row group to its longest row, ~10% at 90%), and run 156 found length order 0.1-0.2
+     * us slower on them at 90% (4096x4096 and 6144x4096): the 0.8x line keeps them in weight order.
+     * SP_DR_SORT: 1 always, 0 never, -1 or unset the rule. */
     std::vector<uint32_t> ord((size_t)RG * 32);
     for (size_t s = 0; s < ord.size(); s++) ord[s] = (uint32_t)s;
     lay L = layout(ord);
