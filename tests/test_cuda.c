@@ -384,6 +384,10 @@ static int test_delta_check(void) {
         uint16_t *d = malloc((size_t)ws[i].out * ws[i].in * 2);
         if (ws[i].hi > 0) gc_make_uneven(ws[i].out, ws[i].in, ws[i].sp, ws[i].hi, d);
         else gc_make_unstructured(ws[i].out, ws[i].in, ws[i].sp, d);
+        int rw16, rd5, rwarps, rearly, rsorted; /* the rule, written again (no switch set) */
+        size_t rbytes;
+        dr_rule_ref(ws[i].out, ws[i].in, d, ws[i].sms, &rw16, &rd5, &rwarps, &rearly, &rsorted, &rbytes);
+        CHECK(ws[i].hi == 0 || rsorted, "delta rows check %dx%d, uneven rows: the reference keeps the weight's order", ws[i].out, ws[i].in);
         for (int f = 0; f < nf; f++)
             for (int l = 0; l < nl; l++, nlay++) {
                 if (forms[f].env) setenv(forms[f].env, forms[f].val, 1);
@@ -392,11 +396,13 @@ static int test_delta_check(void) {
                 if (forms[f].env) unsetenv(forms[f].env);
                 if (lays[l].env) unsetenv(lays[l].env);
                 const int five = path && strstr(path, ", 5-bit deltas") != NULL, sorted = path && strstr(path, "rows in length order");
-                /* 1, 0: forced; the rule: uneven rows in length order, random ones as the draw falls */
-                const int want_sorted = l == 5 ? 1 : l == 6 ? 0 : l == 0 && ws[i].hi > 0 ? 1 : sorted;
+                /* 1, 0: forced; the rule (no switch set): dr_rule_ref's order; uneven rows in length order under a
+                 * forced entry form too; a forced task layout: as it falls */
+                const int want_sorted = l == 5 ? 1 : l == 6 ? 0 : l == 0 && f == 0 ? rsorted : l == 0 && ws[i].hi > 0 ? 1 : sorted;
                 n5 += five, nsorted += sorted;
-                /* 5-bit deltas wherever the form is 2 bytes (these values fit them); the rule: as the sparsity falls */
-                const int want5 = f == 2 ? 0 : f >= 1 ? 1 : five;
+                /* 5-bit deltas wherever the form is 2 bytes (these values fit them); the rule: dr_rule_ref's (the
+                 * task layout does not enter it) */
+                const int want5 = f == 2 ? 0 : f >= 1 ? 1 : rd5;
                 CHECK(rc == 0 && five == want5 && sorted == want_sorted, "delta rows check %dx%d %.0f%%%s %s=%s %s=%s: %s (%s)", ws[i].out,
                       ws[i].in, ws[i].sp * 100, ws[i].hi > 0 ? " (uneven rows)" : "", forms[f].env ? forms[f].env : "-",
                       forms[f].val ? forms[f].val : "", lays[l].env ? lays[l].env : "-", lays[l].val ? lays[l].val : "",

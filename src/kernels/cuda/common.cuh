@@ -106,7 +106,6 @@ struct sp_cuda_weight {
     int dr_row5, dr_span5;  /* the same for 5-bit deltas (7 binades) */
     int dr_ask5;            /* SP_DR_D5 at upload: 0-2, -1 the rule (the path says why 4-bit deltas stayed) */
     int dr_n5;              /* rows with nonzeros that fit 5-bit deltas */
-    int dr_fill;            /* 1: fillers would be 10% of the entries or more with 4-bit deltas */
     int dr_gt;              /* uniform tasks: blocks a task, every task alike (0: per task, boff) */
     int dr_h;               /* heads: each task's first dr_h groups at task x dr_h, the rest through boff (0: off) */
     int dr_pdl;             /* 1: launched with programmatic dependence where the caller asks (ctx pdl) */

@@ -148,24 +148,25 @@ static double dr_bf16(uint16_t h) { /* the library's converter lives on a floor 
 
 /* spdr_upload's dry 2: walk the host layout as spdr_kernel does (its block addressing for the three
  * task layouts and the part bases, written again here; the entry decode through the kernel's own
- * dr_deltas, dr_cols and dr_f16x2), rebuild the weight and compare it with dense, bit for bit. 0, or
- * SP_ERR_FORMAT naming the first difference. */
+ * dr_deltas, dr_cols and dr_f16x2), rebuild the weight and compare it with dense, bit for bit; ord:
+ * the row of each slot (the identity in weight order, where the kernel writes slot = row without
+ * reading it). 0, or SP_ERR_FORMAT naming the first difference. */
 template <int DB>
 static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *task, const uint32_t *base, const uint32_t *ord,
                     const uint16_t *dense) {
     const int M = w->out, K = w->in, RG = (M + 31) / 32, P = w->dr_p, W16 = w->dr_w16;
     const int BLK = W16 ? DR16_BLOCK : DR_BLOCK, D = 3, gt = w->dr_gt ? w->dr_gt : w->dr_h;
     std::vector<double> got((size_t)32 * K); /* a row group at a time: its P tasks are consecutive */
-    std::vector<uint8_t> seen(M);            /* the row order: each row in one slot */
+    std::vector<uint8_t> seen(M);            /* the row order (ord: the row of each slot): each row in one slot */
     for (size_t s = 0; s < (size_t)RG * 32; s++) {
-        const uint32_t r = w->dr_sort ? ord[s] : (uint32_t)s;
+        const uint32_t r = ord[s];
         if (r < (uint32_t)M && seen[r]++) return sp_error(SP_ERR_FORMAT, "delta-rows check: row %u in two slots", r);
         if (r >= (uint32_t)M && s < (size_t)M) return sp_error(SP_ERR_FORMAT, "delta-rows check: slot %zu holds no row", s);
     }
     for (size_t t = 0; t < (size_t)RG * P; t++) {
         if (t % P == 0) std::fill(got.begin(), got.end(), 0.0);
         for (int lane = 0; lane < 32; lane++) {
-            const size_t r = w->dr_sort ? ord[t / P * 32 + lane] : t / P * 32 + lane; /* as the kernel writes it */
+            const size_t r = ord[t / P * 32 + lane]; /* as the kernel writes it */
             const uint32_t bw = base[t * 32 + lane];
             const double scale = W16 ? ldexp(1.0, (int)(bw >> 24) - 127) : 1.0;
             const dr_lane<DB> ln(bw);
@@ -205,7 +206,7 @@ static int dr_check(const sp_cuda_weight *w, const uint4 *hb, const uint32_t *ta
         }
         if (t % P != (size_t)P - 1) continue;
         for (size_t lane = 0; lane < 32; lane++) { /* the row group, decoded */
-            const size_t r = w->dr_sort ? ord[t / P * 32 + lane] : t / P * 32 + lane;
+            const size_t r = ord[t / P * 32 + lane];
             for (size_t c = 0; r < (size_t)M && c < (size_t)K; c++) {
                 const uint16_t v = dense[r * K + c];
                 const double want = v & 0x7fff ? dr_bf16(v) : 0.0;
@@ -283,8 +284,8 @@ int spdr_upload(sp_cuda_weight *w, const uint16_t *dense, int sms, int dry) {
     w->dr_n5 = n5;
     const int all5 = w->dr_row5 < 0 && n5 > 0, by5 = n5 > 0 && K < (1 << 23);
     const int can5 = a5 == 1 ? all5 : a5 == 2 ? by5 : a5 == 0 ? 0 : all5 || by5;
-    w->dr_fill = (ents - nnz) * 10 >= ents && ents > 0; /* fillers >= 10% of the 4-bit entries */
-    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : RG >= 2 * sms || K >= 8192 || (can5 && (a5 > 0 || w->dr_fill));
+    const int fill = (ents - nnz) * 10 >= ents && ents > 0; /* fillers >= 10% of the 4-bit entries */
+    const int want = we && *we && atoi(we) >= 0 ? atoi(we) > 0 : RG >= 2 * sms || K >= 8192 || (can5 && (a5 > 0 || fill));
     w->dr_w16 = w->dr_w16 && w->dr_row < 0 && want;
     db = w->dr_db = w->dr_w16 && can5 ? (a5 == 1 || (a5 < 0 && all5) ? 5 : 0) : 4;
     if (db != 4) { /* fewer fillers: count the rows again */
