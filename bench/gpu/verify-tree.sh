@@ -5,9 +5,8 @@
 # of session 31 (one-copy weights at 9-16 tokens no longer switch to the 4-row-tile cluster plan;
 # predicted from run 151: 6144x4096 at 16 tokens 13.09 -> ~11.8 us as graphs, ~1.36x). Then
 # bench/gpu/dr5.sh, bench/gpu/drsort.sh and bench/gpu/wgdec32.sh in later calls. test_cuda's
-# limit, 320 s: it took 136-250 s in runs 118-152, and sessions 32-33 added the 5-bit delta,
-# length-order and x-as-f32 cases. Logs under $OUT; prebuilt
-# binaries with SP_GPU_BIN.
+# limit, 320 s: it took 136-250 s in runs 118-152, and sessions 32-33 added the 5-bit delta and
+# length-order cases (run 155: 152 s). Logs under $OUT; prebuilt binaries with SP_GPU_BIN.
 source "$(dirname "$0")/bin-env.sh"
 T0=$(date +%s); el() { echo "$(( $(date +%s)-T0 ))s"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > $OUT/env.txt 2>&1

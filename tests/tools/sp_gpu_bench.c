@@ -200,8 +200,8 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
                                     {"-1", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "0"}, {"-1", "-1", "-1", "-1", "1"},
                                     {"-1", "-1", "0", "1", "1"},   {"-1", "-1", "1", "0", "1"},   {"18", "-1", "-1", "-1", "1"},
                                     {"24", "-1", "-1", "-1", "1"}, {"32", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "2"}};
-    /* SP_DSWEEP_U=8: the rule against rows in length order (SP_DR_SORT=1), A/B twice, then the same
-     * with 5-bit deltas, twice, and length order with 5-bit deltas and heads, and by row. With
+    /* SP_DSWEEP_U=8: the rule's row order against length order (SP_DR_SORT=1) with 4-bit deltas, A/B
+     * twice, then weight order against length order with 5-bit deltas, twice, and length order with 5-bit deltas and heads, and by row. With
      * SP_DSWEEP_UNEVEN=1 the rows' sparsity varies (as one threshold for a whole weight leaves it),
      * where the rule itself takes length order; on random rows it mostly does not (0.86-0.98x). */
     static const char *cfgs[][6] = {{"-1", "-1", "-1", "-1", "0", "-1"}, {"-1", "-1", "-1", "-1", "0", "1"},
@@ -216,7 +216,9 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
     const int uni = getenv("SP_DSWEEP_U") ? atoi(getenv("SP_DSWEEP_U")) : 0;
     const int same = getenv("SP_DSWEEP_SAME") && atoi(getenv("SP_DSWEEP_SAME")) == 1;
     const int set = uni > 0 && uni < (int)(sizeof sets / sizeof sets[0]) ? uni : 0;
-    const char *(*cfg)[6] = sets[set].cfg; /* a missing fifth (SP_DR_D5) is 0, a missing sixth (SP_DR_SORT) the rule */
+    /* a missing fifth (SP_DR_D5) is 0, 4-bit deltas, as sets 0-6 ran before 5-bit deltas became the
+     * rule (H200 run 156); a missing sixth (SP_DR_SORT) the rule */
+    const char *(*cfg)[6] = sets[set].cfg;
     const int uneven = getenv("SP_DSWEEP_UNEVEN") && atoi(getenv("SP_DSWEEP_UNEVEN")) == 1;
     const char *nc = getenv("SP_DSWEEP_N"), *sf = getenv("SP_DSWEEP_FROM"), *st = getenv("SP_DSWEEP_TO"); /* the first N configs; shapes [from, to) */
     const int all = sets[set].n, ncfg = nc && atoi(nc) > 0 && atoi(nc) < all ? atoi(nc) : all;
