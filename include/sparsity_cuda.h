@@ -99,6 +99,9 @@ void sp_cuda_free(void *dev);
 int sp_cuda_upload(void *dev, const void *host, size_t bytes);
 int sp_cuda_download(void *host, const void *dev, size_t bytes);
 int sp_cuda_sync(void);
+/* Marks the calls a profiler records (on = 1 opens the range, 0 closes it, after a sync):
+ * cudaProfilerStart/Stop, so `ncu --profile-from-start off` sees only the calls between. */
+int sp_cuda_profile(int on);
 
 /* y (n, out) = x (n, in) W^T; device buffers of the weight's element type (bf16 unless
  * uploaded as f16), fp32 accumulation. */

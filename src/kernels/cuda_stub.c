@@ -74,6 +74,7 @@ void sp_cuda_free(void *d) { (void)d; }
 int sp_cuda_upload(void *d, const void *h, size_t b) { (void)d; (void)h; (void)b; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
 int sp_cuda_download(void *h, const void *d, size_t b) { (void)d; (void)h; (void)b; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
 int sp_cuda_sync(void) { return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
+int sp_cuda_profile(int on) { (void)on; return sp_error(SP_ERR_UNSUPPORTED, SP_NO_CUDA); }
 
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y) {
     (void)w; (void)x; (void)n; (void)y;

@@ -613,6 +613,39 @@ static int prof_shape(int *out, int *in) {
     return 0;
 }
 
+/* --profile with SP_PROF_TARGETS=1: the scoreboard's decode calls at one shape (4096x4096 or
+ * SP_PROF_SHAPE) for `ncu --profile-from-start off`: cuBLAS dense at 1 and 16 tokens, the 2:4
+ * kernel at 1 and 16, delta rows 90% at 1; two rounds to warm up, then one inside the range */
+static int profile_targets(void) {
+    int out = 4096, in = 4096;
+    if (prof_shape(&out, &in)) return 2;
+    uint16_t *vals = malloc((size_t)out * in), *meta = malloc((size_t)out * (in / 16) * 2);
+    uint16_t *dense = malloc((size_t)out * in * 2), *x = malloc((size_t)16 * in * 2);
+    gc_make_24(out, in, vals, meta, dense);
+    gc_make_x((size_t)16 * in, x);
+    sp_cuda_weight *w[3] = {sp_cuda_upload_dense(SP_CUDA_KERNEL_DENSE, out, in, dense),
+                            sp_cuda_upload_24(SP_CUDA_KERNEL_24, out, in, vals, meta), NULL};
+    gc_make_unstructured(out, in, 0.9, dense);
+    w[2] = sp_cuda_upload_dense(SP_CUDA_KERNEL_DELTA_ROWS, out, in, dense);
+    void *xd = sp_cuda_malloc((size_t)16 * in * 2), *yd = sp_cuda_malloc((size_t)16 * out * 2);
+    if (!w[0] || !w[1] || !w[2] || !xd || !yd) { printf("upload failed: %s\n", sp_last_error()); return 1; }
+    sp_cuda_upload(xd, x, (size_t)16 * in * 2);
+    int rc = 0;
+    for (int r = 0; r < 3 && !rc; r++) {
+        if (r == 2) rc = sp_cuda_profile(1);
+        for (int i = 0; i < 5 && !rc; i++) rc = sp_cuda_linear(w[i / 2], xd, i == 4 || i % 2 == 0 ? 1 : 16, yd);
+    }
+    if (!rc) rc = sp_cuda_profile(0);
+    printf("%dx%d, profiled calls: %s\n", out, in, rc ? sp_last_error() : "ok");
+    printf("  2:4 at 1 token: %s\n", sp_cuda_linear_path(w[1], 1)); /* the path string lives until the next call */
+    printf("  2:4 at 16 tokens: %s\n", sp_cuda_linear_path(w[1], 16));
+    printf("  delta rows 90%% at 1 token: %s\n", sp_cuda_linear_path(w[2], 1));
+    for (int i = 0; i < 3; i++) sp_cuda_weight_free(w[i]);
+    sp_cuda_free(xd); sp_cuda_free(yd);
+    free(vals); free(meta); free(dense); free(x);
+    return rc != 0;
+}
+
 int main(int argc, char **argv) {
     int tgt = 0, gab = 0, dec = 0, uns = 0, pre = 0, blk = 0, sweep = 0, dsweep = 0, clab = 0, wgab = 0, a24ab = 0, preab = 0, presteady = 0, prof = 0, att = 0, att_n = 0, prof_tile = -1;
     for (int i = 1; i < argc; i++) {
@@ -674,6 +707,7 @@ int main(int argc, char **argv) {
         printf("gemm calls (tile %d): %s\n", prof_tile, rc ? sp_last_error() : "ok");
         return rc != 0;
     }
+    if (prof && getenv("SP_PROF_TARGETS") && atoi(getenv("SP_PROF_TARGETS")) == 1) return profile_targets();
     if (prof) { /* a few plain calls for ncu: 2:4 and bitmap 70% at 4096x14336 (or SP_PROF_SHAPE), n = 1 and 16; bitmap 90%, n = 1; rows 50/70/90%,
                  * csr16 90% and delta rows 50/70/90%, n = 1; delta rows 50% at 4096x4096 */
         int out = 4096, in = 14336;

@@ -2,6 +2,7 @@
  * upload, free, y = x W^T dispatch, timing (L2 flushed, CUDA events, median) and the
  * kernel choice from the measured table. */
 #include <cublas_v2.h>
+#include <cuda_profiler_api.h>
 #include <cusparse.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +370,13 @@ extern "C" int sp_cuda_sync(void) {
     sp_cuda_ctx *c = sp_cuda_ctx_get();
     if (!c) return SP_ERR_UNSUPPORTED;
     SP_CU(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+extern "C" int sp_cuda_profile(int on) {
+    sp_cuda_ctx *c = sp_cuda_ctx_get();
+    if (!c) return SP_ERR_UNSUPPORTED;
+    SP_CU(cudaStreamSynchronize(c->stream)); /* the range holds whole calls */
+    SP_CU(on ? cudaProfilerStart() : cudaProfilerStop());
     return 0;
 }
 
