@@ -41,7 +41,7 @@ int sp_cuda_mem_in_use(size_t *bytes);
 
 typedef enum {
     SP_CUDA_KERNEL_DENSE = 0, /* cuBLAS GemmEx on the dense bf16 weight (the baseline) */
-    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16: decode kernel n <= 16, GEMM above */
+    SP_CUDA_KERNEL_24,        /* own mma.sp kernel, 2:4 bf16: decode kernel n <= 16 (Hopper: 32), GEMM above */
     SP_CUDA_KERNEL_24_LT,     /* cuSPARSELt (dlopen'ed at run time), 2:4 bf16 (prefill) */
     SP_CUDA_KERNEL_BITMAP,    /* own tiled-bitmap kernel, unstructured bf16 (decode) */
     SP_CUDA_KERNEL_CSR,       /* cuSPARSE CSR SpMV/SpMM (measured baseline) */
@@ -107,7 +107,7 @@ int sp_cuda_profile(int on);
  * uploaded as f16), fp32 accumulation. */
 int sp_cuda_linear(const sp_cuda_weight *w, const void *x, int n, void *y);
 /* The concrete kernel sp_cuda_linear(w, ..., n, ...) runs where a form has several (2:4 own:
- * "mma.sp decode" or, on Hopper from 4 tokens, "wgmma.sp decode" up to 16 tokens, with ",
+ * "mma.sp decode" or, on Hopper from 4 tokens, "wgmma.sp decode" up to 32 tokens, with ",
  * cluster split-K" or ", global split-K" where its K splits add up in a thread block cluster's
  * shared memory or through global memory, and in parentheses why the wgmma.sp decode was asked
  * for and not taken; then an mma.sp GEMM tile, or from 256 tokens on Hopper the wgmma.sp GEMM),

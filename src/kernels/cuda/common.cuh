@@ -47,7 +47,7 @@ struct sp_cuda_ctx {
     int cfg_rpb, cfg_splits, cfg_pf; /* sp_cuda_set_config overrides, 0 = auto (pf: -1 = auto) */
     int cfg_cluster;        /* sp_cuda_set_decode_cluster: -1 = where it can run (sp_plan_make), 0 = off */
     int cluster_broken;     /* a cluster launch was refused: the decode kernels reduce through ws */
-    int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, -1 = from 4 tokens, 0 = off, 1 = any n */
+    int cfg_wgdec;          /* sp_cuda_set_decode_wgmma: 2:4 decode on wgmma.sp, -1 = 4..32 tokens, 0 = off, 1 = any n <= 32 */
     int cfg_gemm_tile;      /* sp_cuda_set_gemm_tile: 0 = auto, 1..3 = a fixed 2:4 GEMM tile, 4..11 = wgmma */
     int cfg_bsr_bs;         /* sp_cuda_set_bsr_block: 0 = auto, else the BSR block size (checked at upload) */
     int cc_major;           /* compute capability */
