@@ -29,8 +29,8 @@
  * Measured (H200 runs 36-41, bench/results/gpu-h200.md): 0.7-2.1 us faster than mma.sp at 12-16
  * tokens, 0.1-0.8 at 4-8, slower at 1 (sp24_wgdec_wanted: automatic from 4 tokens); 16 tokens
  * 1.26-1.57x cuBLAS on the 8B shapes; 24-32 tokens (32-token launches, run 160) 1.27-1.45x, where
- * the GEMM tiles ran 0.80-1.04x, so automatic up to SP_WGDEC_MAX. Tried and reverted: blocks of one warpgroup, four an SM
- * (run 38: clusters of 8 splits still not resident, no faster). */
+ * the GEMM tiles ran 0.80-1.04x, so automatic up to SP_WGDEC_MAX. Tried and reverted: blocks of
+ * one warpgroup, four an SM (run 38: clusters of 8 splits still not resident, no faster). */
 #include "common.cuh"
 #include "wgmma.cuh"
 
