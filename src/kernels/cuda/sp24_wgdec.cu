@@ -29,7 +29,7 @@
  * Measured (H200 runs 36-41, bench/results/gpu-h200.md): 0.7-2.1 us faster than mma.sp at 12-16
  * tokens, 0.1-0.8 at 4-8, slower at 1 (sp24_wgdec_wanted: automatic from 4 tokens); 16 tokens
  * 1.26-1.57x cuBLAS on the 8B shapes; 24-32 tokens (32-token launches, run 160) 1.27-1.45x, where
- * the GEMM tiles ran 0.80-1.04x, so automatic up to SP_WGDEC_MAX. Tried and reverted: blocks of
+ * the GEMM tiles ran 0.80-1.28x, so automatic up to SP_WGDEC_MAX. Tried and reverted: blocks of
  * one warpgroup, four an SM (run 38: clusters of 8 splits still not resident, no faster). */
 #include "common.cuh"
 #include "wgmma.cuh"
@@ -170,7 +170,7 @@ using wgd_fn = void (*)(sp24_src, const T *, T *, float *, unsigned *, int, int,
  * mma.sp's best 1-token plan has 1 and no split-K). */
 int sp24_wgdec_wanted(int n, const sp_cuda_ctx *c) {
     /* 17-32 tokens: automatic too since H200 run 160 (one copy, graphs with early launch): 1.27-1.45x
-     * cuBLAS at 24-32 tokens where the GEMM tiles ran 0.80-1.04x, and the synthetic 8B's TPOT at
+     * cuBLAS at 24-32 tokens where the GEMM tiles ran 0.80-1.28x, and the synthetic 8B's TPOT at
      * batch 32 1.06 -> 1.16x (its split-K scratch is sized for SP_WGDEC_MAX tokens at upload; run
      * 154's scratch grown at first use had freed a buffer captured decode graphs still held) */
     if (n > 16) return n <= SP_WGDEC_MAX && c->cfg_wgdec != 0 && !c->cfg_gemm_tile && sp24_wgdec_usable(c); /* a forced GEMM tile runs */
