@@ -128,6 +128,8 @@ static void check_forms(const uint16_t *dense, int out, int in, const int *ns, i
     }
 }
 
+static const char *dr_rule_ref(int out, int in, const uint16_t *d, int sms, int *w16, int *d5, int *warps, int *early, int *sorted,
+                               size_t *bytes);
 static void test_unstructured(int out, int in, double sp, const int *ns, int nn) {
     uint16_t *dense = malloc((size_t)out * in * 2);
     gc_make_unstructured(out, in, sp, dense);
@@ -147,16 +149,18 @@ static void test_unstructured(int out, int in, double sp, const int *ns, int nn)
     }
     CHECK(ok, "upload %dx%d: %s", out, in, sp_last_error());
     /* these values (+-[0.05, 1.05], 6 binades) fit delta rows' 2-byte form with 5-bit deltas:
-     * SP_DR_W16 1 takes it, 0 not, unset the rule (here: rows of 8192 columns and more, or 4-bit
-     * fillers 10% of the entries or more, unless SP_DR_D5=0; no test shape has 2 row groups an SM),
-     * or SP_DR_D5=1|2; 5-bit deltas come with the 2-byte form unless SP_DR_D5=0 */
+     * SP_DR_W16 1 takes it, 0 not; unset, SP_DR_D5=1|2 take it (and 0 leaves it to rows of 8192
+     * columns and more), and with neither set the rule decides, as dr_rule_ref writes it again;
+     * 5-bit deltas come with the 2-byte form unless SP_DR_D5=0 */
     const char *w16 = getenv("SP_DR_W16"), *d5 = getenv("SP_DR_D5"), *dpath = w[3] ? sp_cuda_linear_path(w[3], 1) : "";
-    size_t nnz = 0, ents = 0; /* nonzeros, entries with 4-bit deltas */
-    for (int r = 0; r < out; r++)
-        for (int c = 0, prev = 0; c < in; c++)
-            if (dense[(size_t)r * in + c] & 0x7fff) nnz++, ents += 1 + (size_t)(c - prev > 15 ? (c - prev - 1) / 15 : 0), prev = c;
-    const int d5set = d5 && *d5 && atoi(d5) >= 0, can5 = nnz > 0 && (!d5set || atoi(d5) > 0);
-    const int two = w16 ? atoi(w16) > 0 : in >= 8192 || (can5 && (d5set || (ents - nnz) * 10 >= ents)), five = two && can5;
+    int sms = 0, rw16 = 0, rd5 = 0, rwarps, rearly, rsorted, any = 0;
+    size_t rbytes;
+    sp_cuda_device_info(NULL, 0, &sms, NULL, NULL);
+    dr_rule_ref(out, in, dense, sms, &rw16, &rd5, &rwarps, &rearly, &rsorted, &rbytes); /* the rule, no switch set */
+    for (size_t i = 0; i < (size_t)out * in && !any; i++) any = (dense[i] & 0x7fff) != 0;
+    const int d5set = d5 && *d5 && atoi(d5) >= 0, can5 = any && (!d5set || atoi(d5) > 0);
+    const int two = w16 ? atoi(w16) > 0 : d5set ? in >= 8192 || (can5 && atoi(d5) > 0) : rw16;
+    const int five = w16 || d5set ? two && can5 : rd5;
     const char *dwant = two ? "2-byte" : "2.5-byte";
     CHECK(!w[3] || (!strncmp(dpath, dwant, strlen(dwant)) && (strstr(dpath, ", 5-bit deltas") != NULL) == (two && five)),
           "delta rows %dx%d: path \"%s\", want %s%s", out, in, dpath, dwant, two && five ? ", 5-bit deltas" : "");
