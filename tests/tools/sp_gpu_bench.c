@@ -201,7 +201,8 @@ static int delta_sweep(const void *xd, void *yd, void *yd2, int sms) {
                                     {"-1", "-1", "0", "1", "1"},   {"-1", "-1", "1", "0", "1"},   {"18", "-1", "-1", "-1", "1"},
                                     {"24", "-1", "-1", "-1", "1"}, {"32", "-1", "-1", "-1", "1"}, {"-1", "-1", "-1", "-1", "2"}};
     /* SP_DSWEEP_U=8: the rule's row order against length order (SP_DR_SORT=1) with 4-bit deltas, A/B
-     * twice, then weight order against length order with 5-bit deltas, twice, and length order with 5-bit deltas and heads, and by row. With
+     * twice, then weight order against length order with 5-bit deltas, twice, and length order with
+     * 5-bit deltas and heads, and by row. With
      * SP_DSWEEP_UNEVEN=1 the rows' sparsity varies (as one threshold for a whole weight leaves it),
      * where the rule itself takes length order; on random rows it mostly does not (0.86-0.98x). */
     static const char *cfgs[][6] = {{"-1", "-1", "-1", "-1", "0", "-1"}, {"-1", "-1", "-1", "-1", "0", "1"},
@@ -630,10 +631,11 @@ static int profile_targets(void) {
     void *xd = sp_cuda_malloc((size_t)16 * in * 2), *yd = sp_cuda_malloc((size_t)16 * out * 2);
     if (!w[0] || !w[1] || !w[2] || !xd || !yd) { printf("upload failed: %s\n", sp_last_error()); return 1; }
     sp_cuda_upload(xd, x, (size_t)16 * in * 2);
+    static const struct { int w, n; } calls[] = {{0, 1}, {0, 16}, {1, 1}, {1, 16}, {2, 1}}; /* weight, tokens */
     int rc = 0;
     for (int r = 0; r < 3 && !rc; r++) {
         if (r == 2) rc = sp_cuda_profile(1);
-        for (int i = 0; i < 5 && !rc; i++) rc = sp_cuda_linear(w[i / 2], xd, i == 4 || i % 2 == 0 ? 1 : 16, yd);
+        for (int i = 0; i < 5 && !rc; i++) rc = sp_cuda_linear(w[calls[i].w], xd, calls[i].n, yd);
     }
     if (!rc) rc = sp_cuda_profile(0);
     printf("%dx%d, profiled calls: %s\n", out, in, rc ? sp_last_error() : "ok");
